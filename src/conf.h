@@ -1,0 +1,97 @@
+/* Configuration: one table of keys (type, default, range, docs), loaded
+ * from a libconfig file, then MOMENTUM_MAINTD_<SECTION>_<KEY> and
+ * DATABASE_URL from the environment, then --set KEY=VALUE from the command
+ * line.  Errors name where the bad value came from: "file:line: key: ...". */
+#ifndef MOMENTUM_CONF_H
+#define MOMENTUM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum environment { ENV_DEVELOPMENT, ENV_STAGING, ENV_PRODUCTION };
+enum out_of_order { OOO_FAIL, OOO_APPLY, OOO_IGNORE };
+enum conf_log_level { CLOG_DEBUG, CLOG_INFO, CLOG_NOTICE, CLOG_WARNING, CLOG_ERROR };
+enum conf_log_format { CLOGF_AUTO, CLOGF_TEXT, CLOGF_JSON, CLOGF_JOURNAL };
+
+struct conf {
+	int environment;            /* enum environment */
+
+	char *db_conninfo;
+	char *db_password_file;
+
+	char *mig_directory;
+	char *mig_backup_command;
+	int mig_on_out_of_order;    /* enum out_of_order */
+	bool mig_supabase_compat;
+
+	int64_t jobs_history_retention_ms;
+	char *cleanup_schedule;
+	char *cleanup_timezone;
+	int64_t cleanup_retention_ms;
+	int64_t cleanup_batch_size;
+	int64_t cleanup_max_runtime_ms;
+	char *verify_schedule;
+
+	int64_t verify_remind_every_ms;
+	char **verify_ignore;       /* NULL-terminated */
+
+	int log_level;              /* enum conf_log_level */
+	int log_format;             /* enum conf_log_format */
+
+	char *http_listen;
+
+	/* Where each key's value came from ("default", "file.conf:12",
+	 * "environment MOMENTUM_MAINTD_...", "command line"), by key index. */
+	char **origin;
+	char *file;                 /* the file that was read, or NULL */
+};
+
+struct conf_error {
+	char msg[1024];
+};
+
+/* The key table, exposed for --help, check-config and the docs check. */
+enum conf_type { CT_STRING, CT_ENUM, CT_INT, CT_BOOL, CT_DURATION, CT_STRLIST };
+struct conf_key {
+	const char *path;           /* "jobs.zoom_token_cleanup.batch_size" */
+	enum conf_type type;
+	size_t offset;
+	const char *def;            /* default, in the syntax a user writes */
+	int64_t min, max;           /* CT_INT: value; CT_DURATION: milliseconds */
+	const char *const *choices; /* CT_ENUM */
+	unsigned flags;
+	const char *help;
+};
+#define CK_SECRET     0x1      /* may hold a password: masked when printed */
+#define CK_RELOADABLE 0x2      /* takes effect on SIGHUP without a restart */
+
+extern const struct conf_key conf_keys[];
+extern const size_t conf_nkeys;
+
+struct conf *conf_new(void);
+void conf_free(struct conf *c);
+
+/* Reads path.  When must_exist is false a missing file is not an error
+ * (the built-in default path).  Returns 0, or -1 with err filled. */
+int conf_load_file(struct conf *c, const char *path, bool must_exist, struct conf_error *err);
+/* Applies DATABASE_URL and every MOMENTUM_MAINTD_* variable in envp.
+ * Unknown MOMENTUM_MAINTD_* variables are errors. */
+int conf_load_env(struct conf *c, char *const *envp, struct conf_error *err);
+/* Sets one key from a string (command line --set KEY=VALUE). */
+int conf_set(struct conf *c, const char *path, const char *value, const char *origin,
+	     struct conf_error *err);
+/* Cross-key checks once everything is loaded. */
+int conf_validate(const struct conf *c, struct conf_error *err);
+
+/* Prints the effective configuration in libconfig syntax, secrets masked. */
+void conf_print(const struct conf *c, FILE *f);
+/* Copies conninfo into out with any password replaced by "********". */
+void conf_mask_conninfo(const char *conninfo, char *out, size_t size);
+
+const char *conf_environment_name(int env);
+/* syslog priority for the configured log.level */
+int conf_syslog_level(const struct conf *c);
+
+#endif

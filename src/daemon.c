@@ -1,0 +1,276 @@
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "migfile.h"
+#include "migrate.h"
+#include "msgid.h"
+#include "notify.h"
+
+#define CONNECT_TIMEOUT_SEC 10
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS 30000
+
+enum phase { PHASE_CONNECTING, PHASE_MIGRATING, PHASE_READY, PHASE_RECONNECTING, PHASE_STOPPING };
+
+struct daemon {
+	struct event_base *base;
+	const struct conf *conf;
+	struct migration_set migrations;
+	struct db *db;
+	struct migrator *migrator;
+	struct event *sig_term, *sig_int, *sig_hup, *retry;
+
+	enum phase phase;
+	bool migrated;
+	int attempt;              /* connection attempts since the last success */
+	time_t waiting_since;
+	char last_error[512];     /* logged once per distinct error */
+	int exit_code;
+};
+
+long backoff_ms(int attempt, long base_ms, long cap_ms)
+{
+	long ms = base_ms;
+
+	while (--attempt > 0 && ms < cap_ms)
+		ms *= 2;
+	return ms < cap_ms ? ms : cap_ms;
+}
+
+static void try_connect(struct daemon *d);
+
+static void stop(struct daemon *d, int code)
+{
+	d->exit_code = code;
+	d->phase = PHASE_STOPPING;
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_notice("SIGHUP received; configuration reload is not supported by this version, "
+			   "restart the service to apply changes");
+		return;
+	}
+	if (d->phase == PHASE_STOPPING) {
+		log_warning("second %s: exiting at once", strsignal((int)sig));
+		exit(EX_OK);
+	}
+	log_info("%s received, stopping", strsignal((int)sig));
+	notify_stopping("stopping");
+	/* A running statement is cancelled and its transaction rolled back by
+	 * the server when the connection closes. */
+	if (db_busy(d->db))
+		db_cancel(d->db);
+	db_close(d->db);
+	stop(d, EX_OK);
+}
+
+static void retry_later(struct daemon *d)
+{
+	long ms = backoff_ms(d->attempt, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
+	struct timeval tv;
+	char since[32];
+	struct tm tm;
+
+	/* up to 20% jitter so that many replicas do not retry in lockstep */
+	ms += ms / 5 * (long)(random() % 100) / 100;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	localtime_r(&d->waiting_since, &tm);
+	strftime(since, sizeof(since), "%H:%M:%S", &tm);
+	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
+		      db_target(d->db), since, d->attempt, (double)ms / 1000, db_error(d->db));
+	evtimer_add(d->retry, &tv);
+}
+
+static void on_connect_failed(struct daemon *d)
+{
+	const char *err = db_error(d->db);
+
+	if (strcmp(err, d->last_error) != 0) {
+		struct log_field f[] = { { "TARGET", db_target(d->db) } };
+
+		log_emit(LOG_WARNING, MSGID_DB_UNAVAILABLE, LOG_FIELDS(f),
+			 "database %s unavailable, retrying with backoff: %s", db_target(d->db), err);
+		snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+	} else {
+		log_debug("database still unavailable (attempt %d): %s", d->attempt, err);
+	}
+	retry_later(d);
+}
+
+static void on_migrated(enum migrate_result r, void *arg)
+{
+	struct daemon *d = arg;
+	size_t now = migrator_applied_now(d->migrator), total = migrator_applied_total(d->migrator);
+
+	switch (r) {
+	case MIGRATE_OK: {
+		char n1[24], n2[24];
+
+		snprintf(n1, sizeof(n1), "%zu", now);
+		snprintf(n2, sizeof(n2), "%zu", total);
+		struct log_field f[] = { { "APPLIED", n1 }, { "TOTAL", n2 } };
+
+		d->migrated = true;
+		d->phase = PHASE_READY;
+		if (now > 0)
+			log_emit(LOG_NOTICE, MSGID_MIGRATIONS_DONE, LOG_FIELDS(f),
+				 "migrations done: %zu applied now, %zu applied in all", now, total);
+		else
+			log_emit(LOG_INFO, MSGID_MIGRATIONS_DONE, LOG_FIELDS(f),
+				 "database schema is up to date (%zu migrations applied)", total);
+		notify_ready("ready: %zu migration(s) applied now, %zu in all; database %s",
+			     now, total, db_target(d->db));
+		return;
+	}
+	case MIGRATE_FAILED:
+		log_error("stopping: migrations failed, the database was left as it was before the failing migration");
+		notify_stopping("migrations failed");
+		stop(d, EX_DATAERR);
+		return;
+	case MIGRATE_DB_LOST:
+		d->phase = PHASE_CONNECTING;
+		d->attempt = 0;
+		d->waiting_since = time(NULL);
+		try_connect(d);
+		return;
+	}
+}
+
+static void on_lost(struct db *db, void *arg)
+{
+	struct daemon *d = arg;
+	struct log_field f[] = { { "TARGET", db_target(db) } };
+
+	log_emit(LOG_WARNING, MSGID_DB_LOST, LOG_FIELDS(f),
+		 "database connection to %s lost, reconnecting: %s", db_target(db), db_error(db));
+	snprintf(d->last_error, sizeof(d->last_error), "%s", db_error(db));
+	d->phase = PHASE_RECONNECTING;
+	d->attempt = 0;
+	d->waiting_since = time(NULL);
+	try_connect(d);
+}
+
+static void on_connected(struct db *db, bool ok, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!ok) {
+		on_connect_failed(d);
+		return;
+	}
+	{
+		char waited[32];
+		struct log_field f[] = { { "TARGET", db_target(db) }, { "WAITED_S", waited } };
+
+		snprintf(waited, sizeof(waited), "%ld", (long)(time(NULL) - d->waiting_since));
+		log_emit(d->attempt > 1 || d->phase == PHASE_RECONNECTING ? LOG_NOTICE : LOG_INFO,
+			 MSGID_DB_CONNECTED, LOG_FIELDS(f),
+			 "connected to database %s (server %d)%s", db_target(db), PQserverVersion(db_pgconn(db)),
+			 d->attempt > 1 ? " after waiting" : "");
+	}
+	d->last_error[0] = '\0';
+	d->attempt = 0;
+	if (d->migrated) {
+		d->phase = PHASE_READY;
+		notify_status("ready; database %s reconnected", db_target(db));
+		return;
+	}
+	d->phase = PHASE_MIGRATING;
+	migrator_start(d->migrator);
+}
+
+static void try_connect(struct daemon *d)
+{
+	d->attempt++;
+	if (d->attempt == 1)
+		notify_status("connecting to the database");
+	if (db_connect(d->db, CONNECT_TIMEOUT_SEC, on_connected, d) < 0)
+		on_connect_failed(d);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what;
+	try_connect(arg);
+}
+
+int daemon_run(const struct conf *conf, const char *password)
+{
+	struct daemon d = { .conf = conf, .exit_code = EX_SOFTWARE };
+	char err[1024];
+
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	notify_status("reading migrations from %s", conf->mig_directory);
+	if (migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err)) < 0) {
+		struct log_field f[] = { { "DIRECTORY", conf->mig_directory } };
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f), "%s", err);
+		return EX_DATAERR;
+	}
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	d.db = db_new(d.base, conf->db_conninfo, password);
+	d.migrator = d.db ? migrator_new(d.base, d.db, conf, &d.migrations, on_migrated, &d) : NULL;
+	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	d.retry = evtimer_new(d.base, on_retry, &d);
+	if (d.migrator == NULL || d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL ||
+	    d.retry == NULL || event_add(d.sig_term, NULL) < 0 || event_add(d.sig_int, NULL) < 0 ||
+	    event_add(d.sig_hup, NULL) < 0 || notify_setup(d.base) < 0) {
+		log_error("cannot set up the event loop: out of memory");
+		goto out;
+	}
+	db_set_lost_cb(d.db, on_lost, &d);
+
+	{
+		struct log_field f[] = { { "ENVIRONMENT", conf_environment_name(conf->environment) } };
+
+		log_emit(LOG_INFO, MSGID_STARTED, LOG_FIELDS(f),
+			 "%s %s starting (environment %s, %zu migration file(s) in %s)", PACKAGE_NAME,
+			 PACKAGE_VERSION, conf_environment_name(conf->environment), d.migrations.n,
+			 conf->mig_directory);
+	}
+	d.phase = PHASE_CONNECTING;
+	d.waiting_since = time(NULL);
+	try_connect(&d);
+
+	if (event_base_dispatch(d.base) < 0)
+		log_error("event loop failed");
+	log_emit(LOG_INFO, MSGID_STOPPED, NULL, 0, "stopped (exit status %d)", d.exit_code);
+out:
+	notify_teardown();
+	if (d.retry) event_free(d.retry);
+	if (d.sig_hup) event_free(d.sig_hup);
+	if (d.sig_int) event_free(d.sig_int);
+	if (d.sig_term) event_free(d.sig_term);
+	migrator_free(d.migrator);
+	db_free(d.db);
+	if (d.base)
+		event_base_free(d.base);
+	migration_set_free(&d.migrations);
+	return d.exit_code;
+}

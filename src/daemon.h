@@ -1,0 +1,14 @@
+/* The long-running service: connect (retrying), migrate, READY, stay up,
+ * reconnect when the database goes away, stop on SIGTERM/SIGINT. */
+#ifndef MOMENTUM_DAEMON_H
+#define MOMENTUM_DAEMON_H
+
+struct conf;
+
+/* Returns the process exit code. */
+int daemon_run(const struct conf *conf, const char *password);
+
+/* Backoff before connection attempt n (1-based), in milliseconds, capped. */
+long backoff_ms(int attempt, long base_ms, long cap_ms);
+
+#endif

@@ -1,0 +1,249 @@
+/* momentum-maintd: keeps the Momentum backend's PostgreSQL database in shape.
+ * main() is the life of the process: options, configuration, logging, then
+ * the daemon or a one-shot command. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "daemon.h"
+#include "log.h"
+#include "msgid.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/momentum-maintd/momentum-maintd.conf"
+#define MAX_SETS 64
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"Usage: %s [OPTIONS] [COMMAND]\n"
+		"\n"
+		"Keeps the Momentum backend's PostgreSQL database in shape: applies pending\n"
+		"migrations at startup and reports to systemd.\n"
+		"\n"
+		"Commands:\n"
+		"  run                 the daemon, in the foreground (default)\n"
+		"  check-config        validate and print the effective configuration (secrets masked)\n"
+		"  migrate status      each migration: version, name, applied or pending, applied_at, checksum\n"
+		"  migrate up          apply pending migrations and exit\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE   configuration file (default %s,\n"
+		"                      or $MOMENTUM_MAINTD_CONFIG; a missing default file is not an error)\n"
+		"  -d, --database CONNINFO\n"
+		"                      libpq connection string or URI (same as --set database.conninfo=...)\n"
+		"  -s, --set KEY=VALUE set a configuration key, e.g. --set log.level=debug\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n"
+		"\n"
+		"Configuration keys (file < environment MOMENTUM_MAINTD_<SECTION>_<KEY> < command line):\n",
+		PACKAGE_NAME, DEFAULT_CONFIG);
+	for (i = 0; i < conf_nkeys; i++)
+		fprintf(f, "  %-34s %s (default \"%s\")\n", conf_keys[i].path, conf_keys[i].help,
+			conf_keys[i].def);
+	fprintf(f,
+		"\n"
+		"The connection also reads DATABASE_URL and libpq's PG* variables; the password can come\n"
+		"from database.password_file, $CREDENTIALS_DIRECTORY/db-password or PGPASSFILE.\n"
+		"\n"
+		"Exit status: 0 ok, 64 usage, 65 data error (a migration failed, a checksum mismatch),\n"
+		"69 database unavailable (one-shot commands), 70 internal error, 78 configuration error.\n");
+}
+
+static void version(void)
+{
+	printf("%s %s (libpq %d, libevent %s, systemd %s)\n", PACKAGE_NAME, PACKAGE_VERSION,
+	       PQlibVersion(), event_get_version(),
+#ifdef HAVE_LIBSYSTEMD
+	       "yes"
+#else
+	       "no"
+#endif
+	);
+}
+
+/* The password from database.password_file or $CREDENTIALS_DIRECTORY/db-password
+ * (systemd's LoadCredential=); NULL when neither is there. */
+static int load_password(const struct conf *c, char **out)
+{
+	char path[4096], buf[1024];
+	const char *file = c->db_password_file, *cred = getenv("CREDENTIALS_DIRECTORY");
+	FILE *f;
+	size_t n;
+
+	*out = NULL;
+	if (file[0] == '\0') {
+		if (cred == NULL || cred[0] == '\0')
+			return 0;
+		snprintf(path, sizeof(path), "%s/db-password", cred);
+		file = path;
+		f = fopen(file, "r");
+		if (f == NULL && errno == ENOENT)
+			return 0;
+	} else {
+		f = fopen(file, "r");
+	}
+	if (f == NULL) {
+		fprintf(stderr, "%s: cannot read the database password: %s\n", file, strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "%s: the database password file is empty\n", file);
+		return -1;
+	}
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return *out ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "set", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
+	const char *sets[MAX_SETS];
+	const char *cmd, *sub = NULL;
+	int nsets = 0, opt, rc, explicit_config;
+	struct conf *conf = NULL;
+	struct conf_error err;
+	char *password = NULL;
+
+	explicit_config = config_path != NULL && config_path[0] != '\0';
+	while ((opt = getopt_long(argc, argv, "c:d:s:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			explicit_config = 1;
+			break;
+		case 'd':
+		case 's':
+			if (nsets == MAX_SETS) {
+				fprintf(stderr, "%s: too many --set options\n", PACKAGE_NAME);
+				return EX_USAGE;
+			}
+			if (opt == 'd') {
+				static char buf[MAX_SETS][4096];
+
+				snprintf(buf[nsets], sizeof(buf[nsets]), "database.conninfo=%s", optarg);
+				sets[nsets] = buf[nsets];
+				nsets++;
+			} else {
+				sets[nsets++] = optarg;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		case 'V':
+			version();
+			return EX_OK;
+		default:
+			fprintf(stderr, "Try '%s --help'.\n", PACKAGE_NAME);
+			return EX_USAGE;
+		}
+	}
+	cmd = optind < argc ? argv[optind++] : "run";
+	if (strcmp(cmd, "migrate") == 0) {
+		sub = optind < argc ? argv[optind++] : NULL;
+		if (sub == NULL || (strcmp(sub, "up") != 0 && strcmp(sub, "status") != 0)) {
+			fprintf(stderr, "%s: migrate: expected 'status' or 'up'%s%s\nTry '%s --help'.\n",
+				PACKAGE_NAME, sub ? ", got " : "", sub ? sub : "", PACKAGE_NAME);
+			return EX_USAGE;
+		}
+	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
+		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", PACKAGE_NAME, cmd, PACKAGE_NAME);
+		return EX_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PACKAGE_NAME, argv[optind],
+			PACKAGE_NAME);
+		return EX_USAGE;
+	}
+
+	/* defaults < file < environment < command line */
+	conf = conf_new();
+	if (conf == NULL) {
+		fprintf(stderr, "%s: out of memory\n", PACKAGE_NAME);
+		return EX_SOFTWARE;
+	}
+	if (!explicit_config)
+		config_path = DEFAULT_CONFIG;
+	if (conf_load_file(conf, config_path, explicit_config, &err) < 0 ||
+	    conf_load_env(conf, environ, &err) < 0)
+		goto config_error;
+	for (int i = 0; i < nsets; i++) {
+		const char *eq = strchr(sets[i], '=');
+		char key[256];
+
+		if (eq == NULL) {
+			fprintf(stderr, "%s: --set %s: expected KEY=VALUE\n", PACKAGE_NAME, sets[i]);
+			conf_free(conf);
+			return EX_USAGE;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - sets[i]), sets[i]);
+		if (conf_set(conf, key, eq + 1, "command line", &err) < 0)
+			goto config_error;
+	}
+	if (conf_validate(conf, &err) < 0)
+		goto config_error;
+	if (load_password(conf, &password) < 0) {
+		conf_free(conf);
+		return EX_CONFIG;
+	}
+
+	log_setup(conf_syslog_level(conf), (enum log_format)conf->log_format);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strcmp(cmd, "check-config") == 0) {
+		conf_print(conf, stdout);
+		rc = EX_OK;
+	} else if (strcmp(cmd, "run") == 0) {
+		rc = daemon_run(conf, password);
+	} else if (strcmp(sub, "up") == 0) {
+		rc = cli_migrate_up(conf, password);
+	} else {
+		rc = cli_migrate_status(conf, password);
+	}
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	conf_free(conf);
+	return rc;
+
+config_error:
+	/* Logging is not set up yet (the configuration decides where it goes):
+	 * the journal when stderr is the journal, else plain stderr. */
+	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
+	if (log_active_format() == LOG_FORMAT_JOURNAL)
+		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err.msg);
+	else
+		fprintf(stderr, "%s: configuration error: %s\n", PACKAGE_NAME, err.msg);
+	conf_free(conf);
+	return EX_CONFIG;
+}

@@ -1,0 +1,380 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "migfile.h"
+
+int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *version,
+		     size_t *stem_off, const char **why)
+{
+	size_t len = strlen(filename), off = 0, i;
+	int64_t v = 0;
+
+	*kind = MIGFILE_IGNORED;
+	if (len < 4 || strcmp(filename + len - 4, ".sql") != 0)
+		return 0;
+	if (strncmp(filename, "rollback_", 9) == 0)
+		off = 9;
+	for (i = off; isdigit((unsigned char)filename[i]); i++) {
+		if (i - off >= MIGRATION_VERSION_MAX_DIGITS) {
+			*why = "version number has more than 18 digits";
+			return -1;
+		}
+		v = v * 10 + (filename[i] - '0');
+	}
+	if (i == off) {
+		*why = "name must start with a version number (NNN_name.sql or rollback_NNN_name.sql)";
+		return -1;
+	}
+	if (filename[i] != '_') {
+		*why = "version number must be followed by '_' and a name (NNN_name.sql)";
+		return -1;
+	}
+	if (i + 1 == len - 4) {
+		*why = "missing name after the version number (NNN_name.sql)";
+		return -1;
+	}
+	for (i++; i < len - 4; i++) {
+		unsigned char ch = (unsigned char)filename[i];
+
+		if (!isalnum(ch) && ch != '_' && ch != '-') {
+			*why = "name may contain only letters, digits, '_' and '-'";
+			return -1;
+		}
+	}
+	*kind = off ? MIGFILE_ROLLBACK : MIGFILE_MIGRATION;
+	*version = v;
+	*stem_off = off;
+	return 1;
+}
+
+int sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		return -1;
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+long utf8_invalid_offset(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t n, k;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+		else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+		else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+		else return (long)i;
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				return (long)i;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return (long)i;
+		i += n + 1;
+	}
+	return -1;
+}
+
+void text_position(const char *text, long charpos, int *line, int *column,
+		   const char **line_start, size_t *line_len)
+{
+	const char *p = text, *ls = text;
+	long ch = 1;
+	int l = 1, col = 1;
+
+	while (*p != '\0' && ch < charpos) {
+		if (*p == '\n') {
+			l++;
+			col = 1;
+			ls = p + 1;
+		} else {
+			col++;
+		}
+		/* skip UTF-8 continuation bytes: positions count characters */
+		p++;
+		while (((unsigned char)*p & 0xc0) == 0x80)
+			p++;
+		ch++;
+	}
+	*line = l;
+	*column = col;
+	*line_start = ls;
+	p = ls;
+	while (*p != '\0' && *p != '\n')
+		p++;
+	*line_len = (size_t)(p - ls);
+}
+
+static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errsize)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -1;
+
+	if (f == NULL) {
+		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		size_t got;
+
+		if (len + 4096 + 1 > cap) {
+			char *grown;
+
+			cap = cap ? cap * 2 : 8192;
+			grown = realloc(buf, cap);
+			if (grown == NULL) {
+				snprintf(err, errsize, "%s: out of memory", path);
+				goto out;
+			}
+			buf = grown;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				snprintf(err, errsize, "%s: read error: %s", path, strerror(errno));
+				goto out;
+			}
+			break;
+		}
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		snprintf(err, errsize, "%s: out of memory", path);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+static int check_content(const char *path, const char *sql, size_t len, char *err, size_t errsize)
+{
+	long bad;
+	size_t i;
+	int blank = 1;
+
+	if (memchr(sql, '\0', len) != NULL) {
+		snprintf(err, errsize, "%s: contains a NUL byte at offset %zu; is it a text file?",
+			 path, (size_t)((const char *)memchr(sql, '\0', len) - sql));
+		return -1;
+	}
+	bad = utf8_invalid_offset(sql, len);
+	if (bad >= 0) {
+		int line = 1;
+
+		for (i = 0; i < (size_t)bad; i++)
+			line += sql[i] == '\n';
+		snprintf(err, errsize, "%s:%d: invalid UTF-8 at byte offset %ld; migrations must be UTF-8",
+			 path, line, bad);
+		return -1;
+	}
+	for (i = 0; i < len && blank; i++)
+		if (!isspace((unsigned char)sql[i]))
+			blank = 0;
+	if (blank) {
+		snprintf(err, errsize, "%s: empty migration file", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmp_version(const void *a, const void *b)
+{
+	const struct migration *x = a, *y = b;
+
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+struct migration *migration_set_find(const struct migration_set *set, int64_t version)
+{
+	struct migration key = { .version = version };
+
+	return bsearch(&key, set->items, set->n, sizeof(key), cmp_version);
+}
+
+void migration_set_free(struct migration_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		free(set->items[i].name);
+		free(set->items[i].path);
+		free(set->items[i].rollback_path);
+		free(set->items[i].sql);
+	}
+	free(set->items);
+	set->items = NULL;
+	set->n = 0;
+}
+
+struct rollback_entry {
+	int64_t version;
+	char *file;
+};
+
+int migration_set_load(const char *dir, struct migration_set *set, char *err, size_t errsize)
+{
+	DIR *d;
+	struct dirent *de;
+	struct rollback_entry *rb = NULL;
+	size_t nrb = 0, cap = 0, rbcap = 0, i;
+	int rc = -1;
+
+	set->items = NULL;
+	set->n = 0;
+	d = opendir(dir);
+	if (d == NULL) {
+		snprintf(err, errsize, "%s: cannot open migrations directory: %s (migrations.directory)",
+			 dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		enum migfile_kind kind;
+		int64_t version;
+		size_t stem;
+		const char *why;
+		char *path;
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (migfile_classify(de->d_name, &kind, &version, &stem, &why) < 0) {
+			snprintf(err, errsize, "%s/%s: bad migration file name: %s", dir, de->d_name, why);
+			goto out;
+		}
+		if (kind == MIGFILE_IGNORED)
+			continue;
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+			snprintf(err, errsize, "out of memory");
+			goto out;
+		}
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errsize, "%s: not a regular file", path);
+			free(path);
+			goto out;
+		}
+		if (kind == MIGFILE_ROLLBACK) {
+			if (nrb == rbcap) {
+				struct rollback_entry *g;
+
+				rbcap = rbcap ? rbcap * 2 : 16;
+				g = realloc(rb, rbcap * sizeof(*rb));
+				if (g == NULL) {
+					free(path);
+					snprintf(err, errsize, "out of memory");
+					goto out;
+				}
+				rb = g;
+			}
+			rb[nrb].version = version;
+			rb[nrb].file = path;
+			nrb++;
+			continue;
+		}
+		if (set->n == cap) {
+			struct migration *g;
+
+			cap = cap ? cap * 2 : 16;
+			g = realloc(set->items, cap * sizeof(*g));
+			if (g == NULL) {
+				free(path);
+				snprintf(err, errsize, "out of memory");
+				goto out;
+			}
+			set->items = g;
+		}
+		memset(&set->items[set->n], 0, sizeof(set->items[0]));
+		set->items[set->n].version = version;
+		set->items[set->n].path = path;
+		set->items[set->n].name = strndup(de->d_name, strlen(de->d_name) - 4);
+		set->n++;
+		if (set->items[set->n - 1].name == NULL) {
+			snprintf(err, errsize, "out of memory");
+			goto out;
+		}
+	}
+	qsort(set->items, set->n, sizeof(set->items[0]), cmp_version);
+	for (i = 1; i < set->n; i++) {
+		if (set->items[i].version == set->items[i - 1].version) {
+			snprintf(err, errsize, "%s and %s: duplicate migration version %lld",
+				 set->items[i - 1].path, set->items[i].path,
+				 (long long)set->items[i].version);
+			goto out;
+		}
+	}
+	for (i = 0; i < nrb; i++) {
+		struct migration *m = migration_set_find(set, rb[i].version);
+		const char *base = strrchr(rb[i].file, '/') + 1;
+
+		if (m == NULL) {
+			snprintf(err, errsize, "%s: rollback for version %lld, but there is no migration with that version",
+				 rb[i].file, (long long)rb[i].version);
+			goto out;
+		}
+		if (strncmp(base + 9, m->name, strlen(m->name)) != 0 ||
+		    strcmp(base + 9 + strlen(m->name), ".sql") != 0) {
+			snprintf(err, errsize, "%s: does not match %s (expected rollback_%s.sql)",
+				 rb[i].file, m->path, m->name);
+			goto out;
+		}
+		if (m->rollback_path != NULL) {
+			snprintf(err, errsize, "%s and %s: two rollbacks for version %lld",
+				 m->rollback_path, rb[i].file, (long long)m->version);
+			goto out;
+		}
+		m->rollback_path = rb[i].file;
+		rb[i].file = NULL;
+	}
+	for (i = 0; i < set->n; i++) {
+		struct migration *m = &set->items[i];
+
+		if (read_file(m->path, &m->sql, &m->sql_len, err, errsize) < 0 ||
+		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0)
+			goto out;
+		if (sha256_hex(m->sql, m->sql_len, m->checksum) < 0) {
+			snprintf(err, errsize, "%s: cannot compute SHA-256", m->path);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	for (i = 0; i < nrb; i++)
+		free(rb[i].file);
+	free(rb);
+	closedir(d);
+	if (rc < 0)
+		migration_set_free(set);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* Migration files on disk: names, content, checksums.  Pure file handling,
+ * no database, so it is unit-tested alone. */
+#ifndef MOMENTUM_MIGFILE_H
+#define MOMENTUM_MIGFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIGRATION_VERSION_MAX_DIGITS 18
+
+struct migration {
+	int64_t version;
+	char *name;            /* file name without ".sql": "001_initial_schema" */
+	char *path;            /* directory/name.sql */
+	char *rollback_path;   /* directory/rollback_name.sql, or NULL */
+	char *sql;             /* file content, NUL-terminated */
+	size_t sql_len;
+	char checksum[65];     /* SHA-256 of the content, lower-case hex */
+};
+
+struct migration_set {
+	struct migration *items; /* sorted by version */
+	size_t n;
+};
+
+enum migfile_kind { MIGFILE_IGNORED, MIGFILE_MIGRATION, MIGFILE_ROLLBACK };
+
+/* Classifies a directory entry.  Files not ending in ".sql" are ignored;
+ * a ".sql" file must be NNN_name.sql or rollback_NNN_name.sql, else -1
+ * with *why set.  On success *version and *stem_off (where "NNN_name"
+ * starts inside filename) are filled for migrations and rollbacks. */
+int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *version,
+		     size_t *stem_off, const char **why);
+
+/* Reads every migration and rollback in dir.  On error returns -1 with a
+ * message naming the file in err. */
+int migration_set_load(const char *dir, struct migration_set *set, char *err, size_t errsize);
+void migration_set_free(struct migration_set *set);
+struct migration *migration_set_find(const struct migration_set *set, int64_t version);
+
+/* SHA-256 of data as 64 lower-case hex digits plus NUL. */
+int sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Returns the byte offset of the first invalid UTF-8 sequence, or -1. */
+long utf8_invalid_offset(const char *s, size_t len);
+
+/* Converts a 1-based character position in text (as PostgreSQL reports
+ * error positions) into a 1-based line and column, and the line's bounds. */
+void text_position(const char *text, long charpos, int *line, int *column,
+		   const char **line_start, size_t *line_len);
+
+#endif

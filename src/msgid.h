@@ -1,0 +1,21 @@
+/* Stable journald MESSAGE_IDs, one per kind of event.  Never change an ID
+ * once released: operators search for them (journalctl MESSAGE_ID=...) and
+ * systemd/momentum-maintd.catalog explains each one. */
+#ifndef MOMENTUM_MSGID_H
+#define MOMENTUM_MSGID_H
+
+#define MSGID_STARTED             "bed89004d87146129638b53b015b2207"
+#define MSGID_STOPPED             "ac20422a144a44d29b969df2cf421426"
+#define MSGID_CONFIG_INVALID      "318a24ab7b56448ea202257c9f5a82c7"
+#define MSGID_DB_CONNECTED        "2407efcb120340a49628d564b3818358"
+#define MSGID_DB_UNAVAILABLE      "8b8d894d32d147fcb1940e85e75e4ace"
+#define MSGID_DB_LOST             "030da2f594ce4ed891297ee936ec5e64"
+#define MSGID_MIGRATION_LOCK_WAIT "2b4fe7c0c8c84f4c9e3e6702cfe85719"
+#define MSGID_MIGRATION_APPLIED   "4d91fac3e57b49f39b62b0eb147faaf1"
+#define MSGID_MIGRATION_FAILED    "769326f3e59643878ee25083058fa7fc"
+#define MSGID_MIGRATION_CHECKSUM  "1f2b327ef9cc4c07a24eac771a88838d"
+#define MSGID_MIGRATIONS_DONE     "087747ca08234780adc5e47ecb0c10d2"
+#define MSGID_COMPAT_APPLIED      "93744887848a4c79ba2660311af9c48d"
+#define MSGID_MIGRATION_ORDER     "f2663316e6fe4ac981ad1e6f9e127a43"
+
+#endif

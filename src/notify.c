@@ -1,0 +1,109 @@
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "log.h"
+#include "notify.h"
+
+static struct event *watchdog_timer;
+
+#ifdef HAVE_LIBSYSTEMD
+static void send_state(const char *state)
+{
+	int r = sd_notify(0, state);
+
+	if (r < 0)
+		log_debug("sd_notify failed: %d", r);
+}
+
+static void watchdog_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	send_state("WATCHDOG=1");
+}
+#else
+static void send_state(const char *state)
+{
+	(void)state;
+}
+#endif
+
+int notify_setup(struct event_base *base)
+{
+#ifdef HAVE_LIBSYSTEMD
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		struct timeval tv = { .tv_sec = (time_t)(usec / 2 / 1000000),
+				      .tv_usec = (suseconds_t)(usec / 2 % 1000000) };
+
+		watchdog_timer = event_new(base, -1, EV_PERSIST, watchdog_tick, NULL);
+		if (watchdog_timer == NULL || event_add(watchdog_timer, &tv) < 0)
+			return -1;
+		log_debug("watchdog enabled, pinging every %llu ms",
+			  (unsigned long long)(usec / 2000));
+	}
+#else
+	(void)base;
+#endif
+	return 0;
+}
+
+void notify_teardown(void)
+{
+	if (watchdog_timer != NULL) {
+		event_free(watchdog_timer);
+		watchdog_timer = NULL;
+	}
+}
+
+static void send_formatted(const char *prefix, const char *fmt, va_list ap)
+{
+	char status[512];
+	char msg[600];
+
+	vsnprintf(status, sizeof(status), fmt, ap);
+	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix, status);
+	send_state(msg);
+}
+
+void notify_status(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_formatted("", fmt, ap);
+	va_end(ap);
+}
+
+void notify_ready(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_formatted("READY=1\n", fmt, ap);
+	va_end(ap);
+}
+
+void notify_stopping(const char *status)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status);
+	send_state(msg);
+}
+
+void notify_extend_timeout(uint64_t usec)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+	send_state(msg);
+}

@@ -1,0 +1,215 @@
+/* Unit tests for the configuration loader: file, environment, --set, errors. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "tap.h"
+
+static char path[64];
+
+static int load_text(struct conf *c, const char *text, struct conf_error *err)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/conf-test-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -2;
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	int rc = conf_load_file(c, path, true, err);
+	unlink(path);
+	return rc;
+}
+
+/* Loads text into fresh defaults; returns the error message or NULL. */
+static const char *try_file(const char *text)
+{
+	static struct conf_error err;
+	struct conf *c = conf_new();
+	int rc = load_text(c, text, &err);
+
+	conf_free(c);
+	return rc == 0 ? NULL : err.msg;
+}
+
+static char *printed(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	conf_print(c, f);
+	fclose(f);
+	return buf;
+}
+
+int main(void)
+{
+	struct conf *c;
+	struct conf_error err;
+	const char *msg;
+	char expect[128];
+
+	/* defaults */
+	c = conf_new();
+	ok(c != NULL, "defaults load");
+	ok(c->environment == ENV_PRODUCTION, "environment defaults to production");
+	ok(c->cleanup_batch_size == 5000, "batch_size default 5000");
+	ok(c->cleanup_retention_ms == 7LL * 86400000, "retention default 7 days");
+	ok(c->jobs_history_retention_ms == 90LL * 86400000, "history_retention default 90 days");
+	is_str(c->cleanup_schedule, "0 2 * * *", "cleanup schedule default is the seed's cron line");
+	ok(c->verify_ignore != NULL && c->verify_ignore[0] == NULL, "verify.ignore defaults to empty");
+	conf_free(c);
+
+	/* a full valid file */
+	c = conf_new();
+	ok(load_text(c,
+		     "environment = \"staging\";\n"
+		     "database: { conninfo = \"host=/tmp dbname=x password=hunter2\"; };\n"
+		     "migrations: { directory = \"/srv/m\"; on_out_of_order = \"apply\"; };\n"
+		     "jobs: { history_retention = 3600;\n"
+		     "  zoom_token_cleanup: { batch_size = 100; retention = \"1 h 30 min\"; };\n"
+		     "  verify: { schedule = \"*/5 * * * *\"; }; };\n"
+		     "verify: { ignore = [\"a\", \"b\"]; };\n"
+		     "log: { level = \"debug\"; format = \"json\"; };\n", &err) == 0,
+	   "valid file loads");
+	ok(c->environment == ENV_STAGING, "environment read");
+	is_str(c->mig_directory, "/srv/m", "migrations.directory read");
+	ok(c->mig_on_out_of_order == OOO_APPLY, "enum read");
+	ok(c->jobs_history_retention_ms == 3600000, "integer duration is seconds");
+	ok(c->cleanup_retention_ms == 5400000, "compound duration");
+	ok(c->cleanup_batch_size == 100, "int read");
+	ok(c->verify_ignore && c->verify_ignore[1] && c->verify_ignore[2] == NULL, "string list read");
+	ok(c->log_level == CLOG_DEBUG && c->log_format == CLOGF_JSON, "log section read");
+	{
+		char *out = printed(c);
+
+		contains(out, "password=********", "check-config masks the password");
+		ok(strstr(out, "hunter2") == NULL, "check-config never prints the password");
+		contains(out, "zoom_token_cleanup: {", "printed as nested libconfig groups");
+		contains(out, "batch_size = 100;  # /tmp/conf-test-", "origin of a value is shown");
+		free(out);
+	}
+	conf_free(c);
+
+	/* errors name file and line */
+	msg = try_file("environment = \"prod\";\n");
+	contains(msg, ":1: environment: invalid value \"prod\" (allowed: development, staging, production)",
+		 "bad enum names line and allowed values");
+	msg = try_file("log: {\n  level = \"info\";\n  colour = true;\n};\n");
+	contains(msg, ":3: unknown key \"log.colour\" (allowed in log: level, format)",
+		 "unknown key names line and the allowed keys");
+	msg = try_file("nosuch: { a = 1; };\n");
+	contains(msg, ":1: unknown section \"nosuch\"", "unknown section");
+	msg = try_file("jobs: {\n zoom_token_cleanup: {\n  batch_size = \"big\";\n };\n};\n");
+	contains(msg, ":3: jobs.zoom_token_cleanup.batch_size: expected an integer, got a string",
+		 "wrong type names line and expected type");
+	msg = try_file("jobs: { zoom_token_cleanup: { batch_size = 0; }; };\n");
+	contains(msg, "batch_size: invalid value 0 (min 1, max 1000000)", "out of range names the range");
+	msg = try_file("jobs: { zoom_token_cleanup: { retention = \"7 fortnights\"; }; };\n");
+	contains(msg, "retention: invalid duration \"7 fortnights\": unknown unit", "bad duration unit");
+	msg = try_file("jobs: { zoom_token_cleanup: { retention = \"10 s\"; }; };\n");
+	contains(msg, "out of range (min 1 min, max 3650 days)", "duration below minimum");
+	msg = try_file("log: { level = \"info\" }\nenvironment = ;\n");
+	ok(msg != NULL && strstr(msg, ":2: syntax error") != NULL, "syntax error names the line: %s", msg ? msg : "");
+	msg = try_file("database: { conninfo = \"host=x nosuchoption=1\"; };\n");
+	contains(msg, "database.conninfo: not a valid libpq connection string", "bad conninfo");
+	msg = try_file("log = \"debug\";\n");
+	contains(msg, "log: is a section", "a section given as a value");
+	msg = try_file("log: { level = { x = 1; }; };\n");
+	contains(msg, "log.level: expected a string, got a group", "a key given as a group");
+	msg = try_file("verify: { ignore = [1, 2]; };\n");
+	ok(msg != NULL && strstr(msg, "verify.ignore") != NULL, "list of non-strings is refused");
+
+	/* missing files */
+	c = conf_new();
+	ok(conf_load_file(c, "/nonexistent/momentum.conf", false, &err) == 0,
+	   "a missing default file is not an error");
+	ok(conf_load_file(c, "/nonexistent/momentum.conf", true, &err) < 0, "a missing named file is an error");
+	contains(err.msg, "/nonexistent/momentum.conf: cannot open configuration file", "names the file");
+	ok(conf_load_file(c, "/tmp", true, &err) < 0, "a directory is refused");
+	conf_free(c);
+
+	/* environment */
+	c = conf_new();
+	{
+		char *env[] = {
+			"MOMENTUM_MAINTD_LOG_LEVEL=warning",
+			"MOMENTUM_MAINTD_JOBS_ZOOM_TOKEN_CLEANUP_BATCH_SIZE=42",
+			"DATABASE_URL=postgresql://u:secret@localhost/db",
+			"MOMENTUM_MAINTD_CONFIG=/ignored",
+			"PATH=/bin",
+			NULL,
+		};
+		ok(conf_load_env(c, env, &err) == 0, "environment applies");
+		ok(c->log_level == CLOG_WARNING, "MOMENTUM_MAINTD_LOG_LEVEL");
+		ok(c->cleanup_batch_size == 42, "nested key from the environment");
+		is_str(c->db_conninfo, "postgresql://u:secret@localhost/db", "DATABASE_URL fills conninfo");
+		char *out = printed(c);
+		ok(strstr(out, "secret") == NULL, "URI password is masked too");
+		contains(out, "# environment DATABASE_URL", "origin of DATABASE_URL");
+		free(out);
+	}
+	{
+		char *env[] = { "DATABASE_URL=host=a", "MOMENTUM_MAINTD_DATABASE_CONNINFO=host=b", NULL };
+
+		ok(conf_load_env(c, env, &err) == 0, "both DATABASE_URL and conninfo");
+		is_str(c->db_conninfo, "host=b", "MOMENTUM_MAINTD_DATABASE_CONNINFO wins over DATABASE_URL");
+	}
+	{
+		char *env[] = { "MOMENTUM_MAINTD_LOG_LEVL=debug", NULL };
+
+		ok(conf_load_env(c, env, &err) < 0, "unknown MOMENTUM_MAINTD_ variable is an error");
+		contains(err.msg, "environment: MOMENTUM_MAINTD_LOG_LEVL: no such configuration key", "names it");
+	}
+	{
+		char *env[] = { "MOMENTUM_MAINTD_JOBS_ZOOM_TOKEN_CLEANUP_BATCH_SIZE=12x", NULL };
+
+		ok(conf_load_env(c, env, &err) < 0, "bad value from the environment");
+		contains(err.msg, "environment MOMENTUM_MAINTD_JOBS_ZOOM_TOKEN_CLEANUP_BATCH_SIZE: "
+			 "jobs.zoom_token_cleanup.batch_size: expected an integer", "names the variable");
+	}
+	{
+		char *env[] = { "MOMENTUM_MAINTD_VERIFY_IGNORE=a, b ,c", NULL };
+
+		ok(conf_load_env(c, env, &err) == 0 && c->verify_ignore[2] != NULL &&
+		   strcmp(c->verify_ignore[1], "b") == 0 && c->verify_ignore[3] == NULL,
+		   "comma-separated list from the environment");
+	}
+
+	/* command line */
+	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == CLOG_ERROR,
+	   "--set log.level=error");
+	ok(conf_set(c, "log.nope", "x", "command line", &err) < 0, "--set unknown key");
+	contains(err.msg, "command line: unknown key \"log.nope\"", "names the key");
+	ok(conf_set(c, "migrations.supabase_compat", "maybe", "command line", &err) < 0, "bad bool");
+	ok(conf_set(c, "migrations.supabase_compat", "off", "command line", &err) == 0 &&
+	   !c->mig_supabase_compat, "bool off");
+	ok(conf_set(c, "migrations.directory", "", "command line", &err) < 0, "empty directory refused");
+	conf_free(c);
+
+	/* masking */
+	{
+		char out[256];
+
+		conf_mask_conninfo("host=h password='a b' user=u", out, sizeof(out));
+		ok(strstr(out, "a b") == NULL && strstr(out, "password=********"), "quoted password masked: %s", out);
+		conf_mask_conninfo("postgres://u:p%40ss@h:5/d?sslmode=disable", out, sizeof(out));
+		ok(strstr(out, "p@ss") == NULL && strstr(out, "p%40ss") == NULL, "URI password masked: %s", out);
+		snprintf(expect, sizeof(expect), "user=u");
+		contains(out, expect, "URI user kept");
+	}
+
+	/* the password file must be readable */
+	c = conf_new();
+	ok(conf_set(c, "database.password_file", "/nonexistent/pw", "command line", &err) == 0, "set password_file");
+	ok(conf_validate(c, &err) < 0, "unreadable password_file refused");
+	contains(err.msg, "command line: database.password_file: cannot read \"/nonexistent/pw\"", "names it");
+	conf_free(c);
+
+	return done_testing();
+}
