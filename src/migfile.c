@@ -221,6 +221,8 @@ struct migration *migration_set_find(const struct migration_set *set, int64_t ve
 {
 	struct migration key = { .version = version };
 
+	if (set->n == 0)
+		return NULL;
 	return bsearch(&key, set->items, set->n, sizeof(key), cmp_version);
 }
 
@@ -325,7 +327,8 @@ int migration_set_load(const char *dir, struct migration_set *set, char *err, si
 			goto out;
 		}
 	}
-	qsort(set->items, set->n, sizeof(set->items[0]), cmp_version);
+	if (set->n > 1)
+		qsort(set->items, set->n, sizeof(set->items[0]), cmp_version);
 	for (i = 1; i < set->n; i++) {
 		if (set->items[i].version == set->items[i - 1].version) {
 			snprintf(err, errsize, "%s and %s: duplicate migration version %lld",

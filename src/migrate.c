@@ -215,7 +215,7 @@ static void apply_next(struct migrator *m)
 			clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
 			notify_status("applying %s (%zu/%zu)", m->set->items[i].name,
 				      m->cur_ordinal, m->npending);
-			log_info("applying migration %s (%zu/%zu)", m->set->items[i].name,
+			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
 				 m->cur_ordinal, m->npending);
 			migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
 			return;

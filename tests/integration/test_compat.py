@@ -1,0 +1,90 @@
+"""The Supabase compatibility step: creates only what is missing, and never
+changes a Supabase-like database that already has auth and storage."""
+import os
+import re
+import signal
+import subprocess
+import uuid
+
+from conftest import FIXTURES, MIGRATIONS, PG_BIN, migrations_dir, run
+
+
+def dump(db):
+    """Everything the compat step could touch, as text."""
+    out = subprocess.run([os.path.join(PG_BIN, "pg_dump"), "-s", "-n", "auth", "-n", "storage", "-n", "public",
+                          "-d", db.conninfo], check=True, capture_output=True, text=True).stdout
+    out = "\n".join(l for l in out.splitlines() if not re.match(r"\\(un)?restrict ", l))
+    roles = db.query("SELECT rolname, rolsuper, rolinherit, rolcanlogin, rolbypassrls, rolconfig "
+                     "FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role') ORDER BY 1")
+    defacl = db.query("SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, "
+                      "defaclobjtype, defaclacl::text FROM pg_default_acl ORDER BY 1, 2, 3")
+    funcs = db.query("SELECT p.oid::regprocedure::text, p.prosrc, p.provolatile, p.proconfig::text, "
+                     "p.proacl::text, obj_description(p.oid, 'pg_proc') FROM pg_proc p "
+                     "WHERE p.pronamespace IN ('auth'::regnamespace, 'storage'::regnamespace) ORDER BY 1")
+    return out, roles, defacl, funcs
+
+
+def test_compat_changes_nothing_on_a_supabase_like_database(db, tmp_path):
+    db.execute_file(os.path.join(FIXTURES, "supabase_like.sql"))
+    before = dump(db)
+    assert "-- fixture body" in [f for f in before[3] if f[0] == "auth.uid()"][0][1]
+    # a migration that touches nothing, so only the compat step runs
+    mdir = migrations_dir(tmp_path, {"001_noop.sql": "SELECT 1;\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    after = dump(db)
+    assert before[0] == after[0], "pg_dump of auth/storage/public changed"
+    assert before[1:] == after[1:]
+
+
+def test_seed_applies_on_a_supabase_like_database_and_keeps_its_functions(db):
+    db.execute_file(os.path.join(FIXTURES, "supabase_like.sql"))
+    uid_before = db.query("SELECT prosrc FROM pg_proc WHERE oid = 'auth.uid()'::regprocedure")
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT prosrc FROM pg_proc WHERE oid = 'auth.uid()'::regprocedure") == uid_before
+    assert db.query("SELECT count(*) FROM storage.buckets") == [(2,)]
+
+
+def test_compat_on_plain_postgresql_reads_jwt_claims_like_supabase(db):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    c = db.cluster.connect(db.name)
+    try:
+        cur = c.cursor()
+        for u in (alice, bob):
+            cur.execute("INSERT INTO auth.users (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+            cur.execute("INSERT INTO profiles (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+        cur.execute("GRANT SELECT ON profiles TO authenticated, anon")
+        c.autocommit = False
+        # as PostgREST does it: role + request.jwt.claims
+        cur.execute("SET LOCAL ROLE authenticated")
+        cur.execute("SELECT set_config('request.jwt.claims', %s, true)",
+                    ('{"sub": "%s", "role": "authenticated"}' % alice,))
+        cur.execute("SELECT auth.uid()::text, auth.role()")
+        assert cur.fetchone() == (alice, "authenticated")
+        cur.execute("SELECT id::text FROM profiles")
+        assert cur.fetchall() == [(alice,)], "a user sees only their own profile"
+        c.rollback()
+        cur.execute("SET LOCAL ROLE anon")
+        cur.execute("SELECT count(*) FROM profiles")
+        assert cur.fetchone() == (0,)
+        c.rollback()
+        # the older per-claim setting works too
+        cur.execute("SELECT set_config('request.jwt.claim.sub', %s, true)", (bob,))
+        cur.execute("SELECT auth.uid()::text")
+        assert cur.fetchone() == (bob,)
+        c.rollback()
+    finally:
+        c.close()
+    assert db.query("SELECT rolbypassrls FROM pg_roles WHERE rolname = 'service_role'") == [(True,)]
+    assert db.query("SELECT storage.foldername('a/b/c.png')") == [(["a", "b"],)]
+
+
+def test_compat_can_be_turned_off(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_noop.sql": "SELECT 1;\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir,
+             "--set", "migrations.supabase_compat=false", "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT to_regnamespace('auth')") == [(None,)]

@@ -1,0 +1,175 @@
+"""Configuration errors, check-config, --help/--version, one-shot commands."""
+import json
+import os
+import signal
+
+import pytest
+
+from conftest import MIGRATIONS, run
+
+
+def write(tmp_path, text, name="maintd.conf"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("text,line,needle", [
+    ("log: { level = \"info\" }\nenvironment = ;\n", 2, "syntax error"),
+    ("log: {\n  level = \"info\";\n  colour = true;\n};\n", 3, 'unknown key "log.colour" (allowed in log: level, format)'),
+    ("jobs: {\n  zoom_token_cleanup: {\n    batch_size = \"lots\";\n  };\n};\n", 3,
+     "jobs.zoom_token_cleanup.batch_size: expected an integer, got a string"),
+    ("\n\njobs: { zoom_token_cleanup: { batch_size = 0; }; };\n", 3,
+     "jobs.zoom_token_cleanup.batch_size: invalid value 0 (min 1, max 1000000)"),
+    ("environment = \"prod\";\n", 1, 'environment: invalid value "prod" (allowed: development, staging, production)'),
+    ("verify: { remind_every = \"soon\"; };\n", 1, 'verify.remind_every: invalid duration "soon"'),
+])
+def test_bad_config_exits_78_naming_file_and_line(tmp_path, text, line, needle):
+    path = write(tmp_path, text)
+    for cmd in (["check-config"], ["run"], ["migrate", "status"]):
+        r = run(["-c", path] + cmd)
+        assert r.returncode == 78, (cmd, r.stderr)
+        assert "%s:%d: " % (path, line) in r.stderr, r.stderr
+        assert needle in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1, "one clear line: " + r.stderr
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path):
+    r = run(["-c", str(tmp_path / "nope.conf"), "check-config"])
+    assert r.returncode == 78
+    assert "nope.conf: cannot open configuration file: No such file or directory" in r.stderr
+
+
+def test_config_from_env_variable_name(tmp_path):
+    path = write(tmp_path, "log: { level = \"debug\"; };\n")
+    r = run(["check-config"], env={"MOMENTUM_MAINTD_CONFIG": path})
+    assert r.returncode == 0, r.stderr
+    assert 'level = "debug";  # %s:1' % path in r.stdout
+
+
+def test_unknown_environment_variable_is_an_error():
+    r = run(["check-config"], env={"MOMENTUM_MAINTD_LOG_LEVLE": "debug"})
+    assert r.returncode == 78
+    assert "MOMENTUM_MAINTD_LOG_LEVLE: no such configuration key" in r.stderr
+
+
+def test_precedence_defaults_file_env_command_line(tmp_path):
+    path = write(tmp_path, "log: { level = \"debug\"; format = \"json\"; };\n"
+                           "jobs: { zoom_token_cleanup: { batch_size = 10; }; };\n")
+    r = run(["-c", path, "--set", "log.level=error", "check-config"],
+            env={"MOMENTUM_MAINTD_LOG_LEVEL": "warning", "MOMENTUM_MAINTD_LOG_FORMAT": "text"})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert 'level = "error";  # command line' in out
+    assert 'format = "text";  # environment MOMENTUM_MAINTD_LOG_FORMAT' in out
+    assert "batch_size = 10;  # %s:2" % path in out
+    assert 'retention = "7 days";  # default' in out
+
+
+def test_check_config_masks_secrets_everywhere(tmp_path):
+    secret = "s3cr3t-Pa55"
+    path = write(tmp_path, 'database: { conninfo = "host=/tmp user=app password=%s dbname=m"; };\n' % secret)
+    r = run(["-c", path, "check-config"])
+    assert r.returncode == 0, r.stderr
+    assert secret not in r.stdout + r.stderr
+    assert "password=********" in r.stdout
+    r = run(["check-config"], env={"DATABASE_URL": "postgresql://app:%s@localhost:1/m" % secret})
+    assert r.returncode == 0
+    assert secret not in r.stdout + r.stderr
+    # the printed configuration is valid libconfig that loads again
+    again = write(tmp_path, r.stdout.replace("********", "x"), "again.conf")
+    assert run(["-c", again, "check-config"]).returncode == 0
+
+
+def test_password_never_logged_when_database_is_down(tmp_path):
+    secret = "n0t-in-logs"
+    r = run(["-d", "host=/nonexistent-dir user=app password=%s dbname=m" % secret,
+             "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 69, r.stderr
+    assert secret not in r.stdout + r.stderr
+    assert "unavailable" in r.stderr
+
+
+def test_password_file_and_credentials_directory(tmp_path, cluster):
+    # trust authentication ignores the password; this checks it is read, never printed
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    r = run(["-d", cluster.conninfo(), "--set", "database.password_file=" + str(pw),
+             "--set", "migrations.directory=" + MIGRATIONS, "migrate", "status"])
+    assert r.returncode == 0, r.stderr
+    assert "from-file" not in r.stdout + r.stderr
+    r = run(["--set", "database.password_file=" + str(tmp_path / "missing"), "check-config"])
+    assert r.returncode == 78
+    assert "database.password_file: cannot read" in r.stderr
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "db-password").write_text("")
+    r = run(["-d", cluster.conninfo(), "--set", "migrations.directory=" + MIGRATIONS, "migrate", "status"],
+            env={"CREDENTIALS_DIRECTORY": str(tmp_path / "creds")})
+    assert r.returncode == 78
+    assert "db-password: the database password file is empty" in r.stderr
+
+
+def test_help_and_version():
+    r = run(["--help"])
+    assert r.returncode == 0
+    for word in ("run", "check-config", "migrate status", "migrate up", "--config", "--set",
+                 "jobs.zoom_token_cleanup.batch_size", "MOMENTUM_MAINTD_", "78 configuration error"):
+        assert word in r.stdout, word
+    r = run(["--version"])
+    assert r.returncode == 0 and r.stdout.startswith("momentum-maintd ")
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["migrate"], ["migrate", "sideways"], ["run", "extra"],
+                                  ["--no-such-option"], ["--set", "novalue"]])
+def test_usage_errors_exit_64(args):
+    r = run(args)
+    assert r.returncode == 64, r.stderr
+    assert r.stderr
+
+
+def test_one_shot_commands_exit_69_when_database_is_down():
+    for cmd in (["migrate", "up"], ["migrate", "status"]):
+        r = run(["-d", "host=/nonexistent-dir dbname=x", "--set",
+                 "migrations.directory=" + MIGRATIONS] + cmd, timeout=30)
+        assert r.returncode == 69, (cmd, r.stderr)
+        assert "database" in r.stderr and "unavailable" in r.stderr
+
+
+def test_migrate_up_then_status(db):
+    args = ["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS]
+    r = run(args + ["migrate", "status"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("pending") == 3
+    r = run(args + ["migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    assert "3 migration(s) applied" in r.stdout
+    r = run(args + ["migrate", "status"])
+    assert r.returncode == 0
+    assert r.stdout.count("applied") == 3 and "pending" not in r.stdout
+    assert r.stdout.count(" ok") == 3
+
+
+def test_json_log_format_one_object_per_line(db):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "--set", "log.format=json",
+             "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(l) for l in r.stderr.splitlines()]
+    applied = [e for e in events if e.get("migration") == "001_initial_schema" and "duration_ms" in e]
+    assert applied and applied[0]["level"] == "notice"
+    assert applied[0]["message_id"] == "4d91fac3e57b49f39b62b0eb147faaf1"
+
+
+def test_journal_stream_variable_alone_is_not_proof(db):
+    # JOURNAL_STREAM names a device/inode that is not our stderr: keep logging text to stderr
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"],
+            env={"JOURNAL_STREAM": "1:1"})
+    assert r.returncode == 0
+    assert "level=notice msg=\"applied migration 001_initial_schema" in r.stderr
+
+
+def test_bad_migrations_directory_is_a_data_error(tmp_path, db):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "1x_bad.sql").write_text("select 1;")
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + str(tmp_path / "m"), "migrate", "up"])
+    assert r.returncode == 65
+    assert "1x_bad.sql: bad migration file name" in r.stderr
