@@ -29,6 +29,8 @@ struct db {
 
 	db_lost_cb lost_cb;
 	void *lost_arg;
+	db_notice_cb notice_cb;
+	void *notice_arg;
 
 	char error[512];
 	char target[256];
@@ -49,15 +51,24 @@ static void set_error_line(struct db *db, const char *msg)
 
 static void notice_processor(void *arg, const char *message)
 {
+	struct db *db = arg;
 	char buf[512];
 	size_t n;
 
-	(void)arg;
 	snprintf(buf, sizeof(buf), "%s", message);
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	log_debug("server: %s", buf);
+	if (db->notice_cb != NULL)
+		db->notice_cb(buf, db->notice_arg);
+	else
+		log_debug("server: %s", buf);
+}
+
+void db_set_notice_cb(struct db *db, db_notice_cb cb, void *arg)
+{
+	db->notice_cb = cb;
+	db->notice_arg = arg;
 }
 
 static void deferred_event(evutil_socket_t fd, short what, void *arg);
@@ -190,7 +201,7 @@ static void connect_done(struct db *db, bool ok)
 		db->state = DB_READY;
 		db->error[0] = '\0';
 		PQsetnonblocking(db->conn, 1);
-		PQsetNoticeProcessor(db->conn, notice_processor, NULL);
+		PQsetNoticeProcessor(db->conn, notice_processor, db);
 		/* idle: watch for the server closing the connection */
 		watch(db, EV_READ | EV_PERSIST, NULL);
 	} else {

@@ -23,6 +23,10 @@ struct db *db_new(struct event_base *base, const char *conninfo, const char *pas
 void db_free(struct db *db);
 
 void db_set_lost_cb(struct db *db, db_lost_cb cb, void *arg);
+/* Server NOTICEs go to cb (one line, no trailing newline) instead of the
+ * debug log; NULL restores the default. */
+typedef void (*db_notice_cb)(const char *message, void *arg);
+void db_set_notice_cb(struct db *db, db_notice_cb cb, void *arg);
 int db_connect(struct db *db, int timeout_sec, db_connect_cb cb, void *arg);
 /* Simple protocol when nparams is 0 (several statements allowed),
  * extended protocol otherwise.  Returns -1 when nothing could be sent;

@@ -135,6 +135,7 @@ size_t migrator_applied_total(const struct migrator *m)
 
 static void finish(struct migrator *m, enum migrate_result r)
 {
+	db_set_notice_cb(m->db, NULL, NULL);
 	event_del(m->progress);
 	m->step = S_IDLE;
 	m->done(r, m->arg);
@@ -202,6 +203,25 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
 		 "%s: %s failed: ERROR %s: %s%s%s", where, what, db_sqlstate(res), db_message(res),
 		 extra, mig ? " (rolled back, nothing of it was applied)" : "");
+}
+
+/* The compatibility step says what it created, one NOTICE per object. */
+static void compat_notice(const char *message, void *arg)
+{
+	const char *prefix = "NOTICE:  supabase_compat: ", *what = message;
+	struct log_field f[1] = { { "OBJECT", NULL } };
+
+	(void)arg;
+	if (strncmp(message, prefix, strlen(prefix)) != 0) {
+		log_debug("server: %s", message);
+		return;
+	}
+	what += strlen(prefix);
+	/* "created table auth.users": the object is the last word */
+	if (strncmp(what, "created ", 8) == 0 && strrchr(what, ' ') != NULL)
+		f[0].value = strrchr(what, ' ') + 1;
+	log_emit(LOG_NOTICE, MSGID_COMPAT_APPLIED, LOG_FIELDS(f),
+		 "Supabase compatibility step: %s", what);
 }
 
 static void apply_next(struct migrator *m)
@@ -353,6 +373,7 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 		log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
 		if (m->conf->mig_supabase_compat) {
 			notify_status("creating missing Supabase objects (compatibility step)");
+			db_set_notice_cb(m->db, compat_notice, m);
 			migrator_send(m, S_COMPAT, supabase_compat_sql, 0, NULL);
 			return;
 		}
@@ -360,6 +381,7 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 		apply_next(m);
 		return;
 	case S_COMPAT:
+		db_set_notice_cb(m->db, NULL, NULL);
 		if (!ok) {
 			report_sql_error(m, "Supabase compatibility step (migrations.supabase_compat)", NULL, res);
 			finish(m, MIGRATE_FAILED);
