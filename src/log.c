@@ -161,8 +161,16 @@ static void emit_stream(int priority, const char *message_id,
 		}
 		fputs("}\n", f);
 	} else {
+		/* At a terminal a person reads it: the first line is the event,
+		 * the rest (a caret under the failing SQL, detail, hint) follows
+		 * as is.  Anywhere else it stays one line per event. */
+		const char *nl = strchr(msg, '\n');
+		char *first = NULL;
+
+		if (nl != NULL && isatty(STDERR_FILENO))
+			first = strndup(msg, (size_t)(nl - msg));
 		fprintf(f, "time=%s level=%s msg=", ts, level_names[priority]);
-		put_logfmt_value(f, msg);
+		put_logfmt_value(f, first ? first : msg);
 		for (i = 0; i < nfields; i++) {
 			if (fields[i].value == NULL)
 				continue;
@@ -171,6 +179,15 @@ static void emit_stream(int priority, const char *message_id,
 			put_logfmt_value(f, fields[i].value);
 		}
 		fputc('\n', f);
+		if (first != NULL) {
+			for (const char *p = nl + 1; *p != '\0';) {
+				size_t n = strcspn(p, "\n");
+
+				fprintf(f, "  %.*s\n", (int)n, p);
+				p += n + (p[n] == '\n');
+			}
+			free(first);
+		}
 	}
 	fflush(f);
 	funlockfile(f);

@@ -210,6 +210,43 @@ static int check_content(const char *path, const char *sql, size_t len, char *er
 	return 0;
 }
 
+/* Splits the file into statements; a transactional migration must not
+ * manage transactions itself, the daemon wraps it in one. */
+static int parse_statements(struct migration *m, char *err, size_t errsize)
+{
+	char why[256];
+	size_t i;
+	int line;
+
+	if (sql_split(m->sql, m->sql_len, &m->script, why, sizeof(why)) < 0) {
+		/* why is "line N: ..." */
+		if (sscanf(why, "line %d:", &line) == 1)
+			snprintf(err, errsize, "%s:%d:%s", m->path, line, strchr(why, ':') + 1);
+		else
+			snprintf(err, errsize, "%s: %s", m->path, why);
+		return -1;
+	}
+	if (m->script.n == 0) {
+		snprintf(err, errsize, "%s: contains no SQL statement, only comments", m->path);
+		return -1;
+	}
+	if (m->script.no_transaction)
+		return 0;
+	for (i = 0; i < m->script.n; i++) {
+		if (sql_is_transaction_control(m->sql, &m->script.stmts[i])) {
+			const struct sql_stmt *st = &m->script.stmts[i];
+			size_t n = strcspn(m->sql + st->start, " \t\r\n;");
+
+			snprintf(err, errsize, "%s:%d:%d: %.*s: a migration must not control transactions; "
+				 "the daemon runs each migration in its own transaction (for statements that cannot "
+				 "run in one, put \"-- momentum-maintd: no-transaction\" at the top of the file)",
+				 m->path, st->line, st->column, (int)n, m->sql + st->start);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int cmp_version(const void *a, const void *b)
 {
 	const struct migration *x = a, *y = b;
@@ -235,6 +272,7 @@ void migration_set_free(struct migration_set *set)
 		free(set->items[i].path);
 		free(set->items[i].rollback_path);
 		free(set->items[i].sql);
+		sql_script_free(&set->items[i].script);
 	}
 	free(set->items);
 	set->items = NULL;
@@ -365,6 +403,8 @@ int migration_set_load(const char *dir, struct migration_set *set, char *err, si
 
 		if (read_file(m->path, &m->sql, &m->sql_len, err, errsize) < 0 ||
 		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0)
+			goto out;
+		if (parse_statements(m, err, errsize) < 0)
 			goto out;
 		if (sha256_hex(m->sql, m->sql_len, m->checksum) < 0) {
 			snprintf(err, errsize, "%s: cannot compute SHA-256", m->path);

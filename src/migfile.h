@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sqlsplit.h"
+
 #define MIGRATION_VERSION_MAX_DIGITS 18
 
 struct migration {
@@ -17,6 +19,7 @@ struct migration {
 	char *sql;             /* file content, NUL-terminated */
 	size_t sql_len;
 	char checksum[65];     /* SHA-256 of the content, lower-case hex */
+	struct sql_script script; /* its statements and directives */
 };
 
 struct migration_set {

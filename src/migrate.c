@@ -34,6 +34,14 @@ static const char bootstrap_sql[] =
 	"    duration   interval NOT NULL,\n"
 	"    applied_by text NOT NULL DEFAULT current_user\n"
 	");\n"
+	"CREATE TABLE IF NOT EXISTS momentum_maintd.migrations_in_progress (\n"
+	"    version    bigint PRIMARY KEY,\n"
+	"    name       text NOT NULL,\n"
+	"    started_at timestamptz NOT NULL DEFAULT now(),\n"
+	"    started_by text NOT NULL DEFAULT current_user\n"
+	");\n"
+	"COMMENT ON TABLE momentum_maintd.migrations_in_progress IS "
+	"'no-transaction migrations that started and have not finished; the next start re-runs them';\n"
 	"CREATE TABLE IF NOT EXISTS momentum_maintd.job_runs (\n"
 	"    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
 	"    job           text NOT NULL,\n"
@@ -48,7 +56,7 @@ static const char bootstrap_sql[] =
 
 enum step {
 	S_IDLE, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
-	S_BEGIN, S_FILE, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
+	S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
 };
 
 struct migrator {
@@ -63,6 +71,8 @@ struct migrator {
 	bool *pending;            /* by index into set->items */
 	size_t npending, applied_now, applied_total;
 	size_t cur;               /* index of the migration being applied */
+	size_t stmt;              /* index of its statement being run */
+	bool *interrupted;        /* no-transaction runs that never finished */
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
@@ -86,6 +96,7 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what;
 	if (m->step < S_BEGIN || m->step > S_COMMIT)
 		return;
+	/* systemd must not kill a long index build at its start timeout */
 	notify_extend_timeout(EXTEND_USEC);
 	notify_status("applying %s (%zu/%zu, %.0f s)", m->set->items[m->cur].name,
 		      m->cur_ordinal, m->npending, since(&m->cur_start));
@@ -105,8 +116,9 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->done = done;
 	m->arg = arg;
 	m->pending = calloc(set->n + 1, sizeof(*m->pending));
+	m->interrupted = calloc(set->n + 1, sizeof(*m->interrupted));
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
-	if (m->pending == NULL || m->progress == NULL) {
+	if (m->pending == NULL || m->interrupted == NULL || m->progress == NULL) {
 		migrator_free(m);
 		return NULL;
 	}
@@ -120,6 +132,7 @@ void migrator_free(struct migrator *m)
 	if (m->progress)
 		event_free(m->progress);
 	free(m->pending);
+	free(m->interrupted);
 	free(m);
 }
 
@@ -164,22 +177,52 @@ static bool connection_lost(struct migrator *m)
 	return true;
 }
 
+/* Where in the file an error is: from the server's position inside the
+ * statement that failed, or the statement's start when it gave none. */
+static void error_location(const struct migration *mig, const struct sql_stmt *st, const char *pos,
+			   int *line, int *col, const char **ls, size_t *ll)
+{
+	int l, c;
+
+	text_position(mig->sql + st->start, pos ? strtol(pos, NULL, 10) : 1, &l, &c, ls, ll);
+	*line = st->line + l - 1;
+	*col = l == 1 ? st->column + c - 1 : c;
+	if (l == 1) {
+		/* the statement's first line starts mid-line in the file */
+		const char *p = mig->sql + st->start;
+
+		while (p > mig->sql && p[-1] != '\n')
+			p--;
+		*ls = p;
+		*ll = strcspn(p, "\n");
+	}
+}
+
 static void report_sql_error(const struct migrator *m, const char *what, const struct migration *mig,
 			     const PGresult *res)
 {
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	const char *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
 	const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-	char where[1100], linebuf[16], colbuf[16], extra[1024] = "";
+	const char *sqlstate = db_sqlstate(res);
+	char where[1100], linebuf[16], colbuf[16], snippet[1400] = "", extra[2048] = "";
 	int line = 0, col = 0;
+	size_t used = 0;
 
-	(void)m;
-	if (mig != NULL && pos != NULL && m->step == S_FILE) {
+	if (mig != NULL && m->step == S_STMT) {
+		const struct sql_stmt *st = &mig->script.stmts[m->stmt];
 		const char *ls;
 		size_t ll;
 
-		text_position(mig->sql, strtol(pos, NULL, 10), &line, &col, &ls, &ll);
+		error_location(mig, st, pos, &line, &col, &ls, &ll);
 		snprintf(where, sizeof(where), "%s:%d:%d", mig->path, line, col);
+		/* the line, and a caret under the column (tabs kept so it lines up) */
+		used = (size_t)snprintf(snippet, sizeof(snippet), "\n%6d | %.*s\n       | ", line,
+					(int)(ll > 300 ? 300 : ll), ls);
+		for (int i = 1; i < col && used + 2 < sizeof(snippet) && (size_t)(i - 1) < ll; i++)
+			snippet[used++] = ls[i - 1] == '\t' ? '\t' : ' ';
+		snprintf(snippet + used, sizeof(snippet) - used, "^%s", pos ? "" : " (statement starting here)");
 	} else if (mig != NULL) {
 		snprintf(where, sizeof(where), "%s", mig->path);
 	} else {
@@ -187,22 +230,33 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 	}
 	snprintf(linebuf, sizeof(linebuf), "%d", line);
 	snprintf(colbuf, sizeof(colbuf), "%d", col);
-	if (detail != NULL || hint != NULL)
-		snprintf(extra, sizeof(extra), "%s%s%s%s", detail ? "; detail: " : "", detail ? detail : "",
-			 hint ? "; hint: " : "", hint ? hint : "");
+	used = 0;
+	if (detail != NULL)
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used, "\ndetail: %s", detail);
+	if (hint != NULL && used < sizeof(extra))
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used, "\nhint: %s", hint);
+	if (strcmp(sqlstate, "25001") == 0 && mig != NULL && used < sizeof(extra))
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+					 "\nhint: put \"-- momentum-maintd: no-transaction\" at the top of the file "
+					 "to run its statements outside a transaction");
+	if (context != NULL && used < sizeof(extra))
+		snprintf(extra + used, sizeof(extra) - used, "\ncontext: %s", context);
 
 	struct log_field f[] = {
 		{ "MIGRATION", mig ? mig->name : NULL },
 		{ "FILE", mig ? mig->path : NULL },
 		{ "LINE", line ? linebuf : NULL },
 		{ "COLUMN", line ? colbuf : NULL },
-		{ "SQLSTATE", db_sqlstate(res) },
+		{ "SQLSTATE", sqlstate },
 		{ "DETAIL", detail },
 		{ "HINT", hint },
 	};
 	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-		 "%s: %s failed: ERROR %s: %s%s%s", where, what, db_sqlstate(res), db_message(res),
-		 extra, mig ? " (rolled back, nothing of it was applied)" : "");
+		 "%s: %s failed: ERROR %s: %s%s%s%s", where, what, sqlstate, db_message(res),
+		 mig == NULL ? "" : mig->script.no_transaction
+			 ? " (no-transaction migration: statements before this one stay applied; fix it and start again, it is re-run from the top)"
+			 : " (rolled back, nothing of it was applied)",
+		 snippet, extra);
 }
 
 /* The compatibility step says what it created, one NOTICE per object. */
@@ -224,6 +278,28 @@ static void compat_notice(const char *message, void *arg)
 		 "Supabase compatibility step: %s", what);
 }
 
+static const char *version_text(const struct migration *mig)
+{
+	static char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, mig->version);
+	return buf;
+}
+
+static void send_statement(struct migrator *m, const struct migration *mig)
+{
+	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+	char *sql = strndup(mig->sql + st->start, st->len);
+
+	if (sql == NULL) {
+		log_error("out of memory");
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	migrator_send(m, S_STMT, sql, 0, NULL);
+	free(sql);
+}
+
 static void apply_next(struct migrator *m)
 {
 	size_t i;
@@ -237,7 +313,18 @@ static void apply_next(struct migrator *m)
 				      m->cur_ordinal, m->npending);
 			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
 				 m->cur_ordinal, m->npending);
-			migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
+			m->stmt = 0;
+			if (m->set->items[i].script.no_transaction) {
+				/* recorded first, so a crash part-way is seen at the next start */
+				const char *params[2] = { version_text(&m->set->items[i]), m->set->items[i].name };
+
+				migrator_send(m, S_BEGIN,
+					      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
+					      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
+					      "SET started_at = now(), started_by = current_user", 2, params);
+			} else {
+				migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
+			}
 			return;
 		}
 	}
@@ -253,11 +340,25 @@ static int plan(struct migrator *m, PGresult *res)
 
 	for (j = 0; j < m->set->n; j++)
 		m->pending[j] = true;
-	m->applied_total = (size_t)nrows;
+	m->applied_total = 0;
 	for (i = 0; i < nrows; i++) {
 		int64_t v = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		const char *name = PQgetvalue(res, i, 1), *sum = PQgetvalue(res, i, 2);
 		struct migration *mig = migration_set_find(m->set, v);
+
+		if (strcmp(PQgetvalue(res, i, 3), "t") == 0) {
+			/* a no-transaction migration that started and never finished */
+			struct log_field f[] = { { "MIGRATION", name } };
+
+			if (mig != NULL)
+				m->interrupted[mig - m->set->items] = true;
+			log_emit(LOG_WARNING, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+				 "no-transaction migration %s was interrupted (started %s and never finished); "
+				 "it is re-run from the top, as such files must be idempotent", name,
+				 PQgetvalue(res, i, 4));
+			continue;
+		}
+		m->applied_total++;
 
 		if (v > newest_applied)
 			newest_applied = v;
@@ -319,7 +420,6 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 	struct migrator *m = arg;
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 	struct migration *mig = m->cur < m->set->n ? &m->set->items[m->cur] : NULL;
-	char buf[64];
 
 	(void)db;
 	if (!ok && connection_lost(m))
@@ -356,7 +456,9 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 		if (!ok)
 			goto sql_error;
 		migrator_send(m, S_READ_APPLIED,
-		     "SELECT version, name, checksum FROM momentum_maintd.schema_migrations ORDER BY version",
+		     "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations "
+		     "UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
+		     "FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4",
 		     0, NULL);
 		return;
 	case S_READ_APPLIED:
@@ -393,68 +495,61 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 	case S_BEGIN:
 		if (!ok)
 			goto sql_error;
-		migrator_send(m, S_FILE, mig->sql, 0, NULL);
+		send_statement(m, mig);
 		return;
-	case S_FILE: {
-		const char *params[4];
-		char dur[32];
-
+	case S_STMT:
 		if (!ok) {
 			report_sql_error(m, "migration", mig, res);
 			m->failure = MIGRATE_FAILED;
-			migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
+			if (mig->script.no_transaction)
+				finish(m, MIGRATE_FAILED);
+			else
+				migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
 			return;
 		}
-		snprintf(buf, sizeof(buf), "%" PRId64, mig->version);
-		snprintf(dur, sizeof(dur), "%.6f", since(&m->cur_start));
-		params[0] = buf;
-		params[1] = mig->name;
-		params[2] = mig->checksum;
-		params[3] = dur;
-		migrator_send(m, S_TRACK,
-		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-		     "VALUES ($1, $2, $3, make_interval(secs => $4::double precision))", 4, params);
+		if (++m->stmt < mig->script.n) {
+			send_statement(m, mig);
+			return;
+		}
+		{
+			char dur[32];
+			const char *params[4] = { version_text(mig), mig->name, mig->checksum, dur };
+
+			snprintf(dur, sizeof(dur), "%.6f", since(&m->cur_start));
+			/* one statement, so that for a no-transaction file the tracking
+			 * row and the end of its in-progress mark commit together */
+			migrator_send(m, S_TRACK,
+				      "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress WHERE version = $1) "
+				      "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
+				      "VALUES ($1, $2, $3, make_interval(secs => $4::double precision))", 4, params);
+		}
 		return;
-	}
 	case S_TRACK:
 		if (!ok) {
 			report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, res);
 			m->failure = MIGRATE_FAILED;
-			migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
+			if (mig->script.no_transaction)
+				finish(m, MIGRATE_FAILED);
+			else
+				migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
 			return;
 		}
+		if (mig->script.no_transaction)
+			goto applied;
 		migrator_send(m, S_COMMIT, "COMMIT", 0, NULL);
 		return;
-	case S_COMMIT: {
-		char ms[32];
-		double secs = since(&m->cur_start);
-
-		if (!ok || strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-			/* "ROLLBACK" here means the file left the transaction aborted */
-			if (ok) {
-				struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
-
-				log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-					 "%s: migration did not commit (server answered %s); "
-					 "does the file end its own transaction?", mig->path, PQcmdStatus(res));
-				finish(m, MIGRATE_FAILED);
-				return;
-			}
+	case S_COMMIT:
+		if (!ok)
 			goto sql_error;
+		if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+			log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+				 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
+			finish(m, MIGRATE_FAILED);
+			return;
 		}
-		snprintf(ms, sizeof(ms), "%.0f", secs * 1000);
-		struct log_field f[] = {
-			{ "MIGRATION", mig->name }, { "FILE", mig->path },
-			{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
-		};
-		log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
-			 "applied migration %s in %s ms", mig->name, ms);
-		m->applied_now++;
-		m->applied_total++;
-		m->cur++;
-		apply_next(m);
-		return;
-	}
+		goto applied;
 	case S_ROLLBACK:
 		finish(m, m->failure);
 		return;
@@ -472,9 +567,29 @@ locked:
 	migrator_send(m, S_BOOTSTRAP, bootstrap_sql, 0, NULL);
 	return;
 
+applied: {
+		char ms[32];
+
+		snprintf(ms, sizeof(ms), "%.0f", since(&m->cur_start) * 1000);
+		struct log_field f[] = {
+			{ "MIGRATION", mig->name }, { "FILE", mig->path },
+			{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
+		};
+		log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
+			 "applied migration %s in %s ms%s", mig->name, ms,
+			 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
+		m->applied_now++;
+		m->applied_total++;
+		m->cur++;
+		apply_next(m);
+		return;
+	}
+
 sql_error:
 	report_sql_error(m, m->step == S_BEGIN || m->step == S_COMMIT ? "migration transaction"
 			 : "migration bookkeeping", m->step >= S_BEGIN && m->step <= S_COMMIT ? mig : NULL, res);
+	if (m->step == S_COMMIT && mig != NULL)
+		log_error("%s: not applied", mig->path);
 	finish(m, MIGRATE_FAILED);
 }
 
