@@ -102,6 +102,9 @@ int cli_migrate_up(const struct conf *conf, const char *password)
 	case MIGRATE_DB_LOST:
 		rc = EX_UNAVAILABLE;
 		break;
+	case MIGRATE_UNSAFE:
+		rc = EX_CONFIG;
+		break;
 	}
 out:
 	migrator_free(m);

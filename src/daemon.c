@@ -147,6 +147,10 @@ static void on_migrated(enum migrate_result r, void *arg)
 		notify_stopping("migrations failed");
 		stop(d, EX_DATAERR);
 		return;
+	case MIGRATE_UNSAFE:
+		notify_stopping("the connection cannot hold the migration lock");
+		stop(d, EX_CONFIG);
+		return;
 	case MIGRATE_DB_LOST:
 		d->phase = PHASE_CONNECTING;
 		d->attempt = 0;

@@ -55,7 +55,7 @@ static const char bootstrap_sql[] =
 	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n";
 
 enum step {
-	S_IDLE, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
+	S_IDLE, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
 	S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
 };
 
@@ -73,6 +73,7 @@ struct migrator {
 	size_t cur;               /* index of the migration being applied */
 	size_t stmt;              /* index of its statement being run */
 	bool *interrupted;        /* no-transaction runs that never finished */
+	bool pooler_noted;
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
@@ -452,6 +453,30 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 		if (!ok)
 			goto sql_error;
 		goto locked;
+	case S_SESSION: {
+		int server_pid;
+
+		if (!ok)
+			goto sql_error;
+		server_pid = atoi(PQgetvalue(res, 0, 0));
+		if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+			log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
+				 "the migration lock is not held by the server session that runs this connection's "
+				 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
+				 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
+				 "the database itself or to a session-mode pooler", server_pid);
+			finish(m, MIGRATE_UNSAFE);
+			return;
+		}
+		if (server_pid != PQbackendPID(db_pgconn(m->db)) && !m->pooler_noted) {
+			m->pooler_noted = true;
+			log_notice("connected through a connection pooler (server backend pid %d, pooler's key %d); "
+				   "it must keep the daemon's session (session pooling) for the migration lock to hold",
+				   server_pid, PQbackendPID(db_pgconn(m->db)));
+		}
+		migrator_send(m, S_BOOTSTRAP, bootstrap_sql, 0, NULL);
+		return;
+	}
 	case S_BOOTSTRAP:
 		if (!ok)
 			goto sql_error;
@@ -564,7 +589,13 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 	return;
 
 locked:
-	migrator_send(m, S_BOOTSTRAP, bootstrap_sql, 0, NULL);
+	/* A session advisory lock only protects anything if every later query
+	 * runs in the session that holds it: not so behind a transaction-mode
+	 * pooler, which may hand each statement to another server connection. */
+	migrator_send(m, S_SESSION,
+		      "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() "
+		      "AND locktype = 'advisory' AND granted AND classid = " MIGRATION_LOCK_CLASSID
+		      " AND objid = " MIGRATION_LOCK_OBJID " AND objsubid = 2)", 0, NULL);
 	return;
 
 applied: {

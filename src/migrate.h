@@ -15,6 +15,7 @@ enum migrate_result {
 	MIGRATE_OK,
 	MIGRATE_FAILED,     /* a migration or a check failed: exit 65 */
 	MIGRATE_DB_LOST,    /* the connection broke: reconnect and start over */
+	MIGRATE_UNSAFE,     /* the connection cannot hold the migration lock: exit 78 */
 };
 
 typedef void (*migrate_done_cb)(enum migrate_result r, void *arg);

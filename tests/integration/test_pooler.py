@@ -1,0 +1,84 @@
+"""Behind PgBouncer: session pooling works (and is noted), transaction
+pooling is detected and refused, because a session advisory lock does not
+protect anything there."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import psycopg2
+import pytest
+
+from conftest import MIGRATIONS, run
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+pytestmark = pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="pgbouncer is not installed")
+
+
+class Bouncer:
+    def __init__(self, cluster, mode):
+        self.dir = tempfile.mkdtemp(prefix="maintd-bouncer-", dir=os.path.dirname(cluster.dir))
+        self.port = 6432
+        with open(os.path.join(self.dir, "users.txt"), "w") as f:
+            f.write('"postgres" ""\n')
+        with open(os.path.join(self.dir, "pgbouncer.ini"), "w") as f:
+            f.write("[databases]\n* = host=%s port=%d\n[pgbouncer]\nlisten_addr =\nunix_socket_dir = %s\n"
+                    "listen_port = %d\nauth_type = trust\nauth_file = %s/users.txt\npool_mode = %s\n"
+                    "server_round_robin = 1\ndefault_pool_size = 4\nlogfile = %s/bouncer.log\n"
+                    "ignore_startup_parameters = extra_float_digits\n"
+                    % (cluster.dir, cluster.port, self.dir, self.port, self.dir, mode, self.dir))
+        argv = [PGBOUNCER, os.path.join(self.dir, "pgbouncer.ini")]
+        kw = {}
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            for n in ("users.txt", "pgbouncer.ini"):
+                os.chown(os.path.join(self.dir, n), pw.pw_uid, pw.pw_gid)
+            kw["preexec_fn"] = lambda: (os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+        for _ in range(100):
+            if os.path.exists(os.path.join(self.dir, ".s.PGSQL.%d" % self.port)):
+                break
+            time.sleep(0.05)
+
+    def conninfo(self, db):
+        return "host=%s port=%d user=postgres dbname=%s" % (self.dir, self.port, db)
+
+    def warm(self, db, n=3):
+        """Opens n server connections at once so that round robin spreads queries."""
+        conns = [psycopg2.connect(self.conninfo(db)) for _ in range(n)]
+        for c in conns:
+            c.cursor().execute("SELECT 1")   # each holds a server connection in its transaction
+        for c in conns:
+            c.commit()                        # clean: back to the pool, not discarded
+            c.close()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_transaction_pooler_is_detected_and_refused(db, cluster):
+    b = Bouncer(cluster, "transaction")
+    try:
+        b.warm(db.name)
+        r = run(["-d", b.conninfo(db.name), "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+        assert r.returncode == 78, r.stderr
+        assert "transaction-mode pooler" in r.stderr
+        assert db.query("SELECT to_regclass('public.profiles')") == [(None,)], "nothing applied"
+    finally:
+        b.stop()
+
+
+def test_session_pooler_works_and_is_noted(db, cluster):
+    b = Bouncer(cluster, "session")
+    try:
+        r = run(["-d", b.conninfo(db.name), "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+        assert r.returncode == 0, r.stderr
+        assert "connected through a connection pooler" in r.stderr
+        assert db.query("SELECT count(*) FROM momentum_maintd.schema_migrations") == [(3,)]
+    finally:
+        b.stop()
