@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -67,6 +68,17 @@ static void oneshot_close(struct oneshot *o)
 	migration_set_free(&o->set);
 }
 
+static int migrate_exit_code(enum migrate_result r)
+{
+	switch (r) {
+	case MIGRATE_OK: return EX_OK;
+	case MIGRATE_FAILED: return EX_DATAERR;
+	case MIGRATE_DB_LOST: return EX_UNAVAILABLE;
+	case MIGRATE_UNSAFE: return EX_CONFIG;
+	}
+	return EX_SOFTWARE;
+}
+
 static void on_migrated(enum migrate_result r, void *arg)
 {
 	struct oneshot *o = arg;
@@ -75,11 +87,12 @@ static void on_migrated(enum migrate_result r, void *arg)
 	event_base_loopbreak(o->base);
 }
 
-int cli_migrate_up(const struct conf *conf, const char *password)
+int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
 {
 	struct oneshot o;
 	struct migrator *m = NULL;
 	int rc = oneshot_open(&o, conf, password);
+	size_t i, n = 0;
 
 	if (rc != 0)
 		goto out;
@@ -88,82 +101,427 @@ int cli_migrate_up(const struct conf *conf, const char *password)
 		rc = EX_SOFTWARE;
 		goto out;
 	}
+	migrator_set_dry_run(m, dry_run);
 	migrator_start(m);
 	event_base_dispatch(o.base);
-	switch (o.result) {
-	case MIGRATE_OK:
+	rc = migrate_exit_code(o.result);
+	if (o.result != MIGRATE_OK)
+		goto out;
+	if (!dry_run) {
 		printf("%zu migration(s) applied, %zu applied in all\n",
 		       migrator_applied_now(m), migrator_applied_total(m));
-		rc = EX_OK;
-		break;
-	case MIGRATE_FAILED:
-		rc = EX_DATAERR;
-		break;
-	case MIGRATE_DB_LOST:
-		rc = EX_UNAVAILABLE;
-		break;
-	case MIGRATE_UNSAFE:
-		rc = EX_CONFIG;
-		break;
+		goto out;
 	}
+	for (i = 0; i < o.set.n; i++) {
+		const struct migration *mig = &o.set.items[i];
+
+		if (!migrator_is_pending(m, i))
+			continue;
+		n++;
+		printf("would apply %s%s%s%s\n", mig->name,
+		       mig->script.no_transaction ? " (no-transaction)" : "",
+		       migrator_was_interrupted(m, i) ? " (re-run: it was interrupted)" : "",
+		       mig->rollback_path ? "" : " (no rollback file)");
+	}
+	printf("%zu migration(s) would be applied; nothing was changed (dry run)\n", n);
 out:
 	migrator_free(m);
 	oneshot_close(&o);
 	return rc;
 }
 
-int cli_migrate_status(const struct conf *conf, const char *password)
+/* Prints s as a JSON string. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+struct status_row {
+	int64_t version;
+	const char *name, *state, *applied_at, *checksum, *file_checksum;
+};
+
+static void print_status(const struct status_row *rows, size_t n, bool json)
+{
+	size_t i;
+
+	if (json) {
+		printf("{\"migrations\": [");
+		for (i = 0; i < n; i++) {
+			const struct status_row *r = &rows[i];
+
+			printf("%s\n  {\"version\": %" PRId64 ", \"name\": ", i ? "," : "", r->version);
+			json_str(r->name);
+			printf(", \"state\": ");
+			json_str(r->state);
+			printf(", \"applied_at\": ");
+			if (r->applied_at) json_str(r->applied_at); else printf("null");
+			printf(", \"checksum\": ");
+			if (r->checksum) json_str(r->checksum); else printf("null");
+			printf(", \"file_checksum\": ");
+			if (r->file_checksum) json_str(r->file_checksum); else printf("null");
+			printf("}");
+		}
+		printf("\n]}\n");
+		return;
+	}
+	printf("%-8s %-36s %-14s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT", "CHECKSUM");
+	for (i = 0; i < n; i++) {
+		const struct status_row *r = &rows[i];
+		const char *sum = "-";
+
+		if (strcmp(r->state, "changed") == 0)
+			sum = "CHANGED since applied";
+		else if (strcmp(r->state, "file-missing") == 0)
+			sum = "FILE MISSING";
+		else if (r->checksum)
+			sum = "ok";
+		printf("%-8" PRId64 " %-36s %-14s %-24s %s\n", r->version, r->name, r->state,
+		       r->applied_at ? r->applied_at : "-", sum);
+	}
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct status_row *x = a, *y = b;
+
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+/* States: applied, changed (applied, file edited since), file-missing,
+ * pending, out-of-order (pending but older than the newest applied one),
+ * interrupted (a no-transaction run that never finished). */
+int cli_migrate_status(const struct conf *conf, const char *password, bool json)
 {
 	struct oneshot o;
 	PGresult *res = NULL;
-	PGconn *c;
+	struct status_row *rows = NULL;
+	size_t nrows = 0, j;
 	int rc = oneshot_open(&o, conf, password), i, n = 0, problems = 0;
-	size_t j;
+	int64_t newest = -1;
 
 	if (rc != 0)
 		goto out;
 	/* A one-shot command owns the process: plain blocking libpq is fine here. */
-	c = db_pgconn(o.db);
-	res = PQexec(c, "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
-			"FROM momentum_maintd.schema_migrations "
-			"WHERE to_regclass('momentum_maintd.schema_migrations') IS NOT NULL ORDER BY version");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (strcmp(db_sqlstate(res), "42P01") != 0) {
-			log_error("reading momentum_maintd.schema_migrations: %s", db_message(res));
-			rc = PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
-			goto out;
-		}
-	} else {
-		n = PQntuples(res);
+	res = PQexec(db_pgconn(o.db),
+		     "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, "
+		     "to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		bool in_progress = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+
+		PQclear(res);
+		res = PQexec(db_pgconn(o.db), in_progress
+			     ? "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), false "
+			       "FROM momentum_maintd.schema_migrations "
+			       "UNION ALL SELECT version, name, NULL, NULL, true FROM momentum_maintd.migrations_in_progress "
+			       "ORDER BY 1"
+			     : "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), false "
+			       "FROM momentum_maintd.schema_migrations ORDER BY 1");
 	}
-	printf("%-8s %-40s %-8s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT", "CHECKSUM");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 5) {
+		n = PQntuples(res);
+	} else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_error("reading momentum_maintd.schema_migrations: %s", db_message(res));
+		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
+		goto out;
+	}
+	rows = calloc(o.set.n + (size_t)n + 1, sizeof(*rows));
+	if (rows == NULL) {
+		rc = EX_SOFTWARE;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(PQgetvalue(res, i, 4), "f") == 0 && strtoll(PQgetvalue(res, i, 0), NULL, 10) > newest)
+			newest = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 	for (j = 0; j < o.set.n; j++) {
 		const struct migration *m = &o.set.items[j];
-		int row = -1;
+		struct status_row *r = &rows[nrows++];
 
-		for (i = 0; i < n; i++)
-			if (strtoll(PQgetvalue(res, i, 0), NULL, 10) == m->version)
-				row = i;
-		if (row < 0) {
-			printf("%-8" PRId64 " %-40s %-8s %-24s %s\n", m->version, m->name, "pending", "-", "-");
-		} else {
-			bool same = strcmp(PQgetvalue(res, row, 2), m->checksum) == 0;
-
-			problems += !same;
-			printf("%-8" PRId64 " %-40s %-8s %-24s %s\n", m->version, m->name, "applied",
-			       PQgetvalue(res, row, 3), same ? "ok" : "CHANGED since applied");
+		r->version = m->version;
+		r->name = m->name;
+		r->file_checksum = m->checksum;
+		r->state = m->version < newest ? "out-of-order" : "pending";
+		for (i = 0; i < n; i++) {
+			if (strtoll(PQgetvalue(res, i, 0), NULL, 10) != m->version)
+				continue;
+			if (strcmp(PQgetvalue(res, i, 4), "t") == 0) {
+				r->state = "interrupted";
+				continue;
+			}
+			r->checksum = PQgetvalue(res, i, 2);
+			r->applied_at = PQgetvalue(res, i, 3);
+			r->state = strcmp(r->checksum, m->checksum) == 0 ? "applied" : "changed";
+			break;
 		}
+		problems += strcmp(r->state, "changed") == 0 || strcmp(r->state, "out-of-order") == 0;
 	}
 	for (i = 0; i < n; i++) {
-		if (migration_set_find(&o.set, strtoll(PQgetvalue(res, i, 0), NULL, 10)) == NULL) {
+		int64_t v = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (strcmp(PQgetvalue(res, i, 4), "f") == 0 && migration_set_find(&o.set, v) == NULL) {
+			struct status_row *r = &rows[nrows++];
+
+			r->version = v;
+			r->name = PQgetvalue(res, i, 1);
+			r->state = "file-missing";
+			r->checksum = PQgetvalue(res, i, 2);
+			r->applied_at = PQgetvalue(res, i, 3);
 			problems++;
-			printf("%-8s %-40s %-8s %-24s %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-			       "applied", PQgetvalue(res, i, 3), "FILE MISSING");
 		}
 	}
+	qsort(rows, nrows, sizeof(*rows), cmp_row);
+	print_status(rows, nrows, json);
 	rc = problems ? EX_DATAERR : EX_OK;
 out:
+	free(rows);
 	PQclear(res);
+	oneshot_close(&o);
+	return rc;
+}
+
+/* Blocking helpers for the one-shot commands that change the database. */
+static bool exec_ok(PGconn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		log_error("%s: ERROR %s: %s", what, db_sqlstate(r), db_message(r));
+	PQclear(r);
+	return ok;
+}
+
+static bool take_lock(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")");
+	bool got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+	PQclear(r);
+	if (got)
+		return true;
+	fprintf(stderr, "waiting for the migration lock held by another instance...\n");
+	return exec_ok(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")",
+		       "taking the migration lock");
+}
+
+/* Reads the applied versions, newest first. */
+static PGresult *applied_desc(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT version, name FROM momentum_maintd.schema_migrations ORDER BY version DESC");
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_error("reading momentum_maintd.schema_migrations: %s", db_message(r));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static bool confirm(const char *question, bool yes)
+{
+	char answer[16];
+
+	if (yes)
+		return true;
+	if (!isatty(STDIN_FILENO)) {
+		fprintf(stderr, "%s: refusing without --yes (stdin is not a terminal to ask)\n", PACKAGE_NAME);
+		return false;
+	}
+	fprintf(stderr, "%s [y/N] ", question);
+	if (fgets(answer, sizeof(answer), stdin) == NULL)
+		return false;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+/* Runs one rollback file and removes its tracking row, in one transaction. */
+static int roll_back_one(PGconn *c, const struct migration *m)
+{
+	struct sql_script script = { 0 };
+	char *sql = NULL, err[1024], v[24];
+	const char *params[1] = { v };
+	PGresult *r = NULL;
+	size_t i;
+	int rc = EX_DATAERR;
+
+	if (migration_read_rollback(m, &sql, &script, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EX_DATAERR;
+	}
+	if (!exec_ok(c, "BEGIN", "starting the rollback transaction"))
+		goto out;
+	for (i = 0; i < script.n; i++) {
+		char *stmt = strndup(sql + script.stmts[i].start, script.stmts[i].len);
+
+		r = PQexec(c, stmt);
+		free(stmt);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+			migrate_report_error("rollback", m, m->rollback_path, sql, &script.stmts[i],
+					     "(rolled back: the migration stays applied)", r);
+			exec_ok(c, "ROLLBACK", "rolling back");
+			goto out;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	snprintf(v, sizeof(v), "%" PRId64, m->version);
+	r = PQexecParams(c, "DELETE FROM momentum_maintd.schema_migrations WHERE version = $1",
+			 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_error("removing the tracking row of %s: %s", m->name, db_message(r));
+		exec_ok(c, "ROLLBACK", "rolling back");
+		goto out;
+	}
+	if (!exec_ok(c, "COMMIT", "committing the rollback"))
+		goto out;
+	{
+		struct log_field f[] = { { "MIGRATION", m->name }, { "FILE", m->rollback_path } };
+
+		log_emit(LOG_NOTICE, NULL, LOG_FIELDS(f), "rolled back migration %s", m->name);
+	}
+	rc = EX_OK;
+out:
+	PQclear(r);
+	free(sql);
+	sql_script_free(&script);
+	return rc;
+}
+
+int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, bool yes)
+{
+	struct oneshot o;
+	PGresult *applied = NULL;
+	PGconn *c;
+	int rc = oneshot_open(&o, conf, password), i, n, missing = 0;
+	char question[2048];
+	size_t used;
+
+	if (rc != 0)
+		goto out;
+	c = db_pgconn(o.db);
+	if (!take_lock(c)) {
+		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
+		goto out;
+	}
+	applied = applied_desc(c);
+	if (applied == NULL) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+	/* Every rollback needed must be there before anything is undone. */
+	n = 0;
+	used = (size_t)snprintf(question, sizeof(question), "Roll back");
+	for (i = 0; i < PQntuples(applied); i++) {
+		int64_t v = strtoll(PQgetvalue(applied, i, 0), NULL, 10);
+		const struct migration *m = migration_set_find(&o.set, v);
+
+		if (v <= to)
+			break;
+		n++;
+		if (m == NULL) {
+			log_error("migration %s is applied but its file is gone from %s: cannot find its rollback",
+				  PQgetvalue(applied, i, 1), conf->mig_directory);
+			missing++;
+		} else if (m->rollback_path == NULL) {
+			log_error("%s: no rollback file (expected %s/rollback_%s.sql)", m->path,
+				  conf->mig_directory, m->name);
+			missing++;
+		}
+		if (used < sizeof(question))
+			used += (size_t)snprintf(question + used, sizeof(question) - used, "%s %s", n > 1 ? "," : "",
+						 PQgetvalue(applied, i, 1));
+	}
+	if (missing) {
+		log_error("nothing rolled back: %d rollback file(s) missing", missing);
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (n == 0) {
+		printf("nothing to roll back: no applied migration is newer than %" PRId64 "\n", to);
+		rc = EX_OK;
+		goto out;
+	}
+	if (used < sizeof(question))
+		snprintf(question + used, sizeof(question) - used, "? Rollbacks may delete data.");
+	if (!confirm(question, yes)) {
+		rc = EX_USAGE;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct migration *m = migration_set_find(&o.set, strtoll(PQgetvalue(applied, i, 0), NULL, 10));
+
+		rc = roll_back_one(c, m);
+		if (rc != EX_OK) {
+			if (!db_connected(o.db) || PQstatus(c) != CONNECTION_OK)
+				rc = EX_UNAVAILABLE;
+			goto out;
+		}
+	}
+	printf("%d migration(s) rolled back; newest applied is now at most %" PRId64 "\n", n, to);
+out:
+	PQclear(applied);
+	oneshot_close(&o);
+	return rc;
+}
+
+int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t version)
+{
+	struct oneshot o;
+	PGconn *c;
+	size_t j, n = 0;
+	int rc = oneshot_open(&o, conf, password);
+
+	if (rc != 0)
+		goto out;
+	if (migration_set_find(&o.set, version) == NULL) {
+		log_error("baseline %" PRId64 ": no migration with that version in %s", version, conf->mig_directory);
+		rc = EX_USAGE;
+		goto out;
+	}
+	c = db_pgconn(o.db);
+	if (!take_lock(c) || !exec_ok(c, migrate_bootstrap_sql, "creating momentum_maintd") ||
+	    !exec_ok(c, "BEGIN", "starting the baseline transaction")) {
+		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
+		goto out;
+	}
+	for (j = 0; j < o.set.n && o.set.items[j].version <= version; j++) {
+		const struct migration *m = &o.set.items[j];
+		char v[24];
+		const char *params[3] = { v, m->name, m->checksum };
+		PGresult *r;
+
+		snprintf(v, sizeof(v), "%" PRId64, m->version);
+		r = PQexecParams(c, "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration, applied_by) "
+				    "VALUES ($1, $2, $3, '0', current_user || ' (baseline)') ON CONFLICT (version) DO NOTHING",
+				 3, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			log_error("recording %s: %s", m->name, db_message(r));
+			PQclear(r);
+			exec_ok(c, "ROLLBACK", "rolling back");
+			rc = EX_SOFTWARE;
+			goto out;
+		}
+		if (strcmp(PQcmdTuples(r), "1") == 0) {
+			printf("recorded %s as applied (not run)\n", m->name);
+			n++;
+		}
+		PQclear(r);
+	}
+	if (!exec_ok(c, "COMMIT", "committing the baseline")) {
+		rc = EX_SOFTWARE;
+		goto out;
+	}
+	printf("baseline at %" PRId64 ": %zu migration(s) recorded; later ones will be applied normally\n", version, n);
+	rc = EX_OK;
+out:
 	oneshot_close(&o);
 	return rc;
 }

@@ -4,10 +4,15 @@
 #define MOMENTUM_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct conf;
 
-int cli_migrate_up(const struct conf *conf, const char *password);
-int cli_migrate_status(const struct conf *conf, const char *password);
+int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run);
+int cli_migrate_status(const struct conf *conf, const char *password, bool json);
+/* Runs rollback files newest first down to (not including) version to. */
+int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, bool yes);
+/* Records migrations up to version as applied without running them. */
+int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t version);
 
 #endif

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sysexits.h>
 
 #include <event2/event.h>
@@ -38,8 +40,15 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  run                 the daemon, in the foreground (default)\n"
 		"  check-config        validate and print the effective configuration (secrets masked)\n"
-		"  migrate status      each migration: version, name, applied or pending, applied_at, checksum\n"
-		"  migrate up          apply pending migrations and exit\n"
+		"  migrate status [--format text|json]\n"
+		"                      each migration: version, name, state, applied_at, checksum\n"
+		"  migrate up [--dry-run]\n"
+		"                      apply pending migrations and exit (--dry-run: the plan, nothing changed)\n"
+		"  migrate down --to VERSION [--yes]\n"
+		"                      run rollback files newest first, down to (not including) VERSION\n"
+		"  migrate baseline VERSION\n"
+		"                      record migrations up to VERSION as applied without running them\n"
+		"                      (for a database where they were applied by hand)\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   configuration file (default %s,\n"
@@ -64,7 +73,7 @@ static void usage(FILE *f)
 		"69 database unavailable (one-shot commands), 70 internal error, 78 configuration error.\n");
 }
 
-static void version(void)
+static void print_version(void)
 {
 	printf("%s %s (libpq %d, libevent %s, systemd %s)\n", PACKAGE_NAME, PACKAGE_VERSION,
 	       PQlibVersion(), event_get_version(),
@@ -115,6 +124,44 @@ static int load_password(const struct conf *c, char **out)
 	return *out ? 0 : -1;
 }
 
+static int parse_version(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Options that belong to one subcommand are refused elsewhere. */
+static int check_subcommand_options(const char *sub, bool dry_run, const char *to, bool yes,
+				    const char *format, const char *baseline, int64_t *version)
+{
+	const char *bad = NULL;
+
+	if (dry_run && (sub == NULL || strcmp(sub, "up") != 0))
+		bad = "--dry-run belongs to 'migrate up'";
+	else if ((to != NULL || yes) && (sub == NULL || strcmp(sub, "down") != 0))
+		bad = "--to and --yes belong to 'migrate down'";
+	else if (format != NULL && (sub == NULL || strcmp(sub, "status") != 0))
+		bad = "--format belongs to 'migrate status'";
+	else if (format != NULL && strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+		bad = "--format: expected text or json";
+	else if (sub != NULL && strcmp(sub, "down") == 0 && (to == NULL || parse_version(to, version) < 0))
+		bad = "migrate down needs --to VERSION (a migration version number, 0 for all)";
+	else if (sub != NULL && strcmp(sub, "baseline") == 0 &&
+		 (baseline == NULL || parse_version(baseline, version) < 0))
+		bad = "migrate baseline needs a VERSION (a migration version number)";
+	if (bad == NULL)
+		return EX_OK;
+	fprintf(stderr, "%s: %s\nTry '%s --help'.\n", PACKAGE_NAME, bad, PACKAGE_NAME);
+	return EX_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -123,18 +170,25 @@ int main(int argc, char **argv)
 		{ "set", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "to", required_argument, NULL, 't' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "format", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
 	const char *sets[MAX_SETS];
-	const char *cmd, *sub = NULL;
+	const char *cmd, *sub = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
+	bool dry_run = false, yes = false;
+	int64_t version = 0;
 	int nsets = 0, opt, rc, explicit_config;
 	struct conf *conf = NULL;
 	struct conf_error err;
 	char *password = NULL;
 
 	explicit_config = config_path != NULL && config_path[0] != '\0';
-	while ((opt = getopt_long(argc, argv, "c:d:s:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:d:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -160,21 +214,41 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EX_OK;
 		case 'V':
-			version();
+			print_version();
 			return EX_OK;
+		case 'n':
+			dry_run = true;
+			break;
+		case 't':
+			to_arg = optarg;
+			break;
+		case 'y':
+			yes = true;
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs an argument\nTry '%s --help'.\n", PACKAGE_NAME,
+				argv[optind - 1], PACKAGE_NAME);
+			return EX_USAGE;
 		default:
-			fprintf(stderr, "Try '%s --help'.\n", PACKAGE_NAME);
+			fprintf(stderr, "%s: unknown option '%s'\nTry '%s --help'.\n", PACKAGE_NAME,
+				argv[optind - 1], PACKAGE_NAME);
 			return EX_USAGE;
 		}
 	}
 	cmd = optind < argc ? argv[optind++] : "run";
 	if (strcmp(cmd, "migrate") == 0) {
 		sub = optind < argc ? argv[optind++] : NULL;
-		if (sub == NULL || (strcmp(sub, "up") != 0 && strcmp(sub, "status") != 0)) {
-			fprintf(stderr, "%s: migrate: expected 'status' or 'up'%s%s\nTry '%s --help'.\n",
+		if (sub == NULL || (strcmp(sub, "up") != 0 && strcmp(sub, "status") != 0 &&
+				    strcmp(sub, "down") != 0 && strcmp(sub, "baseline") != 0)) {
+			fprintf(stderr, "%s: migrate: expected status, up, down or baseline%s%s\nTry '%s --help'.\n",
 				PACKAGE_NAME, sub ? ", got " : "", sub ? sub : "", PACKAGE_NAME);
 			return EX_USAGE;
 		}
+		if (strcmp(sub, "baseline") == 0)
+			baseline_arg = optind < argc ? argv[optind++] : NULL;
 	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
 		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", PACKAGE_NAME, cmd, PACKAGE_NAME);
 		return EX_USAGE;
@@ -184,6 +258,10 @@ int main(int argc, char **argv)
 			PACKAGE_NAME);
 		return EX_USAGE;
 	}
+
+	rc = check_subcommand_options(sub, dry_run, to_arg, yes, format, baseline_arg, &version);
+	if (rc != EX_OK)
+		return rc;
 
 	/* defaults < file < environment < command line */
 	conf = conf_new();
@@ -225,9 +303,13 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "run") == 0) {
 		rc = daemon_run(conf, password);
 	} else if (strcmp(sub, "up") == 0) {
-		rc = cli_migrate_up(conf, password);
+		rc = cli_migrate_up(conf, password, dry_run);
+	} else if (strcmp(sub, "down") == 0) {
+		rc = cli_migrate_down(conf, password, version, yes);
+	} else if (strcmp(sub, "baseline") == 0) {
+		rc = cli_migrate_baseline(conf, password, version);
 	} else {
-		rc = cli_migrate_status(conf, password);
+		rc = cli_migrate_status(conf, password, format != NULL && strcmp(format, "json") == 0);
 	}
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));

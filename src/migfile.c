@@ -247,6 +247,35 @@ static int parse_statements(struct migration *m, char *err, size_t errsize)
 	return 0;
 }
 
+int migration_read_rollback(const struct migration *m, char **sql, struct sql_script *script,
+			    char *err, size_t errsize)
+{
+	size_t len;
+	char why[256];
+	int line;
+
+	*sql = NULL;
+	if (m->rollback_path == NULL) {
+		snprintf(err, errsize, "%s: no rollback file (expected rollback_%s.sql beside it)", m->path, m->name);
+		return -1;
+	}
+	if (read_file(m->rollback_path, sql, &len, err, errsize) < 0 ||
+	    check_content(m->rollback_path, *sql, len, err, errsize) < 0)
+		goto fail;
+	if (sql_split(*sql, len, script, why, sizeof(why)) < 0) {
+		if (sscanf(why, "line %d:", &line) == 1)
+			snprintf(err, errsize, "%s:%d:%s", m->rollback_path, line, strchr(why, ':') + 1);
+		else
+			snprintf(err, errsize, "%s: %s", m->rollback_path, why);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*sql);
+	*sql = NULL;
+	return -1;
+}
+
 static int cmp_version(const void *a, const void *b)
 {
 	const struct migration *x = a, *y = b;

@@ -42,6 +42,10 @@ int migration_set_load(const char *dir, struct migration_set *set, char *err, si
 void migration_set_free(struct migration_set *set);
 struct migration *migration_set_find(const struct migration_set *set, int64_t version);
 
+/* Reads and splits m's rollback file; -1 with err naming the file. */
+int migration_read_rollback(const struct migration *m, char **sql, struct sql_script *script,
+			    char *err, size_t errsize);
+
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
 int sha256_hex(const void *data, size_t len, char out[65]);
 

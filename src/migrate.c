@@ -23,7 +23,7 @@ extern const char supabase_compat_sql[];
 /* EXTEND_TIMEOUT_USEC asks for this much more time, re-sent every interval */
 #define EXTEND_USEC (30ULL * 1000000ULL)
 
-static const char bootstrap_sql[] =
+const char migrate_bootstrap_sql[] =
 	"CREATE SCHEMA IF NOT EXISTS momentum_maintd;\n"
 	"COMMENT ON SCHEMA momentum_maintd IS 'bookkeeping of momentum-maintd';\n"
 	"CREATE TABLE IF NOT EXISTS momentum_maintd.schema_migrations (\n"
@@ -55,7 +55,7 @@ static const char bootstrap_sql[] =
 	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n";
 
 enum step {
-	S_IDLE, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
+	S_IDLE, S_EXISTS, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
 	S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
 };
 
@@ -74,6 +74,8 @@ struct migrator {
 	size_t stmt;              /* index of its statement being run */
 	bool *interrupted;        /* no-transaction runs that never finished */
 	bool pooler_noted;
+	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
+	bool without_in_progress; /* dry run on bookkeeping that predates that table */
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
@@ -137,6 +139,21 @@ void migrator_free(struct migrator *m)
 	free(m);
 }
 
+void migrator_set_dry_run(struct migrator *m, bool dry_run)
+{
+	m->dry_run = dry_run;
+}
+
+bool migrator_is_pending(const struct migrator *m, size_t i)
+{
+	return m->pending[i];
+}
+
+bool migrator_was_interrupted(const struct migrator *m, size_t i)
+{
+	return m->interrupted[i];
+}
+
 size_t migrator_applied_now(const struct migrator *m)
 {
 	return m->applied_now;
@@ -180,52 +197,61 @@ static bool connection_lost(struct migrator *m)
 
 /* Where in the file an error is: from the server's position inside the
  * statement that failed, or the statement's start when it gave none. */
-static void error_location(const struct migration *mig, const struct sql_stmt *st, const char *pos,
+static bool is_duplicate_object(const char *sqlstate)
+{
+	/* duplicate_table, duplicate_object, duplicate_function, duplicate_schema */
+	return strcmp(sqlstate, "42P07") == 0 || strcmp(sqlstate, "42710") == 0 ||
+	       strcmp(sqlstate, "42723") == 0 || strcmp(sqlstate, "42P06") == 0;
+}
+
+static void error_location(const char *sql, const struct sql_stmt *st, const char *pos,
 			   int *line, int *col, const char **ls, size_t *ll)
 {
 	int l, c;
 
-	text_position(mig->sql + st->start, pos ? strtol(pos, NULL, 10) : 1, &l, &c, ls, ll);
+	text_position(sql + st->start, pos ? strtol(pos, NULL, 10) : 1, &l, &c, ls, ll);
 	*line = st->line + l - 1;
 	*col = l == 1 ? st->column + c - 1 : c;
 	if (l == 1) {
 		/* the statement's first line starts mid-line in the file */
-		const char *p = mig->sql + st->start;
+		const char *p = sql + st->start;
 
-		while (p > mig->sql && p[-1] != '\n')
+		while (p > sql && p[-1] != '\n')
 			p--;
 		*ls = p;
 		*ll = strcspn(p, "\n");
 	}
 }
 
-static void report_sql_error(const struct migrator *m, const char *what, const struct migration *mig,
-			     const PGresult *res)
+void migrate_report_error(const char *what, const struct migration *mig, const char *path,
+			  const char *sql, const struct sql_stmt *st, const char *outcome,
+			  const PGresult *res)
 {
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 	const char *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
 	const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
 	const char *sqlstate = db_sqlstate(res);
+
+	(void)mig;
 	char where[1100], linebuf[16], colbuf[16], snippet[1400] = "", extra[2048] = "";
 	int line = 0, col = 0;
 	size_t used = 0;
 
-	if (mig != NULL && m->step == S_STMT) {
-		const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+	if (st != NULL) {
 		const char *ls;
 		size_t ll;
 
-		error_location(mig, st, pos, &line, &col, &ls, &ll);
-		snprintf(where, sizeof(where), "%s:%d:%d", mig->path, line, col);
+		error_location(sql, st, pos, &line, &col, &ls, &ll);
+		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
 		/* the line, and a caret under the column (tabs kept so it lines up) */
 		used = (size_t)snprintf(snippet, sizeof(snippet), "\n%6d | %.*s\n       | ", line,
 					(int)(ll > 300 ? 300 : ll), ls);
 		for (int i = 1; i < col && used + 2 < sizeof(snippet) && (size_t)(i - 1) < ll; i++)
 			snippet[used++] = ls[i - 1] == '\t' ? '\t' : ' ';
 		snprintf(snippet + used, sizeof(snippet) - used, "^%s", pos ? "" : " (statement starting here)");
-	} else if (mig != NULL) {
-		snprintf(where, sizeof(where), "%s", mig->path);
+	} else if (path != NULL) {
+		snprintf(where, sizeof(where), "%s", path);
 	} else {
 		snprintf(where, sizeof(where), "%s", what);
 	}
@@ -236,7 +262,7 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used, "\ndetail: %s", detail);
 	if (hint != NULL && used < sizeof(extra))
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used, "\nhint: %s", hint);
-	if (strcmp(sqlstate, "25001") == 0 && mig != NULL && used < sizeof(extra))
+	if (strcmp(sqlstate, "25001") == 0 && path != NULL && used < sizeof(extra))
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
 					 "\nhint: put \"-- momentum-maintd: no-transaction\" at the top of the file "
 					 "to run its statements outside a transaction");
@@ -245,7 +271,7 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 
 	struct log_field f[] = {
 		{ "MIGRATION", mig ? mig->name : NULL },
-		{ "FILE", mig ? mig->path : NULL },
+		{ "FILE", path },
 		{ "LINE", line ? linebuf : NULL },
 		{ "COLUMN", line ? colbuf : NULL },
 		{ "SQLSTATE", sqlstate },
@@ -253,11 +279,26 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 		{ "HINT", hint },
 	};
 	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-		 "%s: %s failed: ERROR %s: %s%s%s%s", where, what, sqlstate, db_message(res),
-		 mig == NULL ? "" : mig->script.no_transaction
-			 ? " (no-transaction migration: statements before this one stay applied; fix it and start again, it is re-run from the top)"
-			 : " (rolled back, nothing of it was applied)",
-		 snippet, extra);
+		 "%s: %s failed: ERROR %s: %s%s%s%s%s", where, what, sqlstate, db_message(res),
+		 outcome ? " " : "", outcome ? outcome : "", snippet, extra);
+}
+
+static void report_sql_error(const struct migrator *m, const char *what, const struct migration *mig,
+			     const PGresult *res)
+{
+	const char *outcome = NULL;
+
+	if (mig != NULL)
+		outcome = mig->script.no_transaction
+			? "(no-transaction migration: statements before this one stay applied; "
+			  "fix it and start again, it is re-run from the top)"
+			: "(rolled back, nothing of it was applied)";
+	if (mig != NULL && m->applied_total == 0 && is_duplicate_object(db_sqlstate(res)))
+		outcome = "(rolled back, nothing was changed). The objects exist but momentum_maintd.schema_migrations "
+			  "is empty: was the schema applied by hand, e.g. with psql? Then record what was applied "
+			  "with 'momentum-maintd migrate baseline VERSION' and start again";
+	migrate_report_error(what, mig, mig ? mig->path : NULL, mig ? mig->sql : NULL,
+			     mig && m->step == S_STMT ? &mig->script.stmts[m->stmt] : NULL, outcome, res);
 }
 
 /* The compatibility step says what it created, one NOTICE per object. */
@@ -335,7 +376,7 @@ static void apply_next(struct migrator *m)
 /* Compares the files with the tracking table; marks what is pending. */
 static int plan(struct migrator *m, PGresult *res)
 {
-	int i, nrows = PQntuples(res);
+	int i, nrows = res ? PQntuples(res) : 0;
 	int64_t newest_applied = -1;
 	size_t j;
 
@@ -474,23 +515,38 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 				   "it must keep the daemon's session (session pooling) for the migration lock to hold",
 				   server_pid, PQbackendPID(db_pgconn(m->db)));
 		}
-		migrator_send(m, S_BOOTSTRAP, bootstrap_sql, 0, NULL);
+		migrator_send(m, S_BOOTSTRAP, migrate_bootstrap_sql, 0, NULL);
 		return;
 	}
 	case S_BOOTSTRAP:
 		if (!ok)
 			goto sql_error;
-		migrator_send(m, S_READ_APPLIED,
-		     "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations "
-		     "UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
-		     "FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4",
+read_applied:
+		/* a dry run may meet bookkeeping older than migrations_in_progress */
+		migrator_send(m, S_READ_APPLIED, m->without_in_progress
+		     ? "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations ORDER BY 1"
+		     : "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations "
+		       "UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
+		       "FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4",
 		     0, NULL);
 		return;
-	case S_READ_APPLIED:
+	case S_EXISTS:
 		if (!ok)
+			goto sql_error;
+		m->without_in_progress = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+			goto read_applied;
+		res = NULL; /* never migrated: nothing applied */
+		/* fall through */
+	case S_READ_APPLIED:
+		if (res != NULL && !ok)
 			goto sql_error;
 		if (plan(m, res) < 0) {
 			finish(m, MIGRATE_FAILED);
+			return;
+		}
+		if (m->dry_run) {
+			finish(m, MIGRATE_OK);
 			return;
 		}
 		if (m->npending == 0) {
@@ -631,6 +687,12 @@ void migrator_start(struct migrator *m)
 	m->cur = 0;
 	m->cur_ordinal = 0;
 	m->npending = 0;
+	if (m->dry_run) {
+		migrator_send(m, S_EXISTS,
+			      "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, "
+			      "to_regclass('momentum_maintd.migrations_in_progress') IS NULL", 0, NULL);
+		return;
+	}
 	notify_status("taking the migration lock");
 	event_add(m->progress, &tv);
 	migrator_send(m, S_TRY_LOCK, "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 0, NULL);

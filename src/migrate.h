@@ -4,6 +4,7 @@
 #ifndef MOMENTUM_MIGRATE_H
 #define MOMENTUM_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
@@ -28,8 +29,27 @@ void migrator_free(struct migrator *m);
 /* Starts (or, after MIGRATE_DB_LOST and a reconnect, restarts) the run. */
 void migrator_start(struct migrator *m);
 
+/* Plan only: read what is applied, run every check, change nothing. */
+void migrator_set_dry_run(struct migrator *m, bool dry_run);
+/* After a run: is set->items[i] pending (for a dry run: would it be applied)? */
+bool migrator_is_pending(const struct migrator *m, size_t i);
+bool migrator_was_interrupted(const struct migrator *m, size_t i);
 size_t migrator_applied_now(const struct migrator *m);  /* by this run */
 size_t migrator_applied_total(const struct migrator *m); /* tracked in the database */
+
+struct migration;
+struct sql_stmt;
+struct pg_result;
+/* Logs a failed statement of a migration or rollback file: file:line:column,
+ * the line with a caret under the error, SQLSTATE, message, detail, hint.
+ * st is the statement that failed (NULL when unknown); outcome says what
+ * became of the file's changes. */
+void migrate_report_error(const char *what, const struct migration *mig, const char *path,
+			  const char *sql, const struct sql_stmt *st, const char *outcome,
+			  const struct pg_result *res);
+
+/* Creates the momentum_maintd schema and its tables if missing. */
+extern const char migrate_bootstrap_sql[];
 
 /* Advisory lock that serialises migration runs across instances. */
 #define MIGRATION_LOCK_CLASSID "1835885684"  /* 'mmdt' */

@@ -199,3 +199,88 @@ def test_long_migration_keeps_status_and_extends_the_start_timeout(db, tmp_path,
     assert any(l.startswith("EXTEND_TIMEOUT_USEC=") for l in lines[:lines.index("READY=1")])
     d.signal(signal.SIGTERM)
     assert d.wait() == 0
+
+
+# ---- commands: status --format json, up --dry-run, down, baseline -------------
+
+def seed(db, *cmd, **kw):
+    return run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS] + list(cmd), **kw)
+
+
+def test_status_json_is_a_stable_shape(db, tmp_path):
+    import json
+    assert seed(db, "migrate", "up").returncode == 0
+    r = seed(db, "migrate", "status", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [m["version"] for m in doc["migrations"]] == [1, 2, 3]
+    m = doc["migrations"][0]
+    assert set(m) == {"version", "name", "state", "applied_at", "checksum", "file_checksum"}
+    assert m["state"] == "applied" and m["checksum"] == m["file_checksum"]
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(db):
+    r = seed(db, "migrate", "up", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "would apply 001_initial_schema\nwould apply 002_zoom_integration\nwould apply 003_storage_buckets\n" in r.stdout
+    assert db.query("SELECT to_regnamespace('momentum_maintd'), to_regclass('public.profiles')") == [(None, None)]
+    assert db.query("SELECT to_regnamespace('auth')") == [(None,)]
+
+
+def test_down_to_1_on_the_seed(db):
+    assert seed(db, "migrate", "up").returncode == 0
+    r = seed(db, "migrate", "down", "--to", "1")
+    assert r.returncode == 64, "no --yes and no terminal: refused"
+    assert "refusing without --yes" in r.stderr
+    assert versions(db) == [1, 2, 3]
+    r = seed(db, "migrate", "down", "--to", "1", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "2 migration(s) rolled back" in r.stdout
+    assert versions(db) == [1]
+    assert db.query("SELECT to_regclass('public.zoom_credentials')") == [(None,)]
+    assert db.query("SELECT count(*) FROM pg_proc WHERE proname = 'cleanup_expired_zoom_tokens'") == [(0,)]
+    assert db.query("SELECT count(*) FROM storage.buckets") == [(0,)]
+    assert db.query("SELECT count(*) FROM pg_policies WHERE schemaname = 'storage'") == [(0,)]
+    assert db.query("SELECT to_regclass('public.profiles') IS NOT NULL, to_regclass('public.brand_settings') IS NOT NULL") == [(True, True)]
+    # and up again
+    assert seed(db, "migrate", "up").returncode == 0
+    assert versions(db) == [1, 2, 3]
+
+
+def test_down_refuses_up_front_when_a_rollback_file_is_missing(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\n", "rollback_001_a.sql": "DROP TABLE a;\n",
+                                     "002_b.sql": "CREATE TABLE b (x int);\n"})
+    assert up(db, mdir).returncode == 0
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "down", "--to", "0", "--yes"])
+    assert r.returncode == 65
+    assert "002_b.sql: no rollback file" in r.stderr and "nothing rolled back" in r.stderr
+    assert versions(db) == [1, 2]
+    assert db.query("SELECT to_regclass('a') IS NOT NULL") == [(True,)]
+
+
+def test_failing_rollback_is_rolled_back_whole(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\n",
+                                     "rollback_001_a.sql": "DROP TABLE a;\nDROP TABLE nope;\n"})
+    assert up(db, mdir).returncode == 0
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "down", "--to", "0", "--yes"])
+    assert r.returncode == 65
+    assert "rollback_001_a.sql:2:1: rollback failed: ERROR 42P01" in r.stderr, r.stderr
+    assert versions(db) == [1]
+    assert db.query("SELECT to_regclass('a') IS NOT NULL") == [(True,)]
+
+
+def test_schema_applied_by_hand_is_recognised_and_baseline_records_it(db, tmp_path):
+    # as the seed's runbook does: psql -f each file (after the compat objects exist)
+    db.execute_file(os.path.join(os.path.dirname(MIGRATIONS), "src", "supabase_compat.sql"))
+    for f in ("001_initial_schema.sql", "002_zoom_integration.sql", "003_storage_buckets.sql"):
+        db.execute_file(os.path.join(MIGRATIONS, f))
+    r = seed(db, "migrate", "up")
+    assert r.returncode == 65
+    assert "migrate baseline VERSION" in r.stderr and "applied by hand" in r.stderr, r.stderr
+    r = seed(db, "migrate", "baseline", "3")
+    assert r.returncode == 0, r.stderr
+    assert "recorded 001_initial_schema as applied (not run)" in r.stdout
+    assert versions(db) == [1, 2, 3]
+    r = seed(db, "migrate", "up")
+    assert r.returncode == 0 and "0 migration(s) applied" in r.stdout
+    assert seed(db, "migrate", "baseline", "7").returncode == 64
