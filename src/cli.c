@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct oneshot {
 	struct migration_set set;
 	bool connected;
 	enum migrate_result result;
+	int signal;               /* the signal that interrupted the command */
 };
 
 static void on_connected(struct db *db, bool ok, void *arg)
@@ -39,11 +41,13 @@ static void on_connected(struct db *db, bool ok, void *arg)
 static int oneshot_open(struct oneshot *o, const struct conf *conf, const char *password)
 {
 	char err[1024];
+	int rc;
 
 	memset(o, 0, sizeof(*o));
-	if (migration_set_load(conf->mig_directory, &o->set, err, sizeof(err)) < 0) {
+	rc = migration_set_load(conf->mig_directory, &o->set, err, sizeof(err));
+	if (rc < 0) {
 		log_error("%s", err);
-		return EX_DATAERR;
+		return rc == -2 ? EX_CONFIG : EX_DATAERR;
 	}
 	o->base = event_base_new();
 	o->db = o->base ? db_new(o->base, conf->db_conninfo, password) : NULL;
@@ -87,10 +91,24 @@ static void on_migrated(enum migrate_result r, void *arg)
 	event_base_loopbreak(o->base);
 }
 
+/* Ctrl-C or SIGTERM: the server must not go on with the statement. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct oneshot *o = arg;
+
+	(void)what;
+	o->signal = (int)sig;
+	if (db_busy(o->db))
+		db_cancel(o->db);
+	db_close(o->db);
+	event_base_loopbreak(o->base);
+}
+
 int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
 {
 	struct oneshot o;
 	struct migrator *m = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL;
 	int rc = oneshot_open(&o, conf, password);
 	size_t i, n = 0;
 
@@ -102,8 +120,20 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
 		goto out;
 	}
 	migrator_set_dry_run(m, dry_run);
+	sig_int = evsignal_new(o.base, SIGINT, on_signal, &o);
+	sig_term = evsignal_new(o.base, SIGTERM, on_signal, &o);
+	if (sig_int == NULL || sig_term == NULL || event_add(sig_int, NULL) < 0 || event_add(sig_term, NULL) < 0) {
+		rc = EX_SOFTWARE;
+		goto out;
+	}
 	migrator_start(m);
 	event_base_dispatch(o.base);
+	if (o.signal != 0) {
+		log_notice("%s received: the running statement was cancelled, its migration rolled back",
+			   strsignal(o.signal));
+		rc = 128 + o.signal;
+		goto out;
+	}
 	rc = migrate_exit_code(o.result);
 	if (o.result != MIGRATE_OK)
 		goto out;
@@ -125,6 +155,10 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
 	}
 	printf("%zu migration(s) would be applied; nothing was changed (dry run)\n", n);
 out:
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_term)
+		event_free(sig_term);
 	migrator_free(m);
 	oneshot_close(&o);
 	return rc;
@@ -300,17 +334,32 @@ static bool exec_ok(PGconn *c, const char *sql, const char *what)
 	return ok;
 }
 
-static bool take_lock(PGconn *c)
+/* Takes the migration lock and checks this session really holds it.
+ * Returns 0 or an exit code. */
+static int take_lock(struct oneshot *o)
 {
+	PGconn *c = db_pgconn(o->db);
 	PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")");
 	bool got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 
 	PQclear(r);
-	if (got)
-		return true;
-	fprintf(stderr, "waiting for the migration lock held by another instance...\n");
-	return exec_ok(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")",
-		       "taking the migration lock");
+	if (!got) {
+		fprintf(stderr, "waiting for the migration lock held by another instance...\n");
+		if (!exec_ok(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")",
+			     "taking the migration lock"))
+			return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+	}
+	r = PQexec(c, MIGRATION_LOCK_HELD_SQL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_error("checking the migration lock: %s", db_message(r));
+		PQclear(r);
+		return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+	}
+	got = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	if (!got)
+		migrate_report_pooler(atoi(PQgetvalue(r, 0, 0)));
+	PQclear(r);
+	return got ? EX_OK : EX_CONFIG;
 }
 
 /* Reads the applied versions, newest first. */
@@ -407,10 +456,9 @@ int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, 
 	if (rc != 0)
 		goto out;
 	c = db_pgconn(o.db);
-	if (!take_lock(c)) {
-		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
+	rc = take_lock(&o);
+	if (rc != EX_OK)
 		goto out;
-	}
 	applied = applied_desc(c);
 	if (applied == NULL) {
 		rc = EX_DATAERR;
@@ -487,7 +535,10 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 		goto out;
 	}
 	c = db_pgconn(o.db);
-	if (!take_lock(c) || !exec_ok(c, migrate_bootstrap_sql, "creating momentum_maintd") ||
+	rc = take_lock(&o);
+	if (rc != EX_OK)
+		goto out;
+	if (!exec_ok(c, migrate_bootstrap_sql, "creating momentum_maintd") ||
 	    !exec_ok(c, "BEGIN", "starting the baseline transaction")) {
 		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
 		goto out;

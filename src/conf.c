@@ -127,25 +127,50 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* A conninfo may hold a password, so errors never quote it: libpq's own
+ * parse errors do ("missing "=" after "Secret""), and a URI whose password
+ * has an unencoded '/' or '@' parses into a host or port made of it. */
+static int check_conninfo(const struct conf_key *k, const char *s, const char *where,
+			  struct conf_error *err)
+{
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(s, &perr), *o;
+	int rc = 0;
+
+	if (opts == NULL) {
+		PQfreemem(perr);
+		set_error(err, "%s: %s: not a valid libpq connection string or URI (libpq's message is not "
+			  "shown, it may quote the password); check the syntax, and percent-encode special "
+			  "characters of a URI's password (or use database.password_file)", where, k->path);
+		return -1;
+	}
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "host") == 0 && o->val[0] != '/' && strpbrk(o->val, "@/") != NULL) {
+			set_error(err, "%s: %s: the host contains '@' or '/': if the URI's password contains "
+				  "'/', '@' or ':', percent-encode them (%%2F, %%40, %%3A) or use database.password_file",
+				  where, k->path);
+			rc = -1;
+			break;
+		}
+		if (strcmp(o->keyword, "port") == 0 && strspn(o->val, "0123456789,") != strlen(o->val)) {
+			set_error(err, "%s: %s: the port is not a number (a URI password with an unencoded "
+				  "'/' or '@' looks like this; percent-encode it or use database.password_file)",
+				  where, k->path);
+			rc = -1;
+			break;
+		}
+	}
+	PQconninfoFree(opts);
+	return rc;
+}
+
 /* Checks a value that passed its type against the key's own rules. */
 static int check_string(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
 {
-	if (strcmp(k->path, "database.conninfo") == 0 && s[0] != '\0') {
-		char *perr = NULL;
-		PQconninfoOption *opts = PQconninfoParse(s, &perr);
-
-		if (opts == NULL) {
-			char *nl;
-
-			if (perr != NULL && (nl = strchr(perr, '\n')) != NULL)
-				*nl = '\0';
-			set_error(err, "%s: %s: not a valid libpq connection string or URI: %s",
-				  where, k->path, perr ? perr : "out of memory");
-			PQfreemem(perr);
-			return -1;
-		}
-		PQconninfoFree(opts);
-	}
+	if (strcmp(k->path, "database.conninfo") == 0 && s[0] != '\0')
+		return check_conninfo(k, s, where, err);
 	if ((strcmp(k->path, "jobs.zoom_token_cleanup.schedule") == 0 ||
 	     strcmp(k->path, "jobs.verify.schedule") == 0 ||
 	     strcmp(k->path, "jobs.zoom_token_cleanup.timezone") == 0 ||
@@ -422,6 +447,47 @@ static void list_children(const char *section, char *buf, size_t size)
 	}
 }
 
+/* libconfig 1.5 keeps only 32 bits of an integer written without an L
+ * suffix: compare what it parsed with the decimal literal on the line. */
+static bool int_literal_truncated(const char *file, int line, const char *name, long long parsed)
+{
+	char buf[1024];
+	FILE *f = fopen(file, "r");
+	int n = 0;
+	bool truncated = false;
+
+	if (f == NULL)
+		return false;
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		char *p;
+
+		if (++n != line)
+			continue;
+		/* the name, then '=' or ':', then the literal */
+		for (p = strstr(buf, name); p != NULL; p = strstr(p + 1, name)) {
+			char *q = p + strlen(name), *end;
+			long long v;
+
+			if (p > buf && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+				continue;
+			q += strspn(q, " \t");
+			if (*q != '=' && *q != ':')
+				continue;
+			q++;
+			q += strspn(q, " \t");
+			if (!(isdigit((unsigned char)*q) || *q == '-') || (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')))
+				break;
+			errno = 0;
+			v = strtoll(q, &end, 10);
+			truncated = errno == ERANGE || v != parsed;
+			break;
+		}
+		break;
+	}
+	fclose(f);
+	return truncated;
+}
+
 static int load_setting(struct conf *c, const char *file, config_setting_t *s,
 			const char *prefix, struct conf_error *err)
 {
@@ -478,6 +544,10 @@ static int load_setting(struct conf *c, const char *file, config_setting_t *s,
 	case CT_INT:
 		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
 			goto wrong_type;
+		if (int_literal_truncated(file, line, name, config_setting_get_int64(s))) {
+			set_error(err, "%s: %s: integer too large", where, path);
+			return -1;
+		}
 		snprintf(buf, sizeof(buf), "%lld", config_setting_get_int64(s));
 		if (set_from_string(c, k, buf, where, err) < 0)
 			return -1;
@@ -491,6 +561,10 @@ static int load_setting(struct conf *c, const char *file, config_setting_t *s,
 		if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
 			long long v = config_setting_get_int64(s);
 
+			if (int_literal_truncated(file, line, name, v)) {
+				set_error(err, "%s: %s: integer too large", where, path);
+				return -1;
+			}
 			if (v < 0) {
 				set_error(err, "%s: %s: duration must not be negative", where, path);
 				return -1;
@@ -539,6 +613,26 @@ wrong_type:
 	return -1;
 }
 
+/* Does line n of f start with a dotted name ("log.level = ...")?  People
+ * write that after using --set log.level=...; libconfig only says
+ * "syntax error". */
+static bool dotted_name_on_line(FILE *f, int n)
+{
+	char line[512];
+	int i = 0;
+	const char *p;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (++i == n)
+			break;
+	if (i != n)
+		return false;
+	p = line + strspn(line, " \t");
+	p += strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+	return *p == '.' && p != line;
+}
+
 int conf_load_file(struct conf *c, const char *path, bool must_exist, struct conf_error *err)
 {
 	config_t lc;
@@ -560,7 +654,9 @@ int conf_load_file(struct conf *c, const char *path, bool must_exist, struct con
 	}
 	config_init(&lc);
 	if (config_read(&lc, f) != CONFIG_TRUE) {
-		set_error(err, "%s:%d: %s", path, config_error_line(&lc), config_error_text(&lc));
+		set_error(err, "%s:%d: %s%s", path, config_error_line(&lc), config_error_text(&lc),
+			  dotted_name_on_line(f, config_error_line(&lc))
+			  ? " (names cannot contain '.': write a section as log: { level = \"debug\"; };)" : "");
 		goto out;
 	}
 	n = config_setting_length(config_root_setting(&lc));
@@ -623,7 +719,7 @@ int conf_load_env(struct conf *c, char *const *envp, struct conf_error *err)
 				k = &conf_keys[i];
 		}
 		if (k == NULL) {
-			set_error(err, "environment: %.*s: no such configuration key "
+			set_error(err, "environment %.*s: no such configuration key "
 				  "(variables are " ENV_PREFIX "<SECTION>_<KEY>, e.g. " ENV_PREFIX "LOG_LEVEL)",
 				  (int)(eq - e), e);
 			return -1;
@@ -659,8 +755,22 @@ int conf_set(struct conf *c, const char *path, const char *value, const char *or
 	char buf[512];
 
 	if (k == NULL) {
-		list_children("", buf, sizeof(buf));
-		set_error(err, "%s: unknown key \"%s\" (sections and keys: %s)", origin, path, buf);
+		char section[256];
+		const char *dot = strrchr(path, '.');
+
+		/* name the keys of the deepest section that exists */
+		snprintf(section, sizeof(section), "%.*s", dot ? (int)(dot - path) : 0, path);
+		while (section[0] != '\0' && !is_section(section)) {
+			char *d = strrchr(section, '.');
+
+			if (d != NULL)
+				*d = '\0';
+			else
+				section[0] = '\0';
+		}
+		list_children(section, buf, sizeof(buf));
+		set_error(err, "%s: unknown key \"%s\" (allowed %s%s: %s)", origin, path,
+			  section[0] ? "in " : "here", section, buf);
 		return -1;
 	}
 	if (set_from_string(c, k, value, origin, err) < 0)

@@ -22,6 +22,9 @@
 #define CONNECT_TIMEOUT_SEC 10
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 30000
+/* A connection that lived shorter than this does not reset the backoff:
+ * a server that drops every session at once must not be hammered. */
+#define STABLE_CONNECTION_SEC 10
 
 enum phase { PHASE_CONNECTING, PHASE_MIGRATING, PHASE_READY, PHASE_RECONNECTING, PHASE_STOPPING };
 
@@ -35,8 +38,9 @@ struct daemon {
 
 	enum phase phase;
 	bool migrated;
-	int attempt;              /* connection attempts since the last success */
+	int attempt;              /* connection attempts since the last stable connection */
 	time_t waiting_since;
+	time_t connected_at;
 	char last_error[512];     /* logged once per distinct error */
 	int exit_code;
 };
@@ -95,9 +99,13 @@ static void retry_later(struct daemon *d)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	localtime_r(&d->waiting_since, &tm);
-	strftime(since, sizeof(since), "%H:%M:%S", &tm);
+	strftime(since, sizeof(since), "%H:%M:%S %Z", &tm);
 	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
 		      db_target(d->db), since, d->attempt, (double)ms / 1000, db_error(d->db));
+	/* waiting for the database is part of starting: do not let systemd's
+	 * start timeout turn it into a restart loop */
+	if (!d->migrated)
+		notify_extend_timeout((uint64_t)(ms + 30000) * 1000);
 	evtimer_add(d->retry, &tv);
 }
 
@@ -115,6 +123,16 @@ static void on_connect_failed(struct daemon *d)
 		log_debug("database still unavailable (attempt %d): %s", d->attempt, err);
 	}
 	retry_later(d);
+}
+
+/* After a connection ends: start the backoff over only if it had lasted. */
+static void forget_stable_connection(struct daemon *d)
+{
+	if (time(NULL) - d->connected_at >= STABLE_CONNECTION_SEC) {
+		d->attempt = 0;
+		d->waiting_since = time(NULL);
+	}
+	d->attempt++;
 }
 
 static void on_migrated(enum migrate_result r, void *arg)
@@ -153,9 +171,8 @@ static void on_migrated(enum migrate_result r, void *arg)
 		return;
 	case MIGRATE_DB_LOST:
 		d->phase = PHASE_CONNECTING;
-		d->attempt = 0;
-		d->waiting_since = time(NULL);
-		try_connect(d);
+		forget_stable_connection(d);
+		retry_later(d);
 		return;
 	}
 }
@@ -169,9 +186,8 @@ static void on_lost(struct db *db, void *arg)
 		 "database connection to %s lost, reconnecting: %s", db_target(db), db_error(db));
 	snprintf(d->last_error, sizeof(d->last_error), "%s", db_error(db));
 	d->phase = PHASE_RECONNECTING;
-	d->attempt = 0;
-	d->waiting_since = time(NULL);
-	try_connect(d);
+	forget_stable_connection(d);
+	retry_later(d);
 }
 
 static void on_connected(struct db *db, bool ok, void *arg)
@@ -189,11 +205,12 @@ static void on_connected(struct db *db, bool ok, void *arg)
 		snprintf(waited, sizeof(waited), "%ld", (long)(time(NULL) - d->waiting_since));
 		log_emit(d->attempt > 1 || d->phase == PHASE_RECONNECTING ? LOG_NOTICE : LOG_INFO,
 			 MSGID_DB_CONNECTED, LOG_FIELDS(f),
-			 "connected to database %s (server %d)%s", db_target(db), PQserverVersion(db_pgconn(db)),
+			 "connected to database %s (PostgreSQL %d.%d)%s", db_target(db),
+			 PQserverVersion(db_pgconn(db)) / 10000, PQserverVersion(db_pgconn(db)) % 100,
 			 d->attempt > 1 ? " after waiting" : "");
 	}
 	d->last_error[0] = '\0';
-	d->attempt = 0;
+	d->connected_at = time(NULL);
 	if (d->migrated) {
 		d->phase = PHASE_READY;
 		notify_status("ready; database %s reconnected", db_target(db));
@@ -222,14 +239,16 @@ int daemon_run(const struct conf *conf, const char *password)
 {
 	struct daemon d = { .conf = conf, .exit_code = EX_SOFTWARE };
 	char err[1024];
+	int rc;
 
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	notify_status("reading migrations from %s", conf->mig_directory);
-	if (migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err)) < 0) {
+	rc = migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err));
+	if (rc < 0) {
 		struct log_field f[] = { { "DIRECTORY", conf->mig_directory } };
 
 		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f), "%s", err);
-		return EX_DATAERR;
+		return rc == -2 ? EX_CONFIG : EX_DATAERR;
 	}
 	d.base = event_base_new();
 	if (d.base == NULL) {

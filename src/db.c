@@ -43,10 +43,17 @@ static void set_error_line(struct db *db, const char *msg)
 	size_t n;
 
 	snprintf(db->error, sizeof(db->error), "%s", msg && *msg ? msg : "unknown error");
-	/* libpq messages end in a newline and may have several lines */
+	/* libpq messages end in a newline and may have several lines, the
+	 * later ones indented with a tab: make it one line with single spaces */
 	for (n = 0; db->error[n] != '\0'; n++)
-		if (db->error[n] == '\n')
-			db->error[n] = db->error[n + 1] ? ' ' : '\0';
+		if (db->error[n] == '\n' || db->error[n] == '\t')
+			db->error[n] = ' ';
+	for (n = 0; db->error[n] != '\0';) {
+		if (db->error[n] == ' ' && (db->error[n + 1] == ' ' || db->error[n + 1] == '\0'))
+			memmove(db->error + n, db->error + n + 1, strlen(db->error + n));
+		else
+			n++;
+	}
 }
 
 static void notice_processor(void *arg, const char *message)
@@ -183,12 +190,18 @@ static void watch(struct db *db, short what, const struct timeval *tv)
 	event_add(db->io, tv);
 }
 
+/* "momentum on db.example.com:5432", "momentum on /run/postgresql/.s.PGSQL.5432" */
 static void describe_target(struct db *db)
 {
 	const char *host = PQhost(db->conn), *port = PQport(db->conn), *name = PQdb(db->conn);
 
-	snprintf(db->target, sizeof(db->target), "%s%s%s/%s", host ? host : "?",
-		 port && *port ? ":" : "", port ? port : "", name ? name : "?");
+	if (port == NULL || *port == '\0')
+		port = "5432";
+	if (host != NULL && host[0] == '/')
+		snprintf(db->target, sizeof(db->target), "%s on %s/.s.PGSQL.%s", name ? name : "?", host, port);
+	else
+		snprintf(db->target, sizeof(db->target), "%s on %s:%s", name ? name : "?",
+			 host && *host ? host : "localhost", port);
 }
 
 static void connect_done(struct db *db, bool ok)
@@ -201,7 +214,6 @@ static void connect_done(struct db *db, bool ok)
 		db->state = DB_READY;
 		db->error[0] = '\0';
 		PQsetnonblocking(db->conn, 1);
-		PQsetNoticeProcessor(db->conn, notice_processor, db);
 		/* idle: watch for the server closing the connection */
 		watch(db, EV_READ | EV_PERSIST, NULL);
 	} else {
@@ -267,6 +279,7 @@ int db_connect(struct db *db, int timeout_sec, db_connect_cb cb, void *arg)
 		db->connect_cb = NULL;
 		return -1;
 	}
+	PQsetNoticeProcessor(db->conn, notice_processor, db);
 	db->state = DB_CONNECTING;
 	evtimer_add(db->timer, &tv);
 	connect_step(db);
@@ -309,7 +322,10 @@ static void deferred_event(evutil_socket_t fd, short what, void *arg)
 	query_done(arg);
 }
 
-static void collect_results(struct db *db)
+/* Reads every result that has arrived.  Returns true when the query is
+ * finished and its callback has run: the caller must not touch db then,
+ * as the callback may have started the next query. */
+static bool collect_results(struct db *db)
 {
 	while (!PQisBusy(db->conn)) {
 		PGresult *r = PQgetResult(db->conn);
@@ -317,9 +333,29 @@ static void collect_results(struct db *db)
 
 		if (r == NULL) {
 			query_done(db);
-			return;
+			return true;
 		}
 		st = PQresultStatus(r);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
+			/* nothing to send: end the copy with an error, the server
+			 * then fails the statement and the query goes on to its end */
+			PQclear(r);
+			PQputCopyEnd(db->conn, "COPY FROM STDIN is not supported by momentum-maintd");
+			continue;
+		}
+		if (st == PGRES_COPY_OUT) {
+			char *buf;
+			int n;
+
+			PQclear(r);
+			/* drain and drop what the server sends; -2 is an error, 0 means
+			 * wait for more input */
+			while ((n = PQgetCopyData(db->conn, &buf, 1)) > 0)
+				PQfreemem(buf);
+			if (n == 0)
+				return false;
+			continue;
+		}
 		if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && db->first_error == NULL) {
 			db->first_error = r;
 		} else {
@@ -327,6 +363,7 @@ static void collect_results(struct db *db)
 			db->last = r;
 		}
 	}
+	return false;
 }
 
 static void lost(struct db *db)
@@ -371,8 +408,7 @@ static void io_event(evutil_socket_t fd, short what, void *arg)
 		}
 		if (!PQconsumeInput(db->conn)) {
 			/* the result callback learns of it from the error */
-			collect_results(db);
-			if (db->state == DB_QUERY)
+			if (!collect_results(db))
 				query_done(db);
 			return;
 		}

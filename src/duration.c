@@ -110,9 +110,10 @@ void duration_format(int64_t ms, char *buf, size_t size)
 
 		if (n == 0)
 			continue;
+		/* "24 h" reads better than "1 day"; days from 2 on */
+		if (fmt[i].ms == 86400000 && ms < 2 * 86400000)
+			continue;
 		ms -= n * fmt[i].ms;
-		if (n == 1 && strcmp(name, "days") == 0)
-			name = "day";
 		w = snprintf(buf + used, size - used, "%s%lld %s", used ? " " : "", (long long)n, name);
 		if (w < 0 || (size_t)w >= size - used)
 			return;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
@@ -19,8 +20,12 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 	int64_t v = 0;
 
 	*kind = MIGFILE_IGNORED;
-	if (len < 4 || strcmp(filename + len - 4, ".sql") != 0)
+	if (len < 4 || strcasecmp(filename + len - 4, ".sql") != 0)
 		return 0;
+	if (strcmp(filename + len - 4, ".sql") != 0) {
+		*why = "the extension must be lower-case .sql";
+		return -1;
+	}
 	if (strncmp(filename, "rollback_", 9) == 0)
 		off = 9;
 	for (i = off; isdigit((unsigned char)filename[i]); i++) {
@@ -210,6 +215,16 @@ static int check_content(const char *path, const char *sql, size_t len, char *er
 	return 0;
 }
 
+static bool memmem_ci(const char *hay, size_t n, const char *needle)
+{
+	size_t k = strlen(needle), i;
+
+	for (i = 0; i + k <= n; i++)
+		if (strncasecmp(hay + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
 /* Splits the file into statements; a transactional migration must not
  * manage transactions itself, the daemon wraps it in one. */
 static int parse_statements(struct migration *m, char *err, size_t errsize)
@@ -229,6 +244,17 @@ static int parse_statements(struct migration *m, char *err, size_t errsize)
 	if (m->script.n == 0) {
 		snprintf(err, errsize, "%s: contains no SQL statement, only comments", m->path);
 		return -1;
+	}
+	for (i = 0; i < m->script.n; i++) {
+		const struct sql_stmt *st = &m->script.stmts[i];
+
+		if (strncasecmp(m->sql + st->start, "copy", 4) == 0 &&
+		    (memmem_ci(m->sql + st->start, st->len, "stdin") || memmem_ci(m->sql + st->start, st->len, "stdout"))) {
+			snprintf(err, errsize, "%s:%d:%d: COPY ... FROM STDIN / TO STDOUT needs a client that "
+				 "streams data; in a migration use INSERT, or COPY from a file on the server",
+				 m->path, st->line, st->column);
+			return -1;
+		}
 	}
 	if (m->script.no_transaction)
 		return 0;
@@ -327,7 +353,7 @@ int migration_set_load(const char *dir, struct migration_set *set, char *err, si
 	if (d == NULL) {
 		snprintf(err, errsize, "%s: cannot open migrations directory: %s (migrations.directory)",
 			 dir, strerror(errno));
-		return -1;
+		return -2;
 	}
 	while ((de = readdir(d)) != NULL) {
 		enum migfile_kind kind;

@@ -37,7 +37,8 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 		     size_t *stem_off, const char **why);
 
 /* Reads every migration and rollback in dir.  On error returns -1 with a
- * message naming the file in err. */
+ * message naming the file in err, or -2 when dir itself cannot be read
+ * (a configuration problem rather than a bad file). */
 int migration_set_load(const char *dir, struct migration_set *set, char *err, size_t errsize);
 void migration_set_free(struct migration_set *set);
 struct migration *migration_set_find(const struct migration_set *set, int64_t version);

@@ -20,6 +20,9 @@ extern const char supabase_compat_sql[];
 
 #define LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
 #define PROGRESS_INTERVAL_SEC 5
+#define SESSION_SETUP_SQL \
+	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
+	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
 /* EXTEND_TIMEOUT_USEC asks for this much more time, re-sent every interval */
 #define EXTEND_USEC (30ULL * 1000000ULL)
 
@@ -56,7 +59,7 @@ const char migrate_bootstrap_sql[] =
 
 enum step {
 	S_IDLE, S_EXISTS, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
-	S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
+	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
 };
 
 struct migrator {
@@ -97,10 +100,11 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	struct migrator *m = arg;
 
 	(void)fd; (void)what;
-	if (m->step < S_BEGIN || m->step > S_COMMIT)
-		return;
-	/* systemd must not kill a long index build at its start timeout */
+	/* systemd must not kill a long index build, or an instance waiting
+	 * for another's migrations, at its start timeout */
 	notify_extend_timeout(EXTEND_USEC);
+	if (m->step < S_RESET || m->step > S_COMMIT)
+		return;
 	notify_status("applying %s (%zu/%zu, %.0f s)", m->set->items[m->cur].name,
 		      m->cur_ordinal, m->npending, since(&m->cur_start));
 }
@@ -223,6 +227,15 @@ static void error_location(const char *sql, const struct sql_stmt *st, const cha
 	}
 }
 
+void migrate_report_pooler(int server_pid)
+{
+	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
+		 "the migration lock is not held by the server session that runs this connection's "
+		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
+		 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
+		 "the database itself or to a session-mode pooler", server_pid);
+}
+
 void migrate_report_error(const char *what, const struct migration *mig, const char *path,
 			  const char *sql, const struct sql_stmt *st, const char *outcome,
 			  const PGresult *res)
@@ -243,7 +256,7 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 		size_t ll;
 
 		error_location(sql, st, pos, &line, &col, &ls, &ll);
-		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
+		snprintf(where, sizeof(where), "%s:%d:%d: ", path, line, col);
 		/* the line, and a caret under the column (tabs kept so it lines up) */
 		used = (size_t)snprintf(snippet, sizeof(snippet), "\n%6d | %.*s\n       | ", line,
 					(int)(ll > 300 ? 300 : ll), ls);
@@ -251,9 +264,9 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 			snippet[used++] = ls[i - 1] == '\t' ? '\t' : ' ';
 		snprintf(snippet + used, sizeof(snippet) - used, "^%s", pos ? "" : " (statement starting here)");
 	} else if (path != NULL) {
-		snprintf(where, sizeof(where), "%s", path);
+		snprintf(where, sizeof(where), "%s: ", path);
 	} else {
-		snprintf(where, sizeof(where), "%s", what);
+		where[0] = '\0';
 	}
 	snprintf(linebuf, sizeof(linebuf), "%d", line);
 	snprintf(colbuf, sizeof(colbuf), "%d", col);
@@ -266,6 +279,14 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
 					 "\nhint: put \"-- momentum-maintd: no-transaction\" at the top of the file "
 					 "to run its statements outside a transaction");
+	if (strcmp(sqlstate, "42501") == 0 && used < sizeof(extra))
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+					 "\nhint: the daemon's database role lacks a privilege; it should connect as the "
+					 "role that owns the application's schema and momentum_maintd (usually the database owner)");
+	if (strcmp(sqlstate, "3F000") == 0 && strstr(db_message(res), "\"auth\"") != NULL && used < sizeof(extra))
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+					 "\nhint: on plain PostgreSQL the Supabase schemas come from the compatibility step; "
+					 "is migrations.supabase_compat off?");
 	if (context != NULL && used < sizeof(extra))
 		snprintf(extra + used, sizeof(extra) - used, "\ncontext: %s", context);
 
@@ -279,7 +300,7 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 		{ "HINT", hint },
 	};
 	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-		 "%s: %s failed: ERROR %s: %s%s%s%s%s", where, what, sqlstate, db_message(res),
+		 "%s%s failed: ERROR %s: %s%s%s%s%s", where, what, sqlstate, db_message(res),
 		 outcome ? " " : "", outcome ? outcome : "", snippet, extra);
 }
 
@@ -356,9 +377,22 @@ static void apply_next(struct migrator *m)
 			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
 				 m->cur_ordinal, m->npending);
 			m->stmt = 0;
-			if (m->set->items[i].script.no_transaction) {
+			/* each file starts from a clean session: a SET or SET ROLE in
+			 * one file must not change how the next one runs */
+			migrator_send(m, S_RESET, SESSION_SETUP_SQL, 0, NULL);
+			return;
+		}
+	}
+	migrator_send(m, S_UNLOCK, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 0, NULL);
+}
+
+static void begin_migration(struct migrator *m)
+{
+	const struct migration *mig = &m->set->items[m->cur];
+
+			if (mig->script.no_transaction) {
 				/* recorded first, so a crash part-way is seen at the next start */
-				const char *params[2] = { version_text(&m->set->items[i]), m->set->items[i].name };
+				const char *params[2] = { version_text(mig), mig->name };
 
 				migrator_send(m, S_BEGIN,
 					      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
@@ -367,10 +401,6 @@ static void apply_next(struct migrator *m)
 			} else {
 				migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
 			}
-			return;
-		}
-	}
-	migrator_send(m, S_UNLOCK, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 0, NULL);
 }
 
 /* Compares the files with the tracking table; marks what is pending. */
@@ -501,11 +531,7 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 			goto sql_error;
 		server_pid = atoi(PQgetvalue(res, 0, 0));
 		if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
-			log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
-				 "the migration lock is not held by the server session that runs this connection's "
-				 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
-				 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
-				 "the database itself or to a session-mode pooler", server_pid);
+			migrate_report_pooler(server_pid);
 			finish(m, MIGRATE_UNSAFE);
 			return;
 		}
@@ -573,6 +599,11 @@ read_applied:
 		m->cur = 0;
 		apply_next(m);
 		return;
+	case S_RESET:
+		if (!ok)
+			goto sql_error;
+		begin_migration(m);
+		return;
 	case S_BEGIN:
 		if (!ok)
 			goto sql_error;
@@ -588,21 +619,45 @@ read_applied:
 				migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
 			return;
 		}
+		if (!mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) != PQTRANS_INTRANS) {
+			/* the splitter refuses COMMIT and friends; this catches what it cannot see */
+			const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+			log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+				 "%s:%d:%d: this statement ended the migration's transaction; what ran before it may "
+				 "be committed and the migration is not recorded: check the database by hand, then "
+				 "remove the transaction control from the file", mig->path, st->line, st->column);
+			finish(m, MIGRATE_FAILED);
+			return;
+		}
 		if (++m->stmt < mig->script.n) {
 			send_statement(m, mig);
 			return;
 		}
 		{
-			char dur[32];
-			const char *params[4] = { version_text(mig), mig->name, mig->checksum, dur };
+			PGconn *c = db_pgconn(m->db);
+			char *name = PQescapeLiteral(c, mig->name, strlen(mig->name));
+			char *sql = NULL;
 
-			snprintf(dur, sizeof(dur), "%.6f", since(&m->cur_start));
-			/* one statement, so that for a no-transaction file the tracking
-			 * row and the end of its in-progress mark commit together */
-			migrator_send(m, S_TRACK,
-				      "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress WHERE version = $1) "
-				      "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-				      "VALUES ($1, $2, $3, make_interval(secs => $4::double precision))", 4, params);
+			/* Recorded as the role the daemon connected as, whatever SET ROLE
+			 * the file did; one implicit transaction, so that for a
+			 * no-transaction file the tracking row and the end of its
+			 * in-progress mark commit together. */
+			if (name == NULL ||
+			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
+				     "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress WHERE version = %" PRId64 ") "
+				     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
+				     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))",
+				     mig->version, mig->version, name, mig->checksum, since(&m->cur_start)) < 0) {
+				PQfreemem(name);
+				log_error("out of memory");
+				finish(m, MIGRATE_FAILED);
+				return;
+			}
+			migrator_send(m, S_TRACK, sql, 0, NULL);
+			PQfreemem(name);
+			free(sql);
 		}
 		return;
 	case S_TRACK:
@@ -648,10 +703,7 @@ locked:
 	/* A session advisory lock only protects anything if every later query
 	 * runs in the session that holds it: not so behind a transaction-mode
 	 * pooler, which may hand each statement to another server connection. */
-	migrator_send(m, S_SESSION,
-		      "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() "
-		      "AND locktype = 'advisory' AND granted AND classid = " MIGRATION_LOCK_CLASSID
-		      " AND objid = " MIGRATION_LOCK_OBJID " AND objsubid = 2)", 0, NULL);
+	migrator_send(m, S_SESSION, MIGRATION_LOCK_HELD_SQL, 0, NULL);
 	return;
 
 applied: {
@@ -674,7 +726,8 @@ applied: {
 
 sql_error:
 	report_sql_error(m, m->step == S_BEGIN || m->step == S_COMMIT ? "migration transaction"
-			 : "migration bookkeeping", m->step >= S_BEGIN && m->step <= S_COMMIT ? mig : NULL, res);
+			 : "migration bookkeeping (schema momentum_maintd)",
+			 m->step >= S_BEGIN && m->step <= S_COMMIT ? mig : NULL, res);
 	if (m->step == S_COMMIT && mig != NULL)
 		log_error("%s: not applied", mig->path);
 	finish(m, MIGRATE_FAILED);
@@ -695,5 +748,7 @@ void migrator_start(struct migrator *m)
 	}
 	notify_status("taking the migration lock");
 	event_add(m->progress, &tv);
-	migrator_send(m, S_TRY_LOCK, "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 0, NULL);
+	/* the DBA's timeouts are for the application: an index build or a wait
+	 * for another instance's migrations must not be cut short by them */
+	migrator_send(m, S_TRY_LOCK, SESSION_SETUP_SQL "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 0, NULL);
 }

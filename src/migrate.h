@@ -54,5 +54,13 @@ extern const char migrate_bootstrap_sql[];
 /* Advisory lock that serialises migration runs across instances. */
 #define MIGRATION_LOCK_CLASSID "1835885684"  /* 'mmdt' */
 #define MIGRATION_LOCK_OBJID   "1"
+/* pid of the server session, and whether it holds the migration lock:
+ * behind a transaction-mode pooler the next query may run elsewhere. */
+#define MIGRATION_LOCK_HELD_SQL \
+	"SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() " \
+	"AND locktype = 'advisory' AND granted AND classid = " MIGRATION_LOCK_CLASSID \
+	" AND objid = " MIGRATION_LOCK_OBJID " AND objsubid = 2)"
+/* Logs that the connection cannot hold the lock (a transaction pooler). */
+void migrate_report_pooler(int server_pid);
 
 #endif

@@ -55,6 +55,34 @@ static bool is_directive(const char *c, size_t n)
 	return n - p >= plen && strncasecmp(c + p, DIRECTIVE_PREFIX, plen) == 0;
 }
 
+/* Is the next word (after spaces and comments) w?  "BEGIN ATOMIC" opens a
+ * routine body; a parameter named "begin" does not. */
+static bool next_word_is(const struct scanner *s, const char *w)
+{
+	size_t i = s->i, n = strlen(w);
+
+	for (;;) {
+		while (i < s->len && isspace((unsigned char)s->t[i]))
+			i++;
+		if (i + 1 < s->len && s->t[i] == '-' && s->t[i + 1] == '-') {
+			while (i < s->len && s->t[i] != '\n')
+				i++;
+			continue;
+		}
+		if (i + 1 < s->len && s->t[i] == '/' && s->t[i + 1] == '*') {
+			const char *end = strstr(s->t + i + 2, "*/");
+
+			if (end == NULL)
+				return false;
+			i = (size_t)(end - s->t) + 2;
+			continue;
+		}
+		break;
+	}
+	return i + n <= s->len && strncasecmp(s->t + i, w, n) == 0 &&
+	       (i + n == s->len || !ident_char((unsigned char)s->t[i + n]));
+}
+
 /* Reads a directive comment "-- momentum-maintd: xyz". */
 static int directive(struct sql_script *out, const char *c, size_t n, int line, char *err, size_t errsize)
 {
@@ -264,7 +292,8 @@ int sql_split(const char *text, size_t len, struct sql_script *out, char *err, s
 				 ((n == 8 && strncasecmp(text + b, "function", 8) == 0) ||
 				  (n == 9 && strncasecmp(text + b, "procedure", 9) == 0)))
 				is_routine = true;
-			else if (is_routine && ((n == 5 && strncasecmp(text + b, "begin", 5) == 0) ||
+			else if (is_routine && ((n == 5 && strncasecmp(text + b, "begin", 5) == 0 &&
+						 (begin_depth > 0 || next_word_is(&s, "atomic"))) ||
 						(n == 4 && strncasecmp(text + b, "case", 4) == 0 && begin_depth > 0)))
 				begin_depth++;
 			else if (is_routine && begin_depth > 0 && n == 3 && strncasecmp(text + b, "end", 3) == 0)

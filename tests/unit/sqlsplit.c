@@ -49,6 +49,10 @@ int main(void)
 	ok(count("CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END; SELECT 1;") == 2,
 	   "CASE ... END inside BEGIN ATOMIC");
 	ok(count("CREATE TABLE begin_log (x int); BEGIN; COMMIT;") == 3, "BEGIN outside a routine is a statement");
+	ok(count("CREATE FUNCTION f(begin timestamptz) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\nCOMMIT;\nSELECT 2;") == 3,
+	   "a parameter named begin does not open a body");
+	ok(count("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN /* c */ -- x\n ATOMIC SELECT 1; END; SELECT 2;") == 2,
+	   "BEGIN and ATOMIC with comments between");
 
 	t = "-- header\n/* multi\n   line */\n\nSELECT 1;\n  UPDATE x\n  SET y = 1;";
 	ok(split(t) == 0 && sc.n == 2, "statements after comments");
