@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "conf.h"
+#include "cron.h"
 #include "duration.h"
 #include "log.h"
 
@@ -166,11 +167,48 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 	return rc;
 }
 
+/* "127.0.0.1:9187", "[::1]:9187", "localhost:9187" */
+static int check_listen(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s)
+		return -1;
+	if (s[0] == '[' && colon[-1] != ']')
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+		return -1;
+	return 0;
+}
+
 /* Checks a value that passed its type against the key's own rules. */
 static int check_string(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
 {
 	if (strcmp(k->path, "database.conninfo") == 0 && s[0] != '\0')
 		return check_conninfo(k, s, where, err);
+	if (strstr(k->path, ".schedule") != NULL) {
+		struct cron_expr e;
+		char why[256];
+
+		if (cron_parse(s, &e, why, sizeof(why)) < 0) {
+			set_error(err, "%s: %s: invalid cron expression \"%s\": %s", where, k->path, s, why);
+			return -1;
+		}
+	}
+	if (strstr(k->path, ".timezone") != NULL && !cron_timezone_valid(s)) {
+		set_error(err, "%s: %s: unknown time zone \"%s\" (an IANA name such as \"UTC\" or "
+			  "\"Europe/Berlin\", from /usr/share/zoneinfo)", where, k->path, s);
+		return -1;
+	}
+	if (strcmp(k->path, "http.listen") == 0 && s[0] != '\0' && check_listen(s) < 0) {
+		set_error(err, "%s: %s: expected ADDRESS:PORT with a port from 1 to 65535, e.g. "
+			  "\"127.0.0.1:9187\" or \"[::1]:9187\", got \"%s\"", where, k->path, s);
+		return -1;
+	}
 	if ((strcmp(k->path, "jobs.zoom_token_cleanup.schedule") == 0 ||
 	     strcmp(k->path, "jobs.verify.schedule") == 0 ||
 	     strcmp(k->path, "jobs.zoom_token_cleanup.timezone") == 0 ||
@@ -977,9 +1015,20 @@ const char *conf_environment_name(int env)
 	return environment_choices[env];
 }
 
+const char *conf_origin(const struct conf *c, const char *path)
+{
+	const struct conf_key *k = key_lookup(path);
+
+	return k ? c->origin[k - conf_keys] : NULL;
+}
+
+/* development logs at debug unless log.level was set (the seed: "enable
+ * verbose logging for debugging") */
 int conf_syslog_level(const struct conf *c)
 {
 	static const int map[] = { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR };
 
+	if (c->environment == ENV_DEVELOPMENT && strcmp(conf_origin(c, "log.level"), "default") == 0)
+		return LOG_DEBUG;
 	return map[c->log_level];
 }

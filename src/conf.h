@@ -91,6 +91,8 @@ void conf_print(const struct conf *c, FILE *f);
 void conf_mask_conninfo(const char *conninfo, char *out, size_t size);
 
 const char *conf_environment_name(int env);
+/* Where key path got its value ("default", "file:line", ...). */
+const char *conf_origin(const struct conf *c, const char *path);
 /* syslog priority for the configured log.level */
 int conf_syslog_level(const struct conf *c);
 

@@ -162,6 +162,11 @@ const char *db_target(const struct db *db)
 	return db->target;
 }
 
+const char *db_password(const struct db *db)
+{
+	return db->password;
+}
+
 PGconn *db_pgconn(struct db *db)
 {
 	return db->conn;

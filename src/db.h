@@ -44,6 +44,8 @@ const char *db_error(const struct db *db);
 /* "host:port/dbname" (or the socket directory), never the password. */
 const char *db_target(const struct db *db);
 PGconn *db_pgconn(struct db *db);
+/* The password given to db_new (from a file or credential), or NULL. */
+const char *db_password(const struct db *db);
 
 /* Fields of an error result, never NULL ("" when absent). */
 const char *db_sqlstate(const PGresult *res);

@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"                      apply pending migrations and exit (--dry-run: the plan, nothing changed)\n"
 		"  migrate down --to VERSION [--yes]\n"
 		"                      run rollback files newest first, down to (not including) VERSION\n"
+		"  migrate reset [--yes]\n"
+		"                      development only: every rollback, then every migration again\n"
 		"  migrate baseline VERSION\n"
 		"                      record migrations up to VERSION as applied without running them\n"
 		"                      (for a database where they were applied by hand)\n"
@@ -145,8 +147,10 @@ static int check_subcommand_options(const char *sub, bool dry_run, const char *t
 
 	if (dry_run && (sub == NULL || strcmp(sub, "up") != 0))
 		bad = "--dry-run belongs to 'migrate up'";
-	else if ((to != NULL || yes) && (sub == NULL || strcmp(sub, "down") != 0))
-		bad = "--to and --yes belong to 'migrate down'";
+	else if (to != NULL && (sub == NULL || strcmp(sub, "down") != 0))
+		bad = "--to belongs to 'migrate down'";
+	else if (yes && (sub == NULL || (strcmp(sub, "down") != 0 && strcmp(sub, "reset") != 0)))
+		bad = "--yes belongs to 'migrate down' and 'migrate reset'";
 	else if (format != NULL && (sub == NULL || strcmp(sub, "status") != 0))
 		bad = "--format belongs to 'migrate status'";
 	else if (format != NULL && strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
@@ -242,8 +246,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "migrate") == 0) {
 		sub = optind < argc ? argv[optind++] : NULL;
 		if (sub == NULL || (strcmp(sub, "up") != 0 && strcmp(sub, "status") != 0 &&
-				    strcmp(sub, "down") != 0 && strcmp(sub, "baseline") != 0)) {
-			fprintf(stderr, "%s: migrate: expected status, up, down or baseline%s%s\nTry '%s --help'.\n",
+				    strcmp(sub, "down") != 0 && strcmp(sub, "baseline") != 0 &&
+				    strcmp(sub, "reset") != 0)) {
+			fprintf(stderr, "%s: migrate: expected status, up, down, baseline or reset%s%s\nTry '%s --help'.\n",
 				PACKAGE_NAME, sub ? ", got " : "", sub ? sub : "", PACKAGE_NAME);
 			return EX_USAGE;
 		}
@@ -308,6 +313,17 @@ int main(int argc, char **argv)
 		rc = cli_migrate_down(conf, password, version, yes);
 	} else if (strcmp(sub, "baseline") == 0) {
 		rc = cli_migrate_baseline(conf, password, version);
+	} else if (strcmp(sub, "reset") == 0) {
+		if (conf->environment != ENV_DEVELOPMENT) {
+			fprintf(stderr, "%s: migrate reset drops everything the migrations made; it is allowed only "
+				"with environment = \"development\" (this is %s)\n", PACKAGE_NAME,
+				conf_environment_name(conf->environment));
+			rc = EX_USAGE;
+		} else {
+			rc = cli_migrate_down(conf, password, 0, yes);
+			if (rc == EX_OK)
+				rc = cli_migrate_up(conf, password, false);
+		}
 	} else {
 		rc = cli_migrate_status(conf, password, format != NULL && strcmp(format, "json") == 0);
 	}

@@ -1,10 +1,14 @@
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -58,8 +62,8 @@ const char migrate_bootstrap_sql[] =
 	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n";
 
 enum step {
-	S_IDLE, S_EXISTS, S_TRY_LOCK, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
-	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK,
+	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
+	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK, S_VERIFY,
 };
 
 struct migrator {
@@ -79,6 +83,9 @@ struct migrator {
 	bool pooler_noted;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
 	bool without_in_progress; /* dry run on bookkeeping that predates that table */
+	pid_t backup_pid;
+	struct timespec backup_start;
+	struct event *sigchld;
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
@@ -138,6 +145,13 @@ void migrator_free(struct migrator *m)
 		return;
 	if (m->progress)
 		event_free(m->progress);
+	if (m->sigchld)
+		event_free(m->sigchld);
+	if (m->backup_pid > 0) {
+		/* stopping while the backup runs: it is not waited for */
+		kill(m->backup_pid, SIGTERM);
+		waitpid(m->backup_pid, NULL, 0);
+	}
 	free(m->pending);
 	free(m->interrupted);
 	free(m);
@@ -487,6 +501,150 @@ static int plan(struct migrator *m, PGresult *res)
 	return 0;
 }
 
+/* The seed's post-migration check: every table in public has RLS on. */
+static void report_rls(const PGresult *res)
+{
+	int i, n = PQntuples(res), off = 0;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
+			continue;
+		struct log_field f[] = { { "CHECK", "rls_enabled" }, { "OBJECT", PQgetvalue(res, i, 0) } };
+
+		log_emit(LOG_WARNING, MSGID_POSTCHECK, LOG_FIELDS(f),
+			 "post-migration check: table %s has row level security disabled; enable it "
+			 "(ALTER TABLE %s ENABLE ROW LEVEL SECURITY) or it is open to every role with access",
+			 PQgetvalue(res, i, 0), PQgetvalue(res, i, 0));
+		off++;
+	}
+	if (off == 0)
+		log_info("post-migration check: row level security is enabled on all %d table(s) in public", n);
+}
+
+/* The seed's per-environment rules that decide whether applying may start. */
+static int check_environment_rules(struct migrator *m)
+{
+	size_t i, missing = 0;
+
+	if (m->conf->environment != ENV_PRODUCTION || m->npending == 0)
+		return 0;
+	for (i = 0; i < m->set->n; i++) {
+		const struct migration *mig = &m->set->items[i];
+
+		if (m->pending[i] && mig->rollback_path == NULL) {
+			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+			log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+				 "%s: production needs a rollback plan: add rollback_%s.sql beside it", mig->path,
+				 mig->name);
+			missing++;
+		}
+	}
+	if (missing > 0) {
+		log_error("production: nothing applied, %zu pending migration(s) without a rollback file", missing);
+		m->failure = MIGRATE_FAILED;
+		return -1;
+	}
+	if (m->conf->mig_backup_command[0] == '\0') {
+		log_error("production: %zu migration(s) pending but migrations.backup_command is empty; back up "
+			  "before production migrations (e.g. backup_command = \"pg_dump -Fc -f /var/backups/momentum-$(date +%%s).dump\"), "
+			  "or set environment to staging or development", m->npending);
+		m->failure = MIGRATE_UNSAFE;
+		return -1;
+	}
+	return 0;
+}
+
+/* Compatibility step (when on), then the pending migrations. */
+static void after_backup(struct migrator *m)
+{
+	m->cur = 0;
+	if (m->conf->mig_supabase_compat) {
+		notify_status("creating missing Supabase objects (compatibility step)");
+		db_set_notice_cb(m->db, compat_notice, m);
+		migrator_send(m, S_COMPAT, supabase_compat_sql, 0, NULL);
+		return;
+	}
+	apply_next(m);
+}
+
+/* The backup command runs as a child while the loop goes on; it gets the
+ * connection's PG* variables, so "pg_dump -Fc -f FILE" needs no arguments. */
+static void backup_child(const struct migrator *m)
+{
+	PGconn *c = db_pgconn(m->db);
+	char pending[4096] = "";
+	size_t used = 0, i;
+	const char *pw = db_password(m->db);
+
+	setenv("PGHOST", PQhost(c), 1);
+	setenv("PGPORT", PQport(c), 1);
+	setenv("PGDATABASE", PQdb(c), 1);
+	setenv("PGUSER", PQuser(c), 1);
+	if (pw != NULL)
+		setenv("PGPASSWORD", pw, 1);
+	for (i = 0; i < m->set->n && used < sizeof(pending); i++)
+		if (m->pending[i])
+			used += (size_t)snprintf(pending + used, sizeof(pending) - used, "%s%s",
+						 used ? " " : "", m->set->items[i].name);
+	setenv("MOMENTUM_MAINTD_PENDING", pending, 1);
+	dup2(STDERR_FILENO, STDOUT_FILENO);
+	execl("/bin/sh", "sh", "-c", m->conf->mig_backup_command, (char *)NULL);
+	_exit(127);
+}
+
+static void backup_done(evutil_socket_t sig, short what, void *arg)
+{
+	struct migrator *m = arg;
+	int status;
+	pid_t pid;
+	char secs[32];
+
+	(void)sig; (void)what;
+	pid = waitpid(m->backup_pid, &status, WNOHANG);
+	if (pid != m->backup_pid)
+		return;
+	event_del(m->sigchld);
+	m->backup_pid = 0;
+	snprintf(secs, sizeof(secs), "%.1f", since(&m->backup_start));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		log_notice("backup command finished in %s s", secs);
+		after_backup(m);
+		return;
+	}
+	if (WIFEXITED(status))
+		log_error("backup command failed with exit status %d after %s s: nothing applied",
+			  WEXITSTATUS(status), secs);
+	else
+		log_error("backup command killed by signal %d after %s s: nothing applied",
+			  WIFSIGNALED(status) ? WTERMSIG(status) : 0, secs);
+	finish(m, MIGRATE_FAILED);
+}
+
+static int backup_start(struct migrator *m)
+{
+	m->step = S_BACKUP;
+	clock_gettime(CLOCK_MONOTONIC, &m->backup_start);
+	if (m->sigchld == NULL)
+		m->sigchld = evsignal_new(m->base, SIGCHLD, backup_done, m);
+	if (m->sigchld == NULL || event_add(m->sigchld, NULL) < 0) {
+		log_error("cannot watch the backup command");
+		return -1;
+	}
+	notify_status("running the backup command before applying %zu migration(s)", m->npending);
+	log_notice("production: running the backup command before applying %zu migration(s)", m->npending);
+	fflush(NULL);
+	m->backup_pid = fork();
+	if (m->backup_pid < 0) {
+		log_error("cannot start the backup command: %s", strerror(errno));
+		event_del(m->sigchld);
+		return -1;
+	}
+	if (m->backup_pid == 0)
+		backup_child(m);
+	return 0;
+}
+
 static void on_result(struct db *db, PGresult *res, void *arg)
 {
 	struct migrator *m = arg;
@@ -571,6 +729,10 @@ read_applied:
 			finish(m, MIGRATE_FAILED);
 			return;
 		}
+		if (check_environment_rules(m) < 0) {
+			finish(m, m->failure);
+			return;
+		}
 		if (m->dry_run) {
 			finish(m, MIGRATE_OK);
 			return;
@@ -580,14 +742,14 @@ read_applied:
 			return;
 		}
 		log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
-		if (m->conf->mig_supabase_compat) {
-			notify_status("creating missing Supabase objects (compatibility step)");
-			db_set_notice_cb(m->db, compat_notice, m);
-			migrator_send(m, S_COMPAT, supabase_compat_sql, 0, NULL);
+		if (m->conf->environment == ENV_PRODUCTION) {
+			if (backup_start(m) < 0)
+				finish(m, MIGRATE_FAILED);
 			return;
 		}
-		m->cur = 0;
-		apply_next(m);
+		after_backup(m);
+		return;
+	case S_BACKUP:
 		return;
 	case S_COMPAT:
 		db_set_notice_cb(m->db, NULL, NULL);
@@ -692,6 +854,21 @@ read_applied:
 	case S_UNLOCK:
 		if (!ok)
 			goto sql_error;
+		/* staging and production: the seed's "verify RLS after migrating" */
+		if (m->applied_now > 0 && m->conf->environment != ENV_DEVELOPMENT) {
+			migrator_send(m, S_VERIFY,
+				      "SELECT n.nspname || '.' || c.relname, c.relrowsecurity FROM pg_class c "
+				      "JOIN pg_namespace n ON n.oid = c.relnamespace "
+				      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1", 0, NULL);
+			return;
+		}
+		finish(m, MIGRATE_OK);
+		return;
+	case S_VERIFY:
+		if (ok)
+			report_rls(res);
+		else
+			log_warning("post-migration check could not run: %s", db_message(res));
 		finish(m, MIGRATE_OK);
 		return;
 	case S_IDLE:

@@ -25,6 +25,10 @@ FIXTURES = os.path.join(SRCDIR, "tests", "fixtures")
 EMPTY_CONFIG = os.path.join(tempfile.gettempdir(), "momentum-maintd-test-empty.conf")
 open(EMPTY_CONFIG, "w").close()
 
+# production (the default) needs a backup command: tests say which
+# environment they test, the others run as development at info level.
+TEST_DEFAULTS = {"MOMENTUM_MAINTD_ENVIRONMENT": "development", "MOMENTUM_MAINTD_LOG_LEVEL": "info"}
+
 SEED_TABLES = ["profiles", "deliverables", "organizations", "organization_members",
                "brand_settings", "zoom_credentials"]
 
@@ -204,9 +208,12 @@ class Daemon:
              if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY_SOCKET", "DATABASE_URL",
                                   "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "WATCHDOG_"))}
         e["MOMENTUM_MAINTD_CONFIG"] = EMPTY_CONFIG
+        e.update(TEST_DEFAULTS)
         if notify is not None:
             e["NOTIFY_SOCKET"] = notify.path
         e.update(env or {})
+        for k in [k for k, v in e.items() if v is None]:
+            del e[k]
         self.log_path = log_path or tempfile.mktemp(prefix="maintd-", suffix=".log")
         self._log = open(self.log_path, "w+")
         self.proc = subprocess.Popen([BIN] + list(args), env=e, stdin=subprocess.DEVNULL,
@@ -252,7 +259,10 @@ def run(args, env=None, timeout=60, input=None):
          if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY_SOCKET", "DATABASE_URL",
                               "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"))}
     e["MOMENTUM_MAINTD_CONFIG"] = EMPTY_CONFIG
+    e.update(TEST_DEFAULTS)
     e.update(env or {})
+    for k in [k for k, v in e.items() if v is None]:
+        del e[k]
     return subprocess.run([BIN] + list(args), env=e, capture_output=True, text=True,
                           timeout=timeout, input=input, cwd="/")
 

@@ -42,7 +42,7 @@ def test_missing_explicit_config_file_is_an_error(tmp_path):
 
 def test_config_from_env_variable_name(tmp_path):
     path = write(tmp_path, "log: { level = \"debug\"; };\n")
-    r = run(["check-config"], env={"MOMENTUM_MAINTD_CONFIG": path})
+    r = run(["check-config"], env={"MOMENTUM_MAINTD_CONFIG": path, "MOMENTUM_MAINTD_LOG_LEVEL": None})
     assert r.returncode == 0, r.stderr
     assert 'level = "debug";  # %s:1' % path in r.stdout
 

@@ -78,9 +78,9 @@ def test_integer_too_large_for_libconfig_is_an_error(tmp_path):
 
 def test_ctrl_c_during_migrate_up_cancels_the_statement(db, tmp_path):
     import subprocess
-    from conftest import BIN, EMPTY_CONFIG
+    from conftest import BIN, EMPTY_CONFIG, TEST_DEFAULTS
     mdir = migrations_dir(tmp_path, {"001_slow.sql": "CREATE TABLE s (x int);\nSELECT pg_sleep(60);\n"})
-    env = dict(os.environ, MOMENTUM_MAINTD_CONFIG=EMPTY_CONFIG)
+    env = dict(os.environ, MOMENTUM_MAINTD_CONFIG=EMPTY_CONFIG, **TEST_DEFAULTS)
     p = subprocess.Popen([BIN, "-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):

@@ -118,6 +118,18 @@ int main(void)
 	ok(msg != NULL && strstr(msg, ":2: syntax error") != NULL, "syntax error names the line: %s", msg ? msg : "");
 	msg = try_file("database: { conninfo = \"host=x nosuchoption=1\"; };\n");
 	contains(msg, "database.conninfo: not a valid libpq connection string", "bad conninfo");
+	msg = try_file("jobs: {\n verify: {\n  schedule = \"61 * * * *\";\n };\n};\n");
+	contains(msg, ":3: jobs.verify.schedule: invalid cron expression \"61 * * * *\": field 1 (minute)",
+		 "bad cron expression names line and field");
+	msg = try_file("jobs: { zoom_token_cleanup: { timezone = \"Not/AZone\"; }; };\n");
+	contains(msg, "jobs.zoom_token_cleanup.timezone: unknown time zone \"Not/AZone\"", "unknown time zone");
+	ok(try_file("jobs: { zoom_token_cleanup: { timezone = \"Europe/Berlin\"; schedule = \"@daily\"; }; };\n") == NULL,
+	   "a real time zone and a macro are fine");
+	msg = try_file("http: { listen = \"127.0.0.1:99999\"; };\n");
+	contains(msg, "http.listen: expected ADDRESS:PORT", "bad listen port");
+	msg = try_file("http: { listen = \"garbage\"; };\n");
+	contains(msg, "http.listen: expected ADDRESS:PORT", "listen without a port");
+	ok(try_file("http: { listen = \"[::1]:9187\"; };\n") == NULL, "IPv6 listen address");
 	msg = try_file("log = \"debug\";\n");
 	contains(msg, "log: is a section", "a section given as a value");
 	msg = try_file("log: { level = { x = 1; }; };\n");
@@ -164,7 +176,7 @@ int main(void)
 		char *env[] = { "MOMENTUM_MAINTD_LOG_LEVL=debug", NULL };
 
 		ok(conf_load_env(c, env, &err) < 0, "unknown MOMENTUM_MAINTD_ variable is an error");
-		contains(err.msg, "environment: MOMENTUM_MAINTD_LOG_LEVL: no such configuration key", "names it");
+		contains(err.msg, "environment MOMENTUM_MAINTD_LOG_LEVL: no such configuration key", "names it");
 	}
 	{
 		char *env[] = { "MOMENTUM_MAINTD_JOBS_ZOOM_TOKEN_CLEANUP_BATCH_SIZE=12x", NULL };

@@ -69,7 +69,8 @@ int main(void)
 	ok(migfile_classify("1234567890123456789_x.sql", &kind, &v, &off, &why) < 0, "19-digit version refused");
 	ok(migfile_classify(".sql", &kind, &v, &off, &why) < 0, "bare .sql refused");
 	ok(migfile_classify("rollback_x.sql", &kind, &v, &off, &why) < 0, "rollback without version refused");
-	ok(migfile_classify("001_x.SQL", &kind, &v, &off, &why) == 0, "upper-case extension is not a migration");
+	ok(migfile_classify("001_x.SQL", &kind, &v, &off, &why) < 0, "upper-case extension is an error, not skipped");
+	ok(migfile_classify("001_x.sql.bak", &kind, &v, &off, &why) == 0, "a backup copy is ignored");
 
 	snprintf(dir, sizeof(dir), "/tmp/migfile-test-XXXXXX");
 	if (mkdtemp(dir) == NULL)

@@ -1,0 +1,84 @@
+"""The seed's per-environment rules: production backs up first and needs
+rollback plans; staging and production check RLS after migrating;
+development logs at debug and allows migrate reset."""
+import os
+
+from conftest import MIGRATIONS, migrations_dir, run
+
+
+def seed(db, env, *cmd, extra_env=None):
+    e = {"MOMENTUM_MAINTD_ENVIRONMENT": env}
+    e.update(extra_env or {})
+    return run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS] + list(cmd), env=e)
+
+
+def test_production_refuses_to_migrate_without_a_backup_command(db):
+    r = seed(db, "production", "migrate", "up")
+    assert r.returncode == 78, r.stderr
+    assert "migrations.backup_command is empty" in r.stderr
+    assert db.query("SELECT to_regclass('public.profiles')") == [(None,)]
+
+
+def test_production_runs_the_backup_first_with_the_connection_in_its_environment(db, tmp_path):
+    out = tmp_path / "backup.txt"
+    cmd = ('psql -XAtc "select count(*) from pg_tables where tablename = \'profiles\'" > %s; '
+           'echo "$PGDATABASE $MOMENTUM_MAINTD_PENDING" >> %s' % (out, out))
+    r = seed(db, "production", "--set", "migrations.backup_command=" + cmd, "migrate", "up")
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "0", "the backup ran before anything was applied"
+    assert lines[1] == "%s 001_initial_schema 002_zoom_integration 003_storage_buckets" % db.name
+    assert "backup command finished" in r.stderr
+    # staging and production verify RLS after migrating
+    assert "row level security is enabled on all 6 table(s) in public" in r.stderr
+
+
+def test_production_failing_backup_applies_nothing(db):
+    r = seed(db, "production", "--set", "migrations.backup_command=echo disk full >&2; exit 3", "migrate", "up")
+    assert r.returncode == 65
+    assert "backup command failed with exit status 3" in r.stderr and "nothing applied" in r.stderr
+    assert "disk full" in r.stderr
+    assert db.query("SELECT to_regclass('public.profiles')") == [(None,)]
+
+
+def test_production_refuses_a_migration_without_rollback(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "--set", "migrations.backup_command=true",
+             "migrate", "up"], env={"MOMENTUM_MAINTD_ENVIRONMENT": "production"})
+    assert r.returncode == 65
+    assert "001_a.sql: production needs a rollback plan: add rollback_001_a.sql" in r.stderr
+    assert db.query("SELECT to_regclass('a')") == [(None,)]
+
+
+def test_staging_reports_tables_without_rls_after_migrating(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE open_table (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"],
+            env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging"})
+    assert r.returncode == 0
+    assert "post-migration check: table public.open_table has row level security disabled" in r.stderr
+    assert "check=rls_enabled object=public.open_table" in r.stderr
+
+
+def test_development_logs_debug_by_default_and_allows_reset(db):
+    r = seed(db, "development", "migrate", "up", extra_env={"MOMENTUM_MAINTD_LOG_LEVEL": None})
+    assert r.returncode == 0
+    assert "level=debug" in r.stderr
+    assert "post-migration check" not in r.stderr
+    db.query("CREATE TABLE scratch (x int)")
+    db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
+             "SELECT NULL, 'a', 'r', now() WHERE false")
+    r = seed(db, "development", "migrate", "reset", "--yes")
+    # the seed's rollback_001 cannot drop organization_members while the
+    # organizations policies reference it: reset stops there, whole
+    assert "rolled back migration 003_storage_buckets" in r.stderr
+    assert "rolled back migration 002_zoom_integration" in r.stderr
+    assert "rollback_001_initial_schema.sql:3:1: rollback failed: ERROR 2BP01" in r.stderr, r.stderr
+    assert r.returncode == 65
+    assert db.query("SELECT version FROM momentum_maintd.schema_migrations") == [(1,)]
+
+
+def test_reset_is_refused_outside_development(db):
+    for env in ("staging", "production"):
+        r = seed(db, env, "migrate", "reset", "--yes")
+        assert r.returncode == 64
+        assert 'allowed only with environment = "development"' in r.stderr
