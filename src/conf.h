@@ -25,6 +25,8 @@ struct conf {
 	char *mig_backup_command;
 	int mig_on_out_of_order;    /* enum out_of_order */
 	bool mig_supabase_compat;
+	int64_t mig_lock_timeout_ms;
+	int64_t mig_lock_retries;
 
 	int64_t jobs_history_retention_ms;
 	char *cleanup_schedule;

@@ -63,7 +63,8 @@ const char migrate_bootstrap_sql[] =
 
 enum step {
 	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
-	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK, S_UNLOCK, S_VERIFY,
+	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK_RETRY, S_BLOCKERS, S_LOCK_BACKOFF,
+	S_ROLLBACK, S_UNLOCK, S_VERIFY,
 };
 
 struct migrator {
@@ -86,6 +87,8 @@ struct migrator {
 	pid_t backup_pid;
 	struct timespec backup_start;
 	struct event *sigchld;
+	struct event *retry;      /* backoff after a lock timeout */
+	int lock_attempt;
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
@@ -93,6 +96,8 @@ struct migrator {
 };
 
 static void on_result(struct db *db, PGresult *res, void *arg);
+static void retry_tick(evutil_socket_t fd, short what, void *arg);
+static void send_session_setup(struct migrator *m);
 
 static double since(const struct timespec *t0)
 {
@@ -132,7 +137,8 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->pending = calloc(set->n + 1, sizeof(*m->pending));
 	m->interrupted = calloc(set->n + 1, sizeof(*m->interrupted));
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
-	if (m->pending == NULL || m->interrupted == NULL || m->progress == NULL) {
+	m->retry = evtimer_new(base, retry_tick, m);
+	if (m->pending == NULL || m->interrupted == NULL || m->progress == NULL || m->retry == NULL) {
 		migrator_free(m);
 		return NULL;
 	}
@@ -147,6 +153,8 @@ void migrator_free(struct migrator *m)
 		event_free(m->progress);
 	if (m->sigchld)
 		event_free(m->sigchld);
+	if (m->retry)
+		event_free(m->retry);
 	if (m->backup_pid > 0) {
 		/* stopping while the backup runs: it is not waited for */
 		kill(m->backup_pid, SIGTERM);
@@ -186,6 +194,7 @@ static void finish(struct migrator *m, enum migrate_result r)
 {
 	db_set_notice_cb(m->db, NULL, NULL);
 	event_del(m->progress);
+	event_del(m->retry);
 	m->step = S_IDLE;
 	m->done(r, m->arg);
 }
@@ -391,9 +400,10 @@ static void apply_next(struct migrator *m)
 			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
 				 m->cur_ordinal, m->npending);
 			m->stmt = 0;
+			m->lock_attempt = 0;
 			/* each file starts from a clean session: a SET or SET ROLE in
 			 * one file must not change how the next one runs */
-			migrator_send(m, S_RESET, SESSION_SETUP_SQL, 0, NULL);
+			send_session_setup(m);
 			return;
 		}
 	}
@@ -404,17 +414,58 @@ static void begin_migration(struct migrator *m)
 {
 	const struct migration *mig = &m->set->items[m->cur];
 
-			if (mig->script.no_transaction) {
-				/* recorded first, so a crash part-way is seen at the next start */
-				const char *params[2] = { version_text(mig), mig->name };
+	if (mig->script.no_transaction) {
+		/* recorded first, so a crash part-way is seen at the next start */
+		const char *params[2] = { version_text(mig), mig->name };
 
-				migrator_send(m, S_BEGIN,
-					      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
-					      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
-					      "SET started_at = now(), started_by = current_user", 2, params);
-			} else {
-				migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
-			}
+		migrator_send(m, S_BEGIN,
+			      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
+			      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
+			      "SET started_at = now(), started_by = current_user", 2, params);
+	} else {
+		migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
+	}
+}
+
+/* A migration's statements wait at most migrations.lock_timeout for a
+ * lock, so that the application's queries never queue behind its lock
+ * request for longer than that. */
+static void send_session_setup(struct migrator *m)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;",
+		 (long long)m->conf->mig_lock_timeout_ms);
+	migrator_send(m, S_RESET, sql, 0, NULL);
+}
+
+/* Lock not granted in time: say who is most likely in the way, then try
+ * again after a backoff.  Transactional files start over (the server
+ * rolled them back); a no-transaction file retries the statement. */
+static void lock_timeout_retry(struct migrator *m)
+{
+	m->lock_attempt++;
+	migrator_send(m, S_BLOCKERS,
+		      "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.state, "
+		      "round(extract(epoch FROM now() - a.xact_start))::bigint "
+		      "FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() "
+		      "AND a.datname = current_database() AND a.xact_start IS NOT NULL "
+		      "AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted "
+		      "AND l.locktype = 'relation') ORDER BY a.xact_start LIMIT 3", 0, NULL);
+}
+
+static void retry_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct migrator *m = arg;
+	const struct migration *mig = &m->set->items[m->cur];
+
+	(void)fd; (void)what;
+	if (mig->script.no_transaction) {
+		send_statement(m, mig);
+		return;
+	}
+	m->stmt = 0;
+	send_session_setup(m);
 }
 
 /* Compares the files with the tracking table; marks what is pending. */
@@ -772,6 +823,14 @@ read_applied:
 		send_statement(m, mig);
 		return;
 	case S_STMT:
+		if (!ok && strcmp(db_sqlstate(res), "55P03") == 0 &&
+		    m->lock_attempt < m->conf->mig_lock_retries) {
+			if (mig->script.no_transaction)
+				lock_timeout_retry(m);
+			else
+				migrator_send(m, S_ROLLBACK_RETRY, "ROLLBACK", 0, NULL);
+			return;
+		}
 		if (!ok) {
 			report_sql_error(m, "migration", mig, res);
 			m->failure = MIGRATE_FAILED;
@@ -850,6 +909,42 @@ read_applied:
 		goto applied;
 	case S_ROLLBACK:
 		finish(m, m->failure);
+		return;
+	case S_ROLLBACK_RETRY:
+		if (!ok)
+			goto sql_error;
+		lock_timeout_retry(m);
+		return;
+	case S_BLOCKERS: {
+		char who[768] = "", ms[32];
+		size_t used = 0;
+		long delay = 500L << (m->lock_attempt - 1 < 6 ? m->lock_attempt - 1 : 6);
+		struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
+		const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+
+		for (int i = 0; ok && i < PQntuples(res) && used < sizeof(who); i++)
+			used += (size_t)snprintf(who + used, sizeof(who) - used,
+						 "%spid %s (application \"%s\", %s, transaction open %s s)",
+						 i ? "; " : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+						 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+		if (who[0] == '\0')
+			snprintf(who, sizeof(who), "a transaction that has since ended");
+		snprintf(ms, sizeof(ms), "%lld", (long long)m->conf->mig_lock_timeout_ms);
+		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "BLOCKERS", who },
+					 { "LOCK_TIMEOUT_MS", ms } };
+
+		log_emit(LOG_WARNING, MSGID_MIGRATION_LOCK_TIMEOUT, LOG_FIELDS(f),
+			 "%s:%d: lock not granted within %s ms, so the application's queries are not held up; "
+			 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
+			 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
+		notify_status("applying %s (%zu/%zu): waiting for a lock, retry %d of %lld; blocked by %s",
+			      mig->name, m->cur_ordinal, m->npending, m->lock_attempt,
+			      (long long)m->conf->mig_lock_retries, who);
+		m->step = S_LOCK_BACKOFF;
+		evtimer_add(m->retry, &tv);
+		return;
+	}
+	case S_LOCK_BACKOFF:
 		return;
 	case S_UNLOCK:
 		if (!ok)

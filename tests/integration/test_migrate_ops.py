@@ -284,3 +284,71 @@ def test_schema_applied_by_hand_is_recognised_and_baseline_records_it(db, tmp_pa
     r = seed(db, "migrate", "up")
     assert r.returncode == 0 and "0 migration(s) applied" in r.stdout
     assert seed(db, "migrate", "baseline", "7").returncode == 64
+
+
+# ---- migrations that never stall the app ----------------------------------------
+
+def test_lock_timeout_keeps_the_app_flowing_and_retries_until_applied(db, tmp_path):
+    import threading
+    assert run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"]).returncode == 0
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    for f in os.listdir(MIGRATIONS):
+        (mdir / f).write_text(open(os.path.join(MIGRATIONS, f)).read())
+    (mdir / "004_profiles_timezone.sql").write_text("ALTER TABLE profiles ADD COLUMN timezone text;\n")
+    (mdir / "rollback_004_profiles_timezone.sql").write_text("ALTER TABLE profiles DROP COLUMN timezone;\n")
+
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    cur = app.cursor()
+    cur.execute("SET application_name = 'momentum-api'")
+    cur.execute("SELECT count(*) FROM profiles")          # holds ACCESS SHARE for 12 s
+    release = threading.Timer(12.0, app.commit)
+    release.start()
+
+    latencies, stop = [], threading.Event()
+
+    def other_app_queries():
+        c = db.cluster.connect(db.name)
+        try:
+            while not stop.is_set():
+                t = time.monotonic()
+                c.cursor().execute("SELECT count(*) FROM profiles")
+                latencies.append(time.monotonic() - t)
+                time.sleep(0.05)
+        finally:
+            c.close()
+    reader = threading.Thread(target=other_app_queries)
+    reader.start()
+    try:
+        r = run(["-d", db.conninfo, "--set", "migrations.directory=" + str(mdir), "migrate", "up"], timeout=90)
+    finally:
+        stop.set()
+        reader.join()
+        release.join()
+        app.close()
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == [1, 2, 3, 4]
+    assert "lock not granted within 2000 ms" in r.stderr
+    assert 'application \\"momentum-api' in r.stderr, "the blocker is named"
+    assert max(latencies) < 3.5, "app queries waited at most about the lock timeout: %.1f s" % max(latencies)
+
+
+def test_lock_retries_exhausted_fails_with_65(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_t.sql": "CREATE TABLE t (x int);\n",
+                                     "002_alter.sql": "ALTER TABLE t ADD COLUMN y int;\n"})
+    assert run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"]).returncode == 0
+    (tmp_path / "migrations" / "003_alter.sql").write_text("ALTER TABLE t ADD COLUMN z int;\n")
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE t IN ACCESS SHARE MODE")
+    try:
+        r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "--set", "migrations.lock_timeout=200 ms",
+                 "--set", "migrations.lock_retries=2", "migrate", "up"], timeout=60)
+    finally:
+        app.rollback()
+        app.close()
+    assert r.returncode == 65
+    assert r.stderr.count("lock not granted within 200 ms") == 2
+    assert "55P03" in r.stderr
+    assert versions(db) == [1, 2]
