@@ -173,3 +173,17 @@ def test_bad_migrations_directory_is_a_data_error(tmp_path, db):
     r = run(["-d", db.conninfo, "--set", "migrations.directory=" + str(tmp_path / "m"), "migrate", "up"])
     assert r.returncode == 65
     assert "1x_bad.sql: bad migration file name" in r.stderr
+
+
+def test_sample_config_sets_every_key_to_its_default():
+    import re
+    from conftest import SRCDIR
+    sample = os.path.join(SRCDIR, "etc", "momentum-maintd.conf")
+    r = run(["-c", sample, "check-config"], env={"MOMENTUM_MAINTD_ENVIRONMENT": None, "MOMENTUM_MAINTD_LOG_LEVEL": None})
+    assert r.returncode == 0, r.stderr
+    d = run(["check-config"], env={"MOMENTUM_MAINTD_ENVIRONMENT": None, "MOMENTUM_MAINTD_LOG_LEVEL": None})
+    keys = [l for l in r.stdout.splitlines() if " = " in l]
+    missing = [l for l in keys if l.endswith("# default")]
+    assert not missing, "keys not documented in etc/momentum-maintd.conf: %s" % missing
+    strip = lambda out: [re.sub(r";  #.*", ";", l) for l in out.splitlines()[1:] if "directory =" not in l]
+    assert strip(r.stdout) == strip(d.stdout), "the sample's values are the defaults"
