@@ -17,6 +17,8 @@
 #include "migfile.h"
 #include "migrate.h"
 
+extern const char supabase_compat_sql[];
+
 #define CONNECT_TIMEOUT_SEC 10
 
 struct oneshot {
@@ -104,7 +106,112 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(o->base);
 }
 
-int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
+static bool exec_ok(PGconn *c, const char *sql, const char *what);
+
+/* The relation locks this transaction holds, strongest first; relations it
+ * created itself are left out (nobody else can be waiting for them). */
+#define HELD_LOCKS_SQL \
+	"SELECT n.nspname || '.' || c.relname, " \
+	"upper(regexp_replace(regexp_replace(l.mode, 'Lock$', ''), '([a-z])([A-Z])', '\\1 \\2', 'g')), " \
+	"pg_size_pretty(pg_total_relation_size(c.oid)), c.reltuples::bigint " \
+	"FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted " \
+	"AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'p', 'm') " \
+	"AND c.oid IN (SELECT oid FROM pg_temp.maintd_existing_relations) ORDER BY 1, 2"
+
+static bool seen_lock(PGresult *before, const char *rel, const char *mode)
+{
+	int i;
+
+	for (i = 0; before != NULL && i < PQntuples(before); i++)
+		if (strcmp(PQgetvalue(before, i, 0), rel) == 0 && strcmp(PQgetvalue(before, i, 1), mode) == 0)
+			return true;
+	return false;
+}
+
+static void format_rows(const char *reltuples, char *buf, size_t size)
+{
+	double n = strtod(reltuples, NULL);
+
+	if (n < 0)
+		snprintf(buf, size, "rows unknown, never analyzed");
+	else if (n >= 1e6)
+		snprintf(buf, size, "%.1fM rows", n / 1e6);
+	else if (n >= 1e4)
+		snprintf(buf, size, "%.0fk rows", n / 1e3);
+	else
+		snprintf(buf, size, "%.0f rows", n);
+}
+
+/* migrate up --dry-run --locks: each pending migration runs inside one
+ * transaction that is always rolled back, with the short lock timeout,
+ * and what it locked is read from pg_locks after it. */
+static void print_locks(PGconn *c, const struct conf *conf, const struct migration_set *set,
+			const struct migrator *m)
+{
+	PGresult *before = NULL, *r;
+	char sql[256];
+	bool broken = false;
+	size_t i;
+
+	snprintf(sql, sizeof(sql), "BEGIN; CREATE TEMP TABLE maintd_existing_relations ON COMMIT DROP AS "
+		 "SELECT oid FROM pg_class WHERE relkind IN ('r', 'p', 'm'); SET LOCAL lock_timeout = %lld",
+		 (long long)conf->mig_lock_timeout_ms);
+	if (!exec_ok(c, sql, "starting the lock check"))
+		return;
+	if (conf->mig_supabase_compat && !exec_ok(c, supabase_compat_sql, "compatibility step (in the lock check)"))
+		broken = true;
+	for (i = 0; i < set->n; i++) {
+		const struct migration *mig = &set->items[i];
+		size_t j;
+		int k, shown = 0;
+
+		if (!migrator_is_pending(m, i))
+			continue;
+		printf("%s:\n", mig->name);
+		if (mig->script.no_transaction) {
+			printf("  not checked: no-transaction migrations cannot run in a rolled-back transaction\n");
+			continue;
+		}
+		if (broken) {
+			printf("  not checked: an earlier step failed in the check\n");
+			continue;
+		}
+		for (j = 0; j < mig->script.n && !broken; j++) {
+			char *stmt = strndup(mig->sql + mig->script.stmts[j].start, mig->script.stmts[j].len);
+
+			r = PQexec(c, stmt);
+			free(stmt);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+				printf("  could not check, line %d: ERROR %s: %s\n", mig->script.stmts[j].line,
+				       db_sqlstate(r), db_message(r));
+				broken = true;
+			}
+			PQclear(r);
+		}
+		if (broken)
+			continue;
+		r = PQexec(c, HELD_LOCKS_SQL);
+		for (k = 0; PQresultStatus(r) == PGRES_TUPLES_OK && k < PQntuples(r); k++) {
+			char rows[64];
+
+			if (seen_lock(before, PQgetvalue(r, k, 0), PQgetvalue(r, k, 1)))
+				continue;
+			format_rows(PQgetvalue(r, k, 3), rows, sizeof(rows));
+			printf("  %s on %s (%s, %s)\n", PQgetvalue(r, k, 1), PQgetvalue(r, k, 0),
+			       PQgetvalue(r, k, 2), rows);
+			shown++;
+		}
+		if (shown == 0)
+			printf("  no lock on an existing table\n");
+		PQclear(before);
+		before = r;
+	}
+	PQclear(before);
+	exec_ok(c, "ROLLBACK", "rolling back the lock check");
+}
+
+int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, bool locks)
 {
 	struct oneshot o;
 	struct migrator *m = NULL;
@@ -153,6 +260,8 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run)
 		       migrator_was_interrupted(m, i) ? " (re-run: it was interrupted)" : "",
 		       mig->rollback_path ? "" : " (no rollback file)");
 	}
+	if (locks && n > 0)
+		print_locks(db_pgconn(o.db), conf, &o.set, m);
 	printf("%zu migration(s) would be applied; nothing was changed (dry run)\n", n);
 out:
 	if (sig_int)

@@ -8,7 +8,7 @@
 
 struct conf;
 
-int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run);
+int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, bool locks);
 int cli_migrate_status(const struct conf *conf, const char *password, bool json);
 /* Runs rollback files newest first down to (not including) version to. */
 int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, bool yes);

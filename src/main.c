@@ -42,8 +42,10 @@ static void usage(FILE *f)
 		"  check-config        validate and print the effective configuration (secrets masked)\n"
 		"  migrate status [--format text|json]\n"
 		"                      each migration: version, name, state, applied_at, checksum\n"
-		"  migrate up [--dry-run]\n"
-		"                      apply pending migrations and exit (--dry-run: the plan, nothing changed)\n"
+		"  migrate up [--dry-run [--locks]]\n"
+		"                      apply pending migrations and exit (--dry-run: the plan, nothing changed;\n"
+		"                      --locks: also run them in a rolled-back transaction and list the\n"
+		"                      tables each one locks, with the lock mode, size and rows)\n"
 		"  migrate down --to VERSION [--yes]\n"
 		"                      run rollback files newest first, down to (not including) VERSION\n"
 		"  migrate reset [--yes]\n"
@@ -175,6 +177,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "locks", no_argument, NULL, 'L' },
 		{ "to", required_argument, NULL, 't' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "format", required_argument, NULL, 'f' },
@@ -183,7 +186,7 @@ int main(int argc, char **argv)
 	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
 	const char *sets[MAX_SETS];
 	const char *cmd, *sub = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
-	bool dry_run = false, yes = false;
+	bool dry_run = false, yes = false, locks = false;
 	int64_t version = 0;
 	int nsets = 0, opt, rc, explicit_config;
 	struct conf *conf = NULL;
@@ -222,6 +225,9 @@ int main(int argc, char **argv)
 			return EX_OK;
 		case 'n':
 			dry_run = true;
+			break;
+		case 'L':
+			locks = true;
 			break;
 		case 't':
 			to_arg = optarg;
@@ -264,6 +270,10 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 
+	if (locks && !dry_run) {
+		fprintf(stderr, "%s: --locks goes with 'migrate up --dry-run'\n", PACKAGE_NAME);
+		return EX_USAGE;
+	}
 	rc = check_subcommand_options(sub, dry_run, to_arg, yes, format, baseline_arg, &version);
 	if (rc != EX_OK)
 		return rc;
@@ -308,7 +318,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "run") == 0) {
 		rc = daemon_run(conf, password);
 	} else if (strcmp(sub, "up") == 0) {
-		rc = cli_migrate_up(conf, password, dry_run);
+		rc = cli_migrate_up(conf, password, dry_run, locks);
 	} else if (strcmp(sub, "down") == 0) {
 		rc = cli_migrate_down(conf, password, version, yes);
 	} else if (strcmp(sub, "baseline") == 0) {
@@ -322,7 +332,7 @@ int main(int argc, char **argv)
 		} else {
 			rc = cli_migrate_down(conf, password, 0, yes);
 			if (rc == EX_OK)
-				rc = cli_migrate_up(conf, password, false);
+				rc = cli_migrate_up(conf, password, false, false);
 		}
 	} else {
 		rc = cli_migrate_status(conf, password, format != NULL && strcmp(format, "json") == 0);

@@ -352,3 +352,25 @@ def test_lock_retries_exhausted_fails_with_65(db, tmp_path):
     assert r.stderr.count("lock not granted within 200 ms") == 2
     assert "55P03" in r.stderr
     assert versions(db) == [1, 2]
+
+
+def test_dry_run_locks_lists_what_each_migration_locks_and_changes_nothing(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {"001_initial_schema.sql": None, "002_zoom_integration.sql": None})
+    assert up(db, mdir).returncode == 0
+    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, 20000)")
+    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
+    db.query("ANALYZE profiles")
+    (tmp_path / "migrations" / "003_timezone.sql").write_text(
+        "ALTER TABLE profiles ADD COLUMN timezone text;\nCREATE TABLE fresh (x int);\n")
+    (tmp_path / "migrations" / "004_idx.sql").write_text(
+        "-- momentum-maintd: no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS p_name ON profiles (name);\n")
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up", "--dry-run", "--locks"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "003_timezone:\n  ACCESS EXCLUSIVE on public.profiles (" in out, out
+    assert "20k rows)" in out
+    assert "fresh" not in out, "tables the migration creates are not listed"
+    assert "004_idx:\n  not checked: no-transaction" in out
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'timezone'") == [(0,)]
+    assert db.query("SELECT to_regclass('fresh')") == [(None,)]
+    assert versions(db) == [1, 2]
