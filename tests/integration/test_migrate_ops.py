@@ -294,7 +294,8 @@ def test_lock_timeout_keeps_the_app_flowing_and_retries_until_applied(db, tmp_pa
     mdir = tmp_path / "m"
     mdir.mkdir()
     for f in os.listdir(MIGRATIONS):
-        (mdir / f).write_text(open(os.path.join(MIGRATIONS, f)).read())
+        if f.endswith(".sql"):
+            (mdir / f).write_text(open(os.path.join(MIGRATIONS, f)).read())
     (mdir / "004_profiles_timezone.sql").write_text("ALTER TABLE profiles ADD COLUMN timezone text;\n")
     (mdir / "rollback_004_profiles_timezone.sql").write_text("ALTER TABLE profiles DROP COLUMN timezone;\n")
 
