@@ -16,6 +16,7 @@
 #include "log.h"
 #include "migfile.h"
 #include "migrate.h"
+#include "scheduler.h"
 
 extern const char supabase_compat_sql[];
 
@@ -683,5 +684,85 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 	rc = EX_OK;
 out:
 	oneshot_close(&o);
+	return rc;
+}
+
+struct job_outcome {
+	struct event_base *base;
+	bool done;
+	enum run_status st;
+	int64_t rows;
+	char error[512];
+};
+
+static void on_job_done(const char *job, enum run_status st, int64_t rows, const char *error, void *arg)
+{
+	struct job_outcome *r = arg;
+
+	(void)job;
+	r->done = true;
+	r->st = st;
+	r->rows = rows;
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	event_base_loopbreak(r->base);
+}
+
+static void on_job_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct scheduler *s = arg;
+
+	(void)sig; (void)what;
+	scheduler_stop(s, NULL, NULL);
+}
+
+int cli_run_job(const struct conf *conf, const char *password, const char *name)
+{
+	struct job_outcome r = { 0 };
+	struct scheduler *s = NULL;
+	struct event *sig_int = NULL, *sig_term = NULL;
+	int rc = EX_SOFTWARE;
+
+	r.base = event_base_new();
+	if (r.base == NULL || (s = scheduler_new(r.base, conf, password)) == NULL)
+		goto out;
+	scheduler_set_done_cb(s, on_job_done, &r);
+	if (!scheduler_run_now(s, name)) {
+		fprintf(stderr, "%s: run-job: unknown job '%s' (jobs: zoom-token-cleanup)\n", PACKAGE_NAME, name);
+		rc = EX_USAGE;
+		goto out;
+	}
+	sig_int = evsignal_new(r.base, SIGINT, on_job_signal, s);
+	sig_term = evsignal_new(r.base, SIGTERM, on_job_signal, s);
+	if (sig_int == NULL || sig_term == NULL || event_add(sig_int, NULL) < 0 || event_add(sig_term, NULL) < 0)
+		goto out;
+	if (!r.done)
+		event_base_dispatch(r.base);
+	switch (r.st) {
+	case RUN_OK:
+		printf("%s: deleted %" PRId64 " expired Zoom token(s)%s%s\n", name, r.rows,
+		       r.error[0] ? "; " : "", r.error);
+		rc = EX_OK;
+		break;
+	case RUN_SKIPPED:
+		printf("%s: skipped: %s\n", name, r.error);
+		rc = EX_TEMPFAIL;
+		break;
+	case RUN_CANCELLED:
+		printf("%s: cancelled after deleting %" PRId64 " row(s)\n", name, r.rows);
+		rc = 130;
+		break;
+	case RUN_FAILED:
+		rc = strncmp(r.error, "database unavailable", 20) == 0 || strncmp(r.error, "connection lost", 15) == 0
+			? EX_UNAVAILABLE : EX_DATAERR;
+		break;
+	}
+out:
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_term)
+		event_free(sig_term);
+	scheduler_free(s);
+	if (r.base)
+		event_base_free(r.base);
 	return rc;
 }

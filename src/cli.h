@@ -15,4 +15,7 @@ int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, 
 /* Records migrations up to version as applied without running them. */
 int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t version);
 
+/* Runs one scheduled job now (run-job NAME) and prints what it did. */
+int cli_run_job(const struct conf *conf, const char *password, const char *name);
+
 #endif

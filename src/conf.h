@@ -29,6 +29,8 @@ struct conf {
 	int64_t mig_lock_retries;
 
 	int64_t jobs_history_retention_ms;
+	bool cleanup_enabled;
+	bool cleanup_catch_up;
 	char *cleanup_schedule;
 	char *cleanup_timezone;
 	int64_t cleanup_retention_ms;

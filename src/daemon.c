@@ -18,6 +18,7 @@
 #include "migrate.h"
 #include "msgid.h"
 #include "notify.h"
+#include "scheduler.h"
 
 #define CONNECT_TIMEOUT_SEC 10
 #define BACKOFF_BASE_MS 500
@@ -25,6 +26,8 @@
 /* A connection that lived shorter than this does not reset the backoff:
  * a server that drops every session at once must not be hammered. */
 #define STABLE_CONNECTION_SEC 10
+/* SIGTERM must end the process within systemd's and the 5 s */
+#define STOP_DEADLINE_SEC 3
 
 enum phase { PHASE_CONNECTING, PHASE_MIGRATING, PHASE_READY, PHASE_RECONNECTING, PHASE_STOPPING };
 
@@ -34,7 +37,8 @@ struct daemon {
 	struct migration_set migrations;
 	struct db *db;
 	struct migrator *migrator;
-	struct event *sig_term, *sig_int, *sig_hup, *retry;
+	struct event *sig_term, *sig_int, *sig_hup, *retry, *deadline;
+	struct scheduler *sched;
 
 	enum phase phase;
 	bool migrated;
@@ -63,6 +67,27 @@ static void stop(struct daemon *d, int code)
 	event_base_loopexit(d->base, NULL);
 }
 
+static void jobs_stopped(void *arg)
+{
+	stop(arg, EX_OK);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what;
+	log_warning("a job did not stop within %d s; exiting anyway", STOP_DEADLINE_SEC);
+	stop(arg, EX_OK);
+}
+
+static void on_job_done(const char *job, enum run_status st, int64_t rows, const char *error, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)error;
+	if (d->phase == PHASE_READY)
+		notify_status("ready; last %s run: %s, %lld rows", job, run_status_name(st), (long long)rows);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -84,6 +109,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (db_busy(d->db))
 		db_cancel(d->db);
 	db_close(d->db);
+	d->exit_code = EX_OK;
+	d->phase = PHASE_STOPPING;
+	if (scheduler_busy(d->sched)) {
+		/* a running job's batch is cancelled and the run recorded as
+		 * cancelled; give that a few seconds, not more */
+		struct timeval tv = { .tv_sec = STOP_DEADLINE_SEC, .tv_usec = 0 };
+
+		evtimer_add(d->deadline, &tv);
+		scheduler_stop(d->sched, jobs_stopped, d);
+		return;
+	}
 	stop(d, EX_OK);
 }
 
@@ -158,6 +194,7 @@ static void on_migrated(enum migrate_result r, void *arg)
 				 "database schema is up to date (%zu migrations applied)", total);
 		notify_ready("ready: %zu migration(s) applied now, %zu in all; database %s",
 			     now, total, db_target(d->db));
+		scheduler_start(d->sched);
 		return;
 	}
 	case MIGRATE_FAILED:
@@ -261,13 +298,16 @@ int daemon_run(const struct conf *conf, const char *password)
 	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
 	d.retry = evtimer_new(d.base, on_retry, &d);
+	d.deadline = evtimer_new(d.base, on_deadline, &d);
+	d.sched = scheduler_new(d.base, conf, password);
 	if (d.migrator == NULL || d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL ||
-	    d.retry == NULL || event_add(d.sig_term, NULL) < 0 || event_add(d.sig_int, NULL) < 0 ||
+	    d.retry == NULL || d.deadline == NULL || d.sched == NULL || event_add(d.sig_term, NULL) < 0 || event_add(d.sig_int, NULL) < 0 ||
 	    event_add(d.sig_hup, NULL) < 0 || notify_setup(d.base) < 0) {
 		log_error("cannot set up the event loop: out of memory");
 		goto out;
 	}
 	db_set_lost_cb(d.db, on_lost, &d);
+	scheduler_set_done_cb(d.sched, on_job_done, &d);
 
 	{
 		struct log_field f[] = { { "ENVIRONMENT", conf_environment_name(conf->environment) } };
@@ -286,6 +326,8 @@ int daemon_run(const struct conf *conf, const char *password)
 	log_emit(LOG_INFO, MSGID_STOPPED, NULL, 0, "stopped (exit status %d)", d.exit_code);
 out:
 	notify_teardown();
+	scheduler_free(d.sched);
+	if (d.deadline) event_free(d.deadline);
 	if (d.retry) event_free(d.retry);
 	if (d.sig_hup) event_free(d.sig_hup);
 	if (d.sig_int) event_free(d.sig_int);

@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		"                      tables each one locks, with the lock mode, size and rows)\n"
 		"  migrate down --to VERSION [--yes]\n"
 		"                      run rollback files newest first, down to (not including) VERSION\n"
+		"  run-job NAME        run one scheduled job now and exit (NAME: zoom-token-cleanup)\n"
 		"  migrate reset [--yes]\n"
 		"                      development only: every rollback, then every migration again\n"
 		"  migrate baseline VERSION\n"
@@ -185,7 +186,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
 	const char *sets[MAX_SETS];
-	const char *cmd, *sub = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
+	const char *cmd, *sub = NULL, *job_arg = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
 	bool dry_run = false, yes = false, locks = false;
 	int64_t version = 0;
 	int nsets = 0, opt, rc, explicit_config;
@@ -260,6 +261,13 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(sub, "baseline") == 0)
 			baseline_arg = optind < argc ? argv[optind++] : NULL;
+	} else if (strcmp(cmd, "run-job") == 0) {
+		job_arg = optind < argc ? argv[optind++] : NULL;
+		if (job_arg == NULL) {
+			fprintf(stderr, "%s: run-job needs a job name (zoom-token-cleanup)\nTry '%s --help'.\n",
+				PACKAGE_NAME, PACKAGE_NAME);
+			return EX_USAGE;
+		}
 	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
 		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", PACKAGE_NAME, cmd, PACKAGE_NAME);
 		return EX_USAGE;
@@ -317,6 +325,8 @@ int main(int argc, char **argv)
 		rc = EX_OK;
 	} else if (strcmp(cmd, "run") == 0) {
 		rc = daemon_run(conf, password);
+	} else if (strcmp(cmd, "run-job") == 0) {
+		rc = cli_run_job(conf, password, job_arg);
 	} else if (strcmp(sub, "up") == 0) {
 		rc = cli_migrate_up(conf, password, dry_run, locks);
 	} else if (strcmp(sub, "down") == 0) {

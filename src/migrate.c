@@ -53,13 +53,20 @@ const char migrate_bootstrap_sql[] =
 	"    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
 	"    job           text NOT NULL,\n"
 	"    instance      text NOT NULL,\n"
-	"    started_at    timestamptz NOT NULL,\n"
+	"    scheduled_for timestamptz NOT NULL,\n"
+	"    started_at    timestamptz NOT NULL DEFAULT now(),\n"
 	"    finished_at   timestamptz,\n"
 	"    status        text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped', 'cancelled')),\n"
 	"    rows_affected bigint,\n"
 	"    error         text\n"
 	");\n"
-	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n";
+	"COMMENT ON TABLE momentum_maintd.job_runs IS 'one row per run (or skip) of a scheduled job; "
+	"rows older than jobs.history_retention are pruned';\n"
+	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n"
+	/* one run per job and scheduled time, whichever instance gets there
+	 * first; a failed or cancelled run does not stop its retry */
+	"CREATE UNIQUE INDEX IF NOT EXISTS job_runs_one_run_per_tick ON momentum_maintd.job_runs (job, scheduled_for) "
+	"WHERE status IN ('running', 'ok');\n";
 
 enum step {
 	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,

@@ -1,0 +1,703 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "cron.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "msgid.h"
+#include "notify.h"
+#include "scheduler.h"
+
+#define CONNECT_TIMEOUT_SEC 10
+/* a batch waits this long for a lock before it shrinks and tries again */
+#define BATCH_LOCK_TIMEOUT "5s"
+#define BATCH_MIN 100
+#define LOCK_TIMEOUTS_MAX 10
+#define PROGRESS_LOG_SEC 30
+/* after a lost connection, the interrupted run is retried once if the
+ * database is back within this many reconnect attempts */
+#define RECONNECT_ATTEMPTS 8
+
+enum jstep {
+	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_CLAIM, J_SKIP, J_WORK, J_PAUSE,
+	J_FINISH, J_UNLOCK, J_PRUNE, J_LAST_RUN,
+};
+
+struct job {
+	struct scheduler *s;
+	const char *name;
+	const char *lock_objid;       /* advisory lock (MIGRATION_LOCK_CLASSID, objid) */
+	struct cron_expr expr;
+	const char *tz;
+	bool enabled, catch_up;
+
+	struct db *db;
+	struct event *timer;          /* the next scheduled tick */
+	struct event *pause;          /* between batches, and reconnect backoff */
+	enum jstep step;
+	bool running, stop_requested;
+	time_t next_tick;
+	time_t scheduled_for;
+	char run_id[24];
+	char lost_run_id[24];         /* a run the connection died under, to record */
+	char lost_error[256];
+	int reconnects;
+
+	struct timespec started, batch_started, last_progress;
+	int64_t rows;
+	long batch;
+	int lock_timeouts;
+	enum run_status result;
+	char error[512];
+	char summary[160];
+};
+
+struct scheduler {
+	struct event_base *base;
+	const struct conf *conf;
+	char *password;
+	char instance[128];
+	struct job cleanup;
+	run_done_cb done_cb;
+	void *done_arg;
+	void (*stopped)(void *);
+	void *stopped_arg;
+};
+
+static void job_result(struct db *db, PGresult *res, void *arg);
+static void job_send(struct job *j, enum jstep step, const char *sql, int n, const char *const *params);
+static void cleanup_next_batch(struct job *j);
+
+const char *run_status_name(enum run_status st)
+{
+	static const char *const names[] = { "ok", "failed", "skipped", "cancelled" };
+
+	return names[st];
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void format_local(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M %Z", &tm);
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static void arm(struct job *j, time_t after)
+{
+	struct timeval now, tv;
+	time_t next = cron_next(&j->expr, j->tz, after);
+
+	if (next == (time_t)-1) {
+		log_error("%s: schedule has no next run time; the job will not run", j->name);
+		return;
+	}
+	j->next_tick = next;
+	gettimeofday(&now, NULL);
+	tv.tv_sec = next - now.tv_sec - 1;
+	tv.tv_usec = 1000000 - now.tv_usec;
+	if (tv.tv_sec < 0)
+		tv.tv_sec = tv.tv_usec = 0;
+	evtimer_add(j->timer, &tv);
+}
+
+static void start_run(struct job *j, time_t scheduled_for);
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	time_t due = j->next_tick, now = time(NULL);
+
+	(void)fd; (void)what;
+	/* libevent timers follow the monotonic clock: if the wall clock has
+	 * not reached the tick yet, wait for it */
+	if (now < due) {
+		arm(j, due - 1);
+		return;
+	}
+	arm(j, due > now ? due : now);
+	start_run(j, due);
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+static void run_finished(struct job *j)
+{
+	struct scheduler *s = j->s;
+	char when[64];
+
+	j->running = false;
+	j->step = J_IDLE;
+	format_local(time(NULL), when, sizeof(when));
+	snprintf(j->summary, sizeof(j->summary), "%s: %s, %" PRId64 " rows, at %s", j->name,
+		 run_status_name(j->result), j->rows, when);
+	if (s->done_cb != NULL)
+		s->done_cb(j->name, j->result, j->rows, j->error[0] ? j->error : NULL, s->done_arg);
+	if (s->stopped != NULL && !scheduler_busy(s)) {
+		void (*cb)(void *) = s->stopped;
+
+		s->stopped = NULL;
+		cb(s->stopped_arg);
+	}
+}
+
+/* Ends the run's work: record the outcome, unlock, prune old history. */
+static void finish_run(struct job *j, enum run_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void finish_run(struct job *j, enum run_status st, const char *fmt, ...)
+{
+	char rows[24], secs[32];
+	const char *params[4];
+	va_list ap;
+
+	j->result = st;
+	j->error[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(j->error, sizeof(j->error), fmt, ap);
+		va_end(ap);
+	}
+	snprintf(rows, sizeof(rows), "%" PRId64, j->rows);
+	snprintf(secs, sizeof(secs), "%.0f", since(&j->started) * 1000);
+	{
+		struct log_field f[] = { { "JOB", j->name }, { "STATUS", run_status_name(st) },
+					 { "ROWS", rows }, { "DURATION_MS", secs }, { "ERROR", j->error[0] ? j->error : NULL } };
+
+		log_emit(st == RUN_FAILED ? LOG_ERR : st == RUN_OK ? LOG_NOTICE : LOG_WARNING, MSGID_JOB_FINISHED,
+			 LOG_FIELDS(f), "job %s %s: %s rows in %s ms%s%s", j->name,
+			 st == RUN_OK ? "finished" : run_status_name(st), rows, secs,
+			 j->error[0] ? ": " : "", j->error);
+	}
+	params[0] = j->run_id;
+	params[1] = run_status_name(st);
+	params[2] = rows;
+	params[3] = j->error[0] ? j->error : NULL;
+	job_send(j, J_FINISH,
+		 "UPDATE momentum_maintd.job_runs SET finished_at = now(), status = $2, rows_affected = $3, "
+		 "error = $4 WHERE id = $1", 4, params);
+}
+
+static void skip_run(struct job *j, const char *why)
+{
+	char when[64], ts[24];
+	const char *params[4] = { j->name, j->s->instance, ts, why };
+
+	format_local(j->scheduled_for, when, sizeof(when));
+	snprintf(ts, sizeof(ts), "%lld", (long long)j->scheduled_for);
+	log_info("job %s: run of %s skipped: %s", j->name, when, why);
+	j->result = RUN_SKIPPED;
+	snprintf(j->error, sizeof(j->error), "%s", why);
+	job_send(j, J_SKIP,
+		 "INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, error) "
+		 "VALUES ($1, $2, to_timestamp($3), now(), 'skipped', $4)", 4, params);
+}
+
+/* The connection broke during a run: remember it, reconnect with backoff,
+ * record it as failed, and try the run once more. */
+static void connection_lost(struct job *j)
+{
+	struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+
+	if (j->run_id[0] != '\0') {
+		snprintf(j->lost_run_id, sizeof(j->lost_run_id), "%s", j->run_id);
+		snprintf(j->lost_error, sizeof(j->lost_error), "connection lost: %s", db_error(j->db));
+	}
+	log_emit(LOG_WARNING, MSGID_DB_LOST, NULL, 0, "job %s: database connection lost during the run: %s",
+		 j->name, db_error(j->db));
+	j->result = RUN_FAILED;
+	snprintf(j->error, sizeof(j->error), "connection lost: %s", db_error(j->db));
+	db_close(j->db);
+	if (j->stop_requested || j->reconnects >= RECONNECT_ATTEMPTS || j->lost_run_id[0] == '\0') {
+		run_finished(j);
+		return;
+	}
+	j->step = J_CONNECTING;
+	tv.tv_sec = 1L << (j->reconnects < 5 ? j->reconnects : 5);
+	j->reconnects++;
+	evtimer_add(j->pause, &tv);
+}
+
+static void job_connected(struct db *db, bool ok, void *arg)
+{
+	struct job *j = arg;
+
+	(void)db;
+	if (!ok) {
+		if (j->lost_run_id[0] != '\0' && j->reconnects > 0 && j->reconnects < RECONNECT_ATTEMPTS &&
+		    !j->stop_requested) {
+			struct timeval tv = { .tv_sec = 1L << (j->reconnects < 5 ? j->reconnects : 5), .tv_usec = 0 };
+
+			j->reconnects++;
+			evtimer_add(j->pause, &tv);
+			return;
+		}
+		log_warning("job %s: cannot connect to the database: %s", j->name, db_error(j->db));
+		j->result = RUN_FAILED;
+		snprintf(j->error, sizeof(j->error), "database unavailable: %s", db_error(j->db));
+		run_finished(j);
+		return;
+	}
+	if (j->lost_run_id[0] != '\0') {
+		const char *params[2] = { j->lost_run_id, j->lost_error };
+
+		job_send(j, J_RECORD_LOST,
+			 "UPDATE momentum_maintd.job_runs SET finished_at = now(), status = 'failed', error = $2 "
+			 "WHERE id = $1 AND status = 'running'", 2, params);
+		return;
+	}
+	job_send(j, J_SETUP,
+		 "SET statement_timeout = 0; SET lock_timeout = '" BATCH_LOCK_TIMEOUT "'; "
+		 "SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0", 0, NULL);
+}
+
+static void connect_job(struct job *j)
+{
+	j->step = J_CONNECTING;
+	if (db_connect(j->db, CONNECT_TIMEOUT_SEC, job_connected, j) < 0)
+		job_connected(j->db, false, j);
+}
+
+static void start_run(struct job *j, time_t scheduled_for)
+{
+	char when[64];
+
+	format_local(scheduled_for, when, sizeof(when));
+	if (j->running) {
+		struct log_field f[] = { { "JOB", j->name } };
+
+		log_emit(LOG_WARNING, MSGID_JOB_FINISHED, LOG_FIELDS(f),
+			 "job %s: run of %s skipped: the previous run is still going", j->name, when);
+		return;
+	}
+	j->running = true;
+	j->stop_requested = false;
+	j->scheduled_for = scheduled_for;
+	j->run_id[0] = '\0';
+	j->rows = 0;
+	j->lock_timeouts = 0;
+	j->reconnects = 0;
+	j->batch = j->s->conf->cleanup_batch_size < 1000 ? j->s->conf->cleanup_batch_size : 1000;
+	j->error[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &j->started);
+	j->last_progress = j->started;
+	log_debug("job %s: run of %s starting", j->name, when);
+	if (db_connected(j->db))
+		job_connected(j->db, true, j);
+	else
+		connect_job(j);
+}
+
+static void on_pause(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+
+	(void)fd; (void)what;
+	if (j->step == J_CONNECTING) {
+		connect_job(j);
+		return;
+	}
+	cleanup_next_batch(j);
+}
+
+static void job_send(struct job *j, enum jstep step, const char *sql, int n, const char *const *params)
+{
+	j->step = step;
+	if (db_query(j->db, sql, n, params, job_result, j) < 0)
+		connection_lost(j);
+}
+
+/* ---- the cleanup: short batches through the expires_at index ---------------- */
+
+static void cleanup_next_batch(struct job *j)
+{
+	const struct conf *c = j->s->conf;
+	char retention[48], limit[24];
+	const char *params[2] = { retention, limit };
+	double elapsed = since(&j->started);
+
+	if (j->stop_requested) {
+		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+		return;
+	}
+	if (elapsed * 1000 >= (double)c->cleanup_max_runtime_ms) {
+		finish_run(j, RUN_OK, "stopped at max_runtime; the rest waits for the next run");
+		return;
+	}
+	if (since(&j->last_progress) >= PROGRESS_LOG_SEC) {
+		clock_gettime(CLOCK_MONOTONIC, &j->last_progress);
+		log_info("job %s: %" PRId64 " rows deleted so far (batch %ld)", j->name, j->rows, j->batch);
+	}
+	notify_status("ready; job %s running: %" PRId64 " rows deleted", j->name, j->rows);
+	snprintf(retention, sizeof(retention), "%lld milliseconds", (long long)c->cleanup_retention_ms);
+	snprintf(limit, sizeof(limit), "%ld", j->batch);
+	clock_gettime(CLOCK_MONOTONIC, &j->batch_started);
+	/* The same rows as the seed's cleanup_expired_zoom_tokens(), a batch
+	 * at a time in expires_at order (its index), skipping rows the app
+	 * holds; each batch is its own short transaction. */
+	job_send(j, J_WORK,
+		 "WITH doomed AS (SELECT id FROM public.zoom_credentials "
+		 "WHERE expires_at < now() - $1::interval ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+		 "DELETE FROM public.zoom_credentials z USING doomed WHERE z.id = doomed.id", 2, params);
+}
+
+/* Pacing that adapts to what a batch cost: batches that take long shrink,
+ * fast ones grow up to batch_size, and the pause is twice the batch, so
+ * the cleanup never takes more than a third of the time. */
+static void cleanup_batch_done(struct job *j, PGresult *res)
+{
+	const struct conf *c = j->s->conf;
+	double took = since(&j->batch_started);
+	long n = strtol(PQcmdTuples(res), NULL, 10);
+	long pause_ms;
+	struct timeval tv;
+
+	j->rows += n;
+	if (n == 0) {
+		finish_run(j, RUN_OK, NULL);
+		return;
+	}
+	if (took > 0.2 && j->batch > BATCH_MIN)
+		j->batch = j->batch / 2 > BATCH_MIN ? j->batch / 2 : BATCH_MIN;
+	else if (took < 0.05)
+		j->batch = j->batch * 3 / 2 + 1 < c->cleanup_batch_size ? j->batch * 3 / 2 + 1 : c->cleanup_batch_size;
+	pause_ms = (long)(took * 2000);
+	pause_ms = pause_ms < 20 ? 20 : pause_ms > 2000 ? 2000 : pause_ms;
+	tv.tv_sec = pause_ms / 1000;
+	tv.tv_usec = (pause_ms % 1000) * 1000;
+	j->step = J_PAUSE;
+	evtimer_add(j->pause, &tv);
+}
+
+static void cleanup_batch_failed(struct job *j, PGresult *res)
+{
+	const char *state = db_sqlstate(res);
+
+	if (j->stop_requested || strcmp(state, "57014") == 0) {
+		finish_run(j, RUN_CANCELLED, "%s", j->stop_requested ? "stopped by the daemon's shutdown: "
+			   "the running batch was cancelled and rolled back" : db_message(res));
+		return;
+	}
+	if (strcmp(state, "55P03") == 0 && ++j->lock_timeouts < LOCK_TIMEOUTS_MAX) {
+		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+
+		j->batch = j->batch / 2 > BATCH_MIN ? j->batch / 2 : BATCH_MIN;
+		log_info("job %s: a batch waited " BATCH_LOCK_TIMEOUT " for a lock; retrying with %ld rows",
+			 j->name, j->batch);
+		j->step = J_PAUSE;
+		evtimer_add(j->pause, &tv);
+		return;
+	}
+	if (strcmp(state, "42P01") == 0) {
+		finish_run(j, RUN_FAILED, "table public.zoom_credentials does not exist; is migration "
+			   "002_zoom_integration applied?");
+		return;
+	}
+	finish_run(j, RUN_FAILED, "ERROR %s: %s", state, db_message(res));
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+static void job_result(struct db *db, PGresult *res, void *arg)
+{
+	struct job *j = arg;
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok && !db_connected(db)) {
+		connection_lost(j);
+		return;
+	}
+	switch (j->step) {
+	case J_RECORD_LOST:
+		if (ok) {
+			log_info("job %s: the interrupted run is recorded as failed; trying it again", j->name);
+			j->lost_run_id[0] = '\0';
+		}
+		job_connected(db, true, j);
+		return;
+	case J_SETUP:
+		if (!ok)
+			goto failed;
+		{
+			char sql[96];
+
+			snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", %s)",
+				 j->lock_objid);
+			job_send(j, J_LOCK, sql, 0, NULL);
+		}
+		return;
+	case J_LOCK:
+		if (!ok)
+			goto failed;
+		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+			skip_run(j, "another instance is running this job");
+			return;
+		}
+		{
+			char ts[24];
+			const char *params[3] = { j->name, j->s->instance, ts };
+
+			snprintf(ts, sizeof(ts), "%lld", (long long)j->scheduled_for);
+			job_send(j, J_CLAIM,
+				 "INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, status) "
+				 "VALUES ($1, $2, to_timestamp($3), 'running') "
+				 "ON CONFLICT (job, scheduled_for) WHERE status IN ('running', 'ok') DO NOTHING RETURNING id",
+				 3, params);
+		}
+		return;
+	case J_CLAIM:
+		if (!ok)
+			goto failed;
+		if (PQntuples(res) == 0) {
+			skip_run(j, "this scheduled run already ran on another instance");
+			return;
+		}
+		snprintf(j->run_id, sizeof(j->run_id), "%s", PQgetvalue(res, 0, 0));
+		cleanup_next_batch(j);
+		return;
+	case J_SKIP:
+		/* a skip leaves the lock as it found it: release it if it is ours */
+		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+		return;
+	case J_WORK:
+		if (ok)
+			cleanup_batch_done(j, res);
+		else
+			cleanup_batch_failed(j, res);
+		return;
+	case J_FINISH:
+		if (!ok)
+			log_error("job %s: recording the run in momentum_maintd.job_runs: %s", j->name, db_message(res));
+		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+		return;
+	case J_UNLOCK: {
+		char retention[48];
+		const char *params[1] = { retention };
+
+		snprintf(retention, sizeof(retention), "%lld milliseconds",
+			 (long long)j->s->conf->jobs_history_retention_ms);
+		job_send(j, J_PRUNE, "DELETE FROM momentum_maintd.job_runs WHERE started_at < now() - $1::interval",
+			 1, params);
+		return;
+	}
+	case J_PRUNE:
+		if (ok && strcmp(PQcmdTuples(res), "0") != 0)
+			log_info("job history: %s run(s) older than jobs.history_retention pruned", PQcmdTuples(res));
+		run_finished(j);
+		return;
+	case J_LAST_RUN: {
+		time_t last, due, next, now = time(NULL);
+		int guard = 0;
+
+		j->running = false;
+		j->step = J_IDLE;
+		if (!ok || PQgetisnull(res, 0, 0))
+			return;
+		last = (time_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		due = cron_next(&j->expr, j->tz, last);
+		if (due == (time_t)-1 || due > now)
+			return;
+		while ((next = cron_next(&j->expr, j->tz, due)) != (time_t)-1 && next <= now && guard++ < 100000)
+			due = next;
+		{
+			char when[64];
+
+			format_local(due, when, sizeof(when));
+			log_notice("job %s: the run of %s was missed while the daemon was down; running it now (catch_up)",
+				   j->name, when);
+		}
+		start_run(j, due);
+		return;
+	}
+	default:
+		return;
+	}
+failed:
+	log_error("job %s: %s%s", j->name, db_message(res), strcmp(db_sqlstate(res), "42P01") == 0
+		  ? " (the momentum_maintd schema is missing: start the daemon or run 'migrate up' first)" : "");
+	j->result = RUN_FAILED;
+	snprintf(j->error, sizeof(j->error), "%s", db_message(res));
+	run_finished(j);
+}
+
+/* ---- the scheduler ---------------------------------------------------------------- */
+
+static int job_init(struct scheduler *s, struct job *j, const char *name, const char *objid,
+		    const char *schedule, const char *tz, bool enabled, bool catch_up)
+{
+	char err[256];
+
+	j->s = s;
+	j->name = name;
+	j->lock_objid = objid;
+	j->tz = tz;
+	j->enabled = enabled;
+	j->catch_up = catch_up;
+	if (cron_parse(schedule, &j->expr, err, sizeof(err)) < 0) {
+		log_error("%s: schedule \"%s\": %s", name, schedule, err);
+		return -1;
+	}
+	j->db = db_new(s->base, s->conf->db_conninfo, s->password);
+	j->timer = evtimer_new(s->base, on_tick, j);
+	j->pause = evtimer_new(s->base, on_pause, j);
+	return j->db && j->timer && j->pause ? 0 : -1;
+}
+
+static void job_free(struct job *j)
+{
+	if (j->timer)
+		event_free(j->timer);
+	if (j->pause)
+		event_free(j->pause);
+	db_free(j->db);
+}
+
+struct scheduler *scheduler_new(struct event_base *base, const struct conf *conf, const char *password)
+{
+	struct scheduler *s = calloc(1, sizeof(*s));
+	char host[64] = "?";
+
+	if (s == NULL)
+		return NULL;
+	s->base = base;
+	s->conf = conf;
+	s->password = password ? strdup(password) : NULL;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(s->instance, sizeof(s->instance), "%s:%d", host, (int)getpid());
+	if (job_init(s, &s->cleanup, "zoom-token-cleanup", "2", conf->cleanup_schedule, conf->cleanup_timezone,
+		     conf->cleanup_enabled, conf->cleanup_catch_up) < 0) {
+		scheduler_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+	if (s == NULL)
+		return;
+	job_free(&s->cleanup);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s);
+}
+
+void scheduler_set_done_cb(struct scheduler *s, run_done_cb cb, void *arg)
+{
+	s->done_cb = cb;
+	s->done_arg = arg;
+}
+
+static void catch_up_connected(struct db *db, bool ok, void *arg)
+{
+	struct job *j = arg;
+	const char *params[1] = { j->name };
+
+	(void)db;
+	if (!ok) {
+		log_warning("job %s: cannot check for a missed run: %s", j->name, db_error(j->db));
+		j->running = false;
+		j->step = J_IDLE;
+		return;
+	}
+	job_send(j, J_LAST_RUN,
+		 "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM momentum_maintd.job_runs "
+		 "WHERE job = $1 AND status <> 'skipped'", 1, params);
+}
+
+static void job_start_schedule(struct job *j)
+{
+	if (!j->enabled) {
+		log_info("job %s is disabled (jobs.*.enabled = false)", j->name);
+		return;
+	}
+	arm(j, time(NULL));
+	if (!j->catch_up)
+		return;
+	/* catch-up: was a run due since the last one recorded? */
+	j->running = true;
+	if (db_connected(j->db)) {
+		catch_up_connected(j->db, true, j);
+		return;
+	}
+	j->step = J_CONNECTING;
+	if (db_connect(j->db, CONNECT_TIMEOUT_SEC, catch_up_connected, j) < 0)
+		catch_up_connected(j->db, false, j);
+}
+
+int scheduler_start(struct scheduler *s)
+{
+	job_start_schedule(&s->cleanup);
+	return 0;
+}
+
+bool scheduler_run_now(struct scheduler *s, const char *job)
+{
+	if (strcmp(job, s->cleanup.name) != 0)
+		return false;
+	start_run(&s->cleanup, time(NULL));
+	return true;
+}
+
+bool scheduler_busy(const struct scheduler *s)
+{
+	return s->cleanup.running;
+}
+
+const char *scheduler_summary(const struct scheduler *s)
+{
+	return s->cleanup.summary;
+}
+
+void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg)
+{
+	struct job *j = &s->cleanup;
+
+	event_del(j->timer);
+	if (!scheduler_busy(s)) {
+		if (done != NULL)
+			done(arg);
+		return;
+	}
+	s->stopped = done;
+	s->stopped_arg = arg;
+	j->stop_requested = true;
+	if (j->step == J_PAUSE) {
+		event_del(j->pause);
+		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+	} else if (j->step == J_CONNECTING) {
+		event_del(j->pause);
+		db_close(j->db);
+		j->running = false;
+		j->step = J_IDLE;
+		s->stopped = NULL;
+		if (done != NULL)
+			done(arg);
+	} else if (db_busy(j->db)) {
+		/* the batch rolls back; its error result records the run as cancelled */
+		db_cancel(j->db);
+	}
+}

@@ -1,0 +1,39 @@
+/* Scheduled jobs on libevent timers.  Each job has its own connection; a
+ * tick runs on exactly one instance (a session advisory lock per job plus
+ * one job_runs row per job and scheduled time), every run is recorded in
+ * momentum_maintd.job_runs, and a run missed while the daemon was down is
+ * caught up once after start. */
+#ifndef MOMENTUM_SCHEDULER_H
+#define MOMENTUM_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct conf;
+struct scheduler;
+struct job;
+
+enum run_status { RUN_OK, RUN_FAILED, RUN_SKIPPED, RUN_CANCELLED };
+
+/* Called when a run ends (also for runs started by scheduler_run_now). */
+typedef void (*run_done_cb)(const char *job, enum run_status st, int64_t rows, const char *error, void *arg);
+
+struct scheduler *scheduler_new(struct event_base *base, const struct conf *conf, const char *password);
+void scheduler_free(struct scheduler *s);
+void scheduler_set_done_cb(struct scheduler *s, run_done_cb cb, void *arg);
+/* Arms the timers and starts catch-up runs; call after READY. */
+int scheduler_start(struct scheduler *s);
+/* Runs job now, once (run-job); false if there is no such job. */
+bool scheduler_run_now(struct scheduler *s, const char *job);
+/* Cancels running jobs and records them; done() runs when all are recorded. */
+void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg);
+/* True while any job runs. */
+bool scheduler_busy(const struct scheduler *s);
+/* "zoom-token-cleanup: 1200 rows at 02:00" for STATUS= */
+const char *scheduler_summary(const struct scheduler *s);
+
+const char *run_status_name(enum run_status st);
+
+#endif

@@ -1,0 +1,228 @@
+"""Scheduled jobs: the Zoom token cleanup, run history, one runner per
+tick, catch-up after downtime, cancellation on SIGTERM, lost connections."""
+import signal
+import time
+import uuid
+
+import pytest
+
+from conftest import MIGRATIONS, run
+
+
+def migrate(db):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+
+
+def fill_tokens(db, total, expired, boundary=True):
+    """total tokens; `expired` of them expired more than 7 days ago, spread randomly."""
+    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (total,))
+    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
+    db.query("""
+        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
+        SELECT id, 'a', 'r',
+               CASE WHEN rn <= %s THEN now() - interval '7 days 1 hour' - random() * interval '60 days'
+                    ELSE now() - interval '6 days 23 hours' + random() * interval '30 days' END
+        FROM (SELECT id, row_number() OVER (ORDER BY random()) AS rn FROM auth.users) u""", (expired,))
+
+
+def job_runs(db):
+    return db.query("SELECT status, rows_affected, error FROM momentum_maintd.job_runs "
+                    "WHERE job = 'zoom-token-cleanup' ORDER BY id")
+
+
+def cleanup(db, *extra):
+    return run(["-d", db.conninfo] + list(extra) + ["run-job", "zoom-token-cleanup"], timeout=120)
+
+
+def test_run_job_deletes_exactly_the_expired_tokens(db):
+    migrate(db)
+    fill_tokens(db, 50000, 20000)
+    r = cleanup(db, "--set", "jobs.zoom_token_cleanup.batch_size=5000")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "zoom-token-cleanup: deleted 20000 expired Zoom token(s)"
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(30000,)]
+    assert db.query("SELECT count(*) FROM zoom_credentials WHERE expires_at < now() - interval '7 days'") == [(0,)]
+    assert job_runs(db) == [("ok", 20000, None)]
+
+
+def test_retention_boundary_is_never_crossed(db):
+    migrate(db)
+    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, 4)")
+    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
+    db.query("""INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
+                SELECT id, 'a', 'r', now() - o FROM (SELECT id, row_number() OVER () AS n FROM auth.users) u
+                JOIN (VALUES (1, interval '7 days 1 minute'), (2, interval '7 days -1 minute'),
+                             (3, interval '6 days'), (4, interval '-1 day')) AS v(n, o) USING (n)""")
+    r = cleanup(db)
+    assert r.returncode == 0, r.stderr
+    assert "deleted 1 expired" in r.stdout
+    left = db.query("SELECT count(*) FROM zoom_credentials WHERE expires_at > now() - interval '7 days'")
+    assert left == [(3,)], "tokens that expired less than 7 days ago are kept"
+
+
+def test_seed_function_still_exists_and_works(db):
+    migrate(db)
+    fill_tokens(db, 100, 40)
+    db.query("SELECT cleanup_expired_zoom_tokens()")
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(60,)]
+
+
+def test_run_job_exit_codes(db, cluster):
+    r = run(["-d", "host=/nonexistent-dir dbname=x", "run-job", "zoom-token-cleanup"], timeout=30)
+    assert r.returncode == 69
+    r = run(["-d", cluster.conninfo(), "run-job", "vacuum-everything"])
+    assert r.returncode == 64 and "unknown job" in r.stderr
+    r = run(["-d", db.conninfo, "run-job", "zoom-token-cleanup"])
+    assert r.returncode == 65 and "migrate up" in r.stderr
+
+
+def test_history_older_than_retention_is_pruned(db):
+    migrate(db)
+    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, started_at, finished_at, status) "
+             "VALUES ('zoom-token-cleanup', 'old', now() - interval '100 days', now() - interval '100 days', "
+             "now() - interval '100 days', 'ok')")
+    r = cleanup(db)
+    assert r.returncode == 0
+    assert [s for s, _, _ in job_runs(db)] == ["ok"]
+    assert "pruned" in r.stderr
+
+
+def start_daemon(daemons, db, notify=None, env=None, *extra):
+    return daemons(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS] + list(extra),
+                   notify=notify, env=env)
+
+
+def missed_history(db):
+    """The last run was two days ago: the daily 02:00 run was missed."""
+    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, rows_affected) "
+             "VALUES ('zoom-token-cleanup', 'earlier', date_trunc('day', now()) - interval '2 days' + interval '2 hours', "
+             "now() - interval '2 days', 'ok', 0)")
+
+
+def wait_for(pred, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    return None
+
+
+def test_catch_up_runs_once_after_downtime(db, daemons, notify):
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    missed_history(db)
+    d = start_daemon(daemons, db, notify)
+    assert notify.wait_for(lambda l: l == "READY=1")
+    assert wait_for(lambda: [s for s, _, _ in job_runs(db)] == ["ok", "ok"]), (job_runs(db), d.stderr())
+    time.sleep(1)
+    assert job_runs(db)[1][1] == 300, "caught up once, not once per missed day"
+    assert "missed while the daemon was down" in d.stderr()
+    assert wait_for(lambda: any("last zoom-token-cleanup run: ok, 300 rows" in l for l in notify.lines()))
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+
+
+def test_two_daemons_one_tick_one_run(db, daemons, tmp_path):
+    from conftest import NotifySocket
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    missed_history(db)
+    socks = [NotifySocket(str(tmp_path / ("n%d" % i))) for i in range(2)]
+    try:
+        ds = [start_daemon(daemons, db, n) for n in socks]
+        for n in socks:
+            assert n.wait_for(lambda l: l == "READY=1")
+        assert wait_for(lambda: ("ok", 300, None) in job_runs(db)), job_runs(db)
+        time.sleep(2)
+        runs = db.query("SELECT status, count(*) FROM momentum_maintd.job_runs WHERE instance <> 'earlier' "
+                        "GROUP BY 1 ORDER BY 1")
+        # the other instance either saw the tick already done (no catch-up
+        # needed) or found it taken and recorded a skip; never a second run
+        assert runs in ([("ok", 1)], [("ok", 1), ("skipped", 1)]), runs
+        for d in ds:
+            d.signal(signal.SIGTERM)
+            assert d.wait() == 0
+    finally:
+        for n in socks:
+            n.close()
+
+
+def test_blocked_batch_keeps_the_watchdog_and_sigterm_cancels_it(db, daemons, notify):
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    missed_history(db)
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")   # conflicts with DELETE
+    try:
+        d = start_daemon(daemons, db, notify, {"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": None})
+        assert notify.wait_for(lambda l: l == "READY=1")
+        assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND query LIKE 'WITH doomed%%'")[0][0] == 1), d.stderr()
+        before = notify.lines().count("WATCHDOG=1")
+        time.sleep(2)
+        assert notify.lines().count("WATCHDOG=1") >= before + 3, "the loop is not blocked by the waiting batch"
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        assert d.wait(10) == 0, d.stderr()
+        assert time.monotonic() - t0 < 5
+    finally:
+        app.rollback()
+        app.close()
+    statuses = [s for s, _, _ in job_runs(db)]
+    assert statuses == ["ok", "cancelled"], (job_runs(db), d.stderr())
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(1000,)], "the batch rolled back"
+
+
+def test_lost_connection_during_cleanup_is_recorded_and_retried_once(db, daemons, notify):
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    missed_history(db)
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")
+    try:
+        d = start_daemon(daemons, db, notify)
+        assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND query LIKE 'WITH doomed%%'")[0][0] == 1), d.stderr()
+        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'WITH doomed%%' "
+                 "AND pid <> pg_backend_pid()")
+    finally:
+        app.rollback()
+        app.close()
+    assert wait_for(lambda: [s for s, _, _ in job_runs(db)][1:] == ["failed", "ok"], 40), (job_runs(db), d.stderr())
+    failed = job_runs(db)[1]
+    assert "connection lost" in failed[2]
+    assert job_runs(db)[2][1] == 300
+    assert d.proc.poll() is None
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+
+
+def test_a_second_runner_is_skipped_while_the_first_holds_the_job(db):
+    import subprocess
+    from conftest import BIN, EMPTY_CONFIG, TEST_DEFAULTS
+    import os
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")   # the first run waits here
+    env = dict(os.environ, MOMENTUM_MAINTD_CONFIG=EMPTY_CONFIG, **TEST_DEFAULTS)
+    first = subprocess.Popen([BIN, "-d", db.conninfo, "run-job", "zoom-token-cleanup"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: db.query("SELECT count(*) FROM momentum_maintd.job_runs WHERE status = 'running'")[0][0] == 1)
+        r = cleanup(db)
+        assert r.returncode == 75, r.stderr
+        assert "skipped: another instance is running this job" in r.stdout
+    finally:
+        app.rollback()
+        app.close()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert "deleted 300" in out
+    assert sorted(s for s, _, _ in job_runs(db)) == ["ok", "skipped"]
