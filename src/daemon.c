@@ -279,14 +279,6 @@ int daemon_run(const struct conf *conf, const char *password)
 	int rc;
 
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-	notify_status("reading migrations from %s", conf->mig_directory);
-	rc = migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err));
-	if (rc < 0) {
-		struct log_field f[] = { { "DIRECTORY", conf->mig_directory } };
-
-		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f), "%s", err);
-		return rc == -2 ? EX_CONFIG : EX_DATAERR;
-	}
 	d.base = event_base_new();
 	if (d.base == NULL) {
 		log_error("cannot create the event loop");
@@ -309,6 +301,20 @@ int daemon_run(const struct conf *conf, const char *password)
 	db_set_lost_cb(d.db, on_lost, &d);
 	scheduler_set_done_cb(d.sched, on_job_done, &d);
 
+	/* The server forks a backend for us while we read the files: start the
+	 * connection first.  Its callbacks only run once the loop does. */
+	d.phase = PHASE_CONNECTING;
+	d.waiting_since = time(NULL);
+	try_connect(&d);
+	notify_status("reading migrations from %s", conf->mig_directory);
+	rc = migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err));
+	if (rc < 0) {
+		struct log_field f[] = { { "DIRECTORY", conf->mig_directory } };
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f), "%s", err);
+		d.exit_code = rc == -2 ? EX_CONFIG : EX_DATAERR;
+		goto out;
+	}
 	{
 		struct log_field f[] = { { "ENVIRONMENT", conf_environment_name(conf->environment) } };
 
@@ -317,9 +323,6 @@ int daemon_run(const struct conf *conf, const char *password)
 			 PACKAGE_VERSION, conf_environment_name(conf->environment), d.migrations.n,
 			 conf->mig_directory);
 	}
-	d.phase = PHASE_CONNECTING;
-	d.waiting_since = time(NULL);
-	try_connect(&d);
 
 	if (event_base_dispatch(d.base) < 0)
 		log_error("event loop failed");

@@ -9,6 +9,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <openssl/evp.h>
 
 #include "migfile.h"
@@ -68,8 +71,11 @@ int sha256_hex(const void *data, size_t len, char out[65])
 
 	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
 		return -1;
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[md[i] & 0xf];
+	}
+	out[2 * mdlen] = '\0';
 	return 0;
 }
 
@@ -134,24 +140,32 @@ void text_position(const char *text, long charpos, int *line, int *column,
 	*line_len = (size_t)(p - ls);
 }
 
+/* Reads a whole file with as few system calls as its size allows. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errsize)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0, cap;
 	int rc = -1;
 
-	if (f == NULL) {
+	if (fd < 0) {
 		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errsize, "%s: cannot stat: %s", path, strerror(errno));
+		goto out;
+	}
+	cap = (size_t)st.st_size + 1;
 	for (;;) {
-		size_t got;
+		ssize_t got;
 
-		if (len + 4096 + 1 > cap) {
+		if (buf == NULL || len + 1 >= cap) {
 			char *grown;
 
-			cap = cap ? cap * 2 : 8192;
+			if (buf != NULL)
+				cap *= 2;
 			grown = realloc(buf, cap);
 			if (grown == NULL) {
 				snprintf(err, errsize, "%s: out of memory", path);
@@ -159,19 +173,16 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 			}
 			buf = grown;
 		}
-		got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-		if (got == 0) {
-			if (ferror(f)) {
-				snprintf(err, errsize, "%s: read error: %s", path, strerror(errno));
-				goto out;
-			}
-			break;
+		got = read(fd, buf + len, cap - len - 1);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errsize, "%s: read error: %s", path, strerror(errno));
+			goto out;
 		}
-	}
-	if (buf == NULL && (buf = malloc(1)) == NULL) {
-		snprintf(err, errsize, "%s: out of memory", path);
-		goto out;
+		if (got == 0)
+			break;
+		len += (size_t)got;
 	}
 	buf[len] = '\0';
 	*out = buf;
@@ -180,7 +191,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 	rc = 0;
 out:
 	free(buf);
-	fclose(f);
+	close(fd);
 	return rc;
 }
 

@@ -24,6 +24,10 @@ extern const char supabase_compat_sql[];
 
 #define LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
 #define PROGRESS_INTERVAL_SEC 5
+#define READ_APPLIED_SQL \
+	"SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations " \
+	"UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') " \
+	"FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4"
 #define SESSION_SETUP_SQL \
 	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
@@ -32,7 +36,7 @@ extern const char supabase_compat_sql[];
 
 const char migrate_bootstrap_sql[] =
 	"CREATE SCHEMA IF NOT EXISTS momentum_maintd;\n"
-	"COMMENT ON SCHEMA momentum_maintd IS 'bookkeeping of momentum-maintd';\n"
+
 	"CREATE TABLE IF NOT EXISTS momentum_maintd.schema_migrations (\n"
 	"    version    bigint PRIMARY KEY,\n"
 	"    name       text NOT NULL,\n"
@@ -47,8 +51,7 @@ const char migrate_bootstrap_sql[] =
 	"    started_at timestamptz NOT NULL DEFAULT now(),\n"
 	"    started_by text NOT NULL DEFAULT current_user\n"
 	");\n"
-	"COMMENT ON TABLE momentum_maintd.migrations_in_progress IS "
-	"'no-transaction migrations that started and have not finished; the next start re-runs them';\n"
+
 	"CREATE TABLE IF NOT EXISTS momentum_maintd.job_runs (\n"
 	"    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
 	"    job           text NOT NULL,\n"
@@ -60,13 +63,21 @@ const char migrate_bootstrap_sql[] =
 	"    rows_affected bigint,\n"
 	"    error         text\n"
 	");\n"
-	"COMMENT ON TABLE momentum_maintd.job_runs IS 'one row per run (or skip) of a scheduled job; "
-	"rows older than jobs.history_retention are pruned';\n"
+
 	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n"
 	/* one run per job and scheduled time, whichever instance gets there
 	 * first; a failed or cancelled run does not stop its retry */
 	"CREATE UNIQUE INDEX IF NOT EXISTS job_runs_one_run_per_tick ON momentum_maintd.job_runs (job, scheduled_for) "
-	"WHERE status IN ('running', 'ok');\n";
+	"WHERE status IN ('running', 'ok');\n"
+	/* comments only once: an unchanged database is not written to at start */
+	"DO $comments$ BEGIN\n"
+	"IF obj_description('momentum_maintd.job_runs'::regclass, 'pg_class') IS NULL THEN\n"
+	"COMMENT ON SCHEMA momentum_maintd IS 'bookkeeping of momentum-maintd';\n"
+	"COMMENT ON TABLE momentum_maintd.migrations_in_progress IS "
+	"'no-transaction migrations that started and have not finished; the next start re-runs them';\n"
+	"COMMENT ON TABLE momentum_maintd.job_runs IS 'one row per run (or skip) of a scheduled job; "
+	"rows older than jobs.history_retention are pruned';\n"
+	"END IF; END $comments$;\n";
 
 enum step {
 	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
@@ -89,6 +100,7 @@ struct migrator {
 	size_t stmt;              /* index of its statement being run */
 	bool *interrupted;        /* no-transaction runs that never finished */
 	bool pooler_noted;
+	char *bootstrap_and_read;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
 	bool without_in_progress; /* dry run on bookkeeping that predates that table */
 	pid_t backup_pid;
@@ -142,10 +154,12 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->done = done;
 	m->arg = arg;
 	m->pending = calloc(set->n + 1, sizeof(*m->pending));
+	if (asprintf(&m->bootstrap_and_read, "%s%s", migrate_bootstrap_sql, READ_APPLIED_SQL) < 0)
+		m->bootstrap_and_read = NULL;
 	m->interrupted = calloc(set->n + 1, sizeof(*m->interrupted));
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);
-	if (m->pending == NULL || m->interrupted == NULL || m->progress == NULL || m->retry == NULL) {
+	if (m->pending == NULL || m->bootstrap_and_read == NULL || m->interrupted == NULL || m->progress == NULL || m->retry == NULL) {
 		migrator_free(m);
 		return NULL;
 	}
@@ -168,6 +182,7 @@ void migrator_free(struct migrator *m)
 		waitpid(m->backup_pid, NULL, 0);
 	}
 	free(m->pending);
+	free(m->bootstrap_and_read);
 	free(m->interrupted);
 	free(m);
 }
@@ -757,19 +772,19 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 				   "it must keep the daemon's session (session pooling) for the migration lock to hold",
 				   server_pid, PQbackendPID(db_pgconn(m->db)));
 		}
-		migrator_send(m, S_BOOTSTRAP, migrate_bootstrap_sql, 0, NULL);
+		/* the bookkeeping tables, then what they say, in one round trip */
+		migrator_send(m, S_BOOTSTRAP, m->bootstrap_and_read, 0, NULL);
 		return;
 	}
 	case S_BOOTSTRAP:
 		if (!ok)
 			goto sql_error;
+		goto planned;
 read_applied:
 		/* a dry run may meet bookkeeping older than migrations_in_progress */
 		migrator_send(m, S_READ_APPLIED, m->without_in_progress
 		     ? "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations ORDER BY 1"
-		     : "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations "
-		       "UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
-		       "FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4",
+		     : READ_APPLIED_SQL,
 		     0, NULL);
 		return;
 	case S_EXISTS:
@@ -783,6 +798,7 @@ read_applied:
 	case S_READ_APPLIED:
 		if (res != NULL && !ok)
 			goto sql_error;
+	planned:
 		if (plan(m, res) < 0) {
 			finish(m, MIGRATE_FAILED);
 			return;
