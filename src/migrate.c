@@ -153,13 +153,11 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->set = set;
 	m->done = done;
 	m->arg = arg;
-	m->pending = calloc(set->n + 1, sizeof(*m->pending));
 	if (asprintf(&m->bootstrap_and_read, "%s%s", migrate_bootstrap_sql, READ_APPLIED_SQL) < 0)
 		m->bootstrap_and_read = NULL;
-	m->interrupted = calloc(set->n + 1, sizeof(*m->interrupted));
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);
-	if (m->pending == NULL || m->bootstrap_and_read == NULL || m->interrupted == NULL || m->progress == NULL || m->retry == NULL) {
+	if (m->bootstrap_and_read == NULL || m->progress == NULL || m->retry == NULL) {
 		migrator_free(m);
 		return NULL;
 	}
@@ -1030,6 +1028,16 @@ sql_error:
 
 void migrator_start(struct migrator *m)
 {
+	/* sized here, not in migrator_new: the set may be read after it */
+	free(m->pending);
+	free(m->interrupted);
+	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
+	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
+	if (m->pending == NULL || m->interrupted == NULL) {
+		log_error("out of memory");
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
 	struct timeval tv = { .tv_sec = PROGRESS_INTERVAL_SEC, .tv_usec = 0 };
 
 	m->cur = 0;
