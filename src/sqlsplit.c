@@ -55,6 +55,28 @@ static bool is_directive(const char *c, size_t n)
 	return n - p >= plen && strncasecmp(c + p, DIRECTIVE_PREFIX, plen) == 0;
 }
 
+/* Skips '...' or "..." (a doubled quote stands for itself; in E'...'
+ * a backslash escapes the next character).  -1 when it never ends. */
+static int skip_quoted(struct scanner *s, char quote, bool backslash)
+{
+	advance(s);
+	for (;;) {
+		if (s->i >= s->len)
+			return -1;
+		if (backslash && at(s, 0) == '\\' && at(s, 1) >= 0) {
+			advance(s);
+			advance(s);
+			continue;
+		}
+		if (at(s, 0) == quote) {
+			advance(s);
+			if (at(s, 0) != quote)
+				return 0;
+		}
+		advance(s);
+	}
+}
+
 /* Is the next word (after spaces and comments) w?  "BEGIN ATOMIC" opens a
  * routine body; a parameter named "begin" does not. */
 static bool next_word_is(const struct scanner *s, const char *w)
@@ -195,54 +217,16 @@ int sql_split(const char *text, size_t len, struct sql_script *out, char *err, s
 			in_stmt = false;
 			continue;
 		}
-		if (c == '\'' || ((c == 'E' || c == 'e') && at(&s, 1) == '\'')) {
-			bool esc = c != '\'';
+		if (c == '\'' || c == '"' || ((c == 'E' || c == 'e') && at(&s, 1) == '\'')) {
 			int line = s.line;
+			bool esc = c == 'E' || c == 'e';
 
 			if (esc)
 				advance(&s);
-			advance(&s);
-			for (;;) {
-				if (s.i >= s.len) {
-					snprintf(err, errsize, "line %d: unterminated quoted string", line);
-					goto fail;
-				}
-				if (esc && at(&s, 0) == '\\' && at(&s, 1) >= 0) {
-					advance(&s);
-					advance(&s);
-					continue;
-				}
-				if (at(&s, 0) == '\'') {
-					advance(&s);
-					if (at(&s, 0) == '\'') {
-						advance(&s);
-						continue;
-					}
-					break;
-				}
-				advance(&s);
-			}
-			words++;
-			continue;
-		}
-		if (c == '"') {
-			int line = s.line;
-
-			advance(&s);
-			for (;;) {
-				if (s.i >= s.len) {
-					snprintf(err, errsize, "line %d: unterminated quoted identifier", line);
-					goto fail;
-				}
-				if (at(&s, 0) == '"') {
-					advance(&s);
-					if (at(&s, 0) == '"') {
-						advance(&s);
-						continue;
-					}
-					break;
-				}
-				advance(&s);
+			if (skip_quoted(&s, (char)at(&s, 0), esc) < 0) {
+				snprintf(err, errsize, "line %d: unterminated quoted %s", line,
+					 c == '"' ? "identifier" : "string");
+				goto fail;
 			}
 			words++;
 			continue;
