@@ -1023,6 +1023,70 @@ const char *conf_environment_name(int env)
 	return environment_choices[env];
 }
 
+static bool same_value(const struct conf *a, const struct conf *b, const struct conf_key *k)
+{
+	const void *x = cfield(a, k), *y = cfield(b, k);
+	char *const *l1, *const *l2;
+
+	switch (k->type) {
+	case CT_STRING:
+		return strcmp(*(char *const *)x, *(char *const *)y) == 0;
+	case CT_ENUM:
+		return *(const int *)x == *(const int *)y;
+	case CT_INT:
+	case CT_DURATION:
+		return *(const int64_t *)x == *(const int64_t *)y;
+	case CT_BOOL:
+		return *(const bool *)x == *(const bool *)y;
+	case CT_STRLIST:
+		l1 = *(char **const *)x;
+		l2 = *(char **const *)y;
+		for (; *l1 != NULL && *l2 != NULL; l1++, l2++)
+			if (strcmp(*l1, *l2) != 0)
+				return false;
+		return *l1 == NULL && *l2 == NULL;
+	}
+	return false;
+}
+
+int conf_keep_restart_only(struct conf *newc, const struct conf *oldc,
+			   void (*changed)(const char *path, void *arg), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < conf_nkeys; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		char *dup;
+
+		if ((k->flags & CK_RELOADABLE) || same_value(newc, oldc, k))
+			continue;
+		changed(k->path, arg);
+		switch (k->type) {
+		case CT_STRING:
+			dup = strdup(*(char *const *)cfield(oldc, k));
+			if (dup == NULL)
+				return -1;
+			free(*(char **)field(newc, k));
+			*(char **)field(newc, k) = dup;
+			break;
+		case CT_STRLIST:
+			/* no restart-only list keys today; keep the new one */
+			break;
+		case CT_ENUM:
+			*(int *)field(newc, k) = *(const int *)cfield(oldc, k);
+			break;
+		case CT_INT:
+		case CT_DURATION:
+			*(int64_t *)field(newc, k) = *(const int64_t *)cfield(oldc, k);
+			break;
+		case CT_BOOL:
+			*(bool *)field(newc, k) = *(const bool *)cfield(oldc, k);
+			break;
+		}
+	}
+	return 0;
+}
+
 const char *conf_origin(const struct conf *c, const char *path)
 {
 	const struct conf_key *k = key_lookup(path);

@@ -95,6 +95,10 @@ void conf_print(const struct conf *c, FILE *f);
 void conf_mask_conninfo(const char *conninfo, char *out, size_t size);
 
 const char *conf_environment_name(int env);
+/* After a reload: keys that need a restart keep their running value in
+ * newc; changed() is told each one whose new value was set aside. */
+int conf_keep_restart_only(struct conf *newc, const struct conf *oldc,
+			   void (*changed)(const char *path, void *arg), void *arg);
 /* Where key path got its value ("default", "file:line", ...). */
 const char *conf_origin(const struct conf *c, const char *path);
 /* syslog priority for the configured log.level */

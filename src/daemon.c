@@ -34,6 +34,9 @@ enum phase { PHASE_CONNECTING, PHASE_MIGRATING, PHASE_READY, PHASE_RECONNECTING,
 struct daemon {
 	struct event_base *base;
 	const struct conf *conf;
+	struct conf *reloaded;    /* the configuration since the last reload, ours to free */
+	conf_reload_fn reload;
+	void *reload_arg;
 	struct migration_set migrations;
 	struct db *db;
 	struct migrator *migrator;
@@ -88,14 +91,59 @@ static void on_job_done(const char *job, enum run_status st, int64_t rows, const
 		notify_status("ready; last %s run: %s, %lld rows", job, run_status_name(st), (long long)rows);
 }
 
+static void restart_needed(const char *path, void *arg)
+{
+	struct log_field f[] = { { "KEY", path } };
+
+	(void)arg;
+	log_emit(LOG_WARNING, MSGID_CONFIG_INVALID, LOG_FIELDS(f),
+		 "reload: %s changed; it takes effect only after a restart (the running value is kept)", path);
+}
+
+/* SIGHUP: the whole configuration again; the old one stays if the new one
+ * is invalid.  Log level, schedules and job settings apply at once; keys
+ * that need a restart keep their running value and say so. */
+static void reload(struct daemon *d)
+{
+	struct conf_error err;
+	struct conf *newc;
+
+	if (d->phase != PHASE_READY) {
+		log_notice("SIGHUP: reload ignored while starting; send it again once ready");
+		return;
+	}
+	notify_reloading();
+	newc = d->reload(d->reload_arg, &err);
+	if (newc == NULL) {
+		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0,
+			 "reload failed, keeping the running configuration: %s", err.msg);
+		notify_ready("ready; reload failed (%s), running with the previous configuration", err.msg);
+		return;
+	}
+	log_set_level(conf_syslog_level(newc));
+	if (conf_keep_restart_only(newc, d->conf, restart_needed, d) < 0 ||
+	    scheduler_reconfigure(d->sched, newc) < 0) {
+		log_set_level(conf_syslog_level(d->conf));
+		log_error("reload failed: out of memory; keeping the running configuration");
+		conf_free(newc);
+		notify_ready("ready; reload failed, running with the previous configuration");
+		return;
+	}
+	migrator_set_conf(d->migrator, newc);
+	d->conf = newc;
+	conf_free(d->reloaded);
+	d->reloaded = newc;
+	log_notice("configuration reloaded");
+	notify_ready("ready; configuration reloaded");
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_notice("SIGHUP received; configuration reload is not supported by this version, "
-			   "restart the service to apply changes");
+		reload(d);
 		return;
 	}
 	if (d->phase == PHASE_STOPPING) {
@@ -272,9 +320,9 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	try_connect(arg);
 }
 
-int daemon_run(const struct conf *conf, const char *password)
+int daemon_run(const struct conf *conf, const char *password, conf_reload_fn reload_fn, void *reload_arg)
 {
-	struct daemon d = { .conf = conf, .exit_code = EX_SOFTWARE };
+	struct daemon d = { .conf = conf, .exit_code = EX_SOFTWARE, .reload = reload_fn, .reload_arg = reload_arg };
 	char err[1024];
 	int rc;
 
@@ -340,5 +388,6 @@ out:
 	if (d.base)
 		event_base_free(d.base);
 	migration_set_free(&d.migrations);
+	conf_free(d.reloaded);
 	return d.exit_code;
 }

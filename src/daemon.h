@@ -4,9 +4,13 @@
 #define MOMENTUM_DAEMON_H
 
 struct conf;
+struct conf_error;
+
+/* Reads the configuration again (SIGHUP); NULL with err when invalid. */
+typedef struct conf *(*conf_reload_fn)(void *arg, struct conf_error *err);
 
 /* Returns the process exit code. */
-int daemon_run(const struct conf *conf, const char *password);
+int daemon_run(const struct conf *conf, const char *password, conf_reload_fn reload, void *reload_arg);
 
 /* Backoff before connection attempt n (1-based), in milliseconds, capped. */
 long backoff_ms(int attempt, long base_ms, long cap_ms);

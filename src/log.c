@@ -59,6 +59,11 @@ void log_set_level(int level)
 	log_level = level;
 }
 
+int log_enabled(int priority)
+{
+	return priority <= log_level;
+}
+
 enum log_format log_active_format(void)
 {
 	return log_format;

@@ -17,6 +17,8 @@ struct log_field {
 /* level: a syslog priority (LOG_ERR .. LOG_DEBUG); events above it are dropped. */
 void log_setup(int level, enum log_format format);
 void log_set_level(int level);
+/* Would an event at this priority be written? */
+int log_enabled(int priority);
 /* Which sink log_setup() chose (never LOG_FORMAT_AUTO). */
 enum log_format log_active_format(void);
 /* True when stderr is the journal according to $JOURNAL_STREAM and fstat(2). */

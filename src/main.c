@@ -169,8 +169,51 @@ static int check_subcommand_options(const char *sub, bool dry_run, const char *t
 	return EX_USAGE;
 }
 
+struct conf_sources {
+	const char *path;
+	bool explicit_path;
+	const char **sets;
+	int nsets;
+};
+
+/* The whole configuration, from every source in order; NULL with err set. */
+static struct conf *load_configuration(const struct conf_sources *src, struct conf_error *err)
+{
+	struct conf *conf = conf_new();
+	int i;
+
+	if (conf == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return NULL;
+	}
+	if (conf_load_file(conf, src->path, src->explicit_path, err) < 0 ||
+	    conf_load_env(conf, environ, err) < 0)
+		goto fail;
+	for (i = 0; i < src->nsets; i++) {
+		const char *eq = strchr(src->sets[i], '=');
+		char key[256];
+
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - src->sets[i]), src->sets[i]);
+		if (conf_set(conf, key, eq + 1, "command line", err) < 0)
+			goto fail;
+	}
+	if (conf_validate(conf, err) < 0)
+		goto fail;
+	return conf;
+fail:
+	conf_free(conf);
+	return NULL;
+}
+
+/* SIGHUP: the same sources, read again. */
+static struct conf *reload_configuration(void *arg, struct conf_error *err)
+{
+	return load_configuration(arg, err);
+}
+
 int main(int argc, char **argv)
 {
+	struct conf_sources src;
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "database", required_argument, NULL, 'd' },
@@ -215,6 +258,10 @@ int main(int argc, char **argv)
 				sets[nsets] = buf[nsets];
 				nsets++;
 			} else {
+				if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+					fprintf(stderr, "%s: --set %s: expected KEY=VALUE\n", PACKAGE_NAME, optarg);
+					return EX_USAGE;
+				}
 				sets[nsets++] = optarg;
 			}
 			break;
@@ -287,30 +334,14 @@ int main(int argc, char **argv)
 		return rc;
 
 	/* defaults < file < environment < command line */
-	conf = conf_new();
-	if (conf == NULL) {
-		fprintf(stderr, "%s: out of memory\n", PACKAGE_NAME);
-		return EX_SOFTWARE;
-	}
 	if (!explicit_config)
 		config_path = DEFAULT_CONFIG;
-	if (conf_load_file(conf, config_path, explicit_config, &err) < 0 ||
-	    conf_load_env(conf, environ, &err) < 0)
-		goto config_error;
-	for (int i = 0; i < nsets; i++) {
-		const char *eq = strchr(sets[i], '=');
-		char key[256];
-
-		if (eq == NULL) {
-			fprintf(stderr, "%s: --set %s: expected KEY=VALUE\n", PACKAGE_NAME, sets[i]);
-			conf_free(conf);
-			return EX_USAGE;
-		}
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - sets[i]), sets[i]);
-		if (conf_set(conf, key, eq + 1, "command line", &err) < 0)
-			goto config_error;
-	}
-	if (conf_validate(conf, &err) < 0)
+	src.path = config_path;
+	src.explicit_path = explicit_config;
+	src.sets = sets;
+	src.nsets = nsets;
+	conf = load_configuration(&src, &err);
+	if (conf == NULL)
 		goto config_error;
 	if (load_password(conf, &password) < 0) {
 		conf_free(conf);
@@ -324,7 +355,7 @@ int main(int argc, char **argv)
 		conf_print(conf, stdout);
 		rc = EX_OK;
 	} else if (strcmp(cmd, "run") == 0) {
-		rc = daemon_run(conf, password);
+		rc = daemon_run(conf, password, reload_configuration, &src);
 	} else if (strcmp(cmd, "run-job") == 0) {
 		rc = cli_run_job(conf, password, job_arg);
 	} else if (strcmp(sub, "up") == 0) {

@@ -185,6 +185,11 @@ void migrator_free(struct migrator *m)
 	free(m);
 }
 
+void migrator_set_conf(struct migrator *m, const struct conf *conf)
+{
+	m->conf = conf;
+}
+
 void migrator_set_dry_run(struct migrator *m, bool dry_run)
 {
 	m->dry_run = dry_run;

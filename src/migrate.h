@@ -29,6 +29,8 @@ void migrator_free(struct migrator *m);
 /* Starts (or, after MIGRATE_DB_LOST and a reconnect, restarts) the run. */
 void migrator_start(struct migrator *m);
 
+/* After a reload. */
+void migrator_set_conf(struct migrator *m, const struct conf *conf);
 /* Plan only: read what is applied, run every check, change nothing. */
 void migrator_set_dry_run(struct migrator *m, bool dry_run);
 /* After a run: is set->items[i] pending (for a dry run: would it be applied)? */

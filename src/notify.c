@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/event.h>
 #ifdef HAVE_LIBSYSTEMD
@@ -97,6 +98,17 @@ void notify_stopping(const char *status)
 	char msg[600];
 
 	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status);
+	send_state(msg);
+}
+
+void notify_reloading(void)
+{
+	char msg[96];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+		 (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
 	send_state(msg);
 }
 

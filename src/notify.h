@@ -16,6 +16,8 @@ void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* READY=1 together with a STATUS= line. */
 void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void notify_stopping(const char *status);
+/* RELOADING=1 with MONOTONIC_USEC=; READY=1 follows when the reload is done. */
+void notify_reloading(void);
 /* Asks the service manager for usec more time to start or stop. */
 void notify_extend_timeout(uint64_t usec);
 

@@ -115,6 +115,13 @@ static void arm(struct job *j, time_t after)
 		return;
 	}
 	j->next_tick = next;
+	if (log_enabled(LOG_DEBUG)) {
+		char when[64];
+
+		format_local(next, when, sizeof(when));
+		log_debug("job %s: next run at %s (schedule read in %s)", j->name, when,
+			  j->tz && *j->tz ? j->tz : "UTC");
+	}
 	gettimeofday(&now, NULL);
 	tv.tv_sec = next - now.tv_sec - 1;
 	tv.tv_usec = 1000000 - now.tv_usec;
@@ -651,6 +658,25 @@ static void job_start_schedule(struct job *j)
 int scheduler_start(struct scheduler *s)
 {
 	job_start_schedule(&s->cleanup);
+	return 0;
+}
+
+int scheduler_reconfigure(struct scheduler *s, const struct conf *conf)
+{
+	struct job *j = &s->cleanup;
+	struct cron_expr e;
+	char err[256];
+
+	if (cron_parse(conf->cleanup_schedule, &e, err, sizeof(err)) < 0)
+		return -1;
+	s->conf = conf;
+	j->expr = e;
+	j->tz = conf->cleanup_timezone;
+	j->catch_up = conf->cleanup_catch_up;
+	j->enabled = conf->cleanup_enabled;
+	event_del(j->timer);
+	if (j->enabled)
+		arm(j, time(NULL));
 	return 0;
 }
 

@@ -25,6 +25,8 @@ void scheduler_free(struct scheduler *s);
 void scheduler_set_done_cb(struct scheduler *s, run_done_cb cb, void *arg);
 /* Arms the timers and starts catch-up runs; call after READY. */
 int scheduler_start(struct scheduler *s);
+/* New schedules, zones and settings after a reload; a running job goes on. */
+int scheduler_reconfigure(struct scheduler *s, const struct conf *conf);
 /* Runs job now, once (run-job); false if there is no such job. */
 bool scheduler_run_now(struct scheduler *s, const char *job);
 /* Cancels running jobs and records them; done() runs when all are recorded. */
