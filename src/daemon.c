@@ -17,6 +17,7 @@
 #include "migfile.h"
 #include "migrate.h"
 #include "msgid.h"
+#include "http.h"
 #include "notify.h"
 #include "scheduler.h"
 
@@ -42,6 +43,8 @@ struct daemon {
 	struct migrator *migrator;
 	struct event *sig_term, *sig_int, *sig_hup, *retry, *deadline;
 	struct scheduler *sched;
+	struct http *http;
+	struct daemon_health health;
 
 	enum phase phase;
 	bool migrated;
@@ -234,6 +237,9 @@ static void on_migrated(enum migrate_result r, void *arg)
 
 		d->migrated = true;
 		d->phase = PHASE_READY;
+		d->health.ready = true;
+		d->health.migrations_applied = total;
+		d->health.migrations_pending = d->migrations.n > total ? d->migrations.n - total : 0;
 		if (now > 0)
 			log_emit(LOG_NOTICE, MSGID_MIGRATIONS_DONE, LOG_FIELDS(f),
 				 "migrations done: %zu applied now, %zu applied in all", now, total);
@@ -256,6 +262,7 @@ static void on_migrated(enum migrate_result r, void *arg)
 		return;
 	case MIGRATE_DB_LOST:
 		d->phase = PHASE_CONNECTING;
+		d->health.db_up = false;
 		forget_stable_connection(d);
 		retry_later(d);
 		return;
@@ -270,6 +277,8 @@ static void on_lost(struct db *db, void *arg)
 	log_emit(LOG_WARNING, MSGID_DB_LOST, LOG_FIELDS(f),
 		 "database connection to %s lost, reconnecting: %s", db_target(db), db_error(db));
 	snprintf(d->last_error, sizeof(d->last_error), "%s", db_error(db));
+	d->health.db_up = false;
+	d->health.reconnects++;
 	d->phase = PHASE_RECONNECTING;
 	forget_stable_connection(d);
 	retry_later(d);
@@ -296,6 +305,7 @@ static void on_connected(struct db *db, bool ok, void *arg)
 	}
 	d->last_error[0] = '\0';
 	d->connected_at = time(NULL);
+	d->health.db_up = true;
 	if (d->migrated) {
 		d->phase = PHASE_READY;
 		notify_status("ready; database %s reconnected", db_target(db));
@@ -348,6 +358,14 @@ int daemon_run(const struct conf *conf, const char *password, conf_reload_fn rel
 	}
 	db_set_lost_cb(d.db, on_lost, &d);
 	scheduler_set_done_cb(d.sched, on_job_done, &d);
+	d.health.sched = d.sched;
+	if (conf->http_listen[0] != '\0') {
+		d.http = http_new(d.base, conf->http_listen, &d.health);
+		if (d.http == NULL) {
+			d.exit_code = EX_CONFIG;
+			goto out;
+		}
+	}
 
 	/* The server forks a backend for us while we read the files: start the
 	 * connection first.  Its callbacks only run once the loop does. */
@@ -377,6 +395,7 @@ int daemon_run(const struct conf *conf, const char *password, conf_reload_fn rel
 	log_emit(LOG_INFO, MSGID_STOPPED, NULL, 0, "stopped (exit status %d)", d.exit_code);
 out:
 	notify_teardown();
+	http_free(d.http);
 	scheduler_free(d.sched);
 	if (d.deadline) event_free(d.deadline);
 	if (d.retry) event_free(d.retry);

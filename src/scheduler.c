@@ -62,6 +62,10 @@ struct job {
 	enum run_status result;
 	char error[512];
 	char summary[160];
+	time_t last_success;
+	double last_duration;
+	int64_t last_rows;
+	uint64_t runs[4];
 };
 
 struct scheduler {
@@ -157,6 +161,11 @@ static void run_finished(struct job *j)
 
 	j->running = false;
 	j->step = J_IDLE;
+	j->runs[j->result]++;
+	j->last_duration = since(&j->started);
+	j->last_rows = j->rows;
+	if (j->result == RUN_OK)
+		j->last_success = time(NULL);
 	format_local(time(NULL), when, sizeof(when));
 	snprintf(j->summary, sizeof(j->summary), "%s: %s, %" PRId64 " rows, at %s", j->name,
 		 run_status_name(j->result), j->rows, when);
@@ -691,6 +700,17 @@ bool scheduler_run_now(struct scheduler *s, const char *job)
 bool scheduler_busy(const struct scheduler *s)
 {
 	return s->cleanup.running;
+}
+
+void scheduler_stats(const struct scheduler *s, struct job_stats *out)
+{
+	const struct job *j = &s->cleanup;
+
+	out->job = j->name;
+	out->last_success = j->last_success;
+	out->last_duration = j->last_duration;
+	out->last_rows = j->last_rows;
+	memcpy(out->runs, j->runs, sizeof(out->runs));
 }
 
 const char *scheduler_summary(const struct scheduler *s)

@@ -38,4 +38,14 @@ const char *scheduler_summary(const struct scheduler *s);
 
 const char *run_status_name(enum run_status st);
 
+/* Figures for /metrics (the cleanup job, the only one today). */
+struct job_stats {
+	const char *job;
+	time_t last_success;
+	double last_duration;
+	int64_t last_rows;
+	uint64_t runs[4];          /* by enum run_status */
+};
+void scheduler_stats(const struct scheduler *s, struct job_stats *out);
+
 #endif
