@@ -659,6 +659,20 @@ wrong_type:
 	return -1;
 }
 
+static bool conninfo_has_password(const char *conninfo)
+{
+	PQconninfoOption *opts, *o;
+	bool has = false;
+
+	if (conninfo[0] == '\0' || (opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return false;
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+			has = true;
+	PQconninfoFree(opts);
+	return has;
+}
+
 /* Does line n of f start with a dotted name ("log.level = ...")?  People
  * write that after using --set log.level=...; libconfig only says
  * "syntax error". */
@@ -709,6 +723,15 @@ int conf_load_file(struct conf *c, const char *path, bool must_exist, struct con
 	for (i = 0; i < n; i++)
 		if (load_setting(c, path, config_setting_get_elem(config_root_setting(&lc), (unsigned)i), "", err) < 0)
 			goto out;
+	if (strcmp(c->origin[key_lookup("database.conninfo") - conf_keys], "default") != 0 &&
+	    strncmp(c->origin[key_lookup("database.conninfo") - conf_keys], path, strlen(path)) == 0 &&
+	    conninfo_has_password(c->db_conninfo) && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		set_error(err, "%s: holds a password in database.conninfo and is readable by other users "
+			  "(mode %04o); run chmod o-rwx %s, or move the password to database.password_file, "
+			  "systemd's LoadCredential=db-password or PGPASSFILE", path,
+			  (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
 	free(c->file);
 	c->file = strdup(path);
 	rc = 0;
@@ -828,9 +851,17 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 {
 	const char *pwf = c->db_password_file;
 
+	struct stat st;
+
 	if (pwf[0] != '\0' && access(pwf, R_OK) < 0) {
 		set_error(err, "%s: database.password_file: cannot read \"%s\": %s",
 			  c->origin[key_lookup("database.password_file") - conf_keys], pwf, strerror(errno));
+		return -1;
+	}
+	if (pwf[0] != '\0' && stat(pwf, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		set_error(err, "%s: database.password_file: \"%s\" is readable by other users (mode %04o); "
+			  "run chmod o-rwx %s", c->origin[key_lookup("database.password_file") - conf_keys], pwf,
+			  (unsigned)(st.st_mode & 07777), pwf);
 		return -1;
 	}
 	return 0;

@@ -70,6 +70,11 @@ def test_check_config_masks_secrets_everywhere(tmp_path):
     secret = "s3cr3t-Pa55"
     path = write(tmp_path, 'database: { conninfo = "host=/tmp user=app password=%s dbname=m"; };\n' % secret)
     r = run(["-c", path, "check-config"])
+    assert r.returncode == 78, "a password in a file others can read is refused"
+    assert "holds a password in database.conninfo and is readable by other users (mode 0644)" in r.stderr
+    assert secret not in r.stderr
+    os.chmod(path, 0o600)
+    r = run(["-c", path, "check-config"])
     assert r.returncode == 0, r.stderr
     assert secret not in r.stdout + r.stderr
     assert "password=********" in r.stdout
@@ -78,6 +83,7 @@ def test_check_config_masks_secrets_everywhere(tmp_path):
     assert secret not in r.stdout + r.stderr
     # the printed configuration is valid libconfig that loads again
     again = write(tmp_path, r.stdout.replace("********", "x"), "again.conf")
+    os.chmod(again, 0o600)
     assert run(["-c", again, "check-config"]).returncode == 0
 
 
@@ -94,6 +100,9 @@ def test_password_file_and_credentials_directory(tmp_path, cluster):
     # trust authentication ignores the password; this checks it is read, never printed
     pw = tmp_path / "pw"
     pw.write_text("from-file\n")
+    r = run(["--set", "database.password_file=" + str(pw), "check-config"])
+    assert r.returncode == 78 and "is readable by other users (mode 0644)" in r.stderr
+    os.chmod(pw, 0o600)
     r = run(["-d", cluster.conninfo(), "--set", "database.password_file=" + str(pw),
              "--set", "migrations.directory=" + MIGRATIONS, "migrate", "status"])
     assert r.returncode == 0, r.stderr
