@@ -63,6 +63,8 @@ const struct conf_key conf_keys[] = {
 	  "most rows deleted by one batch transaction" },
 	{ "jobs.zoom_token_cleanup.max_runtime", CT_DURATION, OFF(cleanup_max_runtime_ms), "30 min", 1000, 7 * DAY_MS, NULL, CK_RELOADABLE,
 	  "a run stops after this long; the rest waits for the next run" },
+	{ "jobs.zoom_token_cleanup.max_replica_lag", CT_DURATION, OFF(cleanup_max_replica_lag_ms), "30 s", 1000, DAY_MS, NULL, CK_RELOADABLE,
+	  "pause between batches while a streaming replica's replay is further behind than this" },
 	{ "jobs.verify.schedule", CT_STRING, OFF(verify_schedule), "*/15 * * * *", 0, 0, NULL, CK_RELOADABLE,
 	  "cron expression of the verification pass" },
 	{ "verify.remind_every", CT_DURATION, OFF(verify_remind_every_ms), "24 h", 60000, 365 * DAY_MS, NULL, CK_RELOADABLE,

@@ -36,6 +36,7 @@ struct conf {
 	int64_t cleanup_retention_ms;
 	int64_t cleanup_batch_size;
 	int64_t cleanup_max_runtime_ms;
+	int64_t cleanup_max_replica_lag_ms;
 	char *verify_schedule;
 
 	int64_t verify_remind_every_ms;

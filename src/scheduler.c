@@ -31,7 +31,7 @@
 #define RECONNECT_ATTEMPTS 8
 
 enum jstep {
-	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_CLAIM, J_SKIP, J_WORK, J_PAUSE,
+	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_CLAIM, J_SKIP, J_LAG, J_WORK, J_PAUSE,
 	J_FINISH, J_UNLOCK, J_PRUNE, J_LAST_RUN,
 };
 
@@ -62,6 +62,11 @@ struct job {
 	enum run_status result;
 	char error[512];
 	char summary[160];
+	/* WAL positions the primary had when batches started, to tell how far
+	 * behind (in time) the slowest streaming replica's replay is */
+	struct { double t; uint64_t lsn; } wal[64];
+	int nwal;
+	bool lag_logged;
 	time_t last_success;
 	double last_duration;
 	int64_t last_rows;
@@ -349,8 +354,6 @@ static void job_send(struct job *j, enum jstep step, const char *sql, int n, con
 static void cleanup_next_batch(struct job *j)
 {
 	const struct conf *c = j->s->conf;
-	char retention[48], limit[24];
-	const char *params[2] = { retention, limit };
 	double elapsed = since(&j->started);
 
 	if (j->stop_requested) {
@@ -366,6 +369,89 @@ static void cleanup_next_batch(struct job *j)
 		log_info("job %s: %" PRId64 " rows deleted so far (batch %ld)", j->name, j->rows, j->batch);
 	}
 	notify_status("ready; job %s running: %" PRId64 " rows deleted", j->name, j->rows);
+	/* replicas first: a cleanup must not leave read replicas behind */
+	job_send(j, J_LAG,
+		 "SELECT pg_current_wal_lsn()::text, coalesce(min(replay_lsn)::text, ''), "
+		 "coalesce(max(extract(epoch FROM replay_lag)), 0)::float8, count(*) FROM pg_stat_replication",
+		 0, NULL);
+}
+
+static uint64_t parse_lsn(const char *s)
+{
+	unsigned int hi = 0, lo = 0;
+
+	if (sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static double mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* How long ago the primary wrote the oldest WAL the slowest replica has
+ * not replayed, from our own samples; replay_lag alone stays still while
+ * a replica's replay is paused. */
+static double replica_lag(struct job *j, const PGresult *res)
+{
+	uint64_t now_lsn = parse_lsn(PQgetvalue(res, 0, 0)), replay = parse_lsn(PQgetvalue(res, 0, 1));
+	double reported = strtod(PQgetvalue(res, 0, 2), NULL), now = mono_now(), est = 0;
+	int i;
+
+	if (j->nwal == 0 || j->wal[j->nwal - 1].lsn != now_lsn) {
+		if (j->nwal == (int)(sizeof(j->wal) / sizeof(j->wal[0]))) {
+			memmove(j->wal, j->wal + 1, sizeof(j->wal) - sizeof(j->wal[0]));
+			j->nwal--;
+		}
+		j->wal[j->nwal].t = now;
+		j->wal[j->nwal].lsn = now_lsn;
+		j->nwal++;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), "0") == 0 || PQgetvalue(res, 0, 1)[0] == '\0')
+		return 0;
+	for (i = 0; i < j->nwal; i++) {
+		if (j->wal[i].lsn > replay) {
+			est = now - j->wal[i].t;
+			break;
+		}
+	}
+	return est > reported ? est : reported;
+}
+
+static void cleanup_lag_checked(struct job *j, PGresult *res)
+{
+	const struct conf *c = j->s->conf;
+	char retention[48], limit[24];
+	const char *params[2] = { retention, limit };
+	double lag = res ? replica_lag(j, res) : 0, max = (double)c->cleanup_max_replica_lag_ms / 1000;
+
+	if (lag > max) {
+		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+
+		if (!j->lag_logged) {
+			char secs[32];
+			struct log_field f[] = { { "JOB", j->name }, { "REPLICA_LAG_S", secs } };
+
+			snprintf(secs, sizeof(secs), "%.1f", lag);
+			log_emit(LOG_NOTICE, MSGID_JOB_FINISHED, LOG_FIELDS(f),
+				 "job %s: pausing, a streaming replica's replay is %.1f s behind "
+				 "(jobs.zoom_token_cleanup.max_replica_lag = %.0f s)", j->name, lag, max);
+			j->lag_logged = true;
+		}
+		notify_status("ready; job %s paused: a replica is %.0f s behind (%" PRId64 " rows deleted)",
+			      j->name, lag, j->rows);
+		j->step = J_PAUSE;
+		evtimer_add(j->pause, &tv);
+		return;
+	}
+	if (j->lag_logged) {
+		log_notice("job %s: replicas caught up, going on", j->name);
+		j->lag_logged = false;
+	}
 	snprintf(retention, sizeof(retention), "%lld milliseconds", (long long)c->cleanup_retention_ms);
 	snprintf(limit, sizeof(limit), "%ld", j->batch);
 	clock_gettime(CLOCK_MONOTONIC, &j->batch_started);
@@ -495,6 +581,15 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 	case J_SKIP:
 		/* a skip leaves the lock as it found it: release it if it is ours */
 		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+		return;
+	case J_LAG:
+		if (!ok) {
+			/* no right to read pg_stat_replication is not a reason to stop */
+			log_debug("job %s: cannot read replica lag: %s", j->name, db_message(res));
+			cleanup_lag_checked(j, NULL);
+			return;
+		}
+		cleanup_lag_checked(j, res);
 		return;
 	case J_WORK:
 		if (ok)

@@ -226,3 +226,52 @@ def test_a_second_runner_is_skipped_while_the_first_holds_the_job(db):
     assert first.returncode == 0, err
     assert "deleted 300" in out
     assert sorted(s for s, _, _ in job_runs(db)) == ["ok", "skipped"]
+
+
+def test_cleanup_pauses_while_a_replica_lags_and_finishes_after(tmpbase):
+    """A real streaming replica made by pg_basebackup, its replay paused."""
+    import os
+    import subprocess
+    import tempfile
+    from conftest import PG_BIN, Cluster, Database
+    primary = Cluster(tmpbase)
+    primary.start()
+    standby_dir = tempfile.mkdtemp(prefix="maintd-standby-", dir=tmpbase)
+    standby = None
+    try:
+        os.chown(standby_dir, *(os.stat(primary.dir)[4:6]))
+        primary._run([os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.dir, "-U", "postgres",
+                      "-D", os.path.join(standby_dir, "data"), "-R", "-X", "stream"])
+        with open(os.path.join(standby_dir, "data", "postgresql.conf"), "a") as f:
+            f.write("unix_socket_directories = '%s'\n" % standby_dir)
+        standby = subprocess.run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(standby_dir, "data"),
+                                  "-l", os.path.join(standby_dir, "log"), "-w", "start"],
+                                 preexec_fn=primary._preexec, capture_output=True, cwd="/")
+        assert standby.returncode == 0, standby.stderr
+        db = Database(primary, primary.create_db())
+        migrate(db)
+        fill_tokens(db, 30000, 20000)
+        import psycopg2
+        c = psycopg2.connect("host=%s user=postgres dbname=postgres" % standby_dir)
+        c.autocommit = True
+        assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_replication")[0][0] == 1)
+        c.cursor().execute("SELECT pg_wal_replay_pause()")
+        resume = __import__("threading").Timer(6.0, lambda: c.cursor().execute("SELECT pg_wal_replay_resume()"))
+        resume.start()
+        t0 = time.monotonic()
+        r = cleanup(db, "--set", "jobs.zoom_token_cleanup.max_replica_lag=2 s",
+                    "--set", "jobs.zoom_token_cleanup.batch_size=100", "--set", "log.level=info")
+        took = time.monotonic() - t0
+        resume.join()
+        c.close()
+        assert r.returncode == 0, r.stderr
+        assert "deleted 20000 expired" in r.stdout
+        assert "pausing, a streaming replica's replay is" in r.stderr, r.stderr
+        assert "replicas caught up, going on" in r.stderr
+        assert took >= 5, "the cleanup waited for the paused replica (%.1f s)" % took
+    finally:
+        subprocess.run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(standby_dir, "data"), "-m",
+                        "immediate", "stop"], preexec_fn=primary._preexec, capture_output=True, cwd="/")
+        primary.destroy()
+        import shutil
+        shutil.rmtree(standby_dir, ignore_errors=True)
