@@ -275,3 +275,40 @@ def test_cleanup_pauses_while_a_replica_lags_and_finishes_after(tmpbase):
         primary.destroy()
         import shutil
         shutil.rmtree(standby_dir, ignore_errors=True)
+
+
+def test_postgres_restart_during_cleanup_and_while_idle(tmpbase, daemons, notify):
+    from conftest import Cluster, Database
+    c = Cluster(tmpbase)
+    c.start()
+    try:
+        db = Database(c, c.create_db())
+        migrate(db)
+        fill_tokens(db, 1000, 300)
+        missed_history(db)
+        app = c.connect(db.name)
+        app.autocommit = False
+        app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")
+        d = start_daemon(daemons, db, notify)
+        assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND query LIKE 'WITH doomed%%'")[0][0] == 1), d.stderr()
+        c.stop()                       # fast shutdown: every session ends, the app's too
+        app.close()
+        time.sleep(2)
+        c.start()
+        assert wait_for(lambda: [s for s, _, _ in job_runs(db)][1:] == ["failed", "ok"], 60), (job_runs(db), d.stderr())
+        assert job_runs(db)[2][1] == 300
+        assert notify.wait_for(lambda l: "reconnected" in l, timeout=30), d.stderr()
+        # and once more while idle
+        c.stop()
+        time.sleep(1)
+        c.start()
+        assert wait_for(lambda: d.stderr().count("reconnected") >= 0 and
+                        sum("reconnected" in l for l in notify.lines()) >= 2, 60), d.stderr()
+        assert d.proc.poll() is None
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0
+        log = d.stderr()
+        assert "database connection to" in log and "lost" in log
+    finally:
+        c.destroy()
