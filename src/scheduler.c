@@ -159,6 +159,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the run ------------------------------------------------------------------ */
 
+static void job_idle(struct job *j);
+
 static void run_finished(struct job *j)
 {
 	struct scheduler *s = j->s;
@@ -176,6 +178,17 @@ static void run_finished(struct job *j)
 		 run_status_name(j->result), j->rows, when);
 	if (s->done_cb != NULL)
 		s->done_cb(j->name, j->result, j->rows, j->error[0] ? j->error : NULL, s->done_arg);
+	job_idle(j);
+}
+
+/* Back to idle without a run (the catch-up check): a shutdown waiting for
+ * the jobs may go on. */
+static void job_idle(struct job *j)
+{
+	struct scheduler *s = j->s;
+
+	j->running = false;
+	j->step = J_IDLE;
 	if (s->stopped != NULL && !scheduler_busy(s)) {
 		void (*cb)(void *) = s->stopped;
 
@@ -621,9 +634,8 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		time_t last, due, next, now = time(NULL);
 		int guard = 0;
 
-		j->running = false;
-		j->step = J_IDLE;
-		if (!ok || PQgetisnull(res, 0, 0))
+		job_idle(j);
+		if (!ok || PQgetisnull(res, 0, 0) || j->stop_requested)
 			return;
 		last = (time_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		due = cron_next(&j->expr, j->tz, last);
@@ -730,8 +742,7 @@ static void catch_up_connected(struct db *db, bool ok, void *arg)
 	(void)db;
 	if (!ok) {
 		log_warning("job %s: cannot check for a missed run: %s", j->name, db_error(j->db));
-		j->running = false;
-		j->step = J_IDLE;
+		job_idle(j);
 		return;
 	}
 	job_send(j, J_LAST_RUN,

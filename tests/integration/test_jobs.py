@@ -312,3 +312,22 @@ def test_postgres_restart_during_cleanup_and_while_idle(tmpbase, daemons, notify
         assert "database connection to" in log and "lost" in log
     finally:
         c.destroy()
+
+
+def test_sigterm_right_after_ready_does_not_wait_for_the_catch_up_check(db, daemons, tmp_path):
+    from conftest import NotifySocket
+    migrate(db)
+    missed_history(db)
+    db.query("UPDATE momentum_maintd.job_runs SET scheduled_for = now() + interval '1 day'")  # nothing to catch up
+    for i in range(5):
+        n = NotifySocket(str(tmp_path / ("s%d" % i)))
+        try:
+            d = start_daemon(daemons, db, n)
+            assert n.wait_for(lambda l: l == "READY=1")
+            t0 = time.monotonic()
+            d.signal(signal.SIGTERM)
+            assert d.wait(10) == 0
+            assert time.monotonic() - t0 < 2, "stopped at once"
+            assert "did not stop" not in d.stderr()
+        finally:
+            n.close()
