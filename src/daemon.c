@@ -111,7 +111,7 @@ static void reload(struct daemon *d)
 	struct conf_error err;
 	struct conf *newc;
 
-	if (d->phase != PHASE_READY) {
+	if (!d->migrated) {
 		log_notice("SIGHUP: reload ignored while starting; send it again once ready");
 		return;
 	}
@@ -123,9 +123,8 @@ static void reload(struct daemon *d)
 		notify_ready("ready; reload failed (%s), running with the previous configuration", err.msg);
 		return;
 	}
-	log_set_level(conf_syslog_level(newc));
 	if (conf_keep_restart_only(newc, d->conf, restart_needed, d) < 0 ||
-	    scheduler_reconfigure(d->sched, newc) < 0) {
+	    (log_set_level(conf_syslog_level(newc)), scheduler_reconfigure(d->sched, newc) < 0)) {
 		log_set_level(conf_syslog_level(d->conf));
 		log_error("reload failed: out of memory; keeping the running configuration");
 		conf_free(newc);
@@ -162,6 +161,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	db_close(d->db);
 	d->exit_code = EX_OK;
 	d->phase = PHASE_STOPPING;
+	d->health.ready = false;   /* /readyz says so while the jobs wind down */
 	if (scheduler_busy(d->sched)) {
 		/* a running job's batch is cancelled and the run recorded as
 		 * cancelled; give that a few seconds, not more */

@@ -23,7 +23,9 @@
 #define CONNECT_TIMEOUT_SEC 10
 /* a batch waits this long for a lock before it shrinks and tries again */
 #define BATCH_LOCK_TIMEOUT "5s"
-#define BATCH_MIN 100
+#define BATCH_MIN_ROWS 100
+/* never shrink below 100 rows, nor grow above batch_size */
+#define BATCH_MIN(c) ((c)->cleanup_batch_size < BATCH_MIN_ROWS ? (c)->cleanup_batch_size : BATCH_MIN_ROWS)
 #define LOCK_TIMEOUTS_MAX 10
 #define PROGRESS_LOG_SEC 30
 /* after a lost connection, the interrupted run is retried once if the
@@ -31,7 +33,7 @@
 #define RECONNECT_ATTEMPTS 8
 
 enum jstep {
-	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_CLAIM, J_SKIP, J_LAG, J_WORK, J_PAUSE,
+	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_STALE, J_CLAIM, J_SKIP, J_LAG, J_WORK, J_PAUSE,
 	J_FINISH, J_UNLOCK, J_PRUNE, J_LAST_RUN,
 };
 
@@ -54,6 +56,8 @@ struct job {
 	char lost_run_id[24];         /* a run the connection died under, to record */
 	char lost_error[256];
 	int reconnects;
+	bool in_run;                  /* a run (not just the catch-up check) is going */
+	bool retried;                 /* this run is already the retry after a lost connection */
 
 	struct timespec started, batch_started, last_progress;
 	int64_t rows;
@@ -167,6 +171,7 @@ static void run_finished(struct job *j)
 	char when[64];
 
 	j->running = false;
+	j->in_run = false;
 	j->step = J_IDLE;
 	j->runs[j->result]++;
 	j->last_duration = since(&j->started);
@@ -254,6 +259,13 @@ static void connection_lost(struct job *j)
 {
 	struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
 
+	if (!j->in_run) {
+		/* only the catch-up check was running: no run to record */
+		log_warning("job %s: database connection lost: %s", j->name, db_error(j->db));
+		db_close(j->db);
+		job_idle(j);
+		return;
+	}
 	if (j->run_id[0] != '\0') {
 		snprintf(j->lost_run_id, sizeof(j->lost_run_id), "%s", j->run_id);
 		snprintf(j->lost_error, sizeof(j->lost_error), "connection lost: %s", db_error(j->db));
@@ -263,7 +275,9 @@ static void connection_lost(struct job *j)
 	j->result = RUN_FAILED;
 	snprintf(j->error, sizeof(j->error), "connection lost: %s", db_error(j->db));
 	db_close(j->db);
-	if (j->stop_requested || j->reconnects >= RECONNECT_ATTEMPTS || j->lost_run_id[0] == '\0') {
+	if (j->stop_requested || j->retried || j->reconnects >= RECONNECT_ATTEMPTS || j->lost_run_id[0] == '\0') {
+		/* the row stays 'running' until the next run of this job marks
+		 * it failed (it does so first, holding the job's lock) */
 		run_finished(j);
 		return;
 	}
@@ -326,6 +340,8 @@ static void start_run(struct job *j, time_t scheduled_for)
 		return;
 	}
 	j->running = true;
+	j->in_run = true;
+	j->retried = false;
 	j->stop_requested = false;
 	j->scheduled_for = scheduled_for;
 	j->run_id[0] = '\0';
@@ -465,7 +481,12 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 		log_notice("job %s: replicas caught up, going on", j->name);
 		j->lag_logged = false;
 	}
-	snprintf(retention, sizeof(retention), "%lld milliseconds", (long long)c->cleanup_retention_ms);
+	/* whole days as days, as the seed's interval '7 days' (calendar days in
+	 * the session's time zone), else milliseconds */
+	if (c->cleanup_retention_ms % 86400000 == 0)
+		snprintf(retention, sizeof(retention), "%lld days", (long long)(c->cleanup_retention_ms / 86400000));
+	else
+		snprintf(retention, sizeof(retention), "%lld milliseconds", (long long)c->cleanup_retention_ms);
 	snprintf(limit, sizeof(limit), "%ld", j->batch);
 	clock_gettime(CLOCK_MONOTONIC, &j->batch_started);
 	/* The same rows as the seed's cleanup_expired_zoom_tokens(), a batch
@@ -493,8 +514,8 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 		finish_run(j, RUN_OK, NULL);
 		return;
 	}
-	if (took > 0.2 && j->batch > BATCH_MIN)
-		j->batch = j->batch / 2 > BATCH_MIN ? j->batch / 2 : BATCH_MIN;
+	if (took > 0.2 && j->batch > BATCH_MIN(c))
+		j->batch = j->batch / 2 > BATCH_MIN(c) ? j->batch / 2 : BATCH_MIN(c);
 	else if (took < 0.05)
 		j->batch = j->batch * 3 / 2 + 1 < c->cleanup_batch_size ? j->batch * 3 / 2 + 1 : c->cleanup_batch_size;
 	pause_ms = (long)(took * 2000);
@@ -517,7 +538,7 @@ static void cleanup_batch_failed(struct job *j, PGresult *res)
 	if (strcmp(state, "55P03") == 0 && ++j->lock_timeouts < LOCK_TIMEOUTS_MAX) {
 		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
 
-		j->batch = j->batch / 2 > BATCH_MIN ? j->batch / 2 : BATCH_MIN;
+		j->batch = j->batch / 2 > BATCH_MIN(j->s->conf) ? j->batch / 2 : BATCH_MIN(j->s->conf);
 		log_info("job %s: a batch waited " BATCH_LOCK_TIMEOUT " for a lock; retrying with %ld rows",
 			 j->name, j->batch);
 		j->step = J_PAUSE;
@@ -545,15 +566,30 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 	}
 	switch (j->step) {
 	case J_RECORD_LOST:
-		if (ok) {
-			log_info("job %s: the interrupted run is recorded as failed; trying it again", j->name);
-			j->lost_run_id[0] = '\0';
+		j->lost_run_id[0] = '\0';
+		if (!ok) {
+			log_error("job %s: recording the interrupted run: %s", j->name, db_message(res));
+			run_finished(j);
+			return;
 		}
+		if (strcmp(PQcmdTuples(res), "1") != 0 || j->stop_requested) {
+			/* it had been recorded before the connection went: nothing to retry */
+			run_finished(j);
+			return;
+		}
+		log_info("job %s: the interrupted run is recorded as failed; trying it once more", j->name);
+		j->retried = true;
+		j->run_id[0] = '\0';
 		job_connected(db, true, j);
 		return;
 	case J_SETUP:
 		if (!ok)
 			goto failed;
+		if (j->stop_requested) {
+			j->result = RUN_CANCELLED;
+			run_finished(j);
+			return;
+		}
 		{
 			char sql[96];
 
@@ -569,6 +605,29 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			skip_run(j, "another instance is running this job");
 			return;
 		}
+		if (j->stop_requested) {
+			j->result = RUN_CANCELLED;
+			job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+			return;
+		}
+		{
+			const char *params[1] = { j->name };
+
+			/* holding the job's lock, no run of it is going anywhere: a row
+			 * still 'running' is one whose daemon stopped or lost its
+			 * connection before it could say */
+			job_send(j, J_STALE,
+				 "UPDATE momentum_maintd.job_runs SET status = 'failed', finished_at = now(), "
+				 "error = 'interrupted: its daemon stopped or lost the connection before recording the end' "
+				 "WHERE job = $1 AND status = 'running'", 1, params);
+		}
+		return;
+	case J_STALE:
+		if (!ok)
+			goto failed_locked;
+		if (strcmp(PQcmdTuples(res), "0") != 0)
+			log_warning("job %s: %s earlier run(s) left 'running' are now recorded as failed (interrupted)",
+				    j->name, PQcmdTuples(res));
 		{
 			char ts[24];
 			const char *params[3] = { j->name, j->s->instance, ts };
@@ -583,7 +642,7 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		return;
 	case J_CLAIM:
 		if (!ok)
-			goto failed;
+			goto failed_locked;
 		if (PQntuples(res) == 0) {
 			skip_run(j, "this scheduled run already ran on another instance");
 			return;
@@ -596,6 +655,10 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
 		return;
 	case J_LAG:
+		if (j->stop_requested) {
+			finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+			return;
+		}
 		if (!ok) {
 			/* no right to read pg_stat_replication is not a reason to stop */
 			log_debug("job %s: cannot read replica lag: %s", j->name, db_message(res));
@@ -613,6 +676,8 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 	case J_FINISH:
 		if (!ok)
 			log_error("job %s: recording the run in momentum_maintd.job_runs: %s", j->name, db_message(res));
+		else
+			j->run_id[0] = '\0';   /* recorded: a connection lost from here on loses nothing */
 		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
 		return;
 	case J_UNLOCK: {
@@ -657,10 +722,16 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		return;
 	}
 failed:
+failed_locked:
 	log_error("job %s: %s%s", j->name, db_message(res), strcmp(db_sqlstate(res), "42P01") == 0
 		  ? " (the momentum_maintd schema is missing: start the daemon or run 'migrate up' first)" : "");
 	j->result = RUN_FAILED;
 	snprintf(j->error, sizeof(j->error), "%s", db_message(res));
+	if (j->step == J_STALE || j->step == J_CLAIM) {
+		/* the job's lock is ours: release it before giving up */
+		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+		return;
+	}
 	run_finished(j);
 }
 
@@ -848,8 +919,9 @@ void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg)
 		s->stopped = NULL;
 		if (done != NULL)
 			done(arg);
-	} else if (db_busy(j->db)) {
-		/* the batch rolls back; its error result records the run as cancelled */
+	} else if (db_busy(j->db) && (j->step == J_WORK || j->step == J_LAG || j->step == J_LAST_RUN)) {
+		/* the batch rolls back; its error result records the run as
+		 * cancelled.  Bookkeeping statements are left to finish. */
 		db_cancel(j->db);
 	}
 }

@@ -331,3 +331,26 @@ def test_sigterm_right_after_ready_does_not_wait_for_the_catch_up_check(db, daem
             assert "did not stop" not in d.stderr()
         finally:
             n.close()
+
+
+def test_a_run_left_running_is_recorded_as_interrupted_by_the_next_run(db):
+    migrate(db)
+    fill_tokens(db, 100, 30)
+    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, status) "
+             "VALUES ('zoom-token-cleanup', 'gone:1', now() - interval '1 day', 'running')")
+    r = cleanup(db)
+    assert r.returncode == 0, r.stderr
+    assert "left 'running' are now recorded as failed" in r.stderr
+    rows = job_runs(db)
+    assert rows[0][0] == "failed" and rows[0][2].startswith("interrupted")
+    assert rows[1][:2] == ("ok", 30)
+
+
+def test_retention_in_days_is_calendar_days_like_the_seed(db):
+    migrate(db)
+    db.query("SET TimeZone = 'UTC'")
+    fill_tokens(db, 200, 50)
+    before = db.query("SELECT count(*) FROM zoom_credentials WHERE expires_at < now() - interval '7 days'")[0][0]
+    r = cleanup(db, "--set", "log.level=debug")
+    assert r.returncode == 0
+    assert "deleted %d expired" % before in r.stdout
