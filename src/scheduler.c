@@ -28,6 +28,8 @@
 #define BATCH_MIN(c) ((c)->cleanup_batch_size < BATCH_MIN_ROWS ? (c)->cleanup_batch_size : BATCH_MIN_ROWS)
 #define LOCK_TIMEOUTS_MAX 10
 #define PROGRESS_LOG_SEC 30
+#define WAL_PER_BATCH_LIGHT (1024 * 1024)
+#define WAL_PER_BATCH_HEAVY (4 * 1024 * 1024)
 /* after a lost connection, the interrupted run is retried once if the
  * database is back within this many reconnect attempts */
 #define RECONNECT_ATTEMPTS 8
@@ -71,6 +73,8 @@ struct job {
 	struct { double t; uint64_t lsn; } wal[64];
 	int nwal;
 	bool lag_logged;
+	uint64_t last_lsn;            /* WAL position at the last batch's start */
+	uint64_t last_batch_wal;      /* WAL bytes written from one batch start to the next */
 	time_t last_success;
 	double last_duration;
 	int64_t last_rows;
@@ -348,6 +352,7 @@ static void start_run(struct job *j, time_t scheduled_for)
 	j->rows = 0;
 	j->lock_timeouts = 0;
 	j->reconnects = 0;
+	j->last_lsn = j->last_batch_wal = 0;
 	j->batch = j->s->conf->cleanup_batch_size < 1000 ? j->s->conf->cleanup_batch_size : 1000;
 	j->error[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
@@ -456,6 +461,7 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 	const struct conf *c = j->s->conf;
 	char retention[48], limit[24];
 	const char *params[2] = { retention, limit };
+	uint64_t lsn = res ? parse_lsn(PQgetvalue(res, 0, 0)) : 0;
 	double lag = res ? replica_lag(j, res) : 0, max = (double)c->cleanup_max_replica_lag_ms / 1000;
 
 	if (lag > max) {
@@ -481,6 +487,9 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 		log_notice("job %s: replicas caught up, going on", j->name);
 		j->lag_logged = false;
 	}
+	if (j->last_lsn != 0 && lsn > j->last_lsn)
+		j->last_batch_wal = lsn - j->last_lsn;
+	j->last_lsn = lsn;
 	/* whole days as days, as the seed's interval '7 days' (calendar days in
 	 * the session's time zone), else milliseconds */
 	if (c->cleanup_retention_ms % 86400000 == 0)
@@ -514,11 +523,17 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 		finish_run(j, RUN_OK, NULL);
 		return;
 	}
-	if (took > 0.2 && j->batch > BATCH_MIN(c))
-		j->batch = j->batch / 2 > BATCH_MIN(c) ? j->batch / 2 : BATCH_MIN(c);
-	else if (took < 0.05)
+	/* Shrink when a batch is slow or its WAL is heavy (the app's commits
+	 * wait behind the flush of a big one: full-page images make the first
+	 * pass over a table costly); grow only when both are light. */
+	if ((took > 0.2 || j->last_batch_wal > WAL_PER_BATCH_HEAVY) && j->batch > BATCH_MIN(c))
+		j->batch = j->batch * 2 / 3 > BATCH_MIN(c) ? j->batch * 2 / 3 : BATCH_MIN(c);
+	else if (took < 0.05 && j->last_batch_wal < WAL_PER_BATCH_LIGHT)
 		j->batch = j->batch * 3 / 2 + 1 < c->cleanup_batch_size ? j->batch * 3 / 2 + 1 : c->cleanup_batch_size;
-	pause_ms = (long)(took * 2000);
+	log_debug("job %s: batch of %ld rows in %.0f ms, %llu kB WAL since the last; next %ld rows", j->name, n,
+		  took * 1000, (unsigned long long)(j->last_batch_wal / 1024), j->batch);
+	/* busy at most a quarter of the time */
+	pause_ms = (long)(took * 3000);
 	pause_ms = pause_ms < 20 ? 20 : pause_ms > 2000 ? 2000 : pause_ms;
 	tv.tv_sec = pause_ms / 1000;
 	tv.tv_usec = (pause_ms % 1000) * 1000;
