@@ -319,9 +319,13 @@ static void job_connected(struct db *db, bool ok, void *arg)
 			 "WHERE id = $1 AND status = 'running'", 2, params);
 		return;
 	}
+	/* synchronous_commit off: a batch's commit does not wait for its WAL
+	 * to reach disk, so the app's commits do not queue behind ours; if the
+	 * server crashes, the last batches' deletions are redone next run */
 	job_send(j, J_SETUP,
 		 "SET statement_timeout = 0; SET lock_timeout = '" BATCH_LOCK_TIMEOUT "'; "
-		 "SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0", 0, NULL);
+		 "SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0; "
+		 "SET synchronous_commit = off", 0, NULL);
 }
 
 static void connect_job(struct job *j)
