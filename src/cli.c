@@ -17,6 +17,7 @@
 #include "migfile.h"
 #include "migrate.h"
 #include "scheduler.h"
+#include "verify.h"
 
 extern const char supabase_compat_sql[];
 
@@ -40,14 +41,21 @@ static void on_connected(struct db *db, bool ok, void *arg)
 	event_base_loopbreak(o->base);
 }
 
+static int oneshot_connect(struct oneshot *o, const struct conf *conf, const char *password, bool migrations);
+
 /* Reads the migrations and connects once; returns 0 or an exit code. */
 static int oneshot_open(struct oneshot *o, const struct conf *conf, const char *password)
+{
+	return oneshot_connect(o, conf, password, true);
+}
+
+static int oneshot_connect(struct oneshot *o, const struct conf *conf, const char *password, bool migrations)
 {
 	char err[1024];
 	int rc;
 
 	memset(o, 0, sizeof(*o));
-	rc = migration_set_load(conf->mig_directory, &o->set, err, sizeof(err));
+	rc = migrations ? migration_set_load(conf->mig_directory, &o->set, err, sizeof(err)) : 0;
 	if (rc < 0) {
 		log_error("%s", err);
 		return rc == -2 ? EX_CONFIG : EX_DATAERR;
@@ -764,5 +772,70 @@ out:
 	scheduler_free(s);
 	if (r.base)
 		event_base_free(r.base);
+	return rc;
+}
+
+static int level_rank(const char *level)
+{
+	return strcmp(level, "error") == 0 ? 0 : strcmp(level, "warn") == 0 ? 1 : 2;
+}
+
+int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on)
+{
+	struct oneshot o;
+	PGresult *res = NULL;
+	int rc = oneshot_connect(&o, conf, password, false), i, n, counts[3] = { 0, 0, 0 }, fail = 0;
+	int threshold = level_rank(fail_on ? fail_on : "error");
+
+	if (rc != 0)
+		goto out;
+	res = PQexec(db_pgconn(o.db), verify_lints_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
+		rc = db_connected(o.db) && PQstatus(db_pgconn(o.db)) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+		goto out;
+	}
+	n = PQntuples(res);
+	if (json)
+		printf("{\"findings\": [");
+	for (i = 0; i < n; i++) {
+		const char *check = PQgetvalue(res, i, 0), *level = PQgetvalue(res, i, 1);
+		const char *object = PQgetvalue(res, i, 2), *detail = PQgetvalue(res, i, 3);
+		const char *remedy = PQgetvalue(res, i, 4);
+		int rank = level_rank(level);
+
+		counts[rank]++;
+		fail += rank <= threshold;
+		if (json) {
+			printf("%s\n  {\"check\": ", i ? "," : "");
+			json_str(check);
+			printf(", \"level\": ");
+			json_str(level);
+			printf(", \"object\": ");
+			json_str(object);
+			printf(", \"detail\": ");
+			json_str(detail);
+			printf(", \"remedy\": ");
+			json_str(remedy);
+			printf(", \"key\": ");
+			{
+				char key[1024];
+
+				snprintf(key, sizeof(key), "%s:%s", check, object);
+				json_str(key);
+			}
+			printf("}");
+		} else {
+			printf("%-5s %s %s: %s\n      fix: %s\n", level, check, object, detail, remedy);
+		}
+	}
+	if (json)
+		printf("\n], \"summary\": {\"error\": %d, \"warn\": %d, \"info\": %d}}\n", counts[0], counts[1], counts[2]);
+	else
+		printf("%d error(s), %d warning(s), %d info\n", counts[0], counts[1], counts[2]);
+	rc = fail ? 1 : EX_OK;
+out:
+	PQclear(res);
+	oneshot_close(&o);
 	return rc;
 }

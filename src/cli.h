@@ -18,4 +18,8 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 /* Runs one scheduled job now (run-job NAME) and prints what it did. */
 int cli_run_job(const struct conf *conf, const char *password, const char *name);
 
+/* One verification pass (lints); exit 0 clean, 1 findings at or above
+ * fail_on ("error", "warn" or "info"), 69 database down. */
+int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on);
+
 #endif

@@ -49,6 +49,9 @@ static void usage(FILE *f)
 		"  migrate down --to VERSION [--yes]\n"
 		"                      run rollback files newest first, down to (not including) VERSION\n"
 		"  run-job NAME        run one scheduled job now and exit (NAME: zoom-token-cleanup)\n"
+		"  verify [--format text|json] [--fail-on error|warn|info]\n"
+		"                      one verification pass (RLS, policies, indexes, roles); exit 0 clean,\n"
+		"                      1 findings at or above --fail-on (default error), 69 database down\n"
 		"  migrate reset [--yes]\n"
 		"                      development only: every rollback, then every migration again\n"
 		"  migrate baseline VERSION\n"
@@ -225,10 +228,12 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "fail-on", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
 	const char *sets[MAX_SETS];
+	const char *fail_on = NULL, *format_verify = NULL;
 	const char *cmd, *sub = NULL, *job_arg = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
 	bool dry_run = false, yes = false, locks = false;
 	int64_t version = 0;
@@ -286,6 +291,9 @@ int main(int argc, char **argv)
 		case 'f':
 			format = optarg;
 			break;
+		case 'F':
+			fail_on = optarg;
+			break;
 		case ':':
 			fprintf(stderr, "%s: option '%s' needs an argument\nTry '%s --help'.\n", PACKAGE_NAME,
 				argv[optind - 1], PACKAGE_NAME);
@@ -315,7 +323,7 @@ int main(int argc, char **argv)
 				PACKAGE_NAME, PACKAGE_NAME);
 			return EX_USAGE;
 		}
-	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
+	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 && strcmp(cmd, "verify") != 0) {
 		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", PACKAGE_NAME, cmd, PACKAGE_NAME);
 		return EX_USAGE;
 	}
@@ -327,6 +335,19 @@ int main(int argc, char **argv)
 
 	if (locks && !dry_run) {
 		fprintf(stderr, "%s: --locks goes with 'migrate up --dry-run'\n", PACKAGE_NAME);
+		return EX_USAGE;
+	}
+	if (strcmp(cmd, "verify") == 0) {
+		if ((format && strcmp(format, "text") != 0 && strcmp(format, "json") != 0) ||
+		    (fail_on && strcmp(fail_on, "error") != 0 && strcmp(fail_on, "warn") != 0 &&
+		     strcmp(fail_on, "info") != 0)) {
+			fprintf(stderr, "%s: verify: --format text|json, --fail-on error|warn|info\n", PACKAGE_NAME);
+			return EX_USAGE;
+		}
+		format_verify = format;
+		format = NULL;
+	} else if (fail_on != NULL) {
+		fprintf(stderr, "%s: --fail-on belongs to 'verify'\n", PACKAGE_NAME);
 		return EX_USAGE;
 	}
 	rc = check_subcommand_options(sub, dry_run, to_arg, yes, format, baseline_arg, &version);
@@ -358,6 +379,8 @@ int main(int argc, char **argv)
 		rc = daemon_run(conf, password, reload_configuration, &src);
 	} else if (strcmp(cmd, "run-job") == 0) {
 		rc = cli_run_job(conf, password, job_arg);
+	} else if (strcmp(cmd, "verify") == 0) {
+		rc = cli_verify(conf, password, format_verify != NULL && strcmp(format_verify, "json") == 0, fail_on);
 	} else if (strcmp(sub, "up") == 0) {
 		rc = cli_migrate_up(conf, password, dry_run, locks);
 	} else if (strcmp(sub, "down") == 0) {
