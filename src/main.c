@@ -259,7 +259,12 @@ int main(int argc, char **argv)
 			if (opt == 'd') {
 				static char buf[MAX_SETS][4096];
 
-				snprintf(buf[nsets], sizeof(buf[nsets]), "database.conninfo=%s", optarg);
+				if (snprintf(buf[nsets], sizeof(buf[nsets]), "database.conninfo=%s", optarg) >=
+				    (int)sizeof(buf[nsets])) {
+					fprintf(stderr, "%s: -d: the connection string is longer than %zu bytes\n",
+						PACKAGE_NAME, sizeof(buf[nsets]) - sizeof("database.conninfo="));
+					return EX_USAGE;
+				}
 				sets[nsets] = buf[nsets];
 				nsets++;
 			} else {

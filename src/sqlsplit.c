@@ -19,6 +19,10 @@ struct scanner {
 
 static void advance(struct scanner *s)
 {
+	/* the last character may be cut short ("E'\\" then a lone UTF-8
+	 * continuation byte): never step past the end */
+	if (s->i >= s->len)
+		return;
 	if (s->t[s->i] == '\n') {
 		s->line++;
 		s->col = 1;
@@ -92,7 +96,8 @@ static bool next_word_is(const struct scanner *s, const char *w)
 			continue;
 		}
 		if (i + 1 < s->len && s->t[i] == '/' && s->t[i + 1] == '*') {
-			const char *end = strstr(s->t + i + 2, "*/");
+			/* bounded: text need not end with a NUL */
+			const char *end = memmem(s->t + i + 2, s->len - i - 2, "*/", 2);
 
 			if (end == NULL)
 				return false;
@@ -242,7 +247,8 @@ int sql_split(const char *text, size_t len, struct sql_script *out, char *err, s
 				const char *close;
 
 				taglen = k + 1;
-				for (size_t j = 0; j < taglen; j++)
+				/* by bytes: advance() steps over a whole UTF-8 character */
+				while (s.i < b + taglen)
 					advance(&s);
 				close = NULL;
 				for (size_t j = s.i; j + taglen <= s.len; j++) {

@@ -1,0 +1,2 @@
+-- momentum-maintd: no-transaction
+CREATE INDEX CONCURRENTLY i ON t (a);

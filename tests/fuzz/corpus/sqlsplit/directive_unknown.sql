@@ -1,0 +1,2 @@
+-- momentum-maintd: bogus
+SELECT 1;

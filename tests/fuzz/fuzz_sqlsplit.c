@@ -1,0 +1,44 @@
+/* libFuzzer target: sql_split() on arbitrary migration files.  The buffer
+ * is exactly the input, without a terminating NUL, so that any read past
+ * `len` shows up under AddressSanitizer.  Statements must lie inside the
+ * text, in order and without overlap.  Built and run by "make fuzz". */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlsplit.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sql_script script;
+	char err[512];
+	size_t i, end = 0;
+	char *text;
+
+	/* malloc(0) may return NULL; keep one byte but pass size */
+	text = malloc(size ? size : 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	err[0] = '\0';
+	if (sql_split(text, size, &script, err, sizeof(err)) == 0) {
+		for (i = 0; i < script.n; i++) {
+			const struct sql_stmt *st = &script.stmts[i];
+
+			if (st->start < end || st->len == 0 || st->start + st->len > size ||
+			    st->line < 1 || st->column < 1)
+				abort();
+			end = st->start + st->len;
+			(void)sql_is_transaction_control(text, st);
+		}
+		sql_script_free(&script);
+	} else if (err[0] == '\0' || script.stmts != NULL) {
+		abort(); /* a failure says why and leaves nothing allocated */
+	}
+	free(text);
+	return 0;
+}

@@ -1,0 +1,4 @@
+create table t (x int);
+COPY t FROM STDIN;
+1
+\.

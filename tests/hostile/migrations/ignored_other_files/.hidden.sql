@@ -1,0 +1,1 @@
+ÿ garbage

@@ -1,0 +1,4 @@
+select 1;
+BEGIN;
+select 2;
+COMMIT;

@@ -1,0 +1,2 @@
+create function f() returns int as $fn$ select 1;
+
