@@ -116,6 +116,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static bool exec_ok(PGconn *c, const char *sql, const char *what);
+static void record_snapshot(PGconn *c);
 
 /* The relation locks this transaction holds, strongest first; relations it
  * created itself are left out (nobody else can be waiting for them). */
@@ -254,6 +255,7 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, 
 	if (o.result != MIGRATE_OK)
 		goto out;
 	if (!dry_run) {
+		record_snapshot(db_pgconn(o.db));
 		printf("%zu migration(s) applied, %zu applied in all\n",
 		       migrator_applied_now(m), migrator_applied_total(m));
 		goto out;
@@ -282,21 +284,6 @@ out:
 	return rc;
 }
 
-/* Prints s as a JSON string. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 struct status_row {
 	int64_t version;
 	const char *name, *state, *applied_at, *checksum, *file_checksum;
@@ -312,15 +299,15 @@ static void print_status(const struct status_row *rows, size_t n, bool json)
 			const struct status_row *r = &rows[i];
 
 			printf("%s\n  {\"version\": %" PRId64 ", \"name\": ", i ? "," : "", r->version);
-			json_str(r->name);
+			json_fputs(stdout, r->name);
 			printf(", \"state\": ");
-			json_str(r->state);
+			json_fputs(stdout, r->state);
 			printf(", \"applied_at\": ");
-			if (r->applied_at) json_str(r->applied_at); else printf("null");
+			if (r->applied_at) json_fputs(stdout, r->applied_at); else printf("null");
 			printf(", \"checksum\": ");
-			if (r->checksum) json_str(r->checksum); else printf("null");
+			if (r->checksum) json_fputs(stdout, r->checksum); else printf("null");
 			printf(", \"file_checksum\": ");
-			if (r->file_checksum) json_str(r->file_checksum); else printf("null");
+			if (r->file_checksum) json_fputs(stdout, r->file_checksum); else printf("null");
 			printf("}");
 		}
 		printf("\n]}\n");
@@ -450,6 +437,20 @@ static bool exec_ok(PGconn *c, const char *sql, const char *what)
 		log_error("%s: ERROR %s: %s", what, db_sqlstate(r), db_message(r));
 	PQclear(r);
 	return ok;
+}
+
+/* After a migration run: the schema as the migrations left it, which the
+ * verification's drift check compares with.  Not fatal: the daemon records
+ * it at its next pass too. */
+static void record_snapshot(PGconn *c)
+{
+	const char *sql = verify_sql_record();
+	PGresult *r = sql != NULL ? PQexec(c, sql) : NULL;
+
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		log_warning("recording the schema snapshot for verify: %s%s (the daemon records it at its next "
+			    "verification pass)", r ? "ERROR " : "out of memory", r ? db_message(r) : "");
+	PQclear(r);
 }
 
 /* Takes the migration lock and checks this session really holds it.
@@ -631,6 +632,7 @@ int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, 
 			goto out;
 		}
 	}
+	record_snapshot(c);
 	printf("%d migration(s) rolled back; newest applied is now at most %" PRId64 "\n", n, to);
 out:
 	PQclear(applied);
@@ -688,6 +690,7 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 		rc = EX_SOFTWARE;
 		goto out;
 	}
+	record_snapshot(c);
 	printf("baseline at %" PRId64 ": %zu migration(s) recorded; later ones will be applied normally\n", version, n);
 	rc = EX_OK;
 out:
@@ -735,7 +738,7 @@ int cli_run_job(const struct conf *conf, const char *password, const char *name)
 		goto out;
 	scheduler_set_done_cb(s, on_job_done, &r);
 	if (!scheduler_run_now(s, name)) {
-		fprintf(stderr, "%s: run-job: unknown job '%s' (jobs: zoom-token-cleanup)\n", PACKAGE_NAME, name);
+		fprintf(stderr, "%s: run-job: unknown job '%s' (jobs: zoom-token-cleanup, verify)\n", PACKAGE_NAME, name);
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -747,8 +750,19 @@ int cli_run_job(const struct conf *conf, const char *password, const char *name)
 		event_base_dispatch(r.base);
 	switch (r.st) {
 	case RUN_OK:
-		printf("%s: deleted %" PRId64 " expired Zoom token(s)%s%s\n", name, r.rows,
-		       r.error[0] ? "; " : "", r.error);
+		if (strcmp(name, "verify") == 0) {
+			int counts[3];
+			time_t at;
+			char summary[96];
+
+			scheduler_verify_counts(s, counts, &at);
+			findings_summary(counts, summary, sizeof(summary));
+			printf("verify: %s (each new, reminded or resolved finding is logged; "
+			       "'momentum-maintd verify' lists them all)\n", summary);
+		} else {
+			printf("%s: deleted %" PRId64 " expired Zoom token(s)%s%s\n", name, r.rows,
+			       r.error[0] ? "; " : "", r.error);
+		}
 		rc = EX_OK;
 		break;
 	case RUN_SKIPPED:
@@ -775,67 +789,82 @@ out:
 	return rc;
 }
 
-static int level_rank(const char *level)
-{
-	return strcmp(level, "error") == 0 ? 0 : strcmp(level, "warn") == 0 ? 1 : 2;
-}
-
 int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on)
 {
 	struct oneshot o;
+	struct findings f = { 0 };
 	PGresult *res = NULL;
-	int rc = oneshot_connect(&o, conf, password, false), i, n, counts[3] = { 0, 0, 0 }, fail = 0;
-	int threshold = level_rank(fail_on ? fail_on : "error");
+	PGconn *c;
+	int rc = oneshot_connect(&o, conf, password, false), threshold = vlevel_parse(fail_on ? fail_on : "error");
+	bool drift, isolation = conf->environment == ENV_STAGING || conf->environment == ENV_DEVELOPMENT;
+	const char *sql;
+	size_t i;
 
 	if (rc != 0)
 		goto out;
-	res = PQexec(db_pgconn(o.db), verify_lints_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
-		rc = db_connected(o.db) && PQstatus(db_pgconn(o.db)) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
-		goto out;
-	}
-	n = PQntuples(res);
-	if (json)
-		printf("{\"findings\": [");
-	for (i = 0; i < n; i++) {
-		const char *check = PQgetvalue(res, i, 0), *level = PQgetvalue(res, i, 1);
-		const char *object = PQgetvalue(res, i, 2), *detail = PQgetvalue(res, i, 3);
-		const char *remedy = PQgetvalue(res, i, 4);
-		int rank = level_rank(level);
+	c = db_pgconn(o.db);
+	/* drift needs the snapshot the daemon (or "migrate up") records */
+	res = PQexec(c, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
+			"AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto failed;
+	drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if ((sql = verify_sql_checks(drift)) == NULL)
+		goto nomem;
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto failed;
+	if (findings_add(&f, res) < 0)
+		goto nomem;
+	PQclear(res);
+	if (!drift && findings_push(&f, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
+				    "no snapshot of the schema has been recorded, so drift is not checked",
+				    "start the daemon (or run \"migrate up\"): it records the snapshot after migrating") < 0)
+		goto nomem;
+	/* the probe: its transaction is rolled back whatever happened */
+	if ((sql = verify_sql_probe(isolation, 60000)) == NULL)
+		goto nomem;
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		if (findings_add(&f, res) < 0)
+			goto nomem;
+	} else if (PQstatus(c) != CONNECTION_OK) {
+		goto failed;
+	} else {
+		char detail[768];
 
-		counts[rank]++;
-		fail += rank <= threshold;
-		if (json) {
-			printf("%s\n  {\"check\": ", i ? "," : "");
-			json_str(check);
-			printf(", \"level\": ");
-			json_str(level);
-			printf(", \"object\": ");
-			json_str(object);
-			printf(", \"detail\": ");
-			json_str(detail);
-			printf(", \"remedy\": ");
-			json_str(remedy);
-			printf(", \"key\": ");
-			{
-				char key[1024];
-
-				snprintf(key, sizeof(key), "%s:%s", check, object);
-				json_str(key);
-			}
-			printf("}");
-		} else {
-			printf("%-5s %s %s: %s\n      fix: %s\n", level, check, object, detail, remedy);
-		}
+		snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s", db_sqlstate(res),
+			 db_message(res));
+		if (findings_push(&f, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed", VL_WARN,
+				  "momentum-maintd probe", detail,
+				  "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what the error says") < 0)
+			goto nomem;
 	}
+	PQclear(res);
+	res = NULL;
+	exec_ok(c, "ROLLBACK", "rolling back the probe");
+	findings_ignore(&f, conf->verify_ignore);
+	findings_sort(&f);
 	if (json)
-		printf("\n], \"summary\": {\"error\": %d, \"warn\": %d, \"info\": %d}}\n", counts[0], counts[1], counts[2]);
+		findings_print_json(stdout, &f);
 	else
-		printf("%d error(s), %d warning(s), %d info\n", counts[0], counts[1], counts[2]);
-	rc = fail ? 1 : EX_OK;
+		findings_print_text(stdout, &f);
+	rc = EX_OK;
+	for (i = 0; i < f.n; i++)
+		if ((int)f.v[i].level <= threshold)
+			rc = 1;
+	goto out;
+failed:
+	log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
+	rc = PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+	goto out;
+nomem:
+	log_error("out of memory");
+	rc = EX_SOFTWARE;
 out:
 	PQclear(res);
+	findings_free(&f);
 	oneshot_close(&o);
 	return rc;
 }

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -19,6 +21,9 @@
 #include "log.h"
 
 #define ENV_PREFIX "MOMENTUM_MAINTD_"
+/* A configuration file sets a few dozen keys; libconfig's scanner is
+ * quadratic in the length of a string, so a huge file could take minutes. */
+#define CONF_FILE_MAX_SIZE (1024 * 1024)
 
 static const char *const environment_choices[] = { "development", "staging", "production", NULL };
 static const char *const out_of_order_choices[] = { "fail", "apply", "ignore", NULL };
@@ -155,6 +160,21 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 			  "characters of a URI's password (or use database.password_file)", where, k->path);
 		return -1;
 	}
+	if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0) {
+		/* "postgresql://u:1/x@host/db" parses as host u, port 1 and database
+		 * "x@host/db": an '@' after the host is a password's '/' unencoded */
+		const char *auth = strstr(s, "://") + 3;
+		size_t end = strcspn(auth, "?");
+		const char *slash = memchr(auth, '/', end);
+
+		if (slash != NULL && memchr(slash, '@', end - (size_t)(slash - auth)) != NULL) {
+			set_error(err, "%s: %s: the URI has an '@' after its host: if the URI's password "
+				  "contains '/', '@' or ':', percent-encode them (%%2F, %%40, %%3A) or use "
+				  "database.password_file", where, k->path);
+			PQconninfoFree(opts);
+			return -1;
+		}
+	}
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL)
 			continue;
@@ -206,6 +226,12 @@ static int check_string(const struct conf_key *k, const char *s, const char *whe
 
 		if (cron_parse(s, &e, why, sizeof(why)) < 0) {
 			set_error(err, "%s: %s: invalid cron expression \"%s\": %s", where, k->path, s, why);
+			return -1;
+		}
+		/* "0 0 31 2 *" parses but never runs: say so rather than never run the job */
+		if (cron_next(&e, "UTC", time(NULL)) == (time_t)-1) {
+			set_error(err, "%s: %s: cron expression \"%s\" never matches a date (no such day "
+				  "of the month in the months it names)", where, k->path, s);
 			return -1;
 		}
 	}
@@ -306,42 +332,84 @@ static int set_from_string(struct conf *c, const struct conf_key *k, const char 
 		return 0;
 	}
 	case CT_STRLIST: {
-		/* comma-separated in the environment and on the command line */
+		/* in the environment and on the command line: a, b, c  or, for
+		 * items that contain commas, ["a, b", "c"] */
 		size_t n = 0, cap = 4;
 		char **list = calloc(cap + 1, sizeof(*list));
 		const char *q = s;
+		bool quoted;
 
 		if (list == NULL)
 			goto oom;
+		while (isspace((unsigned char)*q))
+			q++;
+		quoted = *q == '[';
+		if (quoted)
+			q++;
 		while (*q != '\0') {
 			const char *start, *end;
+			char *item = NULL;
 
 			while (*q == ',' || isspace((unsigned char)*q))
 				q++;
-			if (*q == '\0')
+			if (*q == '\0' || (quoted && *q == ']'))
 				break;
-			start = q;
-			while (*q != '\0' && *q != ',')
+			if (quoted) {
+				size_t len = 0;
+
+				if (*q != '"' || (item = malloc(strlen(q) + 1)) == NULL) {
+					strlist_free(list);
+					if (item == NULL && *q == '"')
+						goto oom;
+					set_error(err, "%s: %s: expected a list of double-quoted strings, e.g. [\"a\", \"b, c\"]",
+						  where, k->path);
+					return -1;
+				}
+				for (q++; *q != '\0' && *q != '"'; q++)
+					item[len++] = *q == '\\' && (q[1] == '"' || q[1] == '\\') ? *++q : *q;
+				item[len] = '\0';
+				if (*q != '"') {
+					free(item);
+					strlist_free(list);
+					set_error(err, "%s: %s: unterminated string in the list", where, k->path);
+					return -1;
+				}
 				q++;
-			end = q;
-			while (end > start && isspace((unsigned char)end[-1]))
-				end--;
+				start = end = NULL;
+			} else {
+				start = q;
+				while (*q != '\0' && *q != ',')
+					q++;
+				end = q;
+				while (end > start && isspace((unsigned char)end[-1]))
+					end--;
+			}
 			if (n == cap) {
 				char **grown = realloc(list, (cap * 2 + 1) * sizeof(*list));
 
 				if (grown == NULL) {
+					free(item);
 					strlist_free(list);
 					goto oom;
 				}
 				list = grown;
 				cap *= 2;
 			}
-			list[n] = strndup(start, (size_t)(end - start));
+			list[n] = item != NULL ? item : strndup(start, (size_t)(end - start));
 			if (list[n] == NULL) {
 				strlist_free(list);
 				goto oom;
 			}
 			list[++n] = NULL;
+		}
+		if (quoted) {
+			while (isspace((unsigned char)*q))
+				q++;
+			if (*q != ']' || q[1 + strspn(q + 1, " \t\n")] != '\0') {
+				strlist_free(list);
+				set_error(err, "%s: %s: the list must end with ]", where, k->path);
+				return -1;
+			}
 		}
 		strlist_free(*(char ***)p);
 		*(char ***)p = list;
@@ -701,19 +769,49 @@ int conf_load_file(struct conf *c, const char *path, bool must_exist, struct con
 	FILE *f;
 	int i, n, rc = -1;
 	struct stat st;
+	int fd, ch, lineno = 1;
 
-	f = fopen(path, "r");
-	if (f == NULL) {
+	if (path[0] == '\0') {
+		set_error(err, "\"\": cannot open configuration file: the file name is empty");
+		return -1;
+	}
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
 		set_error(err, "%s: cannot open configuration file: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-		fclose(f);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		set_error(err, "%s: not a regular file", path);
 		return -1;
 	}
+	if (st.st_size > CONF_FILE_MAX_SIZE) {
+		close(fd);
+		set_error(err, "%s: configuration file too large (%lld bytes, at most %d); is it the right file?",
+			  path, (long long)st.st_size, CONF_FILE_MAX_SIZE);
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		close(fd);
+		set_error(err, "%s: cannot open configuration file: %s", path, strerror(errno));
+		return -1;
+	}
+	/* libconfig stops at a NUL byte and ignores the rest of the file */
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '\n') {
+			lineno++;
+		} else if (ch == '\0') {
+			set_error(err, "%s:%d: contains a NUL byte; a configuration file is text", path, lineno);
+			fclose(f);
+			return -1;
+		}
+	}
+	rewind(f);
 	config_init(&lc);
 	if (config_read(&lc, f) != CONFIG_TRUE) {
 		set_error(err, "%s:%d: %s%s", path, config_error_line(&lc), config_error_text(&lc),

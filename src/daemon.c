@@ -41,7 +41,7 @@ struct daemon {
 	struct migration_set migrations;
 	struct db *db;
 	struct migrator *migrator;
-	struct event *sig_term, *sig_int, *sig_hup, *retry, *deadline;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1, *retry, *deadline;
 	struct scheduler *sched;
 	struct http *http;
 	struct daemon_health health;
@@ -89,9 +89,9 @@ static void on_job_done(const char *job, enum run_status st, int64_t rows, const
 {
 	struct daemon *d = arg;
 
-	(void)error;
+	(void)job; (void)st; (void)rows; (void)error;
 	if (d->phase == PHASE_READY)
-		notify_status("ready; last %s run: %s, %lld rows", job, run_status_name(st), (long long)rows);
+		notify_status("ready; %s", scheduler_summary(d->sched));
 }
 
 static void restart_needed(const char *path, void *arg)
@@ -146,6 +146,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGHUP) {
 		reload(d);
+		return;
+	}
+	if (sig == SIGUSR1) {
+		/* an operator who fixed something wants to know now */
+		if (!d->migrated)
+			log_notice("SIGUSR1: verification pass ignored while starting; send it again once ready");
+		else if (scheduler_run_now(d->sched, "verify"))
+			log_info("SIGUSR1: verification pass now");
 		return;
 	}
 	if (d->phase == PHASE_STOPPING) {
@@ -347,12 +355,13 @@ int daemon_run(const struct conf *conf, const char *password, conf_reload_fn rel
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_signal, &d);
 	d.retry = evtimer_new(d.base, on_retry, &d);
 	d.deadline = evtimer_new(d.base, on_deadline, &d);
 	d.sched = scheduler_new(d.base, conf, password);
-	if (d.migrator == NULL || d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL ||
+	if (d.migrator == NULL || d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL || d.sig_usr1 == NULL ||
 	    d.retry == NULL || d.deadline == NULL || d.sched == NULL || event_add(d.sig_term, NULL) < 0 || event_add(d.sig_int, NULL) < 0 ||
-	    event_add(d.sig_hup, NULL) < 0 || notify_setup(d.base) < 0) {
+	    event_add(d.sig_hup, NULL) < 0 || event_add(d.sig_usr1, NULL) < 0 || notify_setup(d.base) < 0) {
 		log_error("cannot set up the event loop: out of memory");
 		goto out;
 	}
@@ -400,6 +409,7 @@ out:
 	if (d.deadline) event_free(d.deadline);
 	if (d.retry) event_free(d.retry);
 	if (d.sig_hup) event_free(d.sig_hup);
+	if (d.sig_usr1) event_free(d.sig_usr1);
 	if (d.sig_int) event_free(d.sig_int);
 	if (d.sig_term) event_free(d.sig_term);
 	migrator_free(d.migrator);

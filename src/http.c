@@ -10,6 +10,7 @@
 #include <event2/http.h>
 
 #include "http.h"
+#include "verify.h"
 #include "log.h"
 #include "scheduler.h"
 
@@ -33,9 +34,11 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 
 static void metrics(const struct daemon_health *h, struct evbuffer *b)
 {
-	struct job_stats st;
+	struct job_stats st[SCHEDULER_JOBS];
 	static const char *const statuses[] = { "ok", "failed", "skipped", "cancelled" };
-	int i;
+	int i, j, counts[3];
+	time_t at = 0;
+	bool have;
 
 	metric(b, "momentum_maintd_build_info", "gauge", "Version of momentum-maintd; always 1.");
 	evbuffer_add_printf(b, "momentum_maintd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
@@ -51,20 +54,37 @@ static void metrics(const struct daemon_health *h, struct evbuffer *b)
 	metric(b, "momentum_maintd_migrations_pending", "gauge", "Migration files not applied yet.");
 	evbuffer_add_printf(b, "momentum_maintd_migrations_pending %zu\n", h->migrations_pending);
 
-	scheduler_stats(h->sched, &st);
+	scheduler_stats(h->sched, st);
 	metric(b, "momentum_maintd_job_last_success_timestamp_seconds", "gauge",
 	       "Unix time the job last finished successfully (0: never, since start).");
-	evbuffer_add_printf(b, "momentum_maintd_job_last_success_timestamp_seconds{job=\"%s\"} %lld\n",
-			    st.job, (long long)st.last_success);
+	for (j = 0; j < SCHEDULER_JOBS; j++)
+		evbuffer_add_printf(b, "momentum_maintd_job_last_success_timestamp_seconds{job=\"%s\"} %lld\n",
+				    st[j].job, (long long)st[j].last_success);
 	metric(b, "momentum_maintd_job_last_duration_seconds", "gauge", "Duration of the job's last run.");
-	evbuffer_add_printf(b, "momentum_maintd_job_last_duration_seconds{job=\"%s\"} %.3f\n", st.job,
-			    st.last_duration);
-	metric(b, "momentum_maintd_job_last_rows", "gauge", "Rows affected by the job's last run.");
-	evbuffer_add_printf(b, "momentum_maintd_job_last_rows{job=\"%s\"} %" PRId64 "\n", st.job, st.last_rows);
+	for (j = 0; j < SCHEDULER_JOBS; j++)
+		evbuffer_add_printf(b, "momentum_maintd_job_last_duration_seconds{job=\"%s\"} %.3f\n", st[j].job,
+				    st[j].last_duration);
+	metric(b, "momentum_maintd_job_last_rows", "gauge",
+	       "Rows affected by the job's last run (verify: findings, ignored ones left out).");
+	for (j = 0; j < SCHEDULER_JOBS; j++)
+		evbuffer_add_printf(b, "momentum_maintd_job_last_rows{job=\"%s\"} %" PRId64 "\n", st[j].job,
+				    st[j].last_rows);
 	metric(b, "momentum_maintd_job_runs_total", "counter", "Runs of the job since start, by outcome.");
-	for (i = 0; i < 4; i++)
-		evbuffer_add_printf(b, "momentum_maintd_job_runs_total{job=\"%s\",status=\"%s\"} %" PRIu64 "\n",
-				    st.job, statuses[i], st.runs[i]);
+	for (j = 0; j < SCHEDULER_JOBS; j++)
+		for (i = 0; i < 4; i++)
+			evbuffer_add_printf(b, "momentum_maintd_job_runs_total{job=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+					    st[j].job, statuses[i], st[j].runs[i]);
+
+	have = scheduler_verify_counts(h->sched, counts, &at);
+	metric(b, "momentum_maintd_verify_findings", "gauge",
+	       "Findings of the last verification pass, by level (verify.ignore left out).");
+	if (have)
+		for (i = 0; i < 3; i++)
+			evbuffer_add_printf(b, "momentum_maintd_verify_findings{level=\"%s\"} %d\n",
+					    vlevel_name((enum vlevel)i), counts[i]);
+	metric(b, "momentum_maintd_verify_last_pass_timestamp_seconds", "gauge",
+	       "Unix time the last verification pass ended (0: none yet, since start).");
+	evbuffer_add_printf(b, "momentum_maintd_verify_last_pass_timestamp_seconds %lld\n", (long long)at);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)

@@ -109,7 +109,7 @@ static void put_logfmt_value(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-static void put_json_string(FILE *f, const char *v)
+void json_fputs(FILE *f, const char *v)
 {
 	const char *p;
 
@@ -154,7 +154,7 @@ static void emit_stream(int priority, const char *message_id,
 	flockfile(f);
 	if (log_format == LOG_FORMAT_JSON) {
 		fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[priority]);
-		put_json_string(f, msg);
+		json_fputs(f, msg);
 		if (message_id != NULL)
 			fprintf(f, ",\"message_id\":\"%s\"", message_id);
 		for (i = 0; i < nfields; i++) {
@@ -162,7 +162,7 @@ static void emit_stream(int priority, const char *message_id,
 				continue;
 			lower_key(key, sizeof(key), fields[i].key);
 			fprintf(f, ",\"%s\":", key);
-			put_json_string(f, fields[i].value);
+			json_fputs(f, fields[i].value);
 		}
 		fputs("}\n", f);
 	} else {

@@ -5,6 +5,7 @@
 #define MOMENTUM_LOG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <syslog.h>
 
 enum log_format { LOG_FORMAT_AUTO, LOG_FORMAT_TEXT, LOG_FORMAT_JSON, LOG_FORMAT_JOURNAL };
@@ -27,6 +28,9 @@ int log_stderr_is_journal(void);
 void log_emit(int priority, const char *message_id,
 	      const struct log_field *fields, size_t nfields,
 	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Writes v as a JSON string, quotes included. */
+void json_fputs(FILE *f, const char *v);
 
 #define LOG_FIELDS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
 

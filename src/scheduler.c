@@ -19,6 +19,7 @@
 #include "msgid.h"
 #include "notify.h"
 #include "scheduler.h"
+#include "verify.h"
 
 #define CONNECT_TIMEOUT_SEC 10
 /* a batch waits this long for a lock before it shrinks and tries again */
@@ -33,14 +34,21 @@
 /* after a lost connection, the interrupted run is retried once if the
  * database is back within this many reconnect attempts */
 #define RECONNECT_ATTEMPTS 8
+/* a verification pass: the catalog checks, and the probe's transaction */
+#define VERIFY_CHECKS_TIMEOUT "5min"
+#define VERIFY_PROBE_TIMEOUT_MS 60000
 
 enum jstep {
 	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_STALE, J_CLAIM, J_SKIP, J_LAG, J_WORK, J_PAUSE,
 	J_FINISH, J_UNLOCK, J_PRUNE, J_LAST_RUN,
+	J_V_CHECKS, J_V_PROBE, J_V_ROLLBACK, J_V_RECORD,
 };
+
+enum job_kind { JOB_CLEANUP, JOB_VERIFY };
 
 struct job {
 	struct scheduler *s;
+	enum job_kind kind;
 	const char *name;
 	const char *lock_objid;       /* advisory lock (MIGRATION_LOCK_CLASSID, objid) */
 	struct cron_expr expr;
@@ -54,6 +62,7 @@ struct job {
 	bool running, stop_requested;
 	time_t next_tick;
 	time_t scheduled_for;
+	long scheduled_usec;          /* a run started by hand: its own instant */
 	char run_id[24];
 	char lost_run_id[24];         /* a run the connection died under, to record */
 	char lost_error[256];
@@ -79,6 +88,12 @@ struct job {
 	double last_duration;
 	int64_t last_rows;
 	uint64_t runs[4];
+
+	/* verification */
+	struct findings found;        /* this pass's, until recorded */
+	int vcounts[3];               /* the last recorded pass's, by level */
+	time_t verified_at;           /* when it ended; 0: no pass yet */
+	bool probe_failed;
 };
 
 struct scheduler {
@@ -87,6 +102,7 @@ struct scheduler {
 	char *password;
 	char instance[128];
 	struct job cleanup;
+	struct job verify;
 	run_done_cb done_cb;
 	void *done_arg;
 	void (*stopped)(void *);
@@ -96,6 +112,7 @@ struct scheduler {
 static void job_result(struct db *db, PGresult *res, void *arg);
 static void job_send(struct job *j, enum jstep step, const char *sql, int n, const char *const *params);
 static void cleanup_next_batch(struct job *j);
+static void verify_begin(struct job *j);
 
 const char *run_status_name(enum run_status st)
 {
@@ -147,7 +164,7 @@ static void arm(struct job *j, time_t after)
 	evtimer_add(j->timer, &tv);
 }
 
-static void start_run(struct job *j, time_t scheduled_for);
+static void start_run(struct job *j, time_t scheduled_for, bool manual);
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -162,7 +179,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	arm(j, due > now ? due : now);
-	start_run(j, due);
+	start_run(j, due, false);
 }
 
 /* ---- the run ------------------------------------------------------------------ */
@@ -182,9 +199,24 @@ static void run_finished(struct job *j)
 	j->last_rows = j->rows;
 	if (j->result == RUN_OK)
 		j->last_success = time(NULL);
-	format_local(time(NULL), when, sizeof(when));
-	snprintf(j->summary, sizeof(j->summary), "%s: %s, %" PRId64 " rows, at %s", j->name,
-		 run_status_name(j->result), j->rows, when);
+	if (j->kind == JOB_VERIFY) {
+		if (j->result == RUN_OK) {
+			char counts[96], hm[16];
+			struct tm tm;
+
+			memcpy(j->vcounts, j->found.counts, sizeof(j->vcounts));
+			j->verified_at = time(NULL);
+			localtime_r(&j->verified_at, &tm);
+			strftime(hm, sizeof(hm), "%H:%M", &tm);
+			findings_summary(j->vcounts, counts, sizeof(counts));
+			snprintf(j->summary, sizeof(j->summary), "verify: %s at %s", counts, hm);
+		}
+		findings_free(&j->found);
+	} else {
+		format_local(time(NULL), when, sizeof(when));
+		snprintf(j->summary, sizeof(j->summary), "last %s run: %s, %" PRId64 " rows, at %s", j->name,
+			 run_status_name(j->result), j->rows, when);
+	}
 	if (s->done_cb != NULL)
 		s->done_cb(j->name, j->result, j->rows, j->error[0] ? j->error : NULL, s->done_arg);
 	job_idle(j);
@@ -224,7 +256,19 @@ static void finish_run(struct job *j, enum run_status st, const char *fmt, ...)
 	}
 	snprintf(rows, sizeof(rows), "%" PRId64, j->rows);
 	snprintf(secs, sizeof(secs), "%.0f", since(&j->started) * 1000);
-	{
+	if (j->kind == JOB_VERIFY) {
+		char counts[96];
+		struct log_field f[] = { { "JOB", j->name }, { "STATUS", run_status_name(st) },
+					 { "DURATION_MS", secs }, { "ERROR", j->error[0] ? j->error : NULL } };
+
+		/* quiet when it went well (the findings speak for themselves)
+		 * or was only interrupted (the next pass checks the same) */
+		findings_summary(j->found.counts, counts, sizeof(counts));
+		log_emit(st == RUN_FAILED ? LOG_ERR : st == RUN_OK ? LOG_DEBUG : LOG_INFO, MSGID_JOB_FINISHED,
+			 LOG_FIELDS(f), "job %s %s: %s in %s ms%s%s", j->name,
+			 st == RUN_OK ? "finished" : run_status_name(st), st == RUN_OK ? counts : "no pass", secs,
+			 j->error[0] ? ": " : "", j->error);
+	} else {
 		struct log_field f[] = { { "JOB", j->name }, { "STATUS", run_status_name(st) },
 					 { "ROWS", rows }, { "DURATION_MS", secs }, { "ERROR", j->error[0] ? j->error : NULL } };
 
@@ -244,11 +288,11 @@ static void finish_run(struct job *j, enum run_status st, const char *fmt, ...)
 
 static void skip_run(struct job *j, const char *why)
 {
-	char when[64], ts[24];
+	char when[64], ts[32];
 	const char *params[4] = { j->name, j->s->instance, ts, why };
 
 	format_local(j->scheduled_for, when, sizeof(when));
-	snprintf(ts, sizeof(ts), "%lld", (long long)j->scheduled_for);
+	snprintf(ts, sizeof(ts), "%lld.%06ld", (long long)j->scheduled_for, j->scheduled_usec);
 	log_info("job %s: run of %s skipped: %s", j->name, when, why);
 	j->result = RUN_SKIPPED;
 	snprintf(j->error, sizeof(j->error), "%s", why);
@@ -335,7 +379,7 @@ static void connect_job(struct job *j)
 		job_connected(j->db, false, j);
 }
 
-static void start_run(struct job *j, time_t scheduled_for)
+static void start_run(struct job *j, time_t scheduled_for, bool manual)
 {
 	char when[64];
 
@@ -352,6 +396,16 @@ static void start_run(struct job *j, time_t scheduled_for)
 	j->retried = false;
 	j->stop_requested = false;
 	j->scheduled_for = scheduled_for;
+	j->scheduled_usec = 0;
+	if (manual) {
+		/* runs by hand are told apart from each other and from the
+		 * schedule's ticks (whole seconds) to the microsecond */
+		struct timeval now;
+
+		gettimeofday(&now, NULL);
+		j->scheduled_for = now.tv_sec;
+		j->scheduled_usec = now.tv_usec > 0 ? now.tv_usec : 1;
+	}
 	j->run_id[0] = '\0';
 	j->rows = 0;
 	j->lock_timeouts = 0;
@@ -359,6 +413,8 @@ static void start_run(struct job *j, time_t scheduled_for)
 	j->last_lsn = j->last_batch_wal = 0;
 	j->batch = j->s->conf->cleanup_batch_size < 1000 ? j->s->conf->cleanup_batch_size : 1000;
 	j->error[0] = '\0';
+	j->probe_failed = false;
+	findings_free(&j->found);
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	j->last_progress = j->started;
 	log_debug("job %s: run of %s starting", j->name, when);
@@ -574,6 +630,107 @@ static void cleanup_batch_failed(struct job *j, PGresult *res)
 
 /* ---- results ---------------------------------------------------------------------- */
 
+/* ---- verification: checks, probe, and the findings over time ---------------- */
+
+static void verify_begin(struct job *j)
+{
+	char *sql = NULL;
+	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
+
+	findings_free(&j->found);
+	if (record == NULL || checks == NULL ||
+	    asprintf(&sql, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0) {
+		finish_run(j, RUN_FAILED, "out of memory");
+		return;
+	}
+	job_send(j, J_V_CHECKS, sql, 0, NULL);
+	free(sql);
+}
+
+static void verify_record(struct job *j)
+{
+	const struct conf *c = j->s->conf;
+	char remind[48], *json, *ignored = NULL;
+	size_t len = 0;
+	FILE *m;
+	char *const *k;
+
+	findings_ignore(&j->found, c->verify_ignore);
+	findings_sort(&j->found);
+	snprintf(remind, sizeof(remind), "%lld milliseconds", (long long)c->verify_remind_every_ms);
+	/* the ignored keys as a JSON array */
+	m = open_memstream(&ignored, &len);
+	if (m != NULL) {
+		fputc('[', m);
+		for (k = c->verify_ignore; k != NULL && *k != NULL; k++) {
+			fputs(k == c->verify_ignore ? "" : ",", m);
+			json_fputs(m, *k);
+		}
+		fputc(']', m);
+		if (fclose(m) != 0) {
+			free(ignored);
+			ignored = NULL;
+		}
+	}
+	json = findings_json(&j->found);
+	if (json == NULL || ignored == NULL) {
+		free(json);
+		free(ignored);
+		finish_run(j, RUN_FAILED, "out of memory");
+		return;
+	}
+	{
+		const char *params[3] = { json, remind, ignored };
+
+		j->rows = (int64_t)j->found.n;
+		job_send(j, J_V_RECORD, verify_sql_lifecycle, 3, params);
+	}
+	free(json);
+	free(ignored);
+}
+
+static int level_priority(const char *level)
+{
+	int l = vlevel_parse(level);
+
+	return l == VL_ERROR ? LOG_ERR : l == VL_WARN ? LOG_WARNING : LOG_INFO;
+}
+
+/* Logs what is new, what is reminded and what went away. */
+static void verify_report(struct job *j, const PGresult *res)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		const char *action = PQgetvalue(res, i, 0), *key = PQgetvalue(res, i, 1);
+		const char *check = PQgetvalue(res, i, 2), *level = PQgetvalue(res, i, 3);
+		const char *object = PQgetvalue(res, i, 4), *detail = PQgetvalue(res, i, 5);
+		const char *remedy = PQgetvalue(res, i, 6), *since_ = PQgetvalue(res, i, 7);
+		struct log_field f[] = { { "CHECK", check }, { "OBJECT", object }, { "LEVEL", level },
+					 { "FINDING_KEY", key }, { "STATE", action }, { "REMEDY", *remedy ? remedy : NULL } };
+
+		if (strcmp(action, "resolved") == 0)
+			log_emit(LOG_NOTICE, MSGID_VERIFY_RESOLVED, LOG_FIELDS(f),
+				 "verify: resolved: %s %s (present since %s)", check, object, since_);
+		else if (strcmp(action, "new") == 0)
+			log_emit(level_priority(level), MSGID_VERIFY_FINDING, LOG_FIELDS(f),
+				 "verify: %s %s %s: %s; fix: %s", level, check, object, detail, remedy);
+		else
+			log_emit(level_priority(level), MSGID_VERIFY_FINDING, LOG_FIELDS(f),
+				 "verify: still present since %s: %s %s %s: %s; fix: %s", since_, level, check, object,
+				 detail, remedy);
+	}
+	(void)j;
+}
+
+static void verify_notice(const char *message, void *arg)
+{
+	const char *p = strstr(message, "verify: ");
+
+	(void)arg;
+	log_info("%s", p != NULL ? p : message);
+}
+
 static void job_result(struct db *db, PGresult *res, void *arg)
 {
 	struct job *j = arg;
@@ -648,10 +805,10 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			log_warning("job %s: %s earlier run(s) left 'running' are now recorded as failed (interrupted)",
 				    j->name, PQcmdTuples(res));
 		{
-			char ts[24];
+			char ts[32];
 			const char *params[3] = { j->name, j->s->instance, ts };
 
-			snprintf(ts, sizeof(ts), "%lld", (long long)j->scheduled_for);
+			snprintf(ts, sizeof(ts), "%lld.%06ld", (long long)j->scheduled_for, j->scheduled_usec);
 			job_send(j, J_CLAIM,
 				 "INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, status) "
 				 "VALUES ($1, $2, to_timestamp($3), 'running') "
@@ -667,7 +824,10 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			return;
 		}
 		snprintf(j->run_id, sizeof(j->run_id), "%s", PQgetvalue(res, 0, 0));
-		cleanup_next_batch(j);
+		if (j->kind == JOB_VERIFY)
+			verify_begin(j);
+		else
+			cleanup_next_batch(j);
 		return;
 	case J_SKIP:
 		/* a skip leaves the lock as it found it: release it if it is ours */
@@ -692,12 +852,73 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		else
 			cleanup_batch_failed(j, res);
 		return;
+	case J_V_CHECKS:
+		if (!ok)
+			goto failed_locked;
+		if (findings_add(&j->found, res) < 0) {
+			finish_run(j, RUN_FAILED, "out of memory");
+			return;
+		}
+		if (j->stop_requested) {
+			finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+			return;
+		}
+		{
+			int env = j->s->conf->environment;
+			const char *sql = verify_sql_probe(env == ENV_STAGING || env == ENV_DEVELOPMENT,
+							   VERIFY_PROBE_TIMEOUT_MS);
+
+			if (sql == NULL) {
+				finish_run(j, RUN_FAILED, "out of memory");
+				return;
+			}
+			job_send(j, J_V_PROBE, sql, 0, NULL);
+		}
+		return;
+	case J_V_PROBE:
+		if (ok) {
+			if (findings_add(&j->found, res) < 0)
+				j->probe_failed = true;
+		} else if (!j->stop_requested) {
+			/* the checks stand; the probe's failure is a finding */
+			char detail[768];
+
+			snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s",
+				 db_sqlstate(res), db_message(res));
+			findings_push(&j->found, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed",
+				      VL_WARN, "momentum-maintd probe", detail,
+				      "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what the error says");
+		}
+		job_send(j, J_V_ROLLBACK, "ROLLBACK", 0, NULL);
+		return;
+	case J_V_ROLLBACK:
+		if (j->stop_requested) {
+			finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+			return;
+		}
+		verify_record(j);
+		return;
+	case J_V_RECORD:
+		if (!ok)
+			goto failed_locked;
+		verify_report(j, res);
+		finish_run(j, RUN_OK, NULL);
+		return;
 	case J_FINISH:
 		if (!ok)
 			log_error("job %s: recording the run in momentum_maintd.job_runs: %s", j->name, db_message(res));
 		else
 			j->run_id[0] = '\0';   /* recorded: a connection lost from here on loses nothing */
-		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
+		{
+			/* unlock and prune in one round trip (the number comes from
+			 * the configuration, not from outside) */
+			char sql[192];
+
+			snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock_all(); DELETE FROM momentum_maintd.job_runs "
+				 "WHERE started_at < now() - interval '%lld milliseconds'",
+				 (long long)j->s->conf->jobs_history_retention_ms);
+			job_send(j, J_PRUNE, sql, 0, NULL);
+		}
 		return;
 	case J_UNLOCK: {
 		char retention[48];
@@ -734,7 +955,7 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			log_notice("job %s: the run of %s was missed while the daemon was down; running it now (catch_up)",
 				   j->name, when);
 		}
-		start_run(j, due);
+		start_run(j, due, false);
 		return;
 	}
 	default:
@@ -746,6 +967,14 @@ failed_locked:
 		  ? " (the momentum_maintd schema is missing: start the daemon or run 'migrate up' first)" : "");
 	j->result = RUN_FAILED;
 	snprintf(j->error, sizeof(j->error), "%s", db_message(res));
+	if (j->step == J_V_CHECKS || j->step == J_V_RECORD) {
+		if (j->stop_requested && strcmp(db_sqlstate(res), "57014") == 0) {
+			finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+			return;
+		}
+		finish_run(j, RUN_FAILED, "%s", db_message(res));
+		return;
+	}
 	if (j->step == J_STALE || j->step == J_CLAIM) {
 		/* the job's lock is ours: release it before giving up */
 		job_send(j, J_UNLOCK, "SELECT pg_advisory_unlock_all()", 0, NULL);
@@ -756,12 +985,13 @@ failed_locked:
 
 /* ---- the scheduler ---------------------------------------------------------------- */
 
-static int job_init(struct scheduler *s, struct job *j, const char *name, const char *objid,
+static int job_init(struct scheduler *s, struct job *j, enum job_kind kind, const char *name, const char *objid,
 		    const char *schedule, const char *tz, bool enabled, bool catch_up)
 {
 	char err[256];
 
 	j->s = s;
+	j->kind = kind;
 	j->name = name;
 	j->lock_objid = objid;
 	j->tz = tz;
@@ -774,6 +1004,8 @@ static int job_init(struct scheduler *s, struct job *j, const char *name, const 
 	j->db = db_new(s->base, s->conf->db_conninfo, s->password);
 	j->timer = evtimer_new(s->base, on_tick, j);
 	j->pause = evtimer_new(s->base, on_pause, j);
+	if (j->db != NULL && kind == JOB_VERIFY)
+		db_set_notice_cb(j->db, verify_notice, j);
 	return j->db && j->timer && j->pause ? 0 : -1;
 }
 
@@ -784,6 +1016,7 @@ static void job_free(struct job *j)
 	if (j->pause)
 		event_free(j->pause);
 	db_free(j->db);
+	findings_free(&j->found);
 }
 
 struct scheduler *scheduler_new(struct event_base *base, const struct conf *conf, const char *password)
@@ -798,8 +1031,10 @@ struct scheduler *scheduler_new(struct event_base *base, const struct conf *conf
 	s->password = password ? strdup(password) : NULL;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(s->instance, sizeof(s->instance), "%s:%d", host, (int)getpid());
-	if (job_init(s, &s->cleanup, "zoom-token-cleanup", "2", conf->cleanup_schedule, conf->cleanup_timezone,
-		     conf->cleanup_enabled, conf->cleanup_catch_up) < 0) {
+	/* advisory lock objids: 1 is the migration lock, one more per job */
+	if (job_init(s, &s->cleanup, JOB_CLEANUP, "zoom-token-cleanup", "2", conf->cleanup_schedule,
+		     conf->cleanup_timezone, conf->cleanup_enabled, conf->cleanup_catch_up) < 0 ||
+	    job_init(s, &s->verify, JOB_VERIFY, "verify", "3", conf->verify_schedule, "UTC", true, false) < 0) {
 		scheduler_free(s);
 		return NULL;
 	}
@@ -811,6 +1046,7 @@ void scheduler_free(struct scheduler *s)
 	if (s == NULL)
 		return;
 	job_free(&s->cleanup);
+	job_free(&s->verify);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
@@ -860,48 +1096,74 @@ static void job_start_schedule(struct job *j)
 		catch_up_connected(j->db, false, j);
 }
 
+static void log_ignored(const struct conf *c)
+{
+	char *const *k;
+
+	for (k = c->verify_ignore; k != NULL && *k != NULL; k++) {
+		struct log_field f[] = { { "FINDING_KEY", *k } };
+
+		log_emit(LOG_INFO, NULL, LOG_FIELDS(f),
+			 "verify: finding %s is ignored (verify.ignore): it is neither logged nor counted", *k);
+	}
+}
+
 int scheduler_start(struct scheduler *s)
 {
 	job_start_schedule(&s->cleanup);
+	/* verification: a pass now, right after the migrations, then on schedule */
+	log_ignored(s->conf);
+	arm(&s->verify, time(NULL));
+	start_run(&s->verify, time(NULL), true);
 	return 0;
+}
+
+static void job_reconfigure(struct job *j, const struct cron_expr *e, const char *tz, bool enabled, bool catch_up)
+{
+	j->expr = *e;
+	j->tz = tz;
+	j->catch_up = catch_up;
+	j->enabled = enabled;
+	event_del(j->timer);
+	if (j->enabled)
+		arm(j, time(NULL));
 }
 
 int scheduler_reconfigure(struct scheduler *s, const struct conf *conf)
 {
-	struct job *j = &s->cleanup;
-	struct cron_expr e;
+	struct cron_expr ce, ve;
 	char err[256];
 
-	if (cron_parse(conf->cleanup_schedule, &e, err, sizeof(err)) < 0)
+	if (cron_parse(conf->cleanup_schedule, &ce, err, sizeof(err)) < 0 ||
+	    cron_parse(conf->verify_schedule, &ve, err, sizeof(err)) < 0)
 		return -1;
 	s->conf = conf;
-	j->expr = e;
-	j->tz = conf->cleanup_timezone;
-	j->catch_up = conf->cleanup_catch_up;
-	j->enabled = conf->cleanup_enabled;
-	event_del(j->timer);
-	if (j->enabled)
-		arm(j, time(NULL));
+	job_reconfigure(&s->cleanup, &ce, conf->cleanup_timezone, conf->cleanup_enabled, conf->cleanup_catch_up);
+	job_reconfigure(&s->verify, &ve, "UTC", true, false);
+	log_ignored(conf);
 	return 0;
 }
 
 bool scheduler_run_now(struct scheduler *s, const char *job)
 {
-	if (strcmp(job, s->cleanup.name) != 0)
+	struct job *j = strcmp(job, s->cleanup.name) == 0 ? &s->cleanup
+		: strcmp(job, s->verify.name) == 0 ? &s->verify : NULL;
+
+	if (j == NULL)
 		return false;
-	start_run(&s->cleanup, time(NULL));
+	if (j->kind == JOB_VERIFY)
+		log_ignored(s->conf);
+	start_run(j, time(NULL), true);
 	return true;
 }
 
 bool scheduler_busy(const struct scheduler *s)
 {
-	return s->cleanup.running;
+	return s->cleanup.running || s->verify.running;
 }
 
-void scheduler_stats(const struct scheduler *s, struct job_stats *out)
+static void job_stats(const struct job *j, struct job_stats *out)
 {
-	const struct job *j = &s->cleanup;
-
 	out->job = j->name;
 	out->last_success = j->last_success;
 	out->last_duration = j->last_duration;
@@ -909,23 +1171,33 @@ void scheduler_stats(const struct scheduler *s, struct job_stats *out)
 	memcpy(out->runs, j->runs, sizeof(out->runs));
 }
 
-const char *scheduler_summary(const struct scheduler *s)
+void scheduler_stats(const struct scheduler *s, struct job_stats out[SCHEDULER_JOBS])
 {
-	return s->cleanup.summary;
+	job_stats(&s->cleanup, &out[0]);
+	job_stats(&s->verify, &out[1]);
 }
 
-void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg)
+bool scheduler_verify_counts(const struct scheduler *s, int counts[3], time_t *at)
 {
-	struct job *j = &s->cleanup;
+	memcpy(counts, s->verify.vcounts, sizeof(s->verify.vcounts));
+	*at = s->verify.verified_at;
+	return s->verify.verified_at != 0;
+}
 
+const char *scheduler_summary(const struct scheduler *s)
+{
+	static char line[400];
+	const char *v = s->verify.summary, *c = s->cleanup.summary;
+
+	snprintf(line, sizeof(line), "%s%s%s", v, *v && *c ? "; " : "", c);
+	return line;
+}
+
+static void job_stop(struct job *j)
+{
 	event_del(j->timer);
-	if (!scheduler_busy(s)) {
-		if (done != NULL)
-			done(arg);
+	if (!j->running)
 		return;
-	}
-	s->stopped = done;
-	s->stopped_arg = arg;
 	j->stop_requested = true;
 	if (j->step == J_PAUSE) {
 		event_del(j->pause);
@@ -934,13 +1206,25 @@ void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg)
 		event_del(j->pause);
 		db_close(j->db);
 		j->running = false;
+		j->in_run = false;
 		j->step = J_IDLE;
+	} else if (db_busy(j->db) && (j->step == J_WORK || j->step == J_LAG || j->step == J_LAST_RUN ||
+				      j->step == J_V_CHECKS || j->step == J_V_PROBE)) {
+		/* the statement rolls back; its error result records the run as
+		 * cancelled.  Bookkeeping statements are left to finish. */
+		db_cancel(j->db);
+	}
+}
+
+void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg)
+{
+	s->stopped = done;
+	s->stopped_arg = arg;
+	job_stop(&s->cleanup);
+	job_stop(&s->verify);
+	if (s->stopped != NULL && !scheduler_busy(s)) {
 		s->stopped = NULL;
 		if (done != NULL)
 			done(arg);
-	} else if (db_busy(j->db) && (j->step == J_WORK || j->step == J_LAG || j->step == J_LAST_RUN)) {
-		/* the batch rolls back; its error result records the run as
-		 * cancelled.  Bookkeeping statements are left to finish. */
-		db_cancel(j->db);
 	}
 }

@@ -33,12 +33,16 @@ bool scheduler_run_now(struct scheduler *s, const char *job);
 void scheduler_stop(struct scheduler *s, void (*done)(void *arg), void *arg);
 /* True while any job runs. */
 bool scheduler_busy(const struct scheduler *s);
-/* "zoom-token-cleanup: 1200 rows at 02:00" for STATUS= */
+/* "verify: 1 error, 3 warnings at 14:15; last zoom-token-cleanup run: ok,
+ * 1200 rows, at ..." for STATUS= ("" before any run) */
 const char *scheduler_summary(const struct scheduler *s);
+/* The last verification pass's findings by level; false before the first. */
+bool scheduler_verify_counts(const struct scheduler *s, int counts[3], time_t *at);
 
 const char *run_status_name(enum run_status st);
 
-/* Figures for /metrics (the cleanup job, the only one today). */
+/* Figures for /metrics, one per job: zoom-token-cleanup, verify. */
+#define SCHEDULER_JOBS 2
 struct job_stats {
 	const char *job;
 	time_t last_success;
@@ -46,6 +50,6 @@ struct job_stats {
 	int64_t last_rows;
 	uint64_t runs[4];          /* by enum run_status */
 };
-void scheduler_stats(const struct scheduler *s, struct job_stats *out);
+void scheduler_stats(const struct scheduler *s, struct job_stats out[SCHEDULER_JOBS]);
 
 #endif

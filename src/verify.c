@@ -1,94 +1,352 @@
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 #include "verify.h"
 
-/* Columns: check, level (error|warn|info), object, detail, remedy.
- * Every check looks only at schemas the application owns. */
-const char verify_lints_sql[] =
-	"SELECT * FROM (\n"
-	"WITH tabs AS (\n"
-	"  SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj\n"
-	"  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\n"
-	"  WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')\n"
-	"), api_roles AS (\n"
-	"  SELECT oid, rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated')\n"
-	"), exposed AS (\n"
-	"  SELECT t.* FROM tabs t WHERE EXISTS (SELECT 1 FROM api_roles r\n"
-	"    WHERE has_table_privilege(r.oid, t.oid, 'SELECT, INSERT, UPDATE, DELETE'))\n"
+/* the files in src/sql, embedded by sql2c.sh */
+extern const char verify_lints_sql[], verify_drift_sql[], verify_manifest_sql[], verify_fingerprint_sql[],
+	verify_record_sql[], verify_probe_sql[];
+
+const char verify_sql_lifecycle[] =
+	"WITH cur AS (\n"
+	"  SELECT * FROM jsonb_to_recordset($1::jsonb)\n"
+	"    AS x(key text, check_name text, level text, object text, detail text, remedy text)\n"
+	"), gone AS (\n"
+	"  DELETE FROM momentum_maintd.verify_findings f\n"
+	"  WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.key = f.key) AND f.key <> ALL (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))\n"
+	"  RETURNING 'resolved'::text AS action, f.key, f.check_name, f.level, f.object, f.detail,\n"
+	"            ''::text AS remedy, f.first_seen\n"
+	"), up AS (\n"
+	"  INSERT INTO momentum_maintd.verify_findings AS f (key, check_name, level, object, detail)\n"
+	"  SELECT key, check_name, level, object, detail FROM cur\n"
+	"  ON CONFLICT (key) DO UPDATE SET level = excluded.level, detail = excluded.detail, last_seen = now(),\n"
+	"    reminded_at = CASE WHEN f.reminded_at <= now() - $2::interval OR f.level <> excluded.level\n"
+	"                       THEN now() ELSE f.reminded_at END\n"
+	"  RETURNING CASE WHEN f.xmax = 0 THEN 'new' WHEN f.reminded_at = now() THEN 'remind' ELSE '' END AS action,\n"
+	"            f.key, f.check_name, f.level, f.object, f.detail, f.first_seen\n"
 	")\n"
-	"SELECT 'rls_disabled_in_public', 'error', obj,\n"
-	"       'row level security is off while anon or authenticated may use the table',\n"
-	"       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)\n"
-	"FROM exposed WHERE NOT relrowsecurity\n"
-	"UNION ALL\n"
-	"SELECT 'policy_exists_rls_disabled', 'error', obj,\n"
-	"       'policies exist but row level security is off, so none of them applies',\n"
-	"       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)\n"
-	"FROM tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)\n"
-	"UNION ALL\n"
-	"SELECT 'rls_enabled_no_policy', 'info', obj,\n"
-	"       'row level security is on and no policy exists: only the owner and BYPASSRLS roles see rows',\n"
-	"       'add policies for the roles that should see rows, or keep it locked down on purpose'\n"
-	"FROM tabs t WHERE relrowsecurity AND nspname = 'public'\n"
-	"  AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)\n"
-	"UNION ALL\n"
-	"SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),\n"
-	"       format('foreign key columns (%s) have no index that starts with them: deletes on the referenced '\n"
-	"              'table scan this one', (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)\n"
-	"          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)\n"
-	"          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)),\n"
-	"       format('CREATE INDEX ON %s (%s)', t.obj, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)\n"
-	"          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)\n"
-	"          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))\n"
-	"FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid\n"
-	"WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid\n"
-	"  AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)] = con.conkey)\n"
-	"UNION ALL\n"
-	"SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),\n"
-	"       format('%s indexes on %s are identical', count(*), min(t.obj)),\n"
-	"       'drop all but one of them'\n"
-	"FROM pg_index i JOIN tabs t ON t.oid = i.indrelid\n"
-	"GROUP BY i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text, i.indisunique,\n"
-	"         coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')\n"
-	"HAVING count(*) > 1\n"
-	"UNION ALL\n"
-	"SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,\n"
-	"       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',\n"
-	"       format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)\n"
-	"FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid\n"
-	"UNION ALL\n"
-	"SELECT 'auth_rls_initplan', 'warn', format('%s: policy \"%s\"', t.obj, p.polname),\n"
-	"       'calls auth.uid() / auth.role() for every row instead of once per statement',\n"
-	"       'write (select auth.uid()) instead of auth.uid() in the policy'\n"
-	"FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid\n"
-	"WHERE regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||\n"
-	"                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'auth\\.(uid|role|jwt|email)\\(\\)')\n"
-	"    > regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||\n"
-	"                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'SELECT auth\\.(uid|role|jwt|email)\\(\\)')\n"
-	"UNION ALL\n"
-	"SELECT 'anon_write_policy', 'warn', format('%s: policy \"%s\"', t.obj, p.polname),\n"
-	"       format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',\n"
-	"              CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,\n"
-	"              CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),\n"
-	"       'add TO authenticated to the policy, or revoke the privilege from anon'\n"
-	"FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid\n"
-	"WHERE p.polpermissive AND p.polcmd IN ('a', 'w', 'd', '*')\n"
-	"  AND (0::oid = ANY (p.polroles) OR (SELECT oid FROM pg_roles WHERE rolname = 'anon') = ANY (p.polroles))\n"
-	"  AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'anon' AND has_table_privilege(r.oid, t.oid,\n"
-	"      CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE'\n"
-	"                    ELSE 'INSERT, UPDATE, DELETE' END))\n"
-	"UNION ALL\n"
-	"SELECT 'security_definer_search_path', 'warn', p.oid::regprocedure::text,\n"
-	"       'SECURITY DEFINER function without a fixed search_path: a caller can make it run their objects',\n"
-	"       format('ALTER FUNCTION %s SET search_path = ''''', p.oid::regprocedure)\n"
-	"FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace\n"
-	"WHERE p.prosecdef AND n.nspname IN ('public', 'storage')\n"
-	"  AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%')\n"
-	"UNION ALL\n"
-	"SELECT 'bypassrls_role', 'warn', rolname,\n"
-	"       'the role bypasses row level security and is not one the platform expects',\n"
-	"       format('ALTER ROLE %I NOBYPASSRLS', rolname)\n"
-	"FROM pg_roles WHERE rolbypassrls AND NOT rolsuper\n"
-	"  AND rolname NOT IN ('service_role', 'supabase_admin', 'postgres', 'supabase_storage_admin', 'supabase_auth_admin')\n"
-	") f(check_name, level, object, detail, remedy)\n"
-	"ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, check_name, object";
+	"SELECT action, key, check_name, level, object, detail, remedy, since FROM (\n"
+	"  SELECT up.action, up.key, up.check_name, up.level, up.object, up.detail, coalesce(cur.remedy, '') AS remedy,\n"
+	"         to_char(up.first_seen, 'YYYY-MM-DD HH24:MI TZ') AS since\n"
+	"  FROM up JOIN cur USING (key) WHERE up.action <> ''\n"
+	"  UNION ALL\n"
+	"  SELECT action, key, check_name, level, object, detail, remedy, to_char(first_seen, 'YYYY-MM-DD HH24:MI TZ')\n"
+	"  FROM gone\n"
+	") r ORDER BY action, CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, check_name, object";
+
+/* tmpl with every @NAME@ replaced by its value (pairs, NULL-terminated) */
+static char *subst(const char *tmpl, ...)
+{
+	va_list ap;
+	size_t len = 0;
+	char *out = NULL;
+	FILE *f = open_memstream(&out, &len);
+	const char *p = tmpl;
+
+	if (f == NULL)
+		return NULL;
+	while (*p != '\0') {
+		const char *at = strchr(p, '@'), *name, *value;
+		bool done = false;
+
+		if (at == NULL) {
+			fputs(p, f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(at - p), f);
+		va_start(ap, tmpl);
+		while ((name = va_arg(ap, const char *)) != NULL) {
+			size_t n = strlen(name);
+
+			value = va_arg(ap, const char *);
+			if (strncmp(at + 1, name, n) == 0 && at[1 + n] == '@') {
+				fputs(value, f);
+				p = at + n + 2;
+				done = true;
+				break;
+			}
+		}
+		va_end(ap);
+		if (!done) {
+			fputc('@', f);
+			p = at + 1;
+		}
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* The texts are built once and kept for the life of the process. */
+const char *verify_sql_record(void)
+{
+	static char *sql;
+
+	if (sql == NULL)
+		sql = subst(verify_record_sql, "MANIFEST", verify_manifest_sql, "FINGERPRINT", verify_fingerprint_sql,
+			    (char *)NULL);
+	return sql;
+}
+
+const char *verify_sql_checks(bool drift)
+{
+	static char *sql[2];
+
+	if (sql[drift] == NULL) {
+		char *d = NULL, *part = NULL;
+
+		if (drift) {
+			d = subst(verify_drift_sql, "MANIFEST", verify_manifest_sql, "FINGERPRINT", verify_fingerprint_sql,
+				  (char *)NULL);
+			part = d ? subst("UNION ALL SELECT * FROM (\n@D@\n) d\n", "D", d, (char *)NULL) : NULL;
+			free(d);
+			if (part == NULL)
+				return NULL;
+		}
+		sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
+				   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
+				   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
+				   "LINTS", verify_lints_sql, "DRIFT", part ? part : "", (char *)NULL);
+		free(part);
+	}
+	return sql[drift];
+}
+
+const char *verify_sql_probe(bool isolation, long timeout_ms)
+{
+	static char *sql[2];
+	static long built_for[2];
+
+	if (sql[isolation] == NULL || built_for[isolation] != timeout_ms) {
+		char t[32];
+
+		free(sql[isolation]);
+		snprintf(t, sizeof(t), "%ld", timeout_ms);
+		sql[isolation] = subst("BEGIN;\n"
+				       "SET LOCAL statement_timeout = @TIMEOUT@; SET LOCAL lock_timeout = '2s';\n"
+				       "SET LOCAL search_path = ''; SET LOCAL jit = off;\n"
+				       "@PROBE@;\n"
+				       "SELECT x.check_name, x.level, x.object, x.detail, x.remedy\n"
+				       "FROM jsonb_to_recordset(current_setting('momentum_maintd.probe')::jsonb)\n"
+				       "  AS x(check_name text, level text, object text, detail text, remedy text)",
+				       "TIMEOUT", t, "PROBE", verify_probe_sql, (char *)NULL);
+		if (sql[isolation] != NULL) {
+			char *full = subst(sql[isolation], "ISOLATION", isolation ? "true" : "false", (char *)NULL);
+
+			free(sql[isolation]);
+			sql[isolation] = full;
+		}
+		built_for[isolation] = timeout_ms;
+	}
+	return sql[isolation];
+}
+
+int vlevel_parse(const char *s)
+{
+	return strcmp(s, "error") == 0 ? VL_ERROR : strcmp(s, "warn") == 0 ? VL_WARN
+		: strcmp(s, "info") == 0 ? VL_INFO : -1;
+}
+
+const char *vlevel_name(enum vlevel l)
+{
+	static const char *const names[] = { "error", "warn", "info" };
+
+	return names[l];
+}
+
+int findings_push(struct findings *f, const char *check, enum vlevel level, const char *object,
+		  const char *detail, const char *remedy)
+{
+	struct finding *x;
+
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		struct finding *v = realloc(f->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		f->v = v;
+		f->cap = cap;
+	}
+	x = &f->v[f->n];
+	x->check = strdup(check);
+	x->object = strdup(object);
+	x->detail = strdup(detail);
+	x->remedy = strdup(remedy);
+	x->level = level;
+	if (!x->check || !x->object || !x->detail || !x->remedy) {
+		free(x->check); free(x->object); free(x->detail); free(x->remedy);
+		return -1;
+	}
+	f->n++;
+	f->counts[level]++;
+	return 0;
+}
+
+int findings_add(struct findings *f, const PGresult *res)
+{
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		int level = vlevel_parse(PQgetvalue(res, i, 1));
+
+		if (findings_push(f, PQgetvalue(res, i, 0), level < 0 ? VL_ERROR : (enum vlevel)level,
+				  PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void finding_key(const struct finding *x, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%s", x->check, x->object);
+}
+
+static void finding_free(struct finding *x)
+{
+	free(x->check);
+	free(x->object);
+	free(x->detail);
+	free(x->remedy);
+}
+
+void findings_ignore(struct findings *f, char *const *ignore)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < f->n; i++) {
+		char key[2048];
+		bool drop = false;
+		char *const *k;
+
+		finding_key(&f->v[i], key, sizeof(key));
+		for (k = ignore; k != NULL && *k != NULL && !drop; k++)
+			drop = strcmp(*k, key) == 0;
+		if (drop) {
+			f->counts[f->v[i].level]--;
+			f->ignored++;
+			finding_free(&f->v[i]);
+		} else {
+			f->v[kept++] = f->v[i];
+		}
+	}
+	f->n = kept;
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+	const struct finding *x = a, *y = b;
+	int c;
+
+	if (x->level != y->level)
+		return (int)x->level - (int)y->level;
+	if ((c = strcmp(x->check, y->check)) != 0)
+		return c;
+	return strcmp(x->object, y->object);
+}
+
+void findings_sort(struct findings *f)
+{
+	if (f->n > 1)
+		qsort(f->v, f->n, sizeof(*f->v), cmp_finding);
+}
+
+static void json_finding(FILE *out, const struct finding *x, bool lifecycle)
+{
+	char key[2048];
+
+	finding_key(x, key, sizeof(key));
+	fputs("{\"key\": ", out);
+	json_fputs(out, key);
+	fputs(lifecycle ? ", \"check_name\": " : ", \"check\": ", out);
+	json_fputs(out, x->check);
+	fputs(", \"level\": ", out);
+	json_fputs(out, vlevel_name(x->level));
+	fputs(", \"object\": ", out);
+	json_fputs(out, x->object);
+	fputs(", \"detail\": ", out);
+	json_fputs(out, x->detail);
+	fputs(", \"remedy\": ", out);
+	json_fputs(out, x->remedy);
+	fputc('}', out);
+}
+
+char *findings_json(const struct findings *f)
+{
+	char *out = NULL;
+	size_t len = 0, i;
+	FILE *m = open_memstream(&out, &len);
+
+	if (m == NULL)
+		return NULL;
+	fputc('[', m);
+	for (i = 0; i < f->n; i++) {
+		if (i)
+			fputs(", ", m);
+		json_finding(m, &f->v[i], true);
+	}
+	fputc(']', m);
+	if (fclose(m) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+void findings_summary(const int counts[3], char *buf, size_t size)
+{
+	if (counts[0] + counts[1] + counts[2] == 0) {
+		snprintf(buf, size, "no findings");
+		return;
+	}
+	snprintf(buf, size, "%d error%s, %d warning%s, %d info", counts[0], counts[0] == 1 ? "" : "s",
+		 counts[1], counts[1] == 1 ? "" : "s", counts[2]);
+}
+
+void findings_free(struct findings *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		finding_free(&f->v[i]);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+void findings_print_text(FILE *out, const struct findings *f)
+{
+	char summary[128];
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct finding *x = &f->v[i];
+
+		fprintf(out, "%-5s %s %s: %s\n      fix: %s\n", vlevel_name(x->level), x->check, x->object,
+			x->detail, x->remedy);
+	}
+	findings_summary(f->counts, summary, sizeof(summary));
+	fprintf(out, "%s", summary);
+	if (f->ignored)
+		fprintf(out, " (%zu ignored by verify.ignore)", f->ignored);
+	fputc('\n', out);
+}
+
+void findings_print_json(FILE *out, const struct findings *f)
+{
+	size_t i;
+
+	fputs("{\"findings\": [", out);
+	for (i = 0; i < f->n; i++) {
+		fputs(i ? ",\n  " : "\n  ", out);
+		json_finding(out, &f->v[i], false);
+	}
+	fprintf(out, "\n], \"summary\": {\"error\": %d, \"warn\": %d, \"info\": %d, \"ignored\": %zu}}\n",
+		f->counts[0], f->counts[1], f->counts[2], f->ignored);
+}

@@ -1,9 +1,75 @@
-/* Verification lints in the spirit of Supabase's splinter: each finding has
- * a stable check name, a level, the object and a one-line remedy.  One
- * catalog query, whatever the number of tables. */
+/* Verification: what a pass asks the database, and the findings it gets.
+ *
+ * A pass is three statements, whatever the number of tables:
+ *   checks  splinter-style lints, and drift against the snapshot recorded
+ *           after the last migration run (one catalog query);
+ *   probe   act as anon and authenticated in a transaction that is always
+ *           rolled back (one DO block; then ROLLBACK);
+ *   record  (the daemon only) the findings against the ones already known,
+ *           so each is logged once, reminded, and logged when resolved.
+ * Each finding has a stable check name, a level, the object, a detail and a
+ * one-line remedy; its key, "check:object", is what verify.ignore names. */
 #ifndef MOMENTUM_VERIFY_H
 #define MOMENTUM_VERIFY_H
 
-extern const char verify_lints_sql[];
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+enum vlevel { VL_ERROR, VL_WARN, VL_INFO };
+
+struct finding {
+	char *check, *object, *detail, *remedy;
+	enum vlevel level;
+};
+
+struct findings {
+	struct finding *v;
+	size_t n, cap;
+	int counts[3];            /* by enum vlevel */
+	size_t ignored;
+};
+
+/* Bookkeeping tables and the snapshot, recorded again when the applied
+ * migrations changed (a DO block: no result rows). */
+const char *verify_sql_record(void);
+/* The checks; with drift, momentum_maintd.verify_snapshot must exist.
+ * Several statements (session settings first): read the last result. */
+const char *verify_sql_checks(bool drift);
+/* BEGIN, the probe, and the SELECT of its findings: the transaction stays
+ * open, and the caller sends ROLLBACK whatever happened. */
+const char *verify_sql_probe(bool isolation, long timeout_ms);
+/* $1 the findings (findings_json), $2 verify.remind_every as an interval,
+ * $3 the ignored keys as a JSON array: rows (action, key, check, level, object,
+ * detail, remedy, first_seen) for what is new, reminded or resolved. */
+extern const char verify_sql_lifecycle[];
+
+/* "error", "warn", "info"; -1 for anything else */
+int vlevel_parse(const char *s);
+const char *vlevel_name(enum vlevel l);
+
+/* Appends the rows (check, level, object, detail, remedy); -1 on ENOMEM. */
+int findings_add(struct findings *f, const PGresult *res);
+/* Adds one finding; -1 on ENOMEM. */
+int findings_push(struct findings *f, const char *check, enum vlevel level, const char *object,
+		  const char *detail, const char *remedy);
+/* Drops the findings whose key is in ignore (NULL-terminated). */
+void findings_ignore(struct findings *f, char *const *ignore);
+/* Orders by level, check, object. */
+void findings_sort(struct findings *f);
+/* A JSON array of {key, check_name, level, object, detail, remedy};
+ * NULL on ENOMEM.  free() it. */
+char *findings_json(const struct findings *f);
+/* "check:object" into buf */
+void finding_key(const struct finding *x, char *buf, size_t size);
+/* "1 error, 3 warnings" (or "no findings") */
+void findings_summary(const int counts[3], char *buf, size_t size);
+void findings_free(struct findings *f);
+
+/* Output of the verify command. */
+void findings_print_text(FILE *out, const struct findings *f);
+void findings_print_json(FILE *out, const struct findings *f);
 
 #endif

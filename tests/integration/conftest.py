@@ -29,6 +29,10 @@ open(EMPTY_CONFIG, "w").close()
 # environment they test, the others run as development at info level.
 TEST_DEFAULTS = {"MOMENTUM_MAINTD_ENVIRONMENT": "development", "MOMENTUM_MAINTD_LOG_LEVEL": "info"}
 
+# the shipped migrations: the seed's 001-003 and the fixes from 004 on
+SEED_MIGRATIONS = sorted(f[:-4] for f in os.listdir(MIGRATIONS) if f[:3].isdigit() and f.endswith(".sql"))
+SEED_COUNT = len(SEED_MIGRATIONS)
+
 SEED_TABLES = ["profiles", "deliverables", "organizations", "organization_members",
                "brand_settings", "zoom_credentials"]
 

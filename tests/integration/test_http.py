@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import MIGRATIONS, Cluster, run
+from conftest import MIGRATIONS, SEED_COUNT, Cluster, run
 
 
 def free_port():
@@ -59,7 +59,7 @@ def test_probes_follow_migrations_and_the_database(tmpbase, daemons, notify):
         assert wait_status(port, "/readyz", 200)
         status, m = get(port, "/metrics")
         assert status == 200
-        assert metric(m, "momentum_maintd_ready") == 1 and metric(m, "momentum_maintd_migrations_applied") == 3
+        assert metric(m, "momentum_maintd_ready") == 1 and metric(m, "momentum_maintd_migrations_applied") == SEED_COUNT
         assert metric(m, "momentum_maintd_database_up") == 1
         c.stop()
         assert wait_status(port, "/readyz", 503), "503 while the database is unreachable"

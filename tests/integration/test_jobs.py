@@ -138,6 +138,7 @@ def test_two_daemons_one_tick_one_run(db, daemons, tmp_path):
         assert wait_for(lambda: ("ok", 300, None) in job_runs(db)), job_runs(db)
         time.sleep(2)
         runs = db.query("SELECT status, count(*) FROM momentum_maintd.job_runs WHERE instance <> 'earlier' "
+                        "AND job = 'zoom-token-cleanup' "
                         "GROUP BY 1 ORDER BY 1")
         # the other instance either saw the tick already done (no catch-up
         # needed) or found it taken and recorded a skip; never a second run

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BIN, EMPTY_CONFIG, MIGRATIONS, TEST_DEFAULTS, migrations_dir
+from conftest import BIN, EMPTY_CONFIG, MIGRATIONS, SEED_MIGRATIONS, TEST_DEFAULTS, migrations_dir
 
 JOURNAL_DIR = "/run/systemd/journal"
 SOCKET = JOURNAL_DIR + "/socket"
@@ -86,7 +86,7 @@ def test_events_go_to_the_journal_with_fields(db, tmp_path, fake_journal):
     assert stderr == "", "nothing duplicated on stderr: " + stderr
     got = entries(fake_journal)
     applied = [e for e in got if e.get("MESSAGE_ID") == "4d91fac3e57b49f39b62b0eb147faaf1"]
-    assert [e["MIGRATION"] for e in applied] == ["001_initial_schema", "002_zoom_integration", "003_storage_buckets"]
+    assert [e["MIGRATION"] for e in applied] == SEED_MIGRATIONS
     e = applied[0]
     assert e["PRIORITY"] == "5" and e["SYSLOG_IDENTIFIER"] == "momentum-maintd"
     assert e["MESSAGE"].startswith("applied migration 001_initial_schema in ")

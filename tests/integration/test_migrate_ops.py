@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import MIGRATIONS, NotifySocket, migrations_dir, run
+from conftest import MIGRATIONS, SEED_COUNT, NotifySocket, migrations_dir, run
 
 
 def up(db, mdir, *extra):
@@ -160,8 +160,8 @@ def test_kill_9_during_no_transaction_migration_then_restart_completes(db, tmp_p
 
 def test_eight_daemons_at_once_apply_each_migration_once(db, tmp_path, daemons):
     files = {"001_initial_schema.sql": None, "002_zoom_integration.sql": None,
-             "003_storage_buckets.sql": None,
-             "004_slow.sql": "SELECT pg_sleep(1.5);\nCREATE TABLE slow_done (x int);\n"}
+             "003_storage_buckets.sql": None, "004_rls_fixes.sql": None,
+             "005_slow.sql": "SELECT pg_sleep(1.5);\nCREATE TABLE slow_done (x int);\n"}
     mdir = migrations_dir(tmp_path, files)
     socks, procs = [], []
     try:
@@ -182,9 +182,9 @@ def test_eight_daemons_at_once_apply_each_migration_once(db, tmp_path, daemons):
         for n in socks:
             n.close()
     assert db.query("SELECT version, count(*) FROM momentum_maintd.schema_migrations GROUP BY 1 ORDER BY 1") == \
-        [(1, 1), (2, 1), (3, 1), (4, 1)]
+        [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]
     applied = sum(p.stderr().count("applied migration ") for p in procs)
-    assert applied == 4
+    assert applied == 5
 
 
 # ---- long migrations under systemd ---------------------------------------------
@@ -213,7 +213,7 @@ def test_status_json_is_a_stable_shape(db, tmp_path):
     r = seed(db, "migrate", "status", "--format", "json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert [m["version"] for m in doc["migrations"]] == [1, 2, 3]
+    assert [m["version"] for m in doc["migrations"]] == list(range(1, SEED_COUNT + 1))
     m = doc["migrations"][0]
     assert set(m) == {"version", "name", "state", "applied_at", "checksum", "file_checksum"}
     assert m["state"] == "applied" and m["checksum"] == m["file_checksum"]
@@ -232,10 +232,10 @@ def test_down_to_1_on_the_seed(db):
     r = seed(db, "migrate", "down", "--to", "1")
     assert r.returncode == 64, "no --yes and no terminal: refused"
     assert "refusing without --yes" in r.stderr
-    assert versions(db) == [1, 2, 3]
+    assert versions(db) == list(range(1, SEED_COUNT + 1))
     r = seed(db, "migrate", "down", "--to", "1", "--yes")
     assert r.returncode == 0, r.stderr
-    assert "2 migration(s) rolled back" in r.stdout
+    assert "%d migration(s) rolled back" % (SEED_COUNT - 1) in r.stdout
     assert versions(db) == [1]
     assert db.query("SELECT to_regclass('public.zoom_credentials')") == [(None,)]
     assert db.query("SELECT count(*) FROM pg_proc WHERE proname = 'cleanup_expired_zoom_tokens'") == [(0,)]
@@ -244,7 +244,7 @@ def test_down_to_1_on_the_seed(db):
     assert db.query("SELECT to_regclass('public.profiles') IS NOT NULL, to_regclass('public.brand_settings') IS NOT NULL") == [(True, True)]
     # and up again
     assert seed(db, "migrate", "up").returncode == 0
-    assert versions(db) == [1, 2, 3]
+    assert versions(db) == list(range(1, SEED_COUNT + 1))
 
 
 def test_down_refuses_up_front_when_a_rollback_file_is_missing(db, tmp_path):
@@ -282,7 +282,7 @@ def test_schema_applied_by_hand_is_recognised_and_baseline_records_it(db, tmp_pa
     assert "recorded 001_initial_schema as applied (not run)" in r.stdout
     assert versions(db) == [1, 2, 3]
     r = seed(db, "migrate", "up")
-    assert r.returncode == 0 and "0 migration(s) applied" in r.stdout
+    assert r.returncode == 0 and "%d migration(s) applied" % (SEED_COUNT - 3) in r.stdout, "the fixes from 004 on"
     assert seed(db, "migrate", "baseline", "7").returncode == 64
 
 
@@ -296,8 +296,8 @@ def test_lock_timeout_keeps_the_app_flowing_and_retries_until_applied(db, tmp_pa
     for f in os.listdir(MIGRATIONS):
         if f.endswith(".sql"):
             (mdir / f).write_text(open(os.path.join(MIGRATIONS, f)).read())
-    (mdir / "004_profiles_timezone.sql").write_text("ALTER TABLE profiles ADD COLUMN timezone text;\n")
-    (mdir / "rollback_004_profiles_timezone.sql").write_text("ALTER TABLE profiles DROP COLUMN timezone;\n")
+    (mdir / ("%03d_profiles_timezone.sql" % (SEED_COUNT + 1))).write_text("ALTER TABLE profiles ADD COLUMN timezone text;\n")
+    (mdir / ("rollback_%03d_profiles_timezone.sql" % (SEED_COUNT + 1))).write_text("ALTER TABLE profiles DROP COLUMN timezone;\n")
 
     app = db.cluster.connect(db.name)
     app.autocommit = False
@@ -329,7 +329,7 @@ def test_lock_timeout_keeps_the_app_flowing_and_retries_until_applied(db, tmp_pa
         release.join()
         app.close()
     assert r.returncode == 0, r.stderr
-    assert versions(db) == [1, 2, 3, 4]
+    assert versions(db) == list(range(1, SEED_COUNT + 2))
     assert "lock not granted within 2000 ms" in r.stderr
     assert 'application \\"momentum-api' in r.stderr, "the blocker is named"
     assert max(latencies) < 3.5, "app queries waited at most about the lock timeout: %.1f s" % max(latencies)

@@ -10,7 +10,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import MIGRATIONS, run
+from conftest import MIGRATIONS, SEED_COUNT, run
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="pgbouncer is not installed")
@@ -79,6 +79,6 @@ def test_session_pooler_works_and_is_noted(db, cluster):
         r = run(["-d", b.conninfo(db.name), "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
         assert r.returncode == 0, r.stderr
         assert "connected through a connection pooler" in r.stderr
-        assert db.query("SELECT count(*) FROM momentum_maintd.schema_migrations") == [(3,)]
+        assert db.query("SELECT count(*) FROM momentum_maintd.schema_migrations") == [(SEED_COUNT,)]
     finally:
         b.stop()

@@ -1,68 +1,462 @@
-"""momentum-maintd verify: lints with a check name, level, object and
-remedy; exit 0 clean, 1 findings at or above --fail-on, 69 database down."""
+"""Verification: lints, drift against the snapshot the migrations left, the
+functional probe (anon/authenticated with a JWT, rolled back), findings over
+time in the daemon, and the seed's schema with the fixes of 004."""
 import json
+import re
+import signal
+import time
 
-from conftest import MIGRATIONS, run
+import pytest
+
+from conftest import MIGRATIONS, migrations_dir, run
+
+SEED_ONLY = {"001_initial_schema.sql": None, "002_zoom_integration.sql": None, "003_storage_buckets.sql": None}
 
 
-def verify(db, *args):
-    return run(["-d", db.conninfo, "verify"] + list(args))
+def migrate(db, mdir=MIGRATIONS):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
 
 
-def findings(db):
-    r = verify(db, "--format", "json", "--fail-on", "info")
+def verify(db, *args, env=None):
+    return run(["-d", db.conninfo, "verify"] + list(args), env=env, timeout=120)
+
+
+def findings(db, env=None):
+    r = verify(db, "--format", "json", "--fail-on", "info", env=env)
+    assert r.returncode in (0, 1), r.stderr
     return {(f["check"], f["object"]): f for f in json.loads(r.stdout)["findings"]}
 
 
-def test_seed_schema_findings_and_exit_codes(db):
-    assert run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"]).returncode == 0
+def run_job(db, *extra):
+    """One verification pass with the findings' lifecycle, as the daemon runs it."""
+    r = run(["-d", db.conninfo] + list(extra) + ["run-job", "verify"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+# ---- the seed, before and after 004 ------------------------------------------
+
+def test_seed_001_to_003_has_real_defects(db, tmp_path):
+    migrate(db, migrations_dir(tmp_path, SEED_ONLY))
     r = verify(db)
-    assert r.returncode == 0, "no error-level finding on the seed: " + r.stdout
+    assert r.returncode == 1, r.stdout
     assert verify(db, "--fail-on", "warn").returncode == 1
     f = findings(db)
-    assert ("unindexed_foreign_key", "public.brand_settings (brand_settings_user_id_fkey)") in f
+    # policies that read their own table: every read by an API role fails
+    for table in ("organizations", "organization_members"):
+        x = f[("probe_policy_error", "public.%s (as authenticated)" % table)]
+        assert x["level"] == "error" and "42P17" in x["detail"] and "infinite recursion" in x["detail"], x
     assert ("anon_write_policy", 'public.brand_settings: policy "Users can manage own brand settings"') in f
     assert ("auth_rls_initplan", 'public.profiles: policy "Users can view own profile"') in f
     one = f[("unindexed_foreign_key", "public.brand_settings (brand_settings_user_id_fkey)")]
     assert one["level"] == "info" and one["remedy"] == "CREATE INDEX ON public.brand_settings (user_id)"
     assert set(one) == {"check", "level", "object", "detail", "remedy", "key"}
+    assert one["key"] == "unindexed_foreign_key:public.brand_settings (brand_settings_user_id_fkey)"
 
+
+def test_all_shipped_migrations_verify_clean(db):
+    migrate(db)
+    r = verify(db, "--fail-on", "error")
+    assert r.returncode == 0, r.stdout
+    r = verify(db, "--fail-on", "info")
+    assert r.returncode == 0, "no finding at all after 004: " + r.stdout
+    assert r.stdout.strip() == "no findings"
+    doc = json.loads(verify(db, "--format", "json").stdout)
+    assert doc == {"findings": [], "summary": {"error": 0, "warn": 0, "info": 0, "ignored": 0}}
+
+
+A = "00000000-0000-4000-8000-00000000000a"
+B = "00000000-0000-4000-8000-00000000000b"
+C = "00000000-0000-4000-8000-00000000000c"
+ORG = "00000000-0000-4000-8000-0000000000f1"
+
+
+def as_user(conn, user):
+    cur = conn.cursor()
+    cur.execute("RESET ROLE")
+    if user is None:
+        cur.execute("SET ROLE anon")
+        cur.execute("SELECT set_config('request.jwt.claims', '{\"role\": \"anon\"}', false)")
+    else:
+        cur.execute("SET ROLE authenticated")
+        cur.execute("SELECT set_config('request.jwt.claims', %s, false)",
+                    (json.dumps({"sub": user, "role": "authenticated"}),))
+    return cur
+
+
+def test_app_access_works_for_authenticated_users_after_the_fixes(db):
+    migrate(db)
+    for u in (A, B, C):
+        db.query("INSERT INTO auth.users (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+        db.query("INSERT INTO profiles (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+    db.query("INSERT INTO organizations (id, name, slug) VALUES (%s, 'Acme', 'acme')", (ORG,))
+    db.query("INSERT INTO organization_members (user_id, organization_id, role) VALUES (%s, %s, 'owner')", (A, ORG))
+    db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
+             "VALUES (%s, 'ta', 'ra', now()), (%s, 'tb', 'rb', now())", (A, B))
+    db.query("INSERT INTO brand_settings (user_id, primary_color) VALUES (NULL, '#000'), (%s, '#aaa')", (A,))
+    conn = db.cluster.connect(db.name)
+    try:
+        # a user sees only their own profile and tokens
+        cur = as_user(conn, A)
+        cur.execute("SELECT id::text FROM profiles")
+        assert cur.fetchall() == [(A,)]
+        cur.execute("SELECT access_token FROM zoom_credentials")
+        assert cur.fetchall() == [("ta",)]
+        # an owner sees the organization and manages its members
+        cur.execute("SELECT name FROM organizations")
+        assert cur.fetchall() == [("Acme",)]
+        cur.execute("INSERT INTO organization_members (user_id, organization_id, role) VALUES (%s, %s, 'member')",
+                    (B, ORG))
+        cur.execute("UPDATE organization_members SET role = 'admin' WHERE user_id = %s", (B,))
+        assert cur.rowcount == 1
+        cur.execute("SELECT count(*) FROM organization_members")
+        assert cur.fetchall() == [(2,)]
+        cur.execute("UPDATE organizations SET name = 'Acme Inc' WHERE id = %s", (ORG,))
+        assert cur.rowcount == 1
+        # a member sees their organization and its members, and cannot manage them
+        cur = as_user(conn, B)
+        cur.execute("SELECT name FROM organizations")
+        assert cur.fetchall() == [("Acme Inc",)]
+        cur.execute("SELECT count(*) FROM organization_members")
+        assert cur.fetchall() == [(2,)]
+    finally:
+        conn.close()
+    db.query("UPDATE organization_members SET role = 'member' WHERE user_id = %s", (B,))
+    conn = db.cluster.connect(db.name)
+    try:
+        cur = as_user(conn, B)
+        cur.execute("UPDATE organization_members SET role = 'member' WHERE user_id = %s", (A,))
+        assert cur.rowcount == 0, "a plain member cannot change others' roles"
+        with pytest.raises(Exception, match="row-level security"):
+            cur.execute("INSERT INTO organization_members (user_id, organization_id, role) "
+                        "VALUES (%s, %s, 'viewer')", (C, ORG))
+        # someone outside sees nothing of it
+        cur = as_user(conn, C)
+        cur.execute("SELECT count(*) FROM organizations")
+        assert cur.fetchall() == [(0,)]
+        cur.execute("SELECT count(*) FROM organization_members")
+        assert cur.fetchall() == [(0,)]
+        cur.execute("SELECT count(*) FROM zoom_credentials")
+        assert cur.fetchall() == [(0,)]
+        cur.execute("SELECT primary_color FROM brand_settings")
+        assert cur.fetchall() == [("#000",)], "the shared brand settings, not A's"
+        # anon reads the shared brand settings and cannot write them any more
+        cur = as_user(conn, None)
+        cur.execute("SELECT primary_color FROM brand_settings")
+        assert cur.fetchall() == [("#000",)]
+        cur.execute("UPDATE brand_settings SET primary_color = '#f00' WHERE user_id IS NULL")
+        assert cur.rowcount == 0
+        with pytest.raises(Exception, match="row-level security"):
+            cur.execute("INSERT INTO brand_settings (user_id, primary_color) VALUES (NULL, '#f00')")
+    finally:
+        conn.close()
+    assert db.query("SELECT primary_color FROM brand_settings WHERE user_id IS NULL") == [("#000",)]
+
+
+def test_rollback_of_004_restores_the_seed_policies(db, tmp_path):
+    def policies():
+        return db.query("SELECT polrelid::regclass::text, polname, polcmd, polroles::regrole[]::text, "
+                        "pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid) FROM pg_policy "
+                        "ORDER BY 1, 2")
+    migrate(db, migrations_dir(tmp_path, SEED_ONLY))
+    before = policies()
+    migrate(db)
+    assert policies() != before
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "down", "--to", "3",
+             "--yes"])
+    assert r.returncode == 0, r.stderr
+    assert policies() == before
+    assert db.query("SELECT count(*) FROM pg_proc WHERE proname IN ('is_org_member', 'has_org_role')") == [(0,)]
+    assert db.query("SELECT to_regclass('public.idx_brand_settings_user')") == [(None,)]
+
+
+# ---- lints ------------------------------------------------------------------------
 
 def test_each_lint_appears_and_goes(db):
-    assert run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"]).returncode == 0
-    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY, body text)")
-    db.query("GRANT SELECT ON public.open_notes TO anon")
+    migrate(db)
+    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY, body text, owner uuid REFERENCES auth.users (id))")
+    db.query("GRANT SELECT, INSERT ON public.open_notes TO anon")
     db.query("CREATE TABLE public.locked (id int)")
     db.query("ALTER TABLE public.locked ENABLE ROW LEVEL SECURITY")
     db.query("CREATE INDEX dup_a ON public.open_notes (body)")
     db.query("CREATE INDEX dup_b ON public.open_notes (body)")
+    db.query("CREATE INDEX broken ON public.open_notes (id)")
+    db.query("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.broken'::regclass")
     db.query("CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
     db.query("DO $$ BEGIN CREATE ROLE sneaky NOLOGIN BYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     db.query("ALTER TABLE public.deliverables DISABLE ROW LEVEL SECURITY")
+    db.query("CREATE POLICY per_row ON public.profiles FOR SELECT TO authenticated USING (auth.uid() = id)")
+    db.query("CREATE POLICY anyone_writes ON public.zoom_credentials FOR INSERT WITH CHECK (true)")
     r = verify(db)
     assert r.returncode == 1
     f = findings(db)
-    assert f[("rls_disabled_in_public", "public.open_notes")]["level"] == "error"
-    assert f[("policy_exists_rls_disabled", "public.deliverables")]["level"] == "error"
-    assert ("rls_enabled_no_policy", "public.locked") in f
-    assert ("duplicate_index", "dup_a, dup_b") in f
-    assert ("security_definer_search_path", "definer()") in f
-    assert ("bypassrls_role", "sneaky") in f
+    expect = {
+        ("rls_disabled_in_public", "public.open_notes"): "error",
+        ("policy_exists_rls_disabled", "public.deliverables"): "error",
+        ("rls_enabled_no_policy", "public.locked"): "info",
+        ("duplicate_index", "public.dup_a, public.dup_b"): "warn",
+        ("invalid_index", "public.broken"): "error",
+        ("unindexed_foreign_key", "public.open_notes (open_notes_owner_fkey)"): "info",
+        ("security_definer_search_path", "public.definer()"): "warn",
+        ("bypassrls_role", "sneaky"): "warn",
+        ("auth_rls_initplan", 'public.profiles: policy "per_row"'): "warn",
+        ("anon_write_policy", 'public.zoom_credentials: policy "anyone_writes"'): "warn",
+    }
+    for key, level in expect.items():
+        assert key in f, (key, sorted(f))
+        assert f[key]["level"] == level, (key, f[key])
+        assert f[key]["remedy"], key
     # fix them: the findings go
     db.query("ALTER TABLE public.open_notes ENABLE ROW LEVEL SECURITY")
+    db.query("DROP TABLE public.open_notes, public.locked")
     db.query("ALTER TABLE public.deliverables ENABLE ROW LEVEL SECURITY")
-    db.query("DROP INDEX dup_b")
     db.query("ALTER FUNCTION public.definer() SET search_path = ''")
+    db.query("DROP FUNCTION public.definer()")
     db.query("DROP ROLE sneaky")
+    db.query("DROP POLICY per_row ON public.profiles")
+    db.query("DROP POLICY anyone_writes ON public.zoom_credentials")
     f = findings(db)
-    for key in [("rls_disabled_in_public", "public.open_notes"), ("policy_exists_rls_disabled", "public.deliverables"),
-                ("duplicate_index", "dup_a, dup_b"), ("security_definer_search_path", "definer()"),
-                ("bypassrls_role", "sneaky")]:
+    for key in expect:
         assert key not in f, key
     assert verify(db).returncode == 0
+
+
+# ---- drift ---------------------------------------------------------------------------
+
+DRIFTS = [
+    # (what an operator does by hand, check, level, object, how to put it back)
+    ('DROP POLICY "Users can view own profile" ON profiles', "drift_dropped", "error",
+     'public.profiles: policy "Users can view own profile"',
+     'CREATE POLICY "Users can view own profile" ON profiles FOR SELECT TO authenticated '
+     'USING ((SELECT auth.uid()) = id)'),
+    ("ALTER TABLE zoom_credentials DISABLE ROW LEVEL SECURITY", "drift_rls_disabled", "error",
+     "public.zoom_credentials", "ALTER TABLE zoom_credentials ENABLE ROW LEVEL SECURITY"),
+    ("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_zoom_credentials_expires'::regclass",
+     "drift_index_invalid", "error", "public.idx_zoom_credentials_expires",
+     "UPDATE pg_index SET indisvalid = true WHERE indexrelid = 'idx_zoom_credentials_expires'::regclass"),
+    ("DROP INDEX idx_deliverables_user_created", "drift_dropped", "error", "public.idx_deliverables_user_created",
+     "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, created_at DESC)"),
+    ("UPDATE storage.buckets SET public = true WHERE id = 'private'", "drift_changed", "error",
+     "storage bucket private", "UPDATE storage.buckets SET public = false WHERE id = 'private'"),
+    ('ALTER POLICY "Users can manage own deliverables" ON deliverables USING (true)', "drift_changed", "error",
+     'public.deliverables: policy "Users can manage own deliverables"',
+     'ALTER POLICY "Users can manage own deliverables" ON deliverables USING ((SELECT auth.uid()) = user_id)'),
+    ("ALTER TABLE brand_settings DROP CONSTRAINT brand_settings_user_id_fkey", "drift_dropped", "error",
+     "public.brand_settings (brand_settings_user_id_fkey)",
+     "ALTER TABLE brand_settings ADD CONSTRAINT brand_settings_user_id_fkey FOREIGN KEY (user_id) "
+     "REFERENCES profiles(id) ON DELETE CASCADE"),
+    ("CREATE OR REPLACE FUNCTION cleanup_expired_zoom_tokens() RETURNS void AS $$ BEGIN END; $$ LANGUAGE plpgsql",
+     "drift_changed", "warn", "public.cleanup_expired_zoom_tokens()",
+     "CREATE OR REPLACE FUNCTION cleanup_expired_zoom_tokens() RETURNS void AS $$\nBEGIN\n    DELETE FROM "
+     "zoom_credentials\n    WHERE expires_at < NOW() - INTERVAL '7 days';\nEND;\n$$ LANGUAGE plpgsql"),
+    ("CREATE POLICY backdoor ON storage.objects FOR SELECT USING (true)", "drift_added", "warn",
+     'storage.objects: policy "backdoor"', "DROP POLICY backdoor ON storage.objects"),
+]
+
+
+@pytest.mark.parametrize("change,check,level,obj,undo", DRIFTS, ids=[d[1] + ":" + d[3] for d in DRIFTS])
+def test_drift_is_reported_then_resolved(db, change, check, level, obj, undo):
+    migrate(db)       # records the snapshot
+    run_job(db)       # knows the (empty) findings
+    db.query(change)
+    r = verify(db, "--fail-on", level)
+    assert r.returncode == 1, r.stdout
+    f = findings(db)
+    assert (check, obj) in f, sorted(f)
+    assert f[(check, obj)]["level"] == level
+    r = run_job(db)
+    assert re.search(r"level=%s msg=\"verify: %s %s %s: " % ("warning" if level == "warn" else level, level,
+                                                               check, re.escape(obj).replace('"', '\\\\"')),
+                     r.stderr), r.stderr
+    db.query(undo)
+    assert (check, obj) not in findings(db)
+    r = run_job(db)
+    assert "verify: resolved: %s %s" % (check, obj.replace('"', '\\"')) in r.stderr, r.stderr
+
+
+def test_a_later_migration_is_not_drift(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {f: None for f in list(SEED_ONLY) + ["004_rls_fixes.sql"]})
+    migrate(db, mdir)
+    (tmp_path / "migrations" / "005_more.sql").write_text(
+        "DROP INDEX idx_org_members_user;\n"
+        "ALTER TABLE brand_settings DISABLE ROW LEVEL SECURITY;\n"
+        "CREATE POLICY extra ON profiles FOR SELECT TO authenticated USING (false);\n")
+    migrate(db, mdir)
+    f = findings(db)
+    assert not [k for k in f if k[0].startswith("drift_")], f
+    # while a drift made by hand is still one
+    db.query("ALTER TABLE brand_settings ENABLE ROW LEVEL SECURITY")
+    assert ("drift_changed", "public.brand_settings") in findings(db)
+
+
+def test_without_a_snapshot_drift_is_said_to_be_unchecked(db):
+    migrate(db)
+    db.query("DROP TABLE momentum_maintd.verify_snapshot")
+    f = findings(db)
+    assert f[("drift_unchecked", "momentum_maintd.verify_snapshot")]["level"] == "info"
+    assert verify(db).returncode == 0
+
+
+# ---- the functional probe ---------------------------------------------------------------
+
+def test_probe_catches_a_policy_that_raises(db):
+    migrate(db)
+    db.query("CREATE TABLE public.teams (id int PRIMARY KEY, member uuid)")
+    db.query("ALTER TABLE public.teams ENABLE ROW LEVEL SECURITY")
+    db.query("GRANT SELECT ON public.teams TO authenticated")
+    db.query("CREATE POLICY self_ref ON public.teams FOR SELECT TO authenticated "
+             "USING (id IN (SELECT id FROM public.teams WHERE member = (SELECT auth.uid())))")
+    f = findings(db)
+    x = f[("probe_policy_error", "public.teams (as authenticated)")]
+    assert x["level"] == "error"
+    assert "ERROR 42P17: infinite recursion detected in policy for relation \"teams\"" in x["detail"]
+    assert ("probe_policy_error", "public.teams (as anon)") not in f, "anon may not read it: not probed"
+    assert verify(db).returncode == 1
+    db.query("DROP POLICY self_ref ON public.teams")
+    db.query("CREATE POLICY own ON public.teams FOR SELECT TO authenticated USING (member = (SELECT auth.uid()))")
+    assert ("probe_policy_error", "public.teams (as authenticated)") not in findings(db)
+
+
+def test_probe_catches_a_cross_user_leak_in_development_and_staging_only(db):
+    migrate(db)
+    db.query("CREATE TABLE public.notes (id serial PRIMARY KEY, user_id uuid NOT NULL REFERENCES profiles(id), "
+             "kind text NOT NULL CHECK (kind IN ('draft', 'final')), body text NOT NULL, n int NOT NULL)")
+    db.query("CREATE INDEX ON public.notes (user_id)")
+    db.query("ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY")
+    db.query("GRANT SELECT ON public.notes TO authenticated")
+    db.query("CREATE POLICY everyone ON public.notes FOR SELECT TO authenticated USING (true)")
+    for env in ("development", "staging"):
+        f = findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": env})
+        x = f[("probe_isolation_leak", "public.notes")]
+        assert x["level"] == "error" and "another user" in x["detail"], x
+    f = findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": "production"})
+    assert not [k for k in f if k[0].startswith("probe_")], "production: no rows are made, even rolled back"
+    db.query("ALTER POLICY everyone ON public.notes USING (user_id = (SELECT auth.uid()))")
+    f = findings(db)
+    assert not [k for k in f if k[0].startswith("probe_")], f
+
+
+def test_probe_leaves_nothing_behind(db):
+    migrate(db)
+
+    def state():
+        return (db.query("SELECT count(*) FROM auth.users"),
+                db.query("SELECT count(*) FROM profiles"), db.query("SELECT count(*) FROM organizations"),
+                db.query("SELECT count(*) FROM organization_members"), db.query("SELECT count(*) FROM deliverables"),
+                db.query("SELECT count(*) FROM brand_settings"), db.query("SELECT count(*) FROM zoom_credentials"),
+                db.query("SELECT rolname, rolsuper, rolbypassrls, rolinherit, rolcanlogin FROM pg_roles ORDER BY 1"),
+                db.query("SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2"),
+                db.query("SELECT setdatabase, setrole, setconfig FROM pg_db_role_setting ORDER BY 1, 2"),
+                db.query("SELECT count(*) FROM pg_class WHERE relpersistence = 't'"),
+                db.query("SELECT n_tup_ins - n_tup_del - n_live_tup FROM pg_stat_user_tables "
+                         "WHERE relname = 'no_such_table'"))
+    before = state()
+    f = findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": "development"})
+    assert not [k for k in f if k[0] == "probe_isolation_unchecked"], f
+    assert state() == before
+    # and the probe did make rows (then rolled them back): the inserts are counted
+    ins = db.query("SELECT sum(n_tup_ins) FROM pg_stat_user_tables WHERE relname IN ('profiles', 'zoom_credentials')")
+    assert ins[0][0] >= 2, ins
+    assert db.query("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'") == [(0,)]
+
+
+def test_probe_without_the_right_to_act_as_the_api_roles_says_so(db):
+    migrate(db)
+    db.query("DO $$ BEGIN CREATE ROLE verifier LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.query("GRANT USAGE ON SCHEMA momentum_maintd TO verifier")
+    db.query("GRANT SELECT ON ALL TABLES IN SCHEMA momentum_maintd TO verifier")
+    db.query("GRANT USAGE ON SCHEMA storage TO verifier")
+    db.query("GRANT SELECT ON storage.buckets TO verifier")
+    try:
+        r = run(["-d", db.conninfo + " user=verifier", "verify", "--format", "json", "--fail-on", "info"])
+        f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
+        assert f[("probe_unchecked", "authenticated")]["remedy"] == "GRANT authenticated TO verifier"
+        assert not [k for k in f if k[0] == "probe_policy_error"], "no false alarm"
+    finally:
+        db.query("DROP OWNED BY verifier")
+        db.query("DROP ROLE verifier")
+
+
+# ---- findings over time, in the daemon -------------------------------------------------------
+
+def test_findings_are_logged_once_reminded_and_resolved(db):
+    migrate(db)
+    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY)")
+    db.query("GRANT SELECT ON public.open_notes TO anon")
+    r = run_job(db)
+    assert r.stderr.count("rls_disabled_in_public public.open_notes") == 1
+    assert "verify: 1 error, 0 warnings, 0 info" in r.stdout
+    r = run_job(db)
+    assert "open_notes" not in r.stderr, "still present, not reminded yet: silent"
+    db.query("UPDATE momentum_maintd.verify_findings SET reminded_at = now() - interval '25 hours'")
+    r = run_job(db)
+    assert re.search(r'level=error msg="verify: still present since [0-9-]+ [0-9:]+ \w+: error '
+                     r'rls_disabled_in_public public.open_notes', r.stderr), r.stderr
+    db.query("UPDATE momentum_maintd.verify_findings SET reminded_at = now() - interval '25 hours'")
+    r = run_job(db, "--set", "verify.remind_every=48 h")
+    assert "open_notes" not in r.stderr, "remind_every is honoured"
+    db.query("DROP TABLE public.open_notes")
+    r = run_job(db)
+    assert "verify: resolved: rls_disabled_in_public public.open_notes" in r.stderr
+    assert "verify: no findings" in r.stdout
+
+
+def test_ignore_silences_a_key_and_says_so_once(db):
+    migrate(db)
+    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY)")
+    db.query("GRANT SELECT ON public.open_notes TO anon")
+    ignore = ["--set", 'verify.ignore=["rls_disabled_in_public:public.open_notes"]']
+    r = run(["-d", db.conninfo] + ignore + ["verify"])
+    assert r.returncode == 0, r.stdout
+    assert "(1 ignored by verify.ignore)" in r.stdout
+    r = run_job(db, *ignore)
+    assert r.stderr.count("is ignored (verify.ignore)") == 1, r.stderr
+    assert "rls_disabled_in_public public.open_notes" not in r.stderr
+    assert "verify: no findings" in r.stdout
+
+
+def test_daemon_verifies_after_migrating_and_on_sigusr1_with_status_and_metrics(db, daemons, notify):
+    import socket
+    import urllib.request
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    db.query("CREATE SCHEMA IF NOT EXISTS public")
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "--set",
+                 "http.listen=127.0.0.1:%d" % port, "--set", "log.format=json"], notify=notify)
+    assert notify.wait_for(lambda l: l == "READY=1"), d.stderr()
+    assert notify.wait_for(lambda l: re.match(r"STATUS=ready; verify: no findings at \d\d:\d\d$", l)), notify.lines()
+    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY)")
+    db.query("GRANT SELECT ON public.open_notes TO anon")
+    d.signal(signal.SIGUSR1)
+    assert notify.wait_for(lambda l: re.match(r"STATUS=ready; verify: 1 error, 0 warnings, 0 info at \d\d:\d\d$", l)), \
+        notify.lines()
+    events = [json.loads(line) for line in d.stderr().splitlines() if line.startswith("{")]
+    found = [e for e in events if e.get("message_id") == "5ac9bd389fff40fabf1d8c147ecb3171"]
+    assert len(found) == 1, events
+    e = found[0]
+    assert e["level"] == "err" or e["level"] == "error"
+    assert e["check"] == "rls_disabled_in_public" and e["object"] == "public.open_notes" and e["state"] == "new"
+    assert e["finding_key"] == "rls_disabled_in_public:public.open_notes"
+    m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    assert 'momentum_maintd_verify_findings{level="error"} 1' in m
+    assert 'momentum_maintd_job_runs_total{job="verify",status="ok"} 2' in m
+    db.query("DROP TABLE public.open_notes")
+    d.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 30
+    while "d08450aa690c4e7d9921c9845f1b4616" not in d.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "d08450aa690c4e7d9921c9845f1b4616" in d.stderr(), d.stderr()
+    assert notify.wait_for(lambda l: l.startswith("STATUS=ready; verify: no findings"))
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    assert db.query("SELECT count(*) FROM momentum_maintd.job_runs WHERE job = 'verify' AND status = 'ok'") == [(3,)]
 
 
 def test_verify_exit_codes_for_usage_and_database_down():
     r = run(["-d", "host=/nonexistent-dir dbname=x", "verify"], timeout=30)
     assert r.returncode == 69
     assert run(["verify", "--fail-on", "panic"]).returncode == 64
+    assert run(["verify", "--format", "yaml"]).returncode == 64

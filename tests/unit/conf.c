@@ -192,6 +192,22 @@ int main(void)
 		   strcmp(c->verify_ignore[1], "b") == 0 && c->verify_ignore[3] == NULL,
 		   "comma-separated list from the environment");
 	}
+	{
+		char *env[] = { "MOMENTUM_MAINTD_VERIFY_IGNORE=[\"duplicate_index:public.a, public.b\", \"x\\\"y\"]", NULL };
+
+		ok(conf_load_env(c, env, &err) == 0 && c->verify_ignore[0] && c->verify_ignore[1] &&
+		   c->verify_ignore[2] == NULL, "a list of quoted strings from the environment");
+		is_str(c->verify_ignore[0], "duplicate_index:public.a, public.b", "an item keeps its comma");
+		is_str(c->verify_ignore[1], "x\"y", "an escaped quote");
+	}
+	ok(conf_set(c, "verify.ignore", "[]", "command line", &err) == 0 && c->verify_ignore[0] == NULL, "[] is empty");
+	ok(conf_set(c, "verify.ignore", "[\"a\"", "command line", &err) < 0, "unclosed list refused");
+	contains(err.msg, "command line: verify.ignore: the list must end with ]", "says how it is wrong");
+	ok(conf_set(c, "verify.ignore", "[a]", "command line", &err) < 0, "unquoted item refused");
+	contains(err.msg, "expected a list of double-quoted strings", "says what is expected");
+	ok(conf_set(c, "verify.ignore", "[\"a]", "command line", &err) < 0, "unterminated string refused");
+	contains(err.msg, "unterminated string", "says so");
+	ok(conf_set(c, "verify.ignore", "[\"a\"] x", "command line", &err) < 0, "trailing text refused");
 
 	/* command line */
 	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == CLOG_ERROR,

@@ -1,0 +1,89 @@
+-- Lints in the spirit of Supabase's splinter: each row is a finding with a
+-- stable check name, a level (error, warn, info), the object and a one-line
+-- remedy.  One catalog query, whatever the number of tables; the schemas
+-- checked are the application's (public, storage).  Run with search_path
+-- = '' so that every name comes out schema-qualified.
+WITH tabs AS (
+  SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
+), api_roles AS (
+  SELECT oid, rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated')
+), exposed AS (
+  SELECT t.* FROM tabs t WHERE EXISTS (SELECT 1 FROM api_roles r
+    WHERE has_table_privilege(r.oid, t.oid, 'SELECT, INSERT, UPDATE, DELETE'))
+)
+SELECT 'rls_disabled_in_public', 'error', obj,
+       'row level security is off while anon or authenticated may use the table',
+       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
+FROM exposed WHERE NOT relrowsecurity
+UNION ALL
+SELECT 'policy_exists_rls_disabled', 'error', obj,
+       'policies exist but row level security is off, so none of them applies',
+       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
+FROM tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
+UNION ALL
+SELECT 'rls_enabled_no_policy', 'info', obj,
+       'row level security is on and no policy exists: only the owner and BYPASSRLS roles see rows',
+       'add policies for the roles that should see rows, or keep it locked down on purpose'
+FROM tabs t WHERE relrowsecurity AND nspname = 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
+UNION ALL
+SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),
+       format('foreign key columns (%s) have no index that starts with them: deletes on the referenced '
+              'table scan this one', (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)),
+       format('CREATE INDEX ON %s (%s)', t.obj, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
+FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid
+WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
+  AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)] = con.conkey)
+UNION ALL
+SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),
+       format('%s indexes on %s are identical', count(*), min(t.obj)),
+       'drop all but one of them'
+FROM pg_index i JOIN tabs t ON t.oid = i.indrelid
+GROUP BY i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text, i.indisunique,
+         coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+HAVING count(*) > 1
+UNION ALL
+SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,
+       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
+       format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)
+FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid
+UNION ALL
+SELECT 'auth_rls_initplan', 'warn', format('%s: policy "%s"', t.obj, p.polname),
+       'calls auth.uid() / auth.role() for every row instead of once per statement',
+       'write (select auth.uid()) instead of auth.uid() in the policy'
+FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid
+WHERE regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'auth\.(uid|role|jwt|email)\(\)')
+    > regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'SELECT auth\.(uid|role|jwt|email)\(\)')
+UNION ALL
+SELECT 'anon_write_policy', 'warn', format('%s: policy "%s"', t.obj, p.polname),
+       format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',
+              CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+              CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),
+       'add TO authenticated to the policy, or revoke the privilege from anon'
+FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid
+WHERE p.polpermissive AND p.polcmd IN ('a', 'w', 'd', '*')
+  AND (0::oid = ANY (p.polroles) OR (SELECT oid FROM pg_roles WHERE rolname = 'anon') = ANY (p.polroles))
+  AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'anon' AND has_table_privilege(r.oid, t.oid,
+      CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE'
+                    ELSE 'INSERT, UPDATE, DELETE' END))
+UNION ALL
+SELECT 'security_definer_search_path', 'warn', p.oid::regprocedure::text,
+       'SECURITY DEFINER function without a fixed search_path: a caller can make it run their objects',
+       format('ALTER FUNCTION %s SET search_path = ''''', p.oid::regprocedure)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosecdef AND n.nspname IN ('public', 'storage')
+  AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%')
+UNION ALL
+SELECT 'bypassrls_role', 'warn', rolname,
+       'the role bypasses row level security and is not one the platform expects',
+       format('ALTER ROLE %I NOBYPASSRLS', rolname)
+FROM pg_roles WHERE rolbypassrls AND NOT rolsuper
+  AND rolname NOT IN ('service_role', 'supabase_admin', 'postgres', 'supabase_storage_admin', 'supabase_auth_admin')

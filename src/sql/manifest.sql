@@ -1,0 +1,41 @@
+-- What the migrations made, one row per object: kind, object, attrs.
+-- A verification pass compares this with the copy recorded after the last
+-- migration run (momentum_maintd.verify_snapshot).  Used inside other
+-- statements: no trailing semicolon, no $$ quoting.
+SELECT 'table'::text AS kind, format('%I.%I', n.nspname, c.relname) AS object,
+       format('rls=%s force=%s', CASE WHEN c.relrowsecurity THEN 'on' ELSE 'off' END,
+              CASE WHEN c.relforcerowsecurity THEN 'on' ELSE 'off' END) AS attrs
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
+UNION ALL
+SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, p.polname),
+       format('%s for %s to %s using (%s) with check (%s)',
+              CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+              CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
+                            WHEN 'd' THEN 'delete' ELSE 'all' END,
+              (SELECT string_agg(CASE WHEN r = 0 THEN 'public' ELSE r::regrole::text END, ', ' ORDER BY 1)
+                 FROM unnest(p.polroles) r),
+              coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
+              coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname IN ('public', 'storage')
+UNION ALL
+SELECT 'index', format('%I.%I', n.nspname, ic.relname),
+       format('%s valid=%s', pg_get_indexdef(i.indexrelid), CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END)
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE n.nspname IN ('public', 'storage')
+UNION ALL
+SELECT 'foreign key', format('%I.%I (%s)', n.nspname, c.relname, con.conname), pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND n.nspname IN ('public', 'storage')
+UNION ALL
+SELECT 'bucket', format('storage bucket %s', b.id), format('public=%s', coalesce(b.public, false))
+FROM storage.buckets b WHERE to_regclass('storage.buckets') IS NOT NULL
+UNION ALL
+SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       format('security %s, config %s, body md5 %s', CASE WHEN p.prosecdef THEN 'definer' ELSE 'invoker' END,
+              coalesce(array_to_string(p.proconfig, ' '), 'none'), md5(p.prosrc))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                                            AND d.objid = p.oid AND d.deptype = 'e')
+   OR (n.nspname = 'auth' AND p.proname IN ('uid', 'role') AND p.pronargs = 0)

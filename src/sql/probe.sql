@@ -1,0 +1,273 @@
+-- The functional probe: act as the API roles the way Supabase does (SET
+-- ROLE, JWT claims in request.jwt.claims) and use every table that has row
+-- level security.  Runs inside a transaction the daemon always rolls back;
+-- findings go out through the transaction-local setting
+-- momentum_maintd.probe (JSON), read before the rollback.
+--
+-- 1. Every role that may read an RLS table reads it (SELECT ... LIMIT 1):
+--    a policy that fails when used (42P17 infinite recursion, a bad cast of
+--    the JWT subject, ...) is an error naming the table, role and message.
+-- 2. With isolation (staging and development): two probe users A and B
+--    are made in auth.users; every table that belongs to a user (a column
+--    that references auth.users(id), directly or through another such
+--    column) gets a row for A; as B, none of A's rows may be visible.
+DO $probe$
+DECLARE
+    isolation constant boolean := @ISOLATION@;
+    found jsonb := '[]';
+    t record;
+    col record;
+    r text;
+    n bigint;
+    subject text := gen_random_uuid()::text;
+    user_a uuid := gen_random_uuid();
+    user_b uuid := gen_random_uuid();
+    cols text;
+    vals text;
+    v text;
+    ok boolean;
+    parents jsonb := '{}';
+    isolation_ok boolean := false;
+    -- the app's queries run with the connection's default search_path;
+    -- the probe's own names are all qualified
+    app_path text := (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path');
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', '', true);
+
+    -- the daemon's role must be able to act as the API roles
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) AND NOT pg_catalog.pg_has_role(r, 'MEMBER') THEN
+            found := found || pg_catalog.jsonb_build_object(
+                'check_name', 'probe_unchecked', 'level', 'info', 'object', r,
+                'detail', pg_catalog.format('the probe cannot act as %s: the daemon''s role %s is not a member of it', r, current_user),
+                'remedy', pg_catalog.format('GRANT %I TO %I', r, current_user));
+        END IF;
+    END LOOP;
+
+    -- 1. each RLS table, as each API role that may read it
+    FOR t IN
+        SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
+        ORDER BY 2
+    LOOP
+        FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r)
+                       OR NOT pg_catalog.pg_has_role(r, 'MEMBER')
+                       OR NOT pg_catalog.has_table_privilege(r, t.oid, 'SELECT');
+            BEGIN
+                PERFORM pg_catalog.set_config('request.jwt.claims', CASE r WHEN 'anon' THEN '{"role": "anon"}'
+                    ELSE pg_catalog.json_build_object('sub', subject, 'role', r, 'aud', r)::text END, true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.sub', CASE r WHEN 'anon' THEN '' ELSE subject END, true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.role', r, true);
+                PERFORM pg_catalog.set_config('search_path', app_path, true);
+                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', r);
+                EXECUTE pg_catalog.format('SELECT count(*) FROM (SELECT FROM %s LIMIT 1) s', t.obj) INTO n;
+                RESET ROLE;
+                PERFORM pg_catalog.set_config('search_path', '', true);
+            EXCEPTION
+                WHEN lock_not_available THEN
+                    NULL;   -- busy (a migration?): the next pass tries again
+                WHEN OTHERS THEN
+                    found := found || pg_catalog.jsonb_build_object(
+                        'check_name', 'probe_policy_error', 'level', 'error',
+                        'object', pg_catalog.format('%s (as %s)', t.obj, r),
+                        'detail', pg_catalog.format('SELECT as %s fails: ERROR %s: %s', r, SQLSTATE, SQLERRM),
+                        'remedy', CASE SQLSTATE WHEN '42P17' THEN
+                            'a policy queries a table whose policies query it back: move the lookup into a SECURITY DEFINER function with SET search_path = '''' (see migration 004)'
+                            ELSE 'fix the table''s policies so this query succeeds' END);
+            END;
+        END LOOP;
+    END LOOP;
+
+    -- (to_regclass raises when the schema may not be used: test that first)
+    IF isolation AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
+       AND pg_catalog.pg_has_role('authenticated', 'MEMBER')
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'auth') THEN
+        isolation_ok := pg_catalog.has_schema_privilege('auth', 'USAGE')
+                        AND pg_catalog.to_regclass('auth.users') IS NOT NULL;
+    END IF;
+    IF NOT isolation_ok THEN
+        PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+        RETURN;
+    END IF;
+
+    -- 2. isolation: rows of user A, read as user B
+    BEGIN
+        INSERT INTO auth.users (id, email)
+        VALUES (user_a, 'probe-a-' || user_a || '@momentum-maintd.invalid'),
+               (user_b, 'probe-b-' || user_b || '@momentum-maintd.invalid');
+    EXCEPTION WHEN OTHERS THEN
+        found := found || pg_catalog.jsonb_build_object(
+            'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', 'auth.users',
+            'detail', pg_catalog.format('cannot make the probe users: ERROR %s: %s', SQLSTATE, SQLERRM),
+            'remedy', 'let the daemon''s role insert into auth.users (the probe always rolls back)');
+        PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+        RETURN;
+    END;
+
+    FOR t IN
+        WITH RECURSIVE own(relid, attnum, depth) AS (
+            SELECT con.conrelid, con.conkey[1], 1
+            FROM pg_catalog.pg_constraint con
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = con.confkey[1]
+            WHERE con.contype = 'f' AND pg_catalog.cardinality(con.conkey) = 1
+              AND con.confrelid = 'auth.users'::pg_catalog.regclass AND a.attname = 'id'
+            UNION
+            SELECT con.conrelid, con.conkey[1], own.depth + 1
+            FROM pg_catalog.pg_constraint con JOIN own ON con.confrelid = own.relid AND con.confkey[1] = own.attnum
+            WHERE con.contype = 'f' AND pg_catalog.cardinality(con.conkey) = 1 AND own.depth < 8
+        ), owned AS (
+            SELECT DISTINCT ON (relid) relid, attnum, depth FROM own ORDER BY relid, depth, attnum
+        )
+        SELECT o.relid, o.depth, a.attname AS owner_col, c.relrowsecurity AS rls,
+               pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj
+        FROM owned o JOIN pg_catalog.pg_class c ON c.oid = o.relid
+        JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = o.relid AND a.attnum = o.attnum
+        WHERE ns.nspname IN ('public', 'storage') AND c.relkind IN ('r', 'p')
+        ORDER BY o.depth, 5
+    LOOP
+        -- a row for A: the owner column, and a value for every column that
+        -- needs one (NOT NULL without a default)
+        cols := pg_catalog.quote_ident(t.owner_col);
+        vals := pg_catalog.quote_literal(user_a);
+        ok := true;
+        FOR col IN
+            SELECT a.attname, a.atttypid, ty.typcategory, ty.typtype,
+                   (SELECT pg_catalog.format('%I.%I', fns.nspname, fc.relname) || ' ' || pg_catalog.quote_ident(fa.attname)
+                    FROM pg_catalog.pg_constraint fk
+                    JOIN pg_catalog.pg_class fc ON fc.oid = fk.confrelid
+                    JOIN pg_catalog.pg_namespace fns ON fns.oid = fc.relnamespace
+                    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = fk.confrelid AND fa.attnum = fk.confkey[1]
+                    WHERE fk.conrelid = t.relid AND fk.contype = 'f' AND fk.conkey = ARRAY[a.attnum]
+                    LIMIT 1) AS parent,
+                   (SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_constraintdef(ck.oid),
+                            pg_catalog.quote_ident(a.attname) || ' = ANY \(\(?ARRAY\[''([^'']*)'''))[1]
+                    FROM pg_catalog.pg_constraint ck
+                    WHERE ck.conrelid = t.relid AND ck.contype = 'c' AND a.attnum = ANY (ck.conkey)
+                    LIMIT 1) AS allowed
+            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+            WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+              AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+              AND a.attname <> t.owner_col
+            ORDER BY a.attnum
+        LOOP
+            v := NULL;
+            IF col.parent IS NOT NULL THEN
+                -- a parent row: one the probe made, or a new one with the
+                -- same rules (parents without required references only)
+                v := parents ->> col.parent;
+                IF v IS NULL THEN
+                    DECLARE
+                        ptab text := pg_catalog.split_part(col.parent, ' ', 1);
+                        pcol text := pg_catalog.split_part(col.parent, ' ', 2);
+                        pcols text := '';
+                        pvals text := '';
+                        pc record;
+                    BEGIN
+                        FOR pc IN
+                            SELECT a.attname, ty.typcategory, ty.typtype, a.atttypid,
+                                   (SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_constraintdef(ck.oid),
+                                            pg_catalog.quote_ident(a.attname) || ' = ANY \(\(?ARRAY\[''([^'']*)'''))[1]
+                                    FROM pg_catalog.pg_constraint ck
+                                    WHERE ck.conrelid = ptab::pg_catalog.regclass AND ck.contype = 'c'
+                                      AND a.attnum = ANY (ck.conkey) LIMIT 1) AS allowed
+                            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                            WHERE a.attrelid = ptab::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+                              AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+                        LOOP
+                            pcols := pcols || CASE WHEN pcols = '' THEN '' ELSE ', ' END || pg_catalog.quote_ident(pc.attname);
+                            pvals := pvals || CASE WHEN pvals = '' THEN '' ELSE ', ' END ||
+                                CASE WHEN pc.allowed IS NOT NULL THEN pg_catalog.quote_literal(pc.allowed)
+                                     WHEN pc.atttypid = 'uuid'::pg_catalog.regtype THEN 'gen_random_uuid()'
+                                     WHEN pc.typcategory = 'S' THEN pg_catalog.quote_literal('momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8))
+                                     WHEN pc.typcategory = 'N' THEN '1'
+                                     WHEN pc.typcategory = 'B' THEN 'false'
+                                     WHEN pc.typcategory = 'D' THEN 'now()'
+                                     WHEN pc.typcategory = 'A' THEN '''{}'''
+                                     WHEN pc.atttypid IN ('jsonb'::pg_catalog.regtype, 'json'::pg_catalog.regtype) THEN '''{}'''
+                                     ELSE NULL END;
+                        END LOOP;
+                        IF pvals IS NULL THEN
+                            RAISE EXCEPTION 'no value for a required column of %', ptab;
+                        END IF;
+                        EXECUTE pg_catalog.format('INSERT INTO %s %s %s RETURNING %s::text', ptab,
+                            CASE WHEN pcols = '' THEN '' ELSE '(' || pcols || ')' END,
+                            CASE WHEN pcols = '' THEN 'DEFAULT VALUES' ELSE 'VALUES (' || pvals || ')' END, pcol) INTO v;
+                        parents := parents || pg_catalog.jsonb_build_object(col.parent, v);
+                    EXCEPTION WHEN OTHERS THEN
+                        v := NULL;
+                    END;
+                END IF;
+                v := CASE WHEN v IS NULL THEN NULL ELSE pg_catalog.quote_literal(v) END;
+            ELSIF col.allowed IS NOT NULL THEN
+                v := pg_catalog.quote_literal(col.allowed);
+            ELSIF col.atttypid = 'uuid'::pg_catalog.regtype THEN
+                v := 'gen_random_uuid()';
+            ELSIF col.typtype = 'e' THEN
+                SELECT pg_catalog.quote_literal(e.enumlabel) INTO v FROM pg_catalog.pg_enum e
+                WHERE e.enumtypid = col.atttypid ORDER BY e.enumsortorder LIMIT 1;
+            ELSIF col.typcategory = 'S' THEN
+                v := pg_catalog.quote_literal('momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8));
+            ELSIF col.typcategory = 'N' THEN
+                v := '1';
+            ELSIF col.typcategory = 'B' THEN
+                v := 'false';
+            ELSIF col.typcategory = 'D' THEN
+                v := 'now()';
+            ELSIF col.typcategory = 'A' OR col.atttypid IN ('jsonb'::pg_catalog.regtype, 'json'::pg_catalog.regtype) THEN
+                v := '''{}''';
+            END IF;
+            IF v IS NULL THEN
+                ok := false;
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', t.obj,
+                    'detail', pg_catalog.format('isolation not checked: no probe value for the required column %I', col.attname),
+                    'remedy', 'give the column a default, or check this table''s isolation with your own test');
+                EXIT;
+            END IF;
+            cols := cols || ', ' || pg_catalog.quote_ident(col.attname);
+            vals := vals || ', ' || v;
+        END LOOP;
+        CONTINUE WHEN NOT ok;
+        BEGIN
+            EXECUTE pg_catalog.format('INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING', t.obj, cols, vals);
+        EXCEPTION WHEN OTHERS THEN
+            found := found || pg_catalog.jsonb_build_object(
+                'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', t.obj,
+                'detail', pg_catalog.format('isolation not checked: cannot make a probe row: ERROR %s: %s', SQLSTATE, SQLERRM),
+                'remedy', 'give the probe''s required columns defaults, or check this table''s isolation with your own test');
+            CONTINUE;
+        END;
+        CONTINUE WHEN NOT t.rls OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
+                   OR NOT pg_catalog.pg_has_role('authenticated', 'MEMBER')
+                   OR NOT pg_catalog.has_table_privilege('authenticated', t.relid, 'SELECT');
+        BEGIN
+            PERFORM pg_catalog.set_config('request.jwt.claims',
+                pg_catalog.json_build_object('sub', user_b, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
+            PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_b::text, true);
+            PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
+            PERFORM pg_catalog.set_config('search_path', app_path, true);
+            SET LOCAL ROLE authenticated;
+            EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE %I = $1', t.obj, t.owner_col) INTO n USING user_a;
+            RESET ROLE;
+            PERFORM pg_catalog.set_config('search_path', '', true);
+            IF n > 0 THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_isolation_leak', 'level', 'error', 'object', t.obj,
+                    'detail', pg_catalog.format('an authenticated user sees %s row(s) that belong to another user (%s)',
+                                                n, t.owner_col),
+                    'remedy', pg_catalog.format('limit the table''s SELECT policies to the row''s owner, e.g. USING ((select auth.uid()) = %I)',
+                                                t.owner_col));
+            END IF;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                NULL;
+            WHEN OTHERS THEN
+                NULL;   -- a policy that fails is reported by the first part
+        END;
+    END LOOP;
+    PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+END
+$probe$

@@ -1,0 +1,44 @@
+-- Bookkeeping for verification, and the snapshot of what the migrations
+-- made: recorded again whenever the applied migrations changed since the
+-- last snapshot (a migration run, a rollback, a baseline), so that changes
+-- made by migrations are never reported as drift.
+DO $record$
+DECLARE
+    fp text;
+    n bigint;
+BEGIN
+    PERFORM set_config('search_path', '', true);
+    IF to_regclass('momentum_maintd.verify_snapshot') IS NULL THEN
+        CREATE TABLE momentum_maintd.verify_snapshot (
+            kind text NOT NULL,
+            object text NOT NULL,
+            attrs text NOT NULL,
+            migrations text NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (kind, object));
+        COMMENT ON TABLE momentum_maintd.verify_snapshot IS
+            'momentum-maintd: the schema objects as the last migration run left them (drift is measured against this)';
+    END IF;
+    IF to_regclass('momentum_maintd.verify_findings') IS NULL THEN
+        CREATE TABLE momentum_maintd.verify_findings (
+            key text PRIMARY KEY,
+            check_name text NOT NULL,
+            level text NOT NULL,
+            object text NOT NULL,
+            detail text NOT NULL,
+            first_seen timestamptz NOT NULL DEFAULT now(),
+            last_seen timestamptz NOT NULL DEFAULT now(),
+            reminded_at timestamptz NOT NULL DEFAULT now());
+        COMMENT ON TABLE momentum_maintd.verify_findings IS
+            'momentum-maintd: verification findings still present, so each is logged once and reminded';
+    END IF;
+    fp := @FINGERPRINT@;
+    IF NOT EXISTS (SELECT 1 FROM momentum_maintd.verify_snapshot WHERE migrations = fp) THEN
+        DELETE FROM momentum_maintd.verify_snapshot;
+        INSERT INTO momentum_maintd.verify_snapshot (kind, object, attrs, migrations)
+        SELECT m.kind, m.object, m.attrs, fp FROM (@MANIFEST@) m;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RAISE NOTICE 'verify: recorded the schema snapshot after the migrations (% objects)', n;
+    END IF;
+END
+$record$
