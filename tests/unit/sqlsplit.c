@@ -38,6 +38,8 @@ int main(void)
 	ok(count("SELECT E'\\';'; SELECT 1;") == 2, "backslash-escaped quote in E''");
 	ok(count("SELECT e'a\\\\'; SELECT 1;") == 2, "escaped backslash at the end of E''");
 	ok(count("SELECT '\\'; SELECT 1;") == 2, "backslash is not an escape in a standard string");
+	ok(count("SELECT $\xc3\xa9$a;b$\xc3\xa9$; SELECT 2;") == 2, "a dollar-quote tag with a non-ASCII letter (found by fuzzing)");
+	ok(count("SELECT $\xc3\xa9$$\xc3\xa9$;") == 1, "an empty dollar-quoted string with a non-ASCII tag");
 	ok(count("SELECT 1 AS \"a;b\"; SELECT 2;") == 2, "semicolon in a quoted identifier");
 	ok(count("DO $$ BEGIN PERFORM 1; END $$; SELECT 2;") == 2, "semicolons in $$");
 	ok(count("DO $body$ SELECT $$;$$; $body$; SELECT 1;") == 2, "nested dollar tags");
