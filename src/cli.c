@@ -16,6 +16,7 @@
 #include "log.h"
 #include "migfile.h"
 #include "migrate.h"
+#include "msgid.h"
 #include "scheduler.h"
 #include "verify.h"
 
@@ -117,6 +118,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static bool exec_ok(PGconn *c, const char *sql, const char *what);
 static void record_snapshot(PGconn *c);
+static void verify_after_migrating(PGconn *c, const struct conf *conf);
 
 /* The relation locks this transaction holds, strongest first; relations it
  * created itself are left out (nobody else can be waiting for them). */
@@ -256,6 +258,9 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, 
 		goto out;
 	if (!dry_run) {
 		record_snapshot(db_pgconn(o.db));
+		if (migrator_applied_now(m) > 0 &&
+		    (conf->environment == ENV_STAGING || conf->environment == ENV_PRODUCTION))
+			verify_after_migrating(db_pgconn(o.db), conf);
 		printf("%zu migration(s) applied, %zu applied in all\n",
 		       migrator_applied_now(m), migrator_applied_total(m));
 		goto out;
@@ -789,20 +794,15 @@ out:
 	return rc;
 }
 
-int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on)
+/* One verification pass on c, read-only: the checks (with drift when a
+ * snapshot exists) and the probe, rolled back.  Returns 0, or an exit code
+ * (the database went away, or out of memory). */
+static int verify_pass(PGconn *c, const struct conf *conf, struct findings *f)
 {
-	struct oneshot o;
-	struct findings f = { 0 };
-	PGresult *res = NULL;
-	PGconn *c;
-	int rc = oneshot_connect(&o, conf, password, false), threshold = vlevel_parse(fail_on ? fail_on : "error");
+	PGresult *res;
 	bool drift, isolation = conf->environment == ENV_STAGING || conf->environment == ENV_DEVELOPMENT;
 	const char *sql;
-	size_t i;
 
-	if (rc != 0)
-		goto out;
-	c = db_pgconn(o.db);
 	/* drift needs the snapshot the daemon (or "migrate up") records */
 	res = PQexec(c, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
 			"AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL");
@@ -815,10 +815,10 @@ int cli_verify(const struct conf *conf, const char *password, bool json, const c
 	res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto failed;
-	if (findings_add(&f, res) < 0)
-		goto nomem;
+	if (findings_add(f, res) < 0)
+		goto nomem_res;
 	PQclear(res);
-	if (!drift && findings_push(&f, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
+	if (!drift && findings_push(f, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
 				    "no snapshot of the schema has been recorded, so drift is not checked",
 				    "start the daemon (or run \"migrate up\"): it records the snapshot after migrating") < 0)
 		goto nomem;
@@ -827,8 +827,8 @@ int cli_verify(const struct conf *conf, const char *password, bool json, const c
 		goto nomem;
 	res = PQexec(c, sql);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-		if (findings_add(&f, res) < 0)
-			goto nomem;
+		if (findings_add(f, res) < 0)
+			goto nomem_res;
 	} else if (PQstatus(c) != CONNECTION_OK) {
 		goto failed;
 	} else {
@@ -836,34 +836,79 @@ int cli_verify(const struct conf *conf, const char *password, bool json, const c
 
 		snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s", db_sqlstate(res),
 			 db_message(res));
-		if (findings_push(&f, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed", VL_WARN,
+		if (findings_push(f, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed", VL_WARN,
 				  "momentum-maintd probe", detail,
 				  "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what the error says") < 0)
-			goto nomem;
+			goto nomem_res;
 	}
 	PQclear(res);
-	res = NULL;
 	exec_ok(c, "ROLLBACK", "rolling back the probe");
-	findings_ignore(&f, conf->verify_ignore);
-	findings_sort(&f);
+	findings_ignore(f, conf->verify_ignore);
+	findings_sort(f);
+	return EX_OK;
+failed:
+	log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
+	PQclear(res);
+	return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+nomem_res:
+	PQclear(res);
+nomem:
+	log_error("out of memory");
+	return EX_SOFTWARE;
+}
+
+/* After "migrate up" applied something in staging or production: the
+ * verification's findings, logged (the command's exit status stays). */
+static void verify_after_migrating(PGconn *c, const struct conf *conf)
+{
+	struct findings f = { 0 };
+	char summary[96];
+	size_t i;
+
+	if (verify_pass(c, conf, &f) != EX_OK) {
+		findings_free(&f);
+		return;
+	}
+	for (i = 0; i < f.n; i++) {
+		const struct finding *x = &f.v[i];
+		char key[1024];
+
+		finding_key(x, key, sizeof(key));
+		{
+			struct log_field lf[] = { { "CHECK", x->check }, { "OBJECT", x->object },
+						  { "LEVEL", vlevel_name(x->level) }, { "FINDING_KEY", key },
+						  { "STATE", "new" }, { "REMEDY", x->remedy } };
+
+			log_emit(x->level == VL_ERROR ? LOG_ERR : x->level == VL_WARN ? LOG_WARNING : LOG_INFO,
+				 MSGID_VERIFY_FINDING, LOG_FIELDS(lf), "verify: %s %s %s: %s; fix: %s",
+				 vlevel_name(x->level), x->check, x->object, x->detail, x->remedy);
+		}
+	}
+	findings_summary(f.counts, summary, sizeof(summary));
+	log_notice("verification after migrating: %s", summary);
+	findings_free(&f);
+}
+
+int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on)
+{
+	struct oneshot o;
+	struct findings f = { 0 };
+	int rc = oneshot_connect(&o, conf, password, false), threshold = vlevel_parse(fail_on ? fail_on : "error");
+	size_t i;
+
+	if (rc != 0)
+		goto out;
+	rc = verify_pass(db_pgconn(o.db), conf, &f);
+	if (rc != EX_OK)
+		goto out;
 	if (json)
 		findings_print_json(stdout, &f);
 	else
 		findings_print_text(stdout, &f);
-	rc = EX_OK;
 	for (i = 0; i < f.n; i++)
 		if ((int)f.v[i].level <= threshold)
 			rc = 1;
-	goto out;
-failed:
-	log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
-	rc = PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
-	goto out;
-nomem:
-	log_error("out of memory");
-	rc = EX_SOFTWARE;
 out:
-	PQclear(res);
 	findings_free(&f);
 	oneshot_close(&o);
 	return rc;

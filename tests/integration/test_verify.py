@@ -55,6 +55,19 @@ def test_seed_001_to_003_has_real_defects(db, tmp_path):
     assert one["key"] == "unindexed_foreign_key:public.brand_settings (brand_settings_user_id_fkey)"
 
 
+def test_migrate_up_in_staging_logs_the_findings_after_applying(db, tmp_path):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + migrations_dir(tmp_path, SEED_ONLY),
+             "migrate", "up"], env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging"})
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'level=error msg="verify: error probe_policy_error public.organizations \(as authenticated\): '
+                     r'SELECT as authenticated fails: ERROR 42P17', r.stderr), r.stderr
+    assert "verification after migrating: 4 errors" in r.stderr, r.stderr
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"],
+            env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging"})
+    assert r.returncode == 0, r.stderr
+    assert "verification after migrating: no findings" in r.stderr, r.stderr
+
+
 def test_all_shipped_migrations_verify_clean(db):
     migrate(db)
     r = verify(db, "--fail-on", "error")
@@ -207,6 +220,10 @@ def test_each_lint_appears_and_goes(db):
         assert key in f, (key, sorted(f))
         assert f[key]["level"] == level, (key, f[key])
         assert f[key]["remedy"], key
+    r = run_job(db)
+    for check, obj in expect:
+        assert "verify: %s %s %s: " % (expect[(check, obj)], check, obj.replace('"', '\\"')) in r.stderr, \
+            (check, obj, r.stderr)
     # fix them: the findings go
     db.query("ALTER TABLE public.open_notes ENABLE ROW LEVEL SECURITY")
     db.query("DROP TABLE public.open_notes, public.locked")
@@ -220,6 +237,10 @@ def test_each_lint_appears_and_goes(db):
     for key in expect:
         assert key not in f, key
     assert verify(db).returncode == 0
+    r = run_job(db)
+    for check, obj in expect:
+        assert "verify: resolved: %s %s (present since" % (check, obj.replace('"', '\\"')) in r.stderr, \
+            (check, obj, r.stderr)
 
 
 # ---- drift ---------------------------------------------------------------------------
