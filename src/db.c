@@ -438,8 +438,12 @@ int db_query(struct db *db, const char *sql, int nparams, const char *const *par
 	int ok, f;
 
 	if (db->state != DB_READY) {
-		set_error_line(db, db->state == DB_QUERY ? "a query is already running"
-							 : "not connected");
+		/* a connection the server closed while idle keeps the reason it
+		 * gave: the caller reports that, not a bare "not connected" */
+		if (db->state == DB_QUERY)
+			set_error_line(db, "a query is already running");
+		else if (db->state != DB_IDLE_CLOSED || db->error[0] == '\0')
+			set_error_line(db, "not connected");
 		return -1;
 	}
 	if (nparams == 0)

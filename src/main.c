@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		"                      tables each one locks, with the lock mode, size and rows)\n"
 		"  migrate down --to VERSION [--yes]\n"
 		"                      run rollback files newest first, down to (not including) VERSION\n"
-		"  run-job NAME        run one scheduled job now and exit (NAME: zoom-token-cleanup)\n"
+		"  run-job NAME        run one scheduled job now and exit (NAME: zoom-token-cleanup, verify)\n"
 		"  verify [--format text|json] [--fail-on error|warn|info]\n"
 		"                      one verification pass (RLS, policies, indexes, roles); exit 0 clean,\n"
 		"                      1 findings at or above --fail-on (default error), 69 database down\n"
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "run-job") == 0) {
 		job_arg = optind < argc ? argv[optind++] : NULL;
 		if (job_arg == NULL) {
-			fprintf(stderr, "%s: run-job needs a job name (zoom-token-cleanup)\nTry '%s --help'.\n",
+			fprintf(stderr, "%s: run-job needs a job name (zoom-token-cleanup, verify)\nTry '%s --help'.\n",
 				PACKAGE_NAME, PACKAGE_NAME);
 			return EX_USAGE;
 		}

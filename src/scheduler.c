@@ -963,15 +963,16 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 	}
 failed:
 failed_locked:
+	if (j->step == J_V_CHECKS && j->stop_requested && strcmp(db_sqlstate(res), "57014") == 0) {
+		/* our own cancel at shutdown: not an error */
+		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+		return;
+	}
 	log_error("job %s: %s%s", j->name, db_message(res), strcmp(db_sqlstate(res), "42P01") == 0
 		  ? " (the momentum_maintd schema is missing: start the daemon or run 'migrate up' first)" : "");
 	j->result = RUN_FAILED;
 	snprintf(j->error, sizeof(j->error), "%s", db_message(res));
 	if (j->step == J_V_CHECKS || j->step == J_V_RECORD) {
-		if (j->stop_requested && strcmp(db_sqlstate(res), "57014") == 0) {
-			finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
-			return;
-		}
 		finish_run(j, RUN_FAILED, "%s", db_message(res));
 		return;
 	}
@@ -1073,7 +1074,7 @@ static void catch_up_connected(struct db *db, bool ok, void *arg)
 	}
 	job_send(j, J_LAST_RUN,
 		 "SELECT extract(epoch FROM max(scheduled_for))::bigint FROM momentum_maintd.job_runs "
-		 "WHERE job = $1 AND status <> 'skipped'", 1, params);
+		 "WHERE job = $1 AND status = 'ok'", 1, params);
 }
 
 static void job_start_schedule(struct job *j)
