@@ -146,12 +146,18 @@ static void format_time(char *buf, size_t size)
 static void emit_stream(int priority, const char *message_id,
 			const struct log_field *fields, size_t nfields, const char *msg)
 {
-	char ts[40], key[64];
-	size_t i;
-	FILE *f = stderr;
+	char ts[40], key[64], *line = NULL;
+	size_t i, len = 0;
+	/* the event is put together first and written in one write(2):
+	 * stderr is unbuffered, and a line written piecemeal costs a system
+	 * call per character and can interleave with a child's output */
+	FILE *f = open_memstream(&line, &len);
 
+	if (f == NULL) {
+		fprintf(stderr, "%s\n", msg);
+		return;
+	}
 	format_time(ts, sizeof(ts));
-	flockfile(f);
 	if (log_format == LOG_FORMAT_JSON) {
 		fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[priority]);
 		json_fputs(f, msg);
@@ -194,8 +200,13 @@ static void emit_stream(int priority, const char *message_id,
 			free(first);
 		}
 	}
-	fflush(f);
-	funlockfile(f);
+	if (fclose(f) == 0) {
+		fwrite(line, 1, len, stderr);
+		fflush(stderr);
+	} else {
+		fprintf(stderr, "%s\n", msg);
+	}
+	free(line);
 }
 
 #ifdef HAVE_LIBSYSTEMD

@@ -23,11 +23,49 @@
 extern const char supabase_compat_sql[];
 
 #define LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
+
+/* Fails (and so keeps a no-transaction migration unrecorded, to be run
+ * again) while an index is invalid: what an interrupted CREATE INDEX
+ * CONCURRENTLY leaves behind. */
+#define INVALID_INDEX_GUARD \
+	"DO $guard$ DECLARE bad text; BEGIN " \
+	"SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY 1) INTO bad " \
+	"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') " \
+	"AND n.nspname NOT LIKE 'pg\\_toast%'; " \
+	"IF bad IS NOT NULL THEN RAISE EXCEPTION 'invalid index left behind: %', bad " \
+	"USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'an interrupted CREATE INDEX CONCURRENTLY " \
+	"leaves an invalid index, which IF NOT EXISTS then skips: DROP INDEX CONCURRENTLY it and start again; " \
+	"the migration runs again'; END IF; END $guard$; "
+
 #define PROGRESS_INTERVAL_SEC 5
 #define READ_APPLIED_SQL \
 	"SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations " \
 	"UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') " \
 	"FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4"
+/* Whether the bookkeeping is as the bootstrap leaves it: every relation it
+ * creates, and the comment it sets last.  Then the next query only reads it.
+ * to_regclass, not a cast: a fresh database is no error in the server's log. */
+#define BOOKKEEPING_READY_SQL \
+	"to_regclass('momentum_maintd.schema_migrations') IS NOT NULL " \
+	"AND to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL " \
+	"AND to_regclass('momentum_maintd.job_runs_job_started_idx') IS NOT NULL " \
+	"AND to_regclass('momentum_maintd.job_runs_one_run_per_tick') IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM pg_description WHERE objoid = to_regclass('momentum_maintd.job_runs') " \
+	"AND classoid = 'pg_class'::regclass AND objsubid = 0)"
+/* The pooler check and READ_APPLIED_SQL in one statement, for bookkeeping
+ * that needs no bootstrap.  Its row with a NULL version carries the server
+ * pid and whether this session holds the migration lock (pg_lock_status()
+ * is what pg_locks shows, without the view); plan() sorts the rest. */
+#define CHECK_AND_READ_SQL \
+	"SELECT NULL::bigint, pg_backend_pid()::text, EXISTS (SELECT 1 FROM pg_lock_status() l " \
+	"WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted " \
+	"AND l.classid = " MIGRATION_LOCK_CLASSID " AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2)::text, " \
+	"false, '' " \
+	"UNION ALL SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations " \
+	"UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') " \
+	"FROM momentum_maintd.migrations_in_progress"
 #define SESSION_SETUP_SQL \
 	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
@@ -80,7 +118,8 @@ const char migrate_bootstrap_sql[] =
 	"END IF; END $comments$;\n";
 
 enum step {
-	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_BOOTSTRAP, S_READ_APPLIED, S_COMPAT,
+	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_CHECK_AND_READ, S_BOOTSTRAP,
+	S_READ_APPLIED, S_COMPAT,
 	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK_RETRY, S_BLOCKERS, S_LOCK_BACKOFF,
 	S_ROLLBACK, S_UNLOCK, S_VERIFY,
 };
@@ -100,6 +139,7 @@ struct migrator {
 	size_t stmt;              /* index of its statement being run */
 	bool *interrupted;        /* no-transaction runs that never finished */
 	bool pooler_noted;
+	bool bookkeeping_ready;   /* as the lock was asked for: no bootstrap needed */
 	char *bootstrap_and_read;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
 	bool without_in_progress; /* dry run on bookkeeping that predates that table */
@@ -493,22 +533,56 @@ static void retry_tick(evutil_socket_t fd, short what, void *arg)
 	send_session_setup(m);
 }
 
-/* Compares the files with the tracking table; marks what is pending. */
+struct applied_row {
+	int64_t version;
+	bool in_progress;
+	int row;
+};
+
+static int cmp_applied_row(const void *a, const void *b)
+{
+	const struct applied_row *x = a, *y = b;
+
+	if (x->version != y->version)
+		return (x->version > y->version) - (x->version < y->version);
+	return (int)x->in_progress - (int)y->in_progress;
+}
+
+/* Compares the files with the tracking table; marks what is pending.  The
+ * rows are taken in version order, a tracking row before an in-progress
+ * mark of the same version, whatever order they came in; a row with a NULL
+ * version is CHECK_AND_READ_SQL's, not a migration. */
 static int plan(struct migrator *m, PGresult *res)
 {
-	int i, nrows = res ? PQntuples(res) : 0;
+	int i, k, nrows = res ? PQntuples(res) : 0;
 	int64_t newest_applied = -1;
+	struct applied_row *rows = NULL;
 	size_t j;
+	int rc = -1;
 
 	for (j = 0; j < m->set->n; j++)
 		m->pending[j] = true;
 	m->applied_total = 0;
-	for (i = 0; i < nrows; i++) {
-		int64_t v = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		const char *name = PQgetvalue(res, i, 1), *sum = PQgetvalue(res, i, 2);
+	if (nrows > 0 && (rows = calloc((size_t)nrows, sizeof(*rows))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (i = 0, k = 0; i < nrows; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		rows[k].version = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		rows[k].in_progress = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+		rows[k++].row = i;
+	}
+	nrows = k;
+	if (nrows > 1)
+		qsort(rows, (size_t)nrows, sizeof(*rows), cmp_applied_row);
+	for (k = 0; k < nrows; k++) {
+		int64_t v = rows[k].version;
+		const char *name = PQgetvalue(res, rows[k].row, 1), *sum = PQgetvalue(res, rows[k].row, 2);
 		struct migration *mig = migration_set_find(m->set, v);
 
-		if (strcmp(PQgetvalue(res, i, 3), "t") == 0) {
+		if (rows[k].in_progress) {
 			/* a no-transaction migration that started and never finished */
 			struct log_field f[] = { { "MIGRATION", name } };
 
@@ -517,7 +591,7 @@ static int plan(struct migrator *m, PGresult *res)
 			log_emit(LOG_WARNING, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
 				 "no-transaction migration %s was interrupted (started %s and never finished); "
 				 "it is re-run from the top, as such files must be idempotent", name,
-				 PQgetvalue(res, i, 4));
+				 PQgetvalue(res, rows[k].row, 4));
 			continue;
 		}
 		m->applied_total++;
@@ -540,7 +614,7 @@ static int plan(struct migrator *m, PGresult *res)
 				 "%s: applied migration was changed after it was applied "
 				 "(recorded sha256 %s, file now %s); restore the file, or write a new migration for the change",
 				 mig->path, sum, mig->checksum);
-			return -1;
+			goto out;
 		}
 	}
 	m->npending = 0;
@@ -558,7 +632,7 @@ static int plan(struct migrator *m, PGresult *res)
 					 "%s: pending migration is older than the newest applied one (version %" PRId64
 					 "); renumber it, or set migrations.on_out_of_order = \"apply\"",
 					 mig->path, newest_applied);
-				return -1;
+				goto out;
 			case OOO_IGNORE:
 				log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
 					 "%s: pending migration older than the newest applied one is ignored "
@@ -574,7 +648,10 @@ static int plan(struct migrator *m, PGresult *res)
 		}
 		m->npending++;
 	}
-	return 0;
+	rc = 0;
+out:
+	free(rows);
+	return rc;
 }
 
 /* The seed's post-migration check: every table in public has RLS on. */
@@ -721,6 +798,26 @@ static int backup_start(struct migrator *m)
 	return 0;
 }
 
+/* The pooler check's answer: false (and the run finished) when this
+ * session does not hold the migration lock. */
+static bool lock_session_ok(struct migrator *m, const char *server_pid_text, bool held)
+{
+	int server_pid = atoi(server_pid_text);
+
+	if (!held) {
+		migrate_report_pooler(server_pid);
+		finish(m, MIGRATE_UNSAFE);
+		return false;
+	}
+	if (server_pid != PQbackendPID(db_pgconn(m->db)) && !m->pooler_noted) {
+		m->pooler_noted = true;
+		log_notice("connected through a connection pooler (server backend pid %d, pooler's key %d); "
+			   "it must keep the daemon's session (session pooling) for the migration lock to hold",
+			   server_pid, PQbackendPID(db_pgconn(m->db)));
+	}
+	return true;
+}
+
 static void on_result(struct db *db, PGresult *res, void *arg)
 {
 	struct migrator *m = arg;
@@ -735,6 +832,7 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 	case S_TRY_LOCK:
 		if (!ok)
 			goto sql_error;
+		m->bookkeeping_ready = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
 			goto locked;
 		migrator_send(m, S_LOCK_HOLDER,
@@ -758,26 +856,29 @@ static void on_result(struct db *db, PGresult *res, void *arg)
 		if (!ok)
 			goto sql_error;
 		goto locked;
-	case S_SESSION: {
-		int server_pid;
-
+	case S_SESSION:
 		if (!ok)
 			goto sql_error;
-		server_pid = atoi(PQgetvalue(res, 0, 0));
-		if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
-			migrate_report_pooler(server_pid);
-			finish(m, MIGRATE_UNSAFE);
+		if (!lock_session_ok(m, PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 1), "t") == 0))
 			return;
-		}
-		if (server_pid != PQbackendPID(db_pgconn(m->db)) && !m->pooler_noted) {
-			m->pooler_noted = true;
-			log_notice("connected through a connection pooler (server backend pid %d, pooler's key %d); "
-				   "it must keep the daemon's session (session pooling) for the migration lock to hold",
-				   server_pid, PQbackendPID(db_pgconn(m->db)));
-		}
 		/* the bookkeeping tables, then what they say, in one round trip */
 		migrator_send(m, S_BOOTSTRAP, m->bootstrap_and_read, 0, NULL);
 		return;
+	case S_CHECK_AND_READ: {
+		int i, n = ok ? PQntuples(res) : 0;
+
+		for (i = 0; i < n && !PQgetisnull(res, i, 0); i++)
+			;
+		if (i == n) {
+			/* the bookkeeping changed since the lock was asked for (or
+			 * cannot be read): the long way, which says what is wrong */
+			m->bookkeeping_ready = false;
+			goto locked;
+		}
+		/* a boolean as text: "true" */
+		if (!lock_session_ok(m, PQgetvalue(res, i, 1), strcmp(PQgetvalue(res, i, 2), "true") == 0))
+			return;
+		goto planned;
 	}
 	case S_BOOTSTRAP:
 		if (!ok)
@@ -892,10 +993,14 @@ read_applied:
 			 * no-transaction file the tracking row and the end of its
 			 * in-progress mark commit together. */
 			if (name == NULL ||
-			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
+			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s"
 				     "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress WHERE version = %" PRId64 ") "
 				     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
 				     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))",
+				     /* a re-run of an interrupted file: CREATE INDEX
+				      * CONCURRENTLY IF NOT EXISTS skips the invalid index
+				      * the interrupted build left; refuse to record it */
+				     mig->script.no_transaction && m->interrupted[m->cur] ? INVALID_INDEX_GUARD : "",
 				     mig->version, mig->version, name, mig->checksum, since(&m->cur_start)) < 0) {
 				PQfreemem(name);
 				log_error("out of memory");
@@ -1000,8 +1105,13 @@ read_applied:
 locked:
 	/* A session advisory lock only protects anything if every later query
 	 * runs in the session that holds it: not so behind a transaction-mode
-	 * pooler, which may hand each statement to another server connection. */
-	migrator_send(m, S_SESSION, MIGRATION_LOCK_HELD_SQL, 0, NULL);
+	 * pooler, which may hand each statement to another server connection.
+	 * So the check is a query of its own, not part of the one that locked.
+	 * With the bookkeeping in place it also reads what is applied. */
+	if (m->bookkeeping_ready)
+		migrator_send(m, S_CHECK_AND_READ, CHECK_AND_READ_SQL, 0, NULL);
+	else
+		migrator_send(m, S_SESSION, MIGRATION_LOCK_HELD_SQL, 0, NULL);
 	return;
 
 applied: {
@@ -1048,6 +1158,7 @@ void migrator_start(struct migrator *m)
 	m->cur = 0;
 	m->cur_ordinal = 0;
 	m->npending = 0;
+	m->bookkeeping_ready = false;
 	if (m->dry_run) {
 		migrator_send(m, S_EXISTS,
 			      "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, "
@@ -1058,5 +1169,6 @@ void migrator_start(struct migrator *m)
 	event_add(m->progress, &tv);
 	/* the DBA's timeouts are for the application: an index build or a wait
 	 * for another instance's migrations must not be cut short by them */
-	migrator_send(m, S_TRY_LOCK, SESSION_SETUP_SQL "SELECT pg_try_advisory_lock(" LOCK_ARGS ")", 0, NULL);
+	migrator_send(m, S_TRY_LOCK, SESSION_SETUP_SQL "SELECT pg_try_advisory_lock(" LOCK_ARGS "), "
+		      BOOKKEEPING_READY_SQL, 0, NULL);
 }

@@ -28,6 +28,7 @@ DECLARE
     ok boolean;
     parents jsonb := '{}';
     isolation_ok boolean := false;
+    stage text;
     -- the app's queries run with the connection's default search_path;
     -- the probe's own names are all qualified
     app_path text := (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path');
@@ -44,38 +45,55 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 1. each RLS table, as each API role that may read it
-    FOR t IN
-        SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj
-        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
-        ORDER BY 2
-    LOOP
-        FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r)
-                       OR NOT pg_catalog.pg_has_role(r, 'MEMBER')
-                       OR NOT pg_catalog.has_table_privilege(r, t.oid, 'SELECT');
+    -- 1. each RLS table, as each API role that may read it.  Each read runs
+    -- in a subtransaction that is rolled back even when the read succeeds
+    -- (it raises MMD01): its locks go with it, so the probe holds a few
+    -- locks whatever the number of tables (max_locks_per_transaction).
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r)
+                   OR NOT pg_catalog.pg_has_role(r, 'MEMBER');
+        PERFORM pg_catalog.set_config('request.jwt.claims', CASE r WHEN 'anon' THEN '{"role": "anon"}'
+            ELSE pg_catalog.json_build_object('sub', subject, 'role', r, 'aud', r)::text END, true);
+        PERFORM pg_catalog.set_config('request.jwt.claim.sub', CASE r WHEN 'anon' THEN '' ELSE subject END, true);
+        PERFORM pg_catalog.set_config('request.jwt.claim.role', r, true);
+        -- tables whose policies read the same (command, roles, expressions)
+        -- behave the same: one of each group is read, and a failure is
+        -- reported for every table of its group
+        FOR t IN
+            WITH tabs AS (
+                SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
+                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws('|', p.polcmd, p.polpermissive,
+                                   p.polroles::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                   pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), ';' ORDER BY 1)
+                        FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) AS policies
+                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
+                  AND pg_catalog.has_table_privilege(r, c.oid, 'SELECT')
+            )
+            SELECT pg_catalog.min(obj) AS obj, pg_catalog.array_agg(obj ORDER BY obj) AS members
+            FROM tabs GROUP BY policies ORDER BY 1
+        LOOP
             BEGIN
-                PERFORM pg_catalog.set_config('request.jwt.claims', CASE r WHEN 'anon' THEN '{"role": "anon"}'
-                    ELSE pg_catalog.json_build_object('sub', subject, 'role', r, 'aud', r)::text END, true);
-                PERFORM pg_catalog.set_config('request.jwt.claim.sub', CASE r WHEN 'anon' THEN '' ELSE subject END, true);
-                PERFORM pg_catalog.set_config('request.jwt.claim.role', r, true);
                 PERFORM pg_catalog.set_config('search_path', app_path, true);
                 EXECUTE pg_catalog.format('SET LOCAL ROLE %I', r);
                 EXECUTE pg_catalog.format('SELECT count(*) FROM (SELECT FROM %s LIMIT 1) s', t.obj) INTO n;
-                RESET ROLE;
-                PERFORM pg_catalog.set_config('search_path', '', true);
+                RAISE SQLSTATE 'MMD01';
             EXCEPTION
+                WHEN SQLSTATE 'MMD01' THEN
+                    NULL;   -- it worked; role, search_path and locks are rolled back
                 WHEN lock_not_available THEN
                     NULL;   -- busy (a migration?): the next pass tries again
                 WHEN OTHERS THEN
-                    found := found || pg_catalog.jsonb_build_object(
+                    found := found || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                         'check_name', 'probe_policy_error', 'level', 'error',
-                        'object', pg_catalog.format('%s (as %s)', t.obj, r),
-                        'detail', pg_catalog.format('SELECT as %s fails: ERROR %s: %s', r, SQLSTATE, SQLERRM),
+                        'object', pg_catalog.format('%s (as %s)', m.obj, r),
+                        'detail', pg_catalog.format('SELECT as %s fails: ERROR %s: %s', r, SQLSTATE, SQLERRM)
+                                  || CASE WHEN m.obj = t.obj THEN '' ELSE
+                                     pg_catalog.format(' (read on %s, whose policies are the same)', t.obj) END,
                         'remedy', CASE SQLSTATE WHEN '42P17' THEN
                             'a policy queries a table whose policies query it back: move the lookup into a SECURITY DEFINER function with SET search_path = '''' (see migration 004)'
-                            ELSE 'fix the table''s policies so this query succeeds' END);
+                            ELSE 'fix the table''s policies so this query succeeds' END))
+                        FROM pg_catalog.unnest(t.members) AS m(obj));
             END;
         END LOOP;
     END LOOP;
@@ -106,7 +124,11 @@ BEGIN
         RETURN;
     END;
 
+    -- the planner underestimates the recursion and picks a nested loop that
+    -- reads every pair of constraints: off for this one query
+    PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
     FOR t IN
+        SELECT * FROM (
         WITH RECURSIVE own(relid, attnum, depth) AS (
             SELECT con.conrelid, con.conkey[1], 1
             FROM pg_catalog.pg_constraint con
@@ -119,15 +141,44 @@ BEGIN
             WHERE con.contype = 'f' AND pg_catalog.cardinality(con.conkey) = 1 AND own.depth < 8
         ), owned AS (
             SELECT DISTINCT ON (relid) relid, attnum, depth FROM own ORDER BY relid, depth, attnum
+        ), referenced AS (
+            SELECT DISTINCT fk.confrelid AS relid FROM pg_catalog.pg_constraint fk
+            WHERE fk.contype = 'f' AND fk.confrelid <> fk.conrelid
+        ), cand AS (
+            SELECT o.relid, o.depth, a.attname AS owner_col, c.relrowsecurity AS rls,
+                   pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
+                   ref.relid IS NOT NULL AS parent
+            FROM owned o JOIN pg_catalog.pg_class c ON c.oid = o.relid
+            LEFT JOIN referenced ref ON ref.relid = o.relid
+            JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = o.relid AND a.attnum = o.attnum
+            WHERE ns.nspname IN ('public', 'storage') AND c.relkind IN ('r', 'p')
+        ), keyed AS (
+            -- a table that others reference is made for itself; the others
+            -- are grouped by what the probe does with them (owner column,
+            -- columns, constraints, policies): one of each group is checked
+            SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE pg_catalog.concat_ws(' / ',
+                       cand.owner_col, cand.rls,
+                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(':', at.attname, at.atttypid, at.attnotnull,
+                                   at.atthasdef, at.attidentity, at.attgenerated), ',' ORDER BY at.attnum)
+                        FROM pg_catalog.pg_attribute at
+                        WHERE at.attrelid = cand.relid AND at.attnum > 0 AND NOT at.attisdropped),
+                       (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ',' ORDER BY 1)
+                        FROM pg_catalog.pg_constraint k WHERE k.conrelid = cand.relid),
+                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws('|', p.polcmd, p.polpermissive,
+                                   p.polroles::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                   pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), ';' ORDER BY 1)
+                        FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid)) END AS grp
+            FROM cand
         )
-        SELECT o.relid, o.depth, a.attname AS owner_col, c.relrowsecurity AS rls,
-               pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj
-        FROM owned o JOIN pg_catalog.pg_class c ON c.oid = o.relid
-        JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-        JOIN pg_catalog.pg_attribute a ON a.attrelid = o.relid AND a.attnum = o.attnum
-        WHERE ns.nspname IN ('public', 'storage') AND c.relkind IN ('r', 'p')
-        ORDER BY o.depth, 5
+        SELECT DISTINCT ON (k.grp) k.relid, k.depth, k.owner_col, k.rls, k.obj, k.parent,
+               pg_catalog.array_agg(k.obj) OVER (PARTITION BY k.grp ORDER BY k.obj
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS members
+        FROM keyed k
+        ORDER BY k.grp, k.obj
+        ) groups ORDER BY depth, obj
     LOOP
+        PERFORM pg_catalog.set_config('enable_nestloop', 'on', true);
         -- a row for A: the owner column, and a value for every column that
         -- needs one (NOT NULL without a default)
         cols := pg_catalog.quote_ident(t.owner_col);
@@ -231,41 +282,49 @@ BEGIN
             vals := vals || ', ' || v;
         END LOOP;
         CONTINUE WHEN NOT ok;
+        -- A's row, and B's read of it, in a subtransaction rolled back at
+        -- its end (MMD01) unless other tables' rows need this one
         BEGIN
+            stage := 'insert';
             EXECUTE pg_catalog.format('INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING', t.obj, cols, vals);
-        EXCEPTION WHEN OTHERS THEN
-            found := found || pg_catalog.jsonb_build_object(
-                'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', t.obj,
-                'detail', pg_catalog.format('isolation not checked: cannot make a probe row: ERROR %s: %s', SQLSTATE, SQLERRM),
-                'remedy', 'give the probe''s required columns defaults, or check this table''s isolation with your own test');
-            CONTINUE;
-        END;
-        CONTINUE WHEN NOT t.rls OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
-                   OR NOT pg_catalog.pg_has_role('authenticated', 'MEMBER')
-                   OR NOT pg_catalog.has_table_privilege('authenticated', t.relid, 'SELECT');
-        BEGIN
-            PERFORM pg_catalog.set_config('request.jwt.claims',
-                pg_catalog.json_build_object('sub', user_b, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
-            PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_b::text, true);
-            PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
-            PERFORM pg_catalog.set_config('search_path', app_path, true);
-            SET LOCAL ROLE authenticated;
-            EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE %I = $1', t.obj, t.owner_col) INTO n USING user_a;
-            RESET ROLE;
-            PERFORM pg_catalog.set_config('search_path', '', true);
-            IF n > 0 THEN
-                found := found || pg_catalog.jsonb_build_object(
-                    'check_name', 'probe_isolation_leak', 'level', 'error', 'object', t.obj,
-                    'detail', pg_catalog.format('an authenticated user sees %s row(s) that belong to another user (%s)',
-                                                n, t.owner_col),
-                    'remedy', pg_catalog.format('limit the table''s SELECT policies to the row''s owner, e.g. USING ((select auth.uid()) = %I)',
-                                                t.owner_col));
+            stage := 'read';
+            IF t.rls AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
+               AND pg_catalog.has_table_privilege('authenticated', t.relid, 'SELECT') THEN
+                PERFORM pg_catalog.set_config('request.jwt.claims',
+                    pg_catalog.json_build_object('sub', user_b, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_b::text, true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
+                PERFORM pg_catalog.set_config('search_path', app_path, true);
+                SET LOCAL ROLE authenticated;
+                EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE %I = $1', t.obj, t.owner_col) INTO n USING user_a;
+                RESET ROLE;
+                PERFORM pg_catalog.set_config('search_path', '', true);
+                IF n > 0 THEN
+                    found := found || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                        'check_name', 'probe_isolation_leak', 'level', 'error', 'object', m.obj,
+                        'detail', pg_catalog.format('an authenticated user sees %s row(s) that belong to another user (%s)',
+                                                    n, t.owner_col)
+                                  || CASE WHEN m.obj = t.obj THEN '' ELSE
+                                     pg_catalog.format(' (checked on %s, which is made and guarded the same)', t.obj) END,
+                        'remedy', pg_catalog.format('limit the table''s SELECT policies to the row''s owner, e.g. USING ((select auth.uid()) = %I)',
+                                                    t.owner_col)))
+                        FROM pg_catalog.unnest(t.members) AS m(obj));
+                END IF;
+            END IF;
+            IF NOT t.parent THEN
+                RAISE SQLSTATE 'MMD01';
             END IF;
         EXCEPTION
-            WHEN lock_not_available THEN
+            WHEN SQLSTATE 'MMD01' THEN
                 NULL;
             WHEN OTHERS THEN
-                NULL;   -- a policy that fails is reported by the first part
+                IF stage = 'insert' THEN
+                    found := found || pg_catalog.jsonb_build_object(
+                        'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', t.obj,
+                        'detail', pg_catalog.format('isolation not checked: cannot make a probe row: ERROR %s: %s', SQLSTATE, SQLERRM),
+                        'remedy', 'give the probe''s required columns defaults, or check this table''s isolation with your own test');
+                END IF;
+                -- a read that fails is reported by the first part
         END;
     END LOOP;
     PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);

@@ -257,11 +257,6 @@ def require(cond, *what):
     return cond
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug in src/migrate.c: an interrupted no-transaction file is re-run from the top, but "
-    "CREATE INDEX CONCURRENTLY IF NOT EXISTS (the README's idempotent form) then skips the "
-    "INVALID index the interrupted build left; the migration is recorded as applied, READY=1 is "
-    "sent and nothing is logged above debug level"))
 def test_interrupted_concurrent_index_is_not_left_invalid(db, tmp_path, daemons):
     mdir = str(tmp_path / "migrations")
     os.makedirs(mdir)

@@ -328,12 +328,23 @@ def test_probe_catches_a_policy_that_raises(db):
     db.query("GRANT SELECT ON public.teams TO authenticated")
     db.query("CREATE POLICY self_ref ON public.teams FOR SELECT TO authenticated "
              "USING (id IN (SELECT id FROM public.teams WHERE member = (SELECT auth.uid())))")
+    # a table whose policies read the same is read once, and reported too
+    for name in ("teams_copy", "teams_copy2"):
+        db.query("CREATE TABLE public.%s (id int PRIMARY KEY, member uuid)" % name)
+        db.query("ALTER TABLE public.%s ENABLE ROW LEVEL SECURITY" % name)
+        db.query("GRANT SELECT ON public.%s TO authenticated" % name)
+        db.query("CREATE POLICY via_teams ON public.%s FOR SELECT TO authenticated "
+                 "USING (id IN (SELECT id FROM public.teams WHERE member = (SELECT auth.uid())))" % name)
     f = findings(db)
     x = f[("probe_policy_error", "public.teams (as authenticated)")]
     assert x["level"] == "error"
     assert "ERROR 42P17: infinite recursion detected in policy for relation \"teams\"" in x["detail"]
+    assert "42P17" in f[("probe_policy_error", "public.teams_copy (as authenticated)")]["detail"]
+    y = f[("probe_policy_error", "public.teams_copy2 (as authenticated)")]
+    assert "42P17" in y["detail"] and "(read on public.teams_copy, whose policies are the same)" in y["detail"], y
     assert ("probe_policy_error", "public.teams (as anon)") not in f, "anon may not read it: not probed"
     assert verify(db).returncode == 1
+    db.query("DROP TABLE public.teams_copy, public.teams_copy2")
     db.query("DROP POLICY self_ref ON public.teams")
     db.query("CREATE POLICY own ON public.teams FOR SELECT TO authenticated USING (member = (SELECT auth.uid()))")
     assert ("probe_policy_error", "public.teams (as authenticated)") not in findings(db)
