@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "migfile.h"
 #include "tap.h"
 
@@ -42,8 +44,41 @@ static const char *load_err(void)
 	return err;
 }
 
+/* The built-in SHA-256 against FIPS 180-2's vectors, and against OpenSSL for
+ * every length around the padding boundaries. */
+static void test_sha256(void)
+{
+	static const struct { const char *in; const char *md; } nist[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+		{ "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+		  "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1" },
+	};
+	char out[65], want[65];
+	unsigned char buf[300], md[32];
+	unsigned int mdlen, i, n, bad = 0;
+
+	for (i = 0; i < sizeof(nist) / sizeof(nist[0]); i++) {
+		ok(sha256_hex(nist[i].in, strlen(nist[i].in), out) == 0, "sha256 of a NIST vector");
+		is_str(out, nist[i].md, "NIST vector %u (%zu bytes)", i, strlen(nist[i].in));
+	}
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	for (n = 0; n <= sizeof(buf); n++) {
+		EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL);
+		for (i = 0; i < 32; i++)
+			snprintf(want + 2 * i, 3, "%02x", md[i]);
+		if (sha256_hex(buf, n, out) != 0 || strcmp(out, want) != 0)
+			bad++;
+	}
+	ok(bad == 0, "the same digest as OpenSSL for every length 0-300 (%u differ)", bad);
+}
+
 int main(void)
 {
+	test_sha256();
 	enum migfile_kind kind;
 	int64_t v;
 	size_t off;
