@@ -31,6 +31,9 @@
 #define PROGRESS_LOG_SEC 30
 #define WAL_PER_BATCH_LIGHT (1024 * 1024)
 #define WAL_PER_BATCH_HEAVY (4 * 1024 * 1024)
+#define WAL_RATE_MAX (4.0 * 1024 * 1024)   /* bytes per second */
+#define BATCH_FAST_SEC 0.015      /* a batch this quick may grow */
+#define BATCH_SLOW_SEC 0.05       /* a batch this slow shrinks */
 /* after a lost connection, the interrupted run is retried once if the
  * database is back within this many reconnect attempts */
 #define RECONNECT_ATTEMPTS 8
@@ -585,15 +588,21 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 	}
 	/* Shrink when a batch is slow or its WAL is heavy (the app's commits
 	 * wait behind the flush of a big one: full-page images make the first
-	 * pass over a table costly); grow only when both are light. */
-	if ((took > 0.2 || j->last_batch_wal > WAL_PER_BATCH_HEAVY) && j->batch > BATCH_MIN(c))
+	 * pass over a table costly); grow only when both are light.  A batch
+	 * holds its rows' locks until it commits, and an app transaction that
+	 * touches one of them waits that long: keep batches near 10-20 ms. */
+	if ((took > BATCH_SLOW_SEC || j->last_batch_wal > WAL_PER_BATCH_HEAVY) && j->batch > BATCH_MIN(c))
 		j->batch = j->batch * 2 / 3 > BATCH_MIN(c) ? j->batch * 2 / 3 : BATCH_MIN(c);
-	else if (took < 0.05 && j->last_batch_wal < WAL_PER_BATCH_LIGHT)
+	else if (took < BATCH_FAST_SEC && j->last_batch_wal < WAL_PER_BATCH_LIGHT)
 		j->batch = j->batch * 3 / 2 + 1 < c->cleanup_batch_size ? j->batch * 3 / 2 + 1 : c->cleanup_batch_size;
 	log_debug("job %s: batch of %ld rows in %.0f ms, %llu kB WAL since the last; next %ld rows", j->name, n,
 		  took * 1000, (unsigned long long)(j->last_batch_wal / 1024), j->batch);
-	/* busy at most a quarter of the time */
+	/* busy at most a quarter of the time, and the database's WAL (the
+	 * app's included) at most WAL_RATE_MAX while the cleanup runs: the
+	 * app's commits flush whatever WAL is ahead of theirs */
 	pause_ms = (long)(took * 3000);
+	if ((double)j->last_batch_wal / WAL_RATE_MAX - took > (double)pause_ms / 1000)
+		pause_ms = (long)(((double)j->last_batch_wal / WAL_RATE_MAX - took) * 1000);
 	pause_ms = pause_ms < 20 ? 20 : pause_ms > 2000 ? 2000 : pause_ms;
 	tv.tv_sec = pause_ms / 1000;
 	tv.tv_usec = (pause_ms % 1000) * 1000;

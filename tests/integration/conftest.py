@@ -281,3 +281,22 @@ def migrations_dir(tmp_path, files):
         else:
             (d / name).write_text(sql)
     return str(d)
+
+
+def wait_until(pred, timeout=30, step=0.05):
+    """pred()'s first true value within timeout seconds, else None."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def errors(log):
+    """The log's error lines, less the verification's: a test's own tables
+    may have no RLS, and findings about them are errors by design
+    (test_verify.py covers those)."""
+    return [l for l in log.splitlines() if "level=error" in l
+            and 'msg="job verify' not in l and 'msg="verify: ' not in l]

@@ -2,7 +2,6 @@
 changes a Supabase-like database that already has auth and storage."""
 import os
 import re
-import signal
 import subprocess
 import uuid
 

@@ -10,26 +10,9 @@ import os
 import signal
 import time
 
-from conftest import MIGRATIONS, Cluster, Database, NotifySocket
+from conftest import MIGRATIONS, Cluster, Database, NotifySocket, errors, wait_until
 
 NDAEMONS = 8
-
-
-def wait_until(pred, timeout=30, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-
-def errors(log):
-    """The log's error lines, less the verification pass's: its findings
-    are errors by design, and the job is being written (issue 5)."""
-    return [l for l in log.splitlines() if "level=error" in l
-            and 'msg="job verify' not in l and 'msg="verify: ' not in l]
 
 
 def add_tokens(db, expired, fresh):

@@ -1,7 +1,6 @@
 """Configuration errors, check-config, --help/--version, one-shot commands."""
 import json
 import os
-import signal
 
 import pytest
 

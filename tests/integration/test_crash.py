@@ -15,29 +15,12 @@ import time
 
 import pytest
 
-from conftest import MIGRATIONS, NotifySocket, run
+from conftest import MIGRATIONS, NotifySocket, errors, run, wait_until
 
 SEED = int(os.environ.get("MAINTD_CRASH_SEED") or random.SystemRandom().randrange(1, 2**31))
 NMIGRATIONS = 50
 KILL_ROUNDS = 30
 NOTX = "-- momentum-maintd: no-transaction\n"
-
-
-def wait_until(pred, timeout=30, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-def errors(log):
-    """The log's error lines, less the verification pass's: its findings
-    (this test's tables have no RLS) are errors by design, and the job is
-    being written (issue 5); its own tests cover its log."""
-    return [l for l in log.splitlines() if "level=error" in l
-            and 'msg="job verify' not in l and 'msg="verify: ' not in l]
 
 
 def daemon_backends(db):

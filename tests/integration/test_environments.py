@@ -1,7 +1,6 @@
 """The seed's per-environment rules: production backs up first and needs
 rollback plans; staging and production check RLS after migrating;
 development logs at debug and allows migrate reset."""
-import os
 
 from conftest import MIGRATIONS, SEED_MIGRATIONS, migrations_dir, run
 

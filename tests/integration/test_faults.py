@@ -10,24 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, MIGRATIONS, Cluster, Database, run
-
-
-def wait_until(pred, timeout=30, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-def errors(log):
-    """The log's error lines, less the verification pass's: its findings
-    (this test's tables have no RLS) are errors by design, and the job is
-    being written (issue 5); its own tests cover its log."""
-    return [l for l in log.splitlines() if "level=error" in l
-            and 'msg="job verify' not in l and 'msg="verify: ' not in l]
+from conftest import BIN, MIGRATIONS, Cluster, Database, errors, run, wait_until
 
 
 @pytest.fixture(scope="module")

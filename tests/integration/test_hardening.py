@@ -3,7 +3,7 @@ import os
 import signal
 import time
 
-from conftest import MIGRATIONS, migrations_dir, run
+from conftest import migrations_dir, run
 
 
 def up(db, mdir, *extra, **kw):
@@ -44,7 +44,7 @@ def test_database_timeouts_do_not_cut_the_lock_wait(db, tmp_path):
     holder = db.cluster.connect(db.name)
     try:
         holder.cursor().execute("SET statement_timeout = 0; SELECT pg_advisory_lock(1835885684, 1)")
-        import subprocess, threading
+        import threading
         t = threading.Timer(2.0, lambda: holder.cursor().execute("SELECT pg_advisory_unlock(1835885684, 1)"))
         t.start()
         r = up(db, mdir)

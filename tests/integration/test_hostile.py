@@ -23,7 +23,6 @@ import pwd
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import tempfile
 

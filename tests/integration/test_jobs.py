@@ -2,9 +2,7 @@
 tick, catch-up after downtime, cancellation on SIGTERM, lost connections."""
 import signal
 import time
-import uuid
 
-import pytest
 
 from conftest import MIGRATIONS, run
 

@@ -1,5 +1,4 @@
 """The daemon's life: migrate at startup, READY only then, stop on SIGTERM."""
-import os
 import signal
 import time
 
