@@ -113,7 +113,13 @@ def test_dockerfile_build_stage_builds_here_and_its_runtime_packages_cover_the_b
     libs = re.findall(r"=> (/\S+)", subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout)
     missing = []
     for lib in libs:
-        owner = subprocess.run(["dpkg", "-S", os.path.realpath(lib)], capture_output=True, text=True).stdout
+        real = os.path.realpath(lib)
+        owner = ""
+        # usrmerge: dpkg may know the file under /lib or /usr/lib
+        for path in (lib, real, re.sub(r"^/usr/", "/", real), re.sub(r"^/lib", "/usr/lib", real)):
+            owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True).stdout
+            if owner:
+                break
         pkg = owner.split(":")[0] if owner else "?"
         base = ("libc6", "libgcc-s1", "libstdc++6", "libzstd1", "liblzma5", "zlib1g", "libselinux1")
         if pkg not in installed and pkg not in base:
