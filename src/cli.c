@@ -742,6 +742,8 @@ int cli_run_job(const struct conf *conf, const char *password, const char *name)
 	if (r.base == NULL || (s = scheduler_new(r.base, conf, password)) == NULL)
 		goto out;
 	scheduler_set_done_cb(s, on_job_done, &r);
+	if (strcmp(name, "verify") == 0)
+		scheduler_log_ignored(s);
 	if (!scheduler_run_now(s, name)) {
 		fprintf(stderr, "%s: run-job: unknown job '%s' (jobs: zoom-token-cleanup, verify)\n", PACKAGE_NAME, name);
 		rc = EX_USAGE;
@@ -875,12 +877,14 @@ static void verify_after_migrating(PGconn *c, const struct conf *conf)
 
 		finding_key(x, key, sizeof(key));
 		{
+			/* no MESSAGE_ID: the daemon's lifecycle (new, remind,
+			 * resolved) owns that one; this is a one-shot report */
 			struct log_field lf[] = { { "CHECK", x->check }, { "OBJECT", x->object },
 						  { "LEVEL", vlevel_name(x->level) }, { "FINDING_KEY", key },
-						  { "STATE", "new" }, { "REMEDY", x->remedy } };
+						  { "REMEDY", x->remedy } };
 
 			log_emit(x->level == VL_ERROR ? LOG_ERR : x->level == VL_WARN ? LOG_WARNING : LOG_INFO,
-				 MSGID_VERIFY_FINDING, LOG_FIELDS(lf), "verify: %s %s %s: %s; fix: %s",
+				 NULL, LOG_FIELDS(lf), "verify: %s %s %s: %s; fix: %s",
 				 vlevel_name(x->level), x->check, x->object, x->detail, x->remedy);
 		}
 	}

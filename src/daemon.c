@@ -150,6 +150,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	if (sig == SIGUSR1) {
 		/* an operator who fixed something wants to know now */
+		if (d->phase == PHASE_STOPPING)
+			return;
 		if (!d->migrated)
 			log_notice("SIGUSR1: verification pass ignored while starting; send it again once ready");
 		else if (scheduler_run_now(d->sched, "verify"))

@@ -647,6 +647,10 @@ static void verify_begin(struct job *j)
 	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
 
 	findings_free(&j->found);
+	if (j->stop_requested) {
+		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+		return;
+	}
 	if (record == NULL || checks == NULL ||
 	    asprintf(&sql, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0) {
 		finish_run(j, RUN_FAILED, "out of memory");
@@ -689,10 +693,11 @@ static void verify_record(struct job *j)
 		return;
 	}
 	{
-		const char *params[3] = { json, remind, ignored };
+		const char *params[4] = { json, remind, ignored,
+					  j->probe_failed || findings_probe_partial(&j->found) ? "false" : "true" };
 
 		j->rows = (int64_t)j->found.n;
-		job_send(j, J_V_RECORD, verify_sql_lifecycle, 3, params);
+		job_send(j, J_V_RECORD, verify_sql_lifecycle, 4, params);
 	}
 	free(json);
 	free(ignored);
@@ -776,10 +781,16 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			return;
 		}
 		{
-			char sql[96];
+			char sql[512];
 
-			snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", %s)",
-				 j->lock_objid);
+			/* (and whether migrations are being applied: a verification
+			 * pass then waits for the next tick, not to report a
+			 * half-applied migration) */
+			snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", %s), "
+				 "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "
+				 "AND classid = " MIGRATION_LOCK_CLASSID " AND objid = " MIGRATION_LOCK_OBJID
+				 " AND objsubid = 2 AND database = (SELECT oid FROM pg_catalog.pg_database "
+				 "WHERE datname = current_database()))", j->lock_objid);
 			job_send(j, J_LOCK, sql, 0, NULL);
 		}
 		return;
@@ -788,6 +799,10 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 			goto failed;
 		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
 			skip_run(j, "another instance is running this job");
+			return;
+		}
+		if (j->kind == JOB_VERIFY && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+			skip_run(j, "migrations are being applied; the next pass checks");
 			return;
 		}
 		if (j->stop_requested) {
@@ -890,6 +905,7 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 				j->probe_failed = true;
 		} else if (!j->stop_requested) {
 			/* the checks stand; the probe's failure is a finding */
+			j->probe_failed = true;
 			char detail[768];
 
 			snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s",
@@ -975,6 +991,12 @@ failed_locked:
 	if (j->step == J_V_CHECKS && j->stop_requested && strcmp(db_sqlstate(res), "57014") == 0) {
 		/* our own cancel at shutdown: not an error */
 		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
+		return;
+	}
+	if (j->step == J_V_CHECKS && strcmp(db_sqlstate(res), "55P03") == 0) {
+		/* the catalog functions wait behind an ACCESS EXCLUSIVE lock (a
+		 * migration, DDL): nothing was checked, nothing is resolved */
+		finish_run(j, RUN_SKIPPED, "a table is locked (by a migration or DDL?); the next pass checks");
 		return;
 	}
 	log_error("job %s: %s%s", j->name, db_message(res), strcmp(db_sqlstate(res), "42P01") == 0
@@ -1106,6 +1128,13 @@ static void job_start_schedule(struct job *j)
 		catch_up_connected(j->db, false, j);
 }
 
+static void log_ignored(const struct conf *c);
+
+void scheduler_log_ignored(const struct scheduler *s)
+{
+	log_ignored(s->conf);
+}
+
 static void log_ignored(const struct conf *c)
 {
 	char *const *k;
@@ -1161,8 +1190,6 @@ bool scheduler_run_now(struct scheduler *s, const char *job)
 
 	if (j == NULL)
 		return false;
-	if (j->kind == JOB_VERIFY)
-		log_ignored(s->conf);
 	start_run(j, time(NULL), true);
 	return true;
 }

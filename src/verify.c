@@ -19,6 +19,7 @@ const char verify_sql_lifecycle[] =
 	"), gone AS (\n"
 	"  DELETE FROM momentum_maintd.verify_findings f\n"
 	"  WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.key = f.key) AND f.key <> ALL (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))\n"
+	"    AND ($4::boolean OR f.check_name NOT LIKE 'probe\\_%')\n"
 	"  RETURNING 'resolved'::text AS action, f.key, f.check_name, f.level, f.object, f.detail,\n"
 	"            ''::text AS remedy, f.first_seen\n"
 	"), up AS (\n"
@@ -202,6 +203,17 @@ int findings_add(struct findings *f, const PGresult *res)
 			return -1;
 	}
 	return 0;
+}
+
+bool findings_probe_partial(const struct findings *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->v[i].check, "probe_timeout") == 0 || strcmp(f->v[i].check, "probe_skipped") == 0 ||
+		    strcmp(f->v[i].check, "probe_failed") == 0)
+			return true;
+	return false;
 }
 
 void finding_key(const struct finding *x, char *buf, size_t size)

@@ -42,6 +42,8 @@ const char *verify_sql_checks(bool drift);
  * open, and the caller sends ROLLBACK whatever happened. */
 const char *verify_sql_probe(bool isolation, long timeout_ms);
 /* $1 the findings (findings_json), $2 verify.remind_every as an interval,
+ * $4 whether the probe read everything (when not, earlier probe_* findings
+ * are kept, not resolved),
  * $3 the ignored keys as a JSON array: rows (action, key, check, level, object,
  * detail, remedy, first_seen) for what is new, reminded or resolved. */
 extern const char verify_sql_lifecycle[];
@@ -62,6 +64,9 @@ void findings_sort(struct findings *f);
 /* A JSON array of {key, check_name, level, object, detail, remedy};
  * NULL on ENOMEM.  free() it. */
 char *findings_json(const struct findings *f);
+/* True when the probe did not read everything (a timeout, a busy table,
+ * a failure): its absent findings prove nothing. */
+bool findings_probe_partial(const struct findings *f);
 /* "check:object" into buf */
 void finding_key(const struct finding *x, char *buf, size_t size);
 /* "1 error, 3 warnings" (or "no findings") */

@@ -82,7 +82,23 @@ BEGIN
                 WHEN SQLSTATE 'MMD01' THEN
                     NULL;   -- it worked; role, search_path and locks are rolled back
                 WHEN lock_not_available THEN
-                    NULL;   -- busy (a migration?): the next pass tries again
+                    -- busy (a migration?): not read this time
+                    found := found || pg_catalog.jsonb_build_object(
+                        'check_name', 'probe_skipped', 'level', 'info',
+                        'object', pg_catalog.format('%s (as %s)', t.obj, r),
+                        'detail', 'not read: a lock was not granted within the lock timeout; the next pass reads it',
+                        'remedy', 'nothing, unless it repeats: then look for what holds locks on the table');
+                WHEN query_canceled THEN
+                    -- statement_timeout (or a cancel at shutdown): what was
+                    -- found so far is kept, the rest is not checked
+                    found := found || pg_catalog.jsonb_build_object(
+                        'check_name', 'probe_timeout', 'level', 'warn',
+                        'object', 'momentum-maintd probe',
+                        'detail', pg_catalog.format('the probe stopped at %s (as %s): statement timeout; later tables were not read',
+                                                    t.obj, r),
+                        'remedy', 'look for long locks or slow policies on that table');
+                    PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+                    RETURN;
                 WHEN OTHERS THEN
                     found := found || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                         'check_name', 'probe_policy_error', 'level', 'error',
@@ -110,8 +126,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 2. isolation: rows of user A, read as user B
+    -- 2. isolation: rows of user A, read as user B.  A's rows are made as
+    -- A's requests would be (A's claims, the app's search_path), so that
+    -- triggers and defaults that use auth.uid() see A.
+    PERFORM pg_catalog.set_config('request.jwt.claims',
+        pg_catalog.json_build_object('sub', user_a, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
+    PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_a::text, true);
+    PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
     BEGIN
+        PERFORM pg_catalog.set_config('search_path', app_path, true);
         INSERT INTO auth.users (id, email)
         VALUES (user_a, 'probe-a-' || user_a || '@momentum-maintd.invalid'),
                (user_b, 'probe-b-' || user_b || '@momentum-maintd.invalid');
@@ -123,6 +146,7 @@ BEGIN
         PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
         RETURN;
     END;
+    PERFORM pg_catalog.set_config('search_path', '', true);
 
     -- the planner underestimates the recursion and picks a nested loop that
     -- reads every pair of constraints: off for this one query
@@ -159,6 +183,7 @@ BEGIN
             -- columns, constraints, policies): one of each group is checked
             SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE pg_catalog.concat_ws(' / ',
                        cand.owner_col, cand.rls,
+                       pg_catalog.has_table_privilege('authenticated', cand.relid, 'SELECT'),
                        (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(':', at.attname, at.atttypid, at.attnotnull,
                                    at.atthasdef, at.attidentity, at.attgenerated), ',' ORDER BY at.attnum)
                         FROM pg_catalog.pg_attribute at
@@ -286,7 +311,17 @@ BEGIN
         -- its end (MMD01) unless other tables' rows need this one
         BEGIN
             stage := 'insert';
+            PERFORM pg_catalog.set_config('request.jwt.claims',
+                pg_catalog.json_build_object('sub', user_a, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
+            PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_a::text, true);
+            PERFORM pg_catalog.set_config('search_path', app_path, true);
             EXECUTE pg_catalog.format('INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING', t.obj, cols, vals);
+            -- (a trigger may have made A's row already: either way it must be there)
+            EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE %I = $1', t.obj, t.owner_col) INTO n USING user_a;
+            PERFORM pg_catalog.set_config('search_path', '', true);
+            IF n = 0 THEN
+                RAISE EXCEPTION 'the row was not made (a conflict with an existing row?)';
+            END IF;
             stage := 'read';
             IF t.rls AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
                AND pg_catalog.has_table_privilege('authenticated', t.relid, 'SELECT') THEN
@@ -317,6 +352,19 @@ BEGIN
         EXCEPTION
             WHEN SQLSTATE 'MMD01' THEN
                 NULL;
+            WHEN query_canceled THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_timeout', 'level', 'warn', 'object', 'momentum-maintd probe',
+                    'detail', pg_catalog.format('the isolation check stopped at %s: statement timeout; later tables were not checked',
+                                                t.obj),
+                    'remedy', 'look for long locks or slow policies on that table');
+                PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+                RETURN;
+            WHEN lock_not_available THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_skipped', 'level', 'info', 'object', t.obj,
+                    'detail', 'isolation not checked: a lock was not granted within the lock timeout; the next pass checks it',
+                    'remedy', 'nothing, unless it repeats: then look for what holds locks on the table');
             WHEN OTHERS THEN
                 IF stage = 'insert' THEN
                     found := found || pg_catalog.jsonb_build_object(

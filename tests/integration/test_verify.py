@@ -492,3 +492,41 @@ def test_verify_exit_codes_for_usage_and_database_down():
     assert r.returncode == 69
     assert run(["verify", "--fail-on", "panic"]).returncode == 64
     assert run(["verify", "--format", "yaml"]).returncode == 64
+
+
+def test_a_locked_table_skips_the_pass_and_resolves_nothing(db):
+    migrate(db)
+    db.query("CREATE TABLE public.teams (id int PRIMARY KEY, member uuid)")
+    db.query("ALTER TABLE public.teams ENABLE ROW LEVEL SECURITY")
+    db.query("GRANT SELECT ON public.teams TO authenticated")
+    db.query("CREATE POLICY self_ref ON public.teams FOR SELECT TO authenticated "
+             "USING (id IN (SELECT id FROM public.teams WHERE member = (SELECT auth.uid())))")
+    r = run_job(db)
+    assert "verify: error probe_policy_error public.teams (as authenticated)" in r.stderr, r.stderr
+    holder = db.cluster.connect(db.name)
+    holder.autocommit = False
+    try:
+        holder.cursor().execute("LOCK TABLE public.teams IN ACCESS EXCLUSIVE MODE")
+        r = run(["-d", db.conninfo, "run-job", "verify"], timeout=60)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert r.returncode == 75, (r.returncode, r.stdout, r.stderr)
+    assert "a table is locked (by a migration or DDL?); the next pass checks" in r.stdout + r.stderr
+    assert "level=error" not in r.stderr and "resolved" not in r.stderr, r.stderr
+    r = run_job(db)
+    assert "probe_policy_error" not in r.stderr, "still known: neither resolved nor new again"
+
+
+def test_a_pass_waits_while_migrations_are_applied(db):
+    migrate(db)
+    holder = db.cluster.connect(db.name)
+    try:
+        holder.cursor().execute("SELECT pg_advisory_lock(1835885684, 1)")
+        r = run(["-d", db.conninfo, "run-job", "verify"], timeout=60)
+    finally:
+        holder.close()
+    assert r.returncode == 75, (r.returncode, r.stdout, r.stderr)
+    assert "migrations are being applied; the next pass checks" in r.stdout + r.stderr
+    assert db.query("SELECT status, error FROM momentum_maintd.job_runs WHERE job = 'verify' ORDER BY id DESC "
+                    "LIMIT 1") == [("skipped", "migrations are being applied; the next pass checks")]

@@ -42,6 +42,7 @@ int main(void)
 	findings_ignore(&f, ignore);
 	ok(f.n == 3 && f.ignored == 1 && f.counts[VL_WARN] == 0, "an ignored key is dropped and not counted");
 
+	ok(!findings_probe_partial(&f), "a probe that read everything");
 	findings_sort(&f);
 	is_str(f.v[0].check, "drift_dropped", "errors first, then by check name");
 	is_str(f.v[1].check, "probe_policy_error", "second error");
@@ -59,6 +60,12 @@ int main(void)
 	json = findings_json(&f);
 	is_str(json, "[]", "empty array");
 	free(json);
+	ok(findings_push(&f, "probe_skipped", VL_INFO, "public.t (as anon)", "d", "r") == 0 && findings_probe_partial(&f),
+	   "a skipped table makes the probe partial");
+	findings_free(&f);
+	ok(findings_push(&f, "probe_timeout", VL_WARN, "momentum-maintd probe", "d", "r") == 0 &&
+	   findings_probe_partial(&f), "so does a timeout");
+	findings_free(&f);
 
 	/* the SQL texts: every placeholder filled */
 	{
