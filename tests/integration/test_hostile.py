@@ -48,6 +48,22 @@ def _nobody():
     return demote
 
 
+_NOBODY_BIN = []
+
+
+def _bin_for_nobody():
+    """A copy of the binary nobody may run: the tree may sit in a directory
+    only root can enter (CI clones into a mktemp -d directory, mode 700)."""
+    if not _NOBODY_BIN:
+        d = tempfile.mkdtemp(prefix="maintd-nobody-")
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "momentum-maintd")
+        shutil.copy(BIN, path)
+        os.chmod(path, 0o755)
+        _NOBODY_BIN.append(path)
+    return _NOBODY_BIN[0]
+
+
 def maintd(args, env=None, as_nobody=False):
     """Runs the binary; returns (exit code, stdout, stderr) and checks what
     every hostile case must satisfy: no crash, no hang, no sanitizer report."""
@@ -62,7 +78,8 @@ def maintd(args, env=None, as_nobody=False):
     if as_nobody and os.geteuid() != 0:
         pytest.skip("needs root to run as nobody")
     try:
-        p = subprocess.run([BIN] + list(args), env=e, stdin=subprocess.DEVNULL, capture_output=True,
+        p = subprocess.run([_bin_for_nobody() if as_nobody else BIN] + list(args), env=e,
+                           stdin=subprocess.DEVNULL, capture_output=True,
                            timeout=TIMEOUT, cwd="/", preexec_fn=_nobody() if as_nobody else None)
     except subprocess.TimeoutExpired:
         pytest.fail("no answer within %d s: %s" % (TIMEOUT, args))
