@@ -156,7 +156,7 @@ struct migrator {
 
 static void on_result(struct db *db, PGresult *res, void *arg);
 static void retry_tick(evutil_socket_t fd, short what, void *arg);
-static void send_session_setup(struct migrator *m);
+static void start_migration(struct migrator *m);
 
 static double since(const struct timespec *t0)
 {
@@ -466,42 +466,43 @@ static void apply_next(struct migrator *m)
 				 m->cur_ordinal, m->npending);
 			m->stmt = 0;
 			m->lock_attempt = 0;
-			/* each file starts from a clean session: a SET or SET ROLE in
-			 * one file must not change how the next one runs */
-			send_session_setup(m);
+			start_migration(m);
 			return;
 		}
 	}
 	migrator_send(m, S_UNLOCK, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 0, NULL);
 }
 
-static void begin_migration(struct migrator *m)
+/* A no-transaction file is marked in progress before its first statement,
+ * so that a crash part-way is seen at the next start. */
+static void mark_in_progress(struct migrator *m)
 {
 	const struct migration *mig = &m->set->items[m->cur];
+	const char *params[2] = { version_text(mig), mig->name };
 
-	if (mig->script.no_transaction) {
-		/* recorded first, so a crash part-way is seen at the next start */
-		const char *params[2] = { version_text(mig), mig->name };
-
-		migrator_send(m, S_BEGIN,
-			      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
-			      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
-			      "SET started_at = now(), started_by = current_user", 2, params);
-	} else {
-		migrator_send(m, S_BEGIN, "BEGIN", 0, NULL);
-	}
+	migrator_send(m, S_BEGIN,
+		      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
+		      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
+		      "SET started_at = now(), started_by = current_user", 2, params);
 }
 
-/* A migration's statements wait at most migrations.lock_timeout for a
- * lock, so that the application's queries never queue behind its lock
- * request for longer than that. */
-static void send_session_setup(struct migrator *m)
+/* Each file starts from a clean session: a SET or SET ROLE in one file
+ * must not change how the next one runs.  A migration's statements wait at
+ * most migrations.lock_timeout for a lock, so that the application's
+ * queries never queue behind its lock request for longer than that.
+ *
+ * A transactional file gets the set-up and its BEGIN in one round trip:
+ * the set-up then belongs to the migration's transaction, which is what
+ * matters, as a rolled-back file is either retried from here or ends the
+ * run. */
+static void start_migration(struct migrator *m)
 {
 	char sql[512];
+	bool no_tx = m->set->items[m->cur].script.no_transaction;
 
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;",
-		 (long long)m->conf->mig_lock_timeout_ms);
-	migrator_send(m, S_RESET, sql, 0, NULL);
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
+		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
+	migrator_send(m, no_tx ? S_RESET : S_BEGIN, sql, 0, NULL);
 }
 
 /* Lock not granted in time: say who is most likely in the way, then try
@@ -510,7 +511,8 @@ static void send_session_setup(struct migrator *m)
 static void lock_timeout_retry(struct migrator *m)
 {
 	m->lock_attempt++;
-	migrator_send(m, S_BLOCKERS,
+	/* after a ROLLBACK the session is as the previous file left it */
+	migrator_send(m, S_BLOCKERS, SESSION_SETUP_SQL
 		      "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.state, "
 		      "round(extract(epoch FROM now() - a.xact_start))::bigint "
 		      "FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() "
@@ -530,7 +532,7 @@ static void retry_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	m->stmt = 0;
-	send_session_setup(m);
+	start_migration(m);
 }
 
 struct applied_row {
@@ -942,7 +944,7 @@ read_applied:
 	case S_RESET:
 		if (!ok)
 			goto sql_error;
-		begin_migration(m);
+		mark_in_progress(m);
 		return;
 	case S_BEGIN:
 		if (!ok)
@@ -988,20 +990,25 @@ read_applied:
 			char *name = PQescapeLiteral(c, mig->name, strlen(mig->name));
 			char *sql = NULL;
 
+			char done[128] = "";
+
+			/* the end of an in-progress mark commits with the tracking row */
+			if (mig->script.no_transaction || m->interrupted[m->cur])
+				snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
+					 "WHERE version = %" PRId64 ") ", mig->version);
 			/* Recorded as the role the daemon connected as, whatever SET ROLE
-			 * the file did; one implicit transaction, so that for a
-			 * no-transaction file the tracking row and the end of its
-			 * in-progress mark commit together. */
+			 * the file did; a transactional file commits in the same round
+			 * trip, a no-transaction file's row is one implicit transaction. */
 			if (name == NULL ||
-			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s"
-				     "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress WHERE version = %" PRId64 ") "
+			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s%s"
 				     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-				     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))",
+				     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s",
 				     /* a re-run of an interrupted file: CREATE INDEX
 				      * CONCURRENTLY IF NOT EXISTS skips the invalid index
 				      * the interrupted build left; refuse to record it */
 				     mig->script.no_transaction && m->interrupted[m->cur] ? INVALID_INDEX_GUARD : "",
-				     mig->version, mig->version, name, mig->checksum, since(&m->cur_start)) < 0) {
+				     done, mig->version, name, mig->checksum, since(&m->cur_start),
+				     mig->script.no_transaction ? "" : "; COMMIT") < 0) {
 				PQfreemem(name);
 				log_error("out of memory");
 				finish(m, MIGRATE_FAILED);
@@ -1013,6 +1020,13 @@ read_applied:
 		}
 		return;
 	case S_TRACK:
+		if (!ok && !mig->script.no_transaction &&
+		    PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
+			/* the row went in and the COMMIT failed (a deferred
+			 * constraint of the file, say): the transaction is gone */
+			m->step = S_COMMIT;
+			goto sql_error;
+		}
 		if (!ok) {
 			report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, res);
 			m->failure = MIGRATE_FAILED;
@@ -1024,11 +1038,7 @@ read_applied:
 		}
 		if (mig->script.no_transaction)
 			goto applied;
-		migrator_send(m, S_COMMIT, "COMMIT", 0, NULL);
-		return;
-	case S_COMMIT:
-		if (!ok)
-			goto sql_error;
+		/* the last result is the COMMIT's */
 		if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
 
@@ -1076,6 +1086,7 @@ read_applied:
 		return;
 	}
 	case S_LOCK_BACKOFF:
+	case S_COMMIT:  /* never sent: the tracking statement ends with the COMMIT */
 		return;
 	case S_UNLOCK:
 		if (!ok)

@@ -37,6 +37,27 @@ def test_session_settings_do_not_leak_into_the_next_migration(db, tmp_path):
     assert db.query("SELECT tableowner FROM pg_tables WHERE tablename = 'b'") == [("postgres",)]
 
 
+def test_a_migration_whose_commit_fails_is_not_recorded(db, tmp_path):
+    # the tracking row and the COMMIT go in one round trip: a deferred
+    # constraint that fails at COMMIT must still leave nothing behind
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "CREATE TABLE p (id int PRIMARY KEY);\n",
+        "002_b.sql": "CREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+                     "INSERT INTO c VALUES (42);\n",
+        "003_c.sql": "CREATE TABLE d (x int);\n"})
+    r = up(db, mdir)
+    assert r.returncode == 65, r.stderr
+    assert "migration transaction" in r.stderr and "23503" in r.stderr
+    assert "002_b.sql: not applied" in r.stderr
+    assert [v for (v,) in db.query("SELECT version FROM momentum_maintd.schema_migrations")] == [1]
+    assert db.query("SELECT to_regclass('c'), to_regclass('d')") == [(None, None)]
+    # fixed, it applies, and the session is usable after the failed COMMIT
+    (tmp_path / "migrations" / "002_b.sql").write_text("CREATE TABLE c (p int REFERENCES p);\n")
+    r = up(db, mdir)
+    assert r.returncode == 0, r.stderr
+    assert [v for (v,) in db.query("SELECT version FROM momentum_maintd.schema_migrations ORDER BY 1")] == [1, 2, 3]
+
+
 def test_database_timeouts_do_not_cut_the_lock_wait(db, tmp_path):
     db.query("ALTER DATABASE \"%s\" SET statement_timeout = '500ms'" % db.name)
     db.query("ALTER DATABASE \"%s\" SET lock_timeout = '500ms'" % db.name)
