@@ -743,7 +743,7 @@ int cli_run_job(const struct conf *conf, const char *password, const char *name)
 		goto out;
 	scheduler_set_done_cb(s, on_job_done, &r);
 	if (strcmp(name, "verify") == 0)
-		scheduler_log_ignored(s);
+		verify_log_ignored(conf->verify_ignore);
 	if (!scheduler_run_now(s, name)) {
 		fprintf(stderr, "%s: run-job: unknown job '%s' (jobs: zoom-token-cleanup, verify)\n", PACKAGE_NAME, name);
 		rc = EX_USAGE;
@@ -825,7 +825,7 @@ static int verify_pass(PGconn *c, const struct conf *conf, struct findings *f)
 				    "start the daemon (or run \"migrate up\"): it records the snapshot after migrating") < 0)
 		goto nomem;
 	/* the probe: its transaction is rolled back whatever happened */
-	if ((sql = verify_sql_probe(isolation, 60000)) == NULL)
+	if ((sql = verify_sql_probe(isolation, VERIFY_PROBE_TIMEOUT_MS)) == NULL)
 		goto nomem;
 	res = PQexec(c, sql);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
@@ -833,15 +833,8 @@ static int verify_pass(PGconn *c, const struct conf *conf, struct findings *f)
 			goto nomem_res;
 	} else if (PQstatus(c) != CONNECTION_OK) {
 		goto failed;
-	} else {
-		char detail[768];
-
-		snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s", db_sqlstate(res),
-			 db_message(res));
-		if (findings_push(f, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed", VL_WARN,
-				  "momentum-maintd probe", detail,
-				  "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what the error says") < 0)
-			goto nomem_res;
+	} else if (findings_probe_failed(f, res) < 0) {
+		goto nomem_res;
 	}
 	PQclear(res);
 	exec_ok(c, "ROLLBACK", "rolling back the probe");

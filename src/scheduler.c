@@ -39,7 +39,6 @@
 #define RECONNECT_ATTEMPTS 8
 /* a verification pass: the catalog checks, and the probe's transaction */
 #define VERIFY_CHECKS_TIMEOUT "5min"
-#define VERIFY_PROBE_TIMEOUT_MS 60000
 
 enum jstep {
 	J_IDLE, J_CONNECTING, J_RECORD_LOST, J_SETUP, J_LOCK, J_STALE, J_CLAIM, J_SKIP, J_LAG, J_WORK, J_PAUSE,
@@ -906,13 +905,7 @@ static void job_result(struct db *db, PGresult *res, void *arg)
 		} else if (!j->stop_requested) {
 			/* the checks stand; the probe's failure is a finding */
 			j->probe_failed = true;
-			char detail[768];
-
-			snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s",
-				 db_sqlstate(res), db_message(res));
-			findings_push(&j->found, strcmp(db_sqlstate(res), "57014") == 0 ? "probe_timeout" : "probe_failed",
-				      VL_WARN, "momentum-maintd probe", detail,
-				      "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what the error says");
+			findings_probe_failed(&j->found, res);
 		}
 		job_send(j, J_V_ROLLBACK, "ROLLBACK", 0, NULL);
 		return;
@@ -1128,30 +1121,11 @@ static void job_start_schedule(struct job *j)
 		catch_up_connected(j->db, false, j);
 }
 
-static void log_ignored(const struct conf *c);
-
-void scheduler_log_ignored(const struct scheduler *s)
-{
-	log_ignored(s->conf);
-}
-
-static void log_ignored(const struct conf *c)
-{
-	char *const *k;
-
-	for (k = c->verify_ignore; k != NULL && *k != NULL; k++) {
-		struct log_field f[] = { { "FINDING_KEY", *k } };
-
-		log_emit(LOG_INFO, NULL, LOG_FIELDS(f),
-			 "verify: finding %s is ignored (verify.ignore): it is neither logged nor counted", *k);
-	}
-}
-
 int scheduler_start(struct scheduler *s)
 {
 	job_start_schedule(&s->cleanup);
 	/* verification: a pass now, right after the migrations, then on schedule */
-	log_ignored(s->conf);
+	verify_log_ignored(s->conf->verify_ignore);
 	arm(&s->verify, time(NULL));
 	start_run(&s->verify, time(NULL), true);
 	return 0;
@@ -1179,7 +1153,7 @@ int scheduler_reconfigure(struct scheduler *s, const struct conf *conf)
 	s->conf = conf;
 	job_reconfigure(&s->cleanup, &ce, conf->cleanup_timezone, conf->cleanup_enabled, conf->cleanup_catch_up);
 	job_reconfigure(&s->verify, &ve, "UTC", true, false);
-	log_ignored(conf);
+	verify_log_ignored(conf->verify_ignore);
 	return 0;
 }
 

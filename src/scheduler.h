@@ -38,8 +38,6 @@ bool scheduler_busy(const struct scheduler *s);
 const char *scheduler_summary(const struct scheduler *s);
 /* The last verification pass's findings by level; false before the first. */
 bool scheduler_verify_counts(const struct scheduler *s, int counts[3], time_t *at);
-/* Logs each verify.ignore key once (at startup and after a reload). */
-void scheduler_log_ignored(const struct scheduler *s);
 
 const char *run_status_name(enum run_status st);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "log.h"
 #include "verify.h"
 
@@ -203,6 +204,30 @@ int findings_add(struct findings *f, const PGresult *res)
 			return -1;
 	}
 	return 0;
+}
+
+void verify_log_ignored(char *const *ignore)
+{
+	char *const *k;
+
+	for (k = ignore; k != NULL && *k != NULL; k++) {
+		struct log_field f[] = { { "FINDING_KEY", *k } };
+
+		log_emit(LOG_INFO, NULL, LOG_FIELDS(f),
+			 "verify: finding %s is ignored (verify.ignore): it is neither logged nor counted", *k);
+	}
+}
+
+int findings_probe_failed(struct findings *f, const PGresult *res)
+{
+	char detail[768];
+	bool timeout = strcmp(db_sqlstate(res), "57014") == 0;
+
+	snprintf(detail, sizeof(detail), "the functional probe did not finish: ERROR %s: %s", db_sqlstate(res),
+		 db_message(res));
+	return findings_push(f, timeout ? "probe_timeout" : "probe_failed", VL_WARN, "momentum-maintd probe", detail,
+			     "a timeout: look for long locks or slow policies on the RLS tables; otherwise fix what "
+			     "the error says");
 }
 
 bool findings_probe_partial(const struct findings *f)

@@ -41,6 +41,8 @@ const char *verify_sql_checks(bool drift);
 /* BEGIN, the probe, and the SELECT of its findings: the transaction stays
  * open, and the caller sends ROLLBACK whatever happened. */
 const char *verify_sql_probe(bool isolation, long timeout_ms);
+/* what a pass gives the probe (its statement_timeout) */
+#define VERIFY_PROBE_TIMEOUT_MS 60000
 /* $1 the findings (findings_json), $2 verify.remind_every as an interval,
  * $4 whether the probe read everything (when not, earlier probe_* findings
  * are kept, not resolved),
@@ -57,6 +59,11 @@ int findings_add(struct findings *f, const PGresult *res);
 /* Adds one finding; -1 on ENOMEM. */
 int findings_push(struct findings *f, const char *check, enum vlevel level, const char *object,
 		  const char *detail, const char *remedy);
+/* The probe's statement failed (res): probe_timeout or probe_failed, so
+ * that its earlier findings are kept; -1 on ENOMEM. */
+int findings_probe_failed(struct findings *f, const PGresult *res);
+/* Logs each verify.ignore key once (at startup and after a reload). */
+void verify_log_ignored(char *const *ignore);
 /* Drops the findings whose key is in ignore (NULL-terminated). */
 void findings_ignore(struct findings *f, char *const *ignore);
 /* Orders by level, check, object. */

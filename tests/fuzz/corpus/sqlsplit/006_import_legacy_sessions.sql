@@ -3,7 +3,7 @@
 -- deliverables.
 --
 -- To use it, copy this file and its rollback into the migrations directory
--- after 004_import_legacy_users.sql (deliverables reference profiles).  It
+-- after 005_import_legacy_users.sql (deliverables reference profiles).  It
 -- does nothing where legacy_sessions does not exist, and running it again
 -- inserts nothing twice (the seed's example had no ON CONFLICT clause: a
 -- second run would have failed on the primary key).

@@ -2,7 +2,7 @@
 -- copy users of a previous system (table legacy_users) into profiles.
 --
 -- To use it, copy this file and its rollback into the migrations directory
--- (renumber them if 004 is taken).  It does nothing where legacy_users does
+-- (renumber them if 005 is taken).  It does nothing where legacy_users does
 -- not exist, and running it again inserts nothing twice.  Each profile
 -- references auth.users: import the users into Supabase Auth (auth.users)
 -- first, with the same ids.
