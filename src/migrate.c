@@ -120,7 +120,7 @@ const char migrate_bootstrap_sql[] =
 enum step {
 	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_CHECK_AND_READ, S_BOOTSTRAP,
 	S_READ_APPLIED, S_COMPAT,
-	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_COMMIT, S_ROLLBACK_RETRY, S_BLOCKERS, S_LOCK_BACKOFF,
+	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_ROLLBACK_RETRY, S_BLOCKERS, S_LOCK_BACKOFF,
 	S_ROLLBACK, S_UNLOCK, S_VERIFY,
 };
 
@@ -174,7 +174,7 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	/* systemd must not kill a long index build, or an instance waiting
 	 * for another's migrations, at its start timeout */
 	notify_extend_timeout(EXTEND_USEC);
-	if (m->step < S_RESET || m->step > S_COMMIT)
+	if (m->step < S_RESET || m->step > S_TRACK)
 		return;
 	notify_status("applying %s (%zu/%zu, %.0f s)", m->set->items[m->cur].name,
 		      m->cur_ordinal, m->npending, since(&m->cur_start));
@@ -989,7 +989,6 @@ read_applied:
 			PGconn *c = db_pgconn(m->db);
 			char *name = PQescapeLiteral(c, mig->name, strlen(mig->name));
 			char *sql = NULL;
-
 			char done[128] = "";
 
 			/* the end of an in-progress mark commits with the tracking row */
@@ -1024,8 +1023,10 @@ read_applied:
 		    PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
 			/* the row went in and the COMMIT failed (a deferred
 			 * constraint of the file, say): the transaction is gone */
-			m->step = S_COMMIT;
-			goto sql_error;
+			report_sql_error(m, "migration transaction", mig, res);
+			log_error("%s: not applied", mig->path);
+			finish(m, MIGRATE_FAILED);
+			return;
 		}
 		if (!ok) {
 			report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, res);
@@ -1086,7 +1087,6 @@ read_applied:
 		return;
 	}
 	case S_LOCK_BACKOFF:
-	case S_COMMIT:  /* never sent: the tracking statement ends with the COMMIT */
 		return;
 	case S_UNLOCK:
 		if (!ok)
@@ -1144,11 +1144,9 @@ applied: {
 	}
 
 sql_error:
-	report_sql_error(m, m->step == S_BEGIN || m->step == S_COMMIT ? "migration transaction"
+	report_sql_error(m, m->step == S_BEGIN ? "migration transaction"
 			 : "migration bookkeeping (schema momentum_maintd)",
-			 m->step >= S_BEGIN && m->step <= S_COMMIT ? mig : NULL, res);
-	if (m->step == S_COMMIT && mig != NULL)
-		log_error("%s: not applied", mig->path);
+			 m->step >= S_BEGIN && m->step <= S_TRACK ? mig : NULL, res);
 	finish(m, MIGRATE_FAILED);
 }
 
