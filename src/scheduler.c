@@ -29,11 +29,14 @@
 #define BATCH_MIN(c) ((c)->cleanup_batch_size < BATCH_MIN_ROWS ? (c)->cleanup_batch_size : BATCH_MIN_ROWS)
 #define LOCK_TIMEOUTS_MAX 10
 #define PROGRESS_LOG_SEC 30
-#define WAL_PER_BATCH_LIGHT (1024 * 1024)
-#define WAL_PER_BATCH_HEAVY (4 * 1024 * 1024)
+/* batches are kept small: an app transaction that arrives during a batch
+ * waits for the WAL the batch has written so far to be flushed with its own
+ * commit (bench/cleanup, bench/RESULTS.md "Where the tail comes from") */
+#define WAL_PER_BATCH_LIGHT (128 * 1024)   /* a batch lighter than this may grow */
+#define WAL_PER_BATCH_HEAVY (512 * 1024)   /* a batch heavier than this shrinks */
 #define WAL_RATE_MAX (4.0 * 1024 * 1024)   /* bytes per second */
-#define BATCH_FAST_SEC 0.015      /* a batch this quick may grow */
-#define BATCH_SLOW_SEC 0.05       /* a batch this slow shrinks */
+#define BATCH_FAST_SEC 0.003      /* a batch this quick may grow */
+#define BATCH_SLOW_SEC 0.010      /* a batch this slow shrinks */
 /* after a lost connection, the interrupted run is retried once if the
  * database is back within this many reconnect attempts */
 #define RECONNECT_ATTEMPTS 8
@@ -562,16 +565,22 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 	clock_gettime(CLOCK_MONOTONIC, &j->batch_started);
 	/* The same rows as the seed's cleanup_expired_zoom_tokens(), a batch
 	 * at a time in expires_at order (its index), skipping rows the app
-	 * holds; each batch is its own short transaction. */
+	 * holds; each batch is its own short transaction.  The locked rows are
+	 * deleted by their ctid (a TID scan), not looked up again through the
+	 * primary key: a third less CPU per row.  A row the app updated after
+	 * this statement's snapshot is locked in its new version, which the
+	 * DELETE does not see: it is left for the next batch, never deleted
+	 * unchecked. */
 	job_send(j, J_WORK,
-		 "WITH doomed AS (SELECT id FROM public.zoom_credentials "
+		 "WITH doomed AS (SELECT ctid FROM public.zoom_credentials "
 		 "WHERE expires_at < now() - $1::interval ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-		 "DELETE FROM public.zoom_credentials z USING doomed WHERE z.id = doomed.id", 2, params);
+		 "DELETE FROM public.zoom_credentials WHERE ctid = ANY (ARRAY(SELECT ctid FROM doomed))", 2, params);
 }
 
-/* Pacing that adapts to what a batch cost: batches that take long shrink,
- * fast ones grow up to batch_size, and the pause is twice the batch, so
- * the cleanup never takes more than a third of the time. */
+/* Pacing that adapts to what a batch cost: batches that take long or
+ * write much WAL shrink, fast and light ones grow up to batch_size, and
+ * the pause is at least three times the batch, so the cleanup is busy at
+ * most a quarter of the time. */
 static void cleanup_batch_done(struct job *j, PGresult *res)
 {
 	const struct conf *c = j->s->conf;
@@ -589,7 +598,8 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 	 * wait behind the flush of a big one: full-page images make the first
 	 * pass over a table costly); grow only when both are light.  A batch
 	 * holds its rows' locks until it commits, and an app transaction that
-	 * touches one of them waits that long: keep batches near 10-20 ms. */
+	 * commits while it runs flushes the WAL it has written so far: keep
+	 * batches near 3-5 ms and a few hundred kB of WAL. */
 	if ((took > BATCH_SLOW_SEC || j->last_batch_wal > WAL_PER_BATCH_HEAVY) && j->batch > BATCH_MIN(c))
 		j->batch = j->batch * 2 / 3 > BATCH_MIN(c) ? j->batch * 2 / 3 : BATCH_MIN(c);
 	else if (took < BATCH_FAST_SEC && j->last_batch_wal < WAL_PER_BATCH_LIGHT)

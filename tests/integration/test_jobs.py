@@ -44,6 +44,32 @@ def test_run_job_deletes_exactly_the_expired_tokens(db):
     assert job_runs(db) == [("ok", 20000, None)]
 
 
+def test_rows_the_app_holds_are_skipped_and_left_for_the_next_run(db):
+    migrate(db)
+    fill_tokens(db, 2000, 600)
+    expired = "expires_at < now() - interval '7 days'"
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    cur = app.cursor()
+    try:
+        # the app holds 5 expired rows, and refreshes 3 more (not committed yet)
+        cur.execute(f"SELECT id FROM zoom_credentials WHERE {expired} ORDER BY expires_at LIMIT 5 FOR UPDATE")
+        cur.execute(f"UPDATE zoom_credentials SET expires_at = now() + interval '1 hour' "
+                    f"WHERE id IN (SELECT id FROM zoom_credentials WHERE {expired} "
+                    f"ORDER BY expires_at DESC LIMIT 3)")
+        r = cleanup(db)
+        assert r.returncode == 0, r.stderr
+        assert "deleted 592 expired" in r.stdout, (r.stdout, r.stderr)
+    finally:
+        app.commit()
+        app.close()
+    r = cleanup(db)
+    assert r.returncode == 0, r.stderr
+    assert "deleted 5 expired" in r.stdout, "the rows the app held go in the next run; the refreshed ones stay"
+    assert db.query(f"SELECT count(*) FROM zoom_credentials WHERE {expired}") == [(0,)]
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(1403,)]
+
+
 def test_retention_boundary_is_never_crossed(db):
     migrate(db)
     db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, 4)")
