@@ -79,6 +79,7 @@ struct job {
 	int64_t rows;
 	long batch;
 	int lock_timeouts;
+	int empty_batches;            /* batches in a row that locked rows but deleted none */
 	enum run_status result;
 	char error[512];
 	char summary[160];
@@ -414,6 +415,7 @@ static void start_run(struct job *j, time_t scheduled_for, bool manual)
 	j->run_id[0] = '\0';
 	j->rows = 0;
 	j->lock_timeouts = 0;
+	j->empty_batches = 0;
 	j->reconnects = 0;
 	j->last_lsn = j->last_batch_wal = 0;
 	j->batch = j->s->conf->cleanup_batch_size < 1000 ? j->s->conf->cleanup_batch_size : 1000;
@@ -567,14 +569,19 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 	 * at a time in expires_at order (its index), skipping rows the app
 	 * holds; each batch is its own short transaction.  The locked rows are
 	 * deleted by their ctid (a TID scan), not looked up again through the
-	 * primary key: a third less CPU per row.  A row the app updated after
-	 * this statement's snapshot is locked in its new version, which the
-	 * DELETE does not see: it is left for the next batch, never deleted
-	 * unchecked. */
+	 * primary key: less CPU per row (bench/cleanup: 3 ms for ~300 rows
+	 * against 4 ms for ~230).  A row the app updated after
+	 * this statement's snapshot (and left expired) is locked in its new
+	 * version, which the DELETE does not see: it is left for the next
+	 * batch, never deleted unchecked.  So the batch says how many rows it
+	 * locked as well as how many it deleted, and the run ends only when a
+	 * batch finds none. */
 	job_send(j, J_WORK,
 		 "WITH doomed AS (SELECT ctid FROM public.zoom_credentials "
-		 "WHERE expires_at < now() - $1::interval ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-		 "DELETE FROM public.zoom_credentials WHERE ctid = ANY (ARRAY(SELECT ctid FROM doomed))", 2, params);
+		 "WHERE expires_at < now() - $1::interval ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+		 "gone AS (DELETE FROM public.zoom_credentials WHERE ctid = ANY (ARRAY(SELECT ctid FROM doomed)) "
+		 "RETURNING 1) "
+		 "SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)", 2, params);
 }
 
 /* Pacing that adapts to what a batch cost: batches that take long or
@@ -585,13 +592,25 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 {
 	const struct conf *c = j->s->conf;
 	double took = since(&j->batch_started);
-	long n = strtol(PQcmdTuples(res), NULL, 10);
+	long found = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	long n = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 1), NULL, 10) : 0;
 	long pause_ms;
 	struct timeval tv;
 
 	j->rows += n;
-	if (n == 0) {
+	if (found == 0) {
 		finish_run(j, RUN_OK, NULL);
+		return;
+	}
+	/* Rows the app updated during the batch are deleted by the next one,
+	 * whose snapshot sees them; rows that twice in a row are locked and
+	 * not deleted (a trigger or rule that keeps them) end the run rather
+	 * than keep it busy until max_runtime. */
+	j->empty_batches = n == 0 ? j->empty_batches + 1 : 0;
+	if (j->empty_batches >= 2) {
+		finish_run(j, RUN_OK, "two batches in a row locked %ld expired rows and deleted none "
+			   "(does a trigger or rule on public.zoom_credentials keep them?); the rest waits "
+			   "for the next run", found);
 		return;
 	}
 	/* Shrink when a batch is slow or its WAL is heavy (the app's commits
@@ -604,8 +623,9 @@ static void cleanup_batch_done(struct job *j, PGresult *res)
 		j->batch = j->batch * 2 / 3 > BATCH_MIN(c) ? j->batch * 2 / 3 : BATCH_MIN(c);
 	else if (took < BATCH_FAST_SEC && j->last_batch_wal < WAL_PER_BATCH_LIGHT)
 		j->batch = j->batch * 3 / 2 + 1 < c->cleanup_batch_size ? j->batch * 3 / 2 + 1 : c->cleanup_batch_size;
-	log_debug("job %s: batch of %ld rows in %.0f ms, %llu kB WAL since the last; next %ld rows", j->name, n,
-		  took * 1000, (unsigned long long)(j->last_batch_wal / 1024), j->batch);
+	log_debug("job %s: batch deleted %ld of the %ld rows it locked in %.0f ms, %llu kB WAL since the last; "
+		  "next %ld rows", j->name, n, found, took * 1000, (unsigned long long)(j->last_batch_wal / 1024),
+		  j->batch);
 	/* busy at most a quarter of the time, and the database's WAL (the
 	 * app's included) at most WAL_RATE_MAX while the cleanup runs: the
 	 * app's commits flush whatever WAL is ahead of theirs */

@@ -70,6 +70,51 @@ def test_rows_the_app_holds_are_skipped_and_left_for_the_next_run(db):
     assert db.query("SELECT count(*) FROM zoom_credentials") == [(1403,)]
 
 
+def test_a_batch_that_locks_rows_it_cannot_delete_yet_is_followed_by_another(db):
+    # Each row's first deletion is cancelled by a trigger, as a row the app
+    # updated while the batch ran is locked but not deleted: the next batch
+    # deletes it, and a batch that deleted nothing does not end the run.
+    migrate(db)
+    fill_tokens(db, 2000, 600)
+    db.query("""CREATE TABLE public.delete_seen AS SELECT id FROM zoom_credentials WHERE false;
+        CREATE FUNCTION public.delete_on_second_try() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM public.delete_seen WHERE id = OLD.id) THEN
+                INSERT INTO public.delete_seen VALUES (OLD.id);
+                RETURN NULL;
+            END IF;
+            RETURN OLD;
+        END $$;
+        CREATE TRIGGER delete_on_second_try BEFORE DELETE ON zoom_credentials
+            FOR EACH ROW EXECUTE FUNCTION public.delete_on_second_try()""")
+    r = cleanup(db)
+    assert r.returncode == 0, r.stderr
+    assert "deleted 600 expired" in r.stdout, (r.stdout, r.stderr)
+    assert job_runs(db) == [("ok", 600, None)]
+
+
+def test_rows_a_trigger_keeps_end_the_run_instead_of_spinning(db):
+    migrate(db)
+    fill_tokens(db, 2000, 600)
+    db.query("""UPDATE zoom_credentials SET access_token = 'keep' WHERE id IN
+            (SELECT id FROM zoom_credentials ORDER BY expires_at LIMIT 150);
+        CREATE FUNCTION public.keep_some() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RETURN CASE WHEN OLD.access_token = 'keep' THEN NULL ELSE OLD END;
+        END $$;
+        CREATE TRIGGER keep_some BEFORE DELETE ON zoom_credentials
+            FOR EACH ROW EXECUTE FUNCTION public.keep_some()""")
+    t0 = time.monotonic()
+    r = cleanup(db, "--set", "jobs.zoom_token_cleanup.batch_size=100")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 60, "the run did not spin until max_runtime"
+    assert "deleted 0 expired" in r.stdout, (r.stdout, r.stderr)
+    [(status, rows, error)] = job_runs(db)
+    assert (status, rows) == ("ok", 0)
+    assert "two batches in a row locked 100 expired rows and deleted none" in error, error
+    assert "trigger or rule on public.zoom_credentials" in error, error
+
+
 def test_retention_boundary_is_never_crossed(db):
     migrate(db)
     db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, 4)")
