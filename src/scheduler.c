@@ -570,12 +570,11 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 	 * holds; each batch is its own short transaction.  The locked rows are
 	 * deleted by their ctid (a TID scan), not looked up again through the
 	 * primary key: less CPU per row (bench/cleanup: 3 ms for ~300 rows
-	 * against 4 ms for ~230).  A row the app updated after
-	 * this statement's snapshot (and left expired) is locked in its new
-	 * version, which the DELETE does not see: it is left for the next
-	 * batch, never deleted unchecked.  So the batch says how many rows it
-	 * locked as well as how many it deleted, and the run ends only when a
-	 * batch finds none. */
+	 * against 4 ms for ~230).  A row the app updated after this
+	 * statement's snapshot (and left expired) is locked in its new version,
+	 * which the DELETE does not see: it is left for the next batch, never
+	 * deleted unchecked.  So the batch says how many rows it locked as well
+	 * as how many it deleted, and the run ends only when a batch finds none. */
 	job_send(j, J_WORK,
 		 "WITH doomed AS (SELECT ctid FROM public.zoom_credentials "
 		 "WHERE expires_at < now() - $1::interval ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
