@@ -20,6 +20,7 @@
 #include "http.h"
 #include "notify.h"
 #include "scheduler.h"
+#include "timeutil.h"
 
 #define CONNECT_TIMEOUT_SEC 10
 #define BACKOFF_BASE_MS 500
@@ -54,15 +55,6 @@ struct daemon {
 	char last_error[512];     /* logged once per distinct error */
 	int exit_code;
 };
-
-long backoff_ms(int attempt, long base_ms, long cap_ms)
-{
-	long ms = base_ms;
-
-	while (--attempt > 0 && ms < cap_ms)
-		ms *= 2;
-	return ms < cap_ms ? ms : cap_ms;
-}
 
 static void try_connect(struct daemon *d);
 

@@ -12,7 +12,4 @@ typedef struct conf *(*conf_reload_fn)(void *arg, struct conf_error *err);
 /* Returns the process exit code. */
 int daemon_run(const struct conf *conf, const char *password, conf_reload_fn reload, void *reload_arg);
 
-/* Backoff before connection attempt n (1-based), in milliseconds, capped. */
-long backoff_ms(int attempt, long base_ms, long cap_ms);
-
 #endif

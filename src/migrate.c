@@ -19,6 +19,7 @@
 #include "migrate.h"
 #include "msgid.h"
 #include "notify.h"
+#include "timeutil.h"
 
 extern const char supabase_compat_sql[];
 
@@ -158,14 +159,6 @@ static void on_result(struct db *db, PGresult *res, void *arg);
 static void retry_tick(evutil_socket_t fd, short what, void *arg);
 static void start_migration(struct migrator *m);
 
-static double since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void progress_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct migrator *m = arg;
@@ -177,7 +170,7 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	if (m->step < S_RESET || m->step > S_TRACK)
 		return;
 	notify_status("applying %s (%zu/%zu, %.0f s)", m->set->items[m->cur].name,
-		      m->cur_ordinal, m->npending, since(&m->cur_start));
+		      m->cur_ordinal, m->npending, elapsed_since(&m->cur_start));
 }
 
 struct migrator *migrator_new(struct event_base *base, struct db *db, const struct conf *conf,
@@ -761,7 +754,7 @@ static void backup_done(evutil_socket_t sig, short what, void *arg)
 		return;
 	event_del(m->sigchld);
 	m->backup_pid = 0;
-	snprintf(secs, sizeof(secs), "%.1f", since(&m->backup_start));
+	snprintf(secs, sizeof(secs), "%.1f", elapsed_since(&m->backup_start));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		log_notice("backup command finished in %s s", secs);
 		after_backup(m);
@@ -1006,7 +999,7 @@ read_applied:
 				      * CONCURRENTLY IF NOT EXISTS skips the invalid index
 				      * the interrupted build left; refuse to record it */
 				     mig->script.no_transaction && m->interrupted[m->cur] ? INVALID_INDEX_GUARD : "",
-				     done, mig->version, name, mig->checksum, since(&m->cur_start),
+				     done, mig->version, name, mig->checksum, elapsed_since(&m->cur_start),
 				     mig->script.no_transaction ? "" : "; COMMIT") < 0) {
 				PQfreemem(name);
 				log_error("out of memory");
@@ -1128,7 +1121,7 @@ locked:
 applied: {
 		char ms[32];
 
-		snprintf(ms, sizeof(ms), "%.0f", since(&m->cur_start) * 1000);
+		snprintf(ms, sizeof(ms), "%.0f", elapsed_since(&m->cur_start) * 1000);
 		struct log_field f[] = {
 			{ "MIGRATION", mig->name }, { "FILE", mig->path },
 			{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },

@@ -18,6 +18,7 @@
 #include "migrate.h"
 #include "msgid.h"
 #include "notify.h"
+#include "timeutil.h"
 #include "scheduler.h"
 #include "verify.h"
 
@@ -127,14 +128,6 @@ const char *run_status_name(enum run_status st)
 	return names[st];
 }
 
-static double since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void format_local(time_t t, char *buf, size_t size)
 {
 	struct tm tm;
@@ -201,7 +194,7 @@ static void run_finished(struct job *j)
 	j->in_run = false;
 	j->step = J_IDLE;
 	j->runs[j->result]++;
-	j->last_duration = since(&j->started);
+	j->last_duration = elapsed_since(&j->started);
 	j->last_rows = j->rows;
 	if (j->result == RUN_OK)
 		j->last_success = time(NULL);
@@ -261,7 +254,7 @@ static void finish_run(struct job *j, enum run_status st, const char *fmt, ...)
 		va_end(ap);
 	}
 	snprintf(rows, sizeof(rows), "%" PRId64, j->rows);
-	snprintf(secs, sizeof(secs), "%.0f", since(&j->started) * 1000);
+	snprintf(secs, sizeof(secs), "%.0f", elapsed_since(&j->started) * 1000);
 	if (j->kind == JOB_VERIFY) {
 		char counts[96];
 		struct log_field f[] = { { "JOB", j->name }, { "STATUS", run_status_name(st) },
@@ -455,7 +448,7 @@ static void job_send(struct job *j, enum jstep step, const char *sql, int n, con
 static void cleanup_next_batch(struct job *j)
 {
 	const struct conf *c = j->s->conf;
-	double elapsed = since(&j->started);
+	double elapsed = elapsed_since(&j->started);
 
 	if (j->stop_requested) {
 		finish_run(j, RUN_CANCELLED, "stopped by the daemon's shutdown");
@@ -465,7 +458,7 @@ static void cleanup_next_batch(struct job *j)
 		finish_run(j, RUN_OK, "stopped at max_runtime; the rest waits for the next run");
 		return;
 	}
-	if (since(&j->last_progress) >= PROGRESS_LOG_SEC) {
+	if (elapsed_since(&j->last_progress) >= PROGRESS_LOG_SEC) {
 		clock_gettime(CLOCK_MONOTONIC, &j->last_progress);
 		log_info("job %s: %" PRId64 " rows deleted so far (batch %ld)", j->name, j->rows, j->batch);
 	}
@@ -590,7 +583,7 @@ static void cleanup_lag_checked(struct job *j, PGresult *res)
 static void cleanup_batch_done(struct job *j, PGresult *res)
 {
 	const struct conf *c = j->s->conf;
-	double took = since(&j->batch_started);
+	double took = elapsed_since(&j->batch_started);
 	long found = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 	long n = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 1), NULL, 10) : 0;
 	long pause_ms;

@@ -1,7 +1,7 @@
 /* Unit tests for the reconnect backoff: exponential, capped. */
 #include "config.h"
 
-#include "daemon.h"
+#include "timeutil.h"
 #include "tap.h"
 
 int main(void)
