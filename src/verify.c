@@ -7,11 +7,8 @@
 
 #include "db.h"
 #include "log.h"
+#include "sql_text.h"
 #include "verify.h"
-
-/* the files in src/sql, embedded by sql2c.sh */
-extern const char verify_lints_sql[], verify_drift_sql[], verify_manifest_sql[], verify_fingerprint_sql[],
-	verify_record_sql[], verify_probe_sql[];
 
 const char verify_sql_lifecycle[] =
 	"WITH cur AS (\n"
@@ -92,7 +89,7 @@ const char *verify_sql_record(void)
 	static char *sql;
 
 	if (sql == NULL)
-		sql = subst(verify_record_sql, "MANIFEST", verify_manifest_sql, "FINGERPRINT", verify_fingerprint_sql,
+		sql = subst(sql_record, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
 			    (char *)NULL);
 	return sql;
 }
@@ -105,7 +102,7 @@ const char *verify_sql_checks(bool drift)
 		char *d = NULL, *part = NULL;
 
 		if (drift) {
-			d = subst(verify_drift_sql, "MANIFEST", verify_manifest_sql, "FINGERPRINT", verify_fingerprint_sql,
+			d = subst(sql_drift, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
 				  (char *)NULL);
 			part = d ? subst("UNION ALL SELECT * FROM (\n@D@\n) d\n", "D", d, (char *)NULL) : NULL;
 			free(d);
@@ -115,7 +112,7 @@ const char *verify_sql_checks(bool drift)
 		sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
 				   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
 				   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-				   "LINTS", verify_lints_sql, "DRIFT", part ? part : "", (char *)NULL);
+				   "LINTS", sql_lints, "DRIFT", part ? part : "", (char *)NULL);
 		free(part);
 	}
 	return sql[drift];
@@ -138,7 +135,7 @@ const char *verify_sql_probe(bool isolation, long timeout_ms)
 				       "SELECT x.check_name, x.level, x.object, x.detail, x.remedy\n"
 				       "FROM jsonb_to_recordset(current_setting('momentum_maintd.probe')::jsonb)\n"
 				       "  AS x(check_name text, level text, object text, detail text, remedy text)",
-				       "TIMEOUT", t, "PROBE", verify_probe_sql, (char *)NULL);
+				       "TIMEOUT", t, "PROBE", sql_probe, (char *)NULL);
 		if (sql[isolation] != NULL) {
 			char *full = subst(sql[isolation], "ISOLATION", isolation ? "true" : "false", (char *)NULL);
 
