@@ -26,8 +26,6 @@ struct sql_script {
 int sql_split(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize);
 void sql_script_free(struct sql_script *s);
 
-/* The statement's leading keyword(s), upper-cased, e.g. "BEGIN",
- * "START TRANSACTION", "COMMIT", "CREATE INDEX CONCURRENTLY"... */
 /* True when stmt ends or begins a transaction (not allowed inside a
  * transactional migration, which the daemon wraps itself). */
 bool sql_is_transaction_control(const char *text, const struct sql_stmt *stmt);
