@@ -48,7 +48,7 @@ int migration_read_rollback(const struct migration *m, char **sql, struct sql_sc
 			    char *err, size_t errsize);
 
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
-int sha256_hex(const void *data, size_t len, char out[65]);
+void sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Returns the byte offset of the first invalid UTF-8 sequence, or -1. */
 long utf8_invalid_offset(const char *s, size_t len);
