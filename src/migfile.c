@@ -247,20 +247,26 @@ static bool memmem_ci(const char *hay, size_t n, const char *needle)
 	return false;
 }
 
+/* sql_split's "line N: what" as "path:N: what". */
+static void split_error(const char *path, const char *why, char *err, size_t errsize)
+{
+	int line;
+
+	if (sscanf(why, "line %d:", &line) == 1)
+		snprintf(err, errsize, "%s:%d:%s", path, line, strchr(why, ':') + 1);
+	else
+		snprintf(err, errsize, "%s: %s", path, why);
+}
+
 /* Splits the file into statements; a transactional migration must not
  * manage transactions itself, the daemon wraps it in one. */
 static int parse_statements(struct migration *m, char *err, size_t errsize)
 {
 	char why[256];
 	size_t i;
-	int line;
 
 	if (sql_split(m->sql, m->sql_len, &m->script, why, sizeof(why)) < 0) {
-		/* why is "line N: ..." */
-		if (sscanf(why, "line %d:", &line) == 1)
-			snprintf(err, errsize, "%s:%d:%s", m->path, line, strchr(why, ':') + 1);
-		else
-			snprintf(err, errsize, "%s: %s", m->path, why);
+		split_error(m->path, why, err, errsize);
 		return -1;
 	}
 	if (m->script.n == 0) {
@@ -300,7 +306,6 @@ int migration_read_rollback(const struct migration *m, char **sql, struct sql_sc
 {
 	size_t len;
 	char why[256];
-	int line;
 
 	*sql = NULL;
 	if (m->rollback_path == NULL) {
@@ -311,10 +316,7 @@ int migration_read_rollback(const struct migration *m, char **sql, struct sql_sc
 	    check_content(m->rollback_path, *sql, len, err, errsize) < 0)
 		goto fail;
 	if (sql_split(*sql, len, script, why, sizeof(why)) < 0) {
-		if (sscanf(why, "line %d:", &line) == 1)
-			snprintf(err, errsize, "%s:%d:%s", m->rollback_path, line, strchr(why, ':') + 1);
-		else
-			snprintf(err, errsize, "%s: %s", m->rollback_path, why);
+		split_error(m->rollback_path, why, err, errsize);
 		goto fail;
 	}
 	return 0;
@@ -356,17 +358,204 @@ void migration_set_free(struct migration_set *set)
 	set->n = 0;
 }
 
+/* Makes room for one more element in items (n used of *cap, each size
+ * bytes): the array to use, or NULL when out of memory (items is kept). */
+static void *room_for_one_more(void *items, size_t n, size_t *cap, size_t size)
+{
+	size_t ncap;
+	void *grown;
+
+	if (n < *cap)
+		return items;
+	ncap = *cap ? *cap * 2 : 16;
+	grown = realloc(items, ncap * size);
+	if (grown != NULL)
+		*cap = ncap;
+	return grown;
+}
+
 struct rollback_entry {
 	int64_t version;
 	char *file;
 };
 
+/* The files of a migrations directory as the scan finds them: migrations
+ * go into the set, rollbacks wait until the set is sorted to be matched. */
+struct dir_scan {
+	const char *dir;
+	struct migration_set *set;
+	size_t cap;                   /* room in set->items */
+	struct rollback_entry *rb;
+	size_t nrb, rbcap;
+};
+
+/* readdir's type spares a stat of each plain file; a symlink, or a file
+ * system that does not say, is looked at through stat. */
+static int check_regular_file(const char *path, unsigned char d_type, char *err, size_t errsize)
+{
+	struct stat st;
+
+	if (d_type == DT_REG)
+		return 0;
+	if (stat(path, &st) < 0) {
+		/* a dangling symlink, a symlink loop, ... */
+		snprintf(err, errsize, "%s: cannot stat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "%s: not a regular file (%s)", path,
+			 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+			 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a file");
+		return -1;
+	}
+	return 0;
+}
+
+/* Both add_* take path: the scan frees it, also on error. */
+static int add_rollback(struct dir_scan *sc, int64_t version, char *path, char *err, size_t errsize)
+{
+	struct rollback_entry *rb = room_for_one_more(sc->rb, sc->nrb, &sc->rbcap, sizeof(*rb));
+
+	if (rb == NULL) {
+		free(path);
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	sc->rb = rb;
+	rb[sc->nrb].version = version;
+	rb[sc->nrb].file = path;
+	sc->nrb++;
+	return 0;
+}
+
+static int add_migration(struct dir_scan *sc, int64_t version, char *path, const char *filename,
+			 char *err, size_t errsize)
+{
+	struct migration_set *set = sc->set;
+	struct migration *items = room_for_one_more(set->items, set->n, &sc->cap, sizeof(*items)), *m;
+
+	if (items == NULL) {
+		free(path);
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	set->items = items;
+	m = &set->items[set->n++];
+	memset(m, 0, sizeof(*m));
+	m->version = version;
+	m->path = path;
+	m->name = strndup(filename, strlen(filename) - 4);
+	if (m->name == NULL) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* One directory entry: a migration, a rollback, or nothing to do. */
+static int scan_entry(struct dir_scan *sc, const struct dirent *de, char *err, size_t errsize)
+{
+	enum migfile_kind kind;
+	int64_t version;
+	size_t stem;
+	const char *why;
+	char *path;
+
+	if (de->d_name[0] == '.')
+		return 0;
+	if (migfile_classify(de->d_name, &kind, &version, &stem, &why) < 0) {
+		snprintf(err, errsize, "%s/%s: bad migration file name: %s", sc->dir, de->d_name, why);
+		return -1;
+	}
+	if (kind == MIGFILE_IGNORED)
+		return 0;
+	if (asprintf(&path, "%s/%s", sc->dir, de->d_name) < 0) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	if (check_regular_file(path, de->d_type, err, errsize) < 0) {
+		free(path);
+		return -1;
+	}
+	if (kind == MIGFILE_ROLLBACK)
+		return add_rollback(sc, version, path, err, errsize);
+	return add_migration(sc, version, path, de->d_name, err, errsize);
+}
+
+/* The set is sorted: equal versions are neighbours. */
+static int check_unique_versions(const struct migration_set *set, char *err, size_t errsize)
+{
+	size_t i;
+
+	for (i = 1; i < set->n; i++) {
+		if (set->items[i].version == set->items[i - 1].version) {
+			snprintf(err, errsize, "%s and %s: duplicate migration version %lld",
+				 set->items[i - 1].path, set->items[i].path,
+				 (long long)set->items[i].version);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Gives each rollback to its migration: same version, same name after
+ * "rollback_", one per migration. */
+static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nrb; i++) {
+		struct rollback_entry *rb = &sc->rb[i];
+		struct migration *m = migration_set_find(sc->set, rb->version);
+		const char *base = strrchr(rb->file, '/') + 1;
+
+		if (m == NULL) {
+			snprintf(err, errsize, "%s: rollback for version %lld, but there is no migration with that version",
+				 rb->file, (long long)rb->version);
+			return -1;
+		}
+		if (strncmp(base + 9, m->name, strlen(m->name)) != 0 ||
+		    strcmp(base + 9 + strlen(m->name), ".sql") != 0) {
+			snprintf(err, errsize, "%s: does not match %s (expected rollback_%s.sql)",
+				 rb->file, m->path, m->name);
+			return -1;
+		}
+		if (m->rollback_path != NULL) {
+			snprintf(err, errsize, "%s and %s: two rollbacks for version %lld",
+				 m->rollback_path, rb->file, (long long)m->version);
+			return -1;
+		}
+		m->rollback_path = rb->file;
+		rb->file = NULL;
+	}
+	return 0;
+}
+
+/* Reads, checks, splits and checksums each migration in version order. */
+static int read_migrations(struct migration_set *set, const char *dir, DIR *d, char *err, size_t errsize)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		struct migration *m = &set->items[i];
+
+		/* relative to the open directory: no walk of the whole path per file */
+		if (read_file_at(dirfd(d), m->path + strlen(dir) + 1, m->path, &m->sql, &m->sql_len,
+				 err, errsize) < 0 ||
+		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0 ||
+		    parse_statements(m, err, errsize) < 0)
+			return -1;
+		sha256_hex(m->sql, m->sql_len, m->checksum);
+	}
+	return 0;
+}
+
 int migration_set_load(const char *dir, struct migration_set *set, char *err, size_t errsize)
 {
-	DIR *d;
+	struct dir_scan sc = { .dir = dir, .set = set };
 	struct dirent *de;
-	struct rollback_entry *rb = NULL;
-	size_t nrb = 0, cap = 0, rbcap = 0, i;
+	DIR *d;
+	size_t i;
 	int rc = -1;
 
 	set->items = NULL;
@@ -378,132 +567,19 @@ int migration_set_load(const char *dir, struct migration_set *set, char *err, si
 		return -2;
 	}
 	while ((de = readdir(d)) != NULL) {
-		enum migfile_kind kind;
-		int64_t version;
-		size_t stem;
-		const char *why;
-		char *path;
-		struct stat st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (migfile_classify(de->d_name, &kind, &version, &stem, &why) < 0) {
-			snprintf(err, errsize, "%s/%s: bad migration file name: %s", dir, de->d_name, why);
+		if (scan_entry(&sc, de, err, errsize) < 0)
 			goto out;
-		}
-		if (kind == MIGFILE_IGNORED)
-			continue;
-		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
-			snprintf(err, errsize, "out of memory");
-			goto out;
-		}
-		/* readdir's type spares a stat of each plain file; a symlink, or a
-		 * file system that does not say, is looked at through stat */
-		if (de->d_type == DT_REG)
-			st.st_mode = S_IFREG;
-		else if (stat(path, &st) < 0) {
-			/* a dangling symlink, a symlink loop, ... */
-			snprintf(err, errsize, "%s: cannot stat: %s", path, strerror(errno));
-			free(path);
-			goto out;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, errsize, "%s: not a regular file (%s)", path,
-				 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
-				 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a file");
-			free(path);
-			goto out;
-		}
-		if (kind == MIGFILE_ROLLBACK) {
-			if (nrb == rbcap) {
-				struct rollback_entry *g;
-
-				rbcap = rbcap ? rbcap * 2 : 16;
-				g = realloc(rb, rbcap * sizeof(*rb));
-				if (g == NULL) {
-					free(path);
-					snprintf(err, errsize, "out of memory");
-					goto out;
-				}
-				rb = g;
-			}
-			rb[nrb].version = version;
-			rb[nrb].file = path;
-			nrb++;
-			continue;
-		}
-		if (set->n == cap) {
-			struct migration *g;
-
-			cap = cap ? cap * 2 : 16;
-			g = realloc(set->items, cap * sizeof(*g));
-			if (g == NULL) {
-				free(path);
-				snprintf(err, errsize, "out of memory");
-				goto out;
-			}
-			set->items = g;
-		}
-		memset(&set->items[set->n], 0, sizeof(set->items[0]));
-		set->items[set->n].version = version;
-		set->items[set->n].path = path;
-		set->items[set->n].name = strndup(de->d_name, strlen(de->d_name) - 4);
-		set->n++;
-		if (set->items[set->n - 1].name == NULL) {
-			snprintf(err, errsize, "out of memory");
-			goto out;
-		}
 	}
 	if (set->n > 1)
 		qsort(set->items, set->n, sizeof(set->items[0]), cmp_version);
-	for (i = 1; i < set->n; i++) {
-		if (set->items[i].version == set->items[i - 1].version) {
-			snprintf(err, errsize, "%s and %s: duplicate migration version %lld",
-				 set->items[i - 1].path, set->items[i].path,
-				 (long long)set->items[i].version);
-			goto out;
-		}
-	}
-	for (i = 0; i < nrb; i++) {
-		struct migration *m = migration_set_find(set, rb[i].version);
-		const char *base = strrchr(rb[i].file, '/') + 1;
-
-		if (m == NULL) {
-			snprintf(err, errsize, "%s: rollback for version %lld, but there is no migration with that version",
-				 rb[i].file, (long long)rb[i].version);
-			goto out;
-		}
-		if (strncmp(base + 9, m->name, strlen(m->name)) != 0 ||
-		    strcmp(base + 9 + strlen(m->name), ".sql") != 0) {
-			snprintf(err, errsize, "%s: does not match %s (expected rollback_%s.sql)",
-				 rb[i].file, m->path, m->name);
-			goto out;
-		}
-		if (m->rollback_path != NULL) {
-			snprintf(err, errsize, "%s and %s: two rollbacks for version %lld",
-				 m->rollback_path, rb[i].file, (long long)m->version);
-			goto out;
-		}
-		m->rollback_path = rb[i].file;
-		rb[i].file = NULL;
-	}
-	for (i = 0; i < set->n; i++) {
-		struct migration *m = &set->items[i];
-
-		/* relative to the open directory: no walk of the whole path per file */
-		if (read_file_at(dirfd(d), m->path + strlen(dir) + 1, m->path, &m->sql, &m->sql_len,
-				 err, errsize) < 0 ||
-		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0)
-			goto out;
-		if (parse_statements(m, err, errsize) < 0)
-			goto out;
-		sha256_hex(m->sql, m->sql_len, m->checksum);
-	}
+	if (check_unique_versions(set, err, errsize) < 0 || attach_rollbacks(&sc, err, errsize) < 0 ||
+	    read_migrations(set, dir, d, err, errsize) < 0)
+		goto out;
 	rc = 0;
 out:
-	for (i = 0; i < nrb; i++)
-		free(rb[i].file);
-	free(rb);
+	for (i = 0; i < sc.nrb; i++)
+		free(sc.rb[i].file);
+	free(sc.rb);
 	closedir(d);
 	if (rc < 0)
 		migration_set_free(set);
