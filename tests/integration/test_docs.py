@@ -182,8 +182,8 @@ def conf_c_flags():
     m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     assert m, "cannot find the conf_keys table in src/conf.c"
     flags = {}
-    for e in re.finditer(r'\{\s*"([^"]+)",\s*CT_\w+,(.*?)(?=\{\s*"[^"]+",\s*CT_|\Z)', m.group(1), re.S):
-        flags[e.group(1)] = "CK_RELOADABLE" in e.group(2)
+    for e in re.finditer(r'\{\s*\.path\s*=\s*"([^"]+)"(.*?)(?=\{\s*\.path\s*=|\Z)', m.group(1), re.S):
+        flags[e.group(1)] = re.search(r"\.flags\s*=[^,]*\bCK_RELOADABLE\b", e.group(2)) is not None
     return flags
 
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "log.h"
 #include "tap.h"
 
 static char path[64];
@@ -84,7 +85,7 @@ int main(void)
 	ok(c->cleanup_retention_ms == 5400000, "compound duration");
 	ok(c->cleanup_batch_size == 100, "int read");
 	ok(c->verify_ignore && c->verify_ignore[1] && c->verify_ignore[2] == NULL, "string list read");
-	ok(c->log_level == CLOG_DEBUG && c->log_format == CLOGF_JSON, "log section read");
+	ok(c->log_level == LOG_DEBUG && c->log_format == LOG_FORMAT_JSON, "log section read");
 	{
 		char *out = printed(c);
 
@@ -158,7 +159,7 @@ int main(void)
 			NULL,
 		};
 		ok(conf_load_env(c, env, &err) == 0, "environment applies");
-		ok(c->log_level == CLOG_WARNING, "MOMENTUM_MAINTD_LOG_LEVEL");
+		ok(c->log_level == LOG_WARNING, "MOMENTUM_MAINTD_LOG_LEVEL");
 		ok(c->cleanup_batch_size == 42, "nested key from the environment");
 		is_str(c->db_conninfo, "postgresql://u:secret@localhost/db", "DATABASE_URL fills conninfo");
 		char *out = printed(c);
@@ -210,7 +211,7 @@ int main(void)
 	ok(conf_set(c, "verify.ignore", "[\"a\"] x", "command line", &err) < 0, "trailing text refused");
 
 	/* command line */
-	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == CLOG_ERROR,
+	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == LOG_ERR,
 	   "--set log.level=error");
 	ok(conf_set(c, "log.nope", "x", "command line", &err) < 0, "--set unknown key");
 	contains(err.msg, "command line: unknown key \"log.nope\"", "names the key");
