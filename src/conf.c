@@ -113,7 +113,8 @@ const struct conf_key conf_keys[] = {
 	{ .path = "verify.ignore", .type = CT_STRLIST, .offset = OFF(verify_ignore), .def = "",
 	  .flags = CK_RELOADABLE,
 	  .help = "finding keys to silence" },
-	{ .path = "log.level", .type = CT_ENUM, .offset = OFF(log_level), .def = "info",
+	/* the seed: development "enables verbose logging for debugging" */
+	{ .path = "log.level", .type = CT_ENUM, .offset = OFF(log_level), .def = "info", .def_development = "debug",
 	  .choices = log_level_choices, .flags = CK_RELOADABLE,
 	  .help = "debug | info | notice | warning | error" },
 	{ .path = "log.format", .type = CT_ENUM, .offset = OFF(log_format), .def = "auto",
@@ -1495,11 +1496,7 @@ const char *conf_origin(const struct conf *c, const char *path)
 	return k ? c->origin[k - conf_keys] : NULL;
 }
 
-/* development logs at debug unless log.level was set (the seed: "enable
- * verbose logging for debugging") */
 int conf_syslog_level(const struct conf *c)
 {
-	if (c->environment == ENV_DEVELOPMENT && strcmp(conf_origin(c, "log.level"), ORIGIN_DEFAULT) == 0)
-		return LOG_DEBUG;
 	return c->log_level;
 }

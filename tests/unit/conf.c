@@ -233,6 +233,32 @@ int main(void)
 		contains(out, expect, "URI user kept");
 	}
 
+	/* a default that depends on the environment follows it while nothing set the key */
+	c = conf_new();
+	ok(conf_syslog_level(c) == LOG_INFO, "production logs at info");
+	ok(conf_set(c, "environment", "development", "command line", &err) == 0 &&
+	   conf_syslog_level(c) == LOG_DEBUG && c->log_level == LOG_DEBUG, "development logs at debug");
+	is_str(conf_origin(c, "log.level"), "default in development", "and says the default is development's");
+	{
+		char *out = printed(c);
+
+		contains(out, "level = \"debug\";  # default in development", "check-config prints the level in force");
+		free(out);
+	}
+	ok(conf_set(c, "environment", "staging", "command line", &err) == 0 && c->log_level == LOG_INFO,
+	   "leaving development restores the table's default");
+	is_str(conf_origin(c, "log.level"), "default", "with the plain default's origin");
+	ok(conf_set(c, "log.level", "warning", "command line", &err) == 0 &&
+	   conf_set(c, "environment", "development", "command line", &err) == 0 && c->log_level == LOG_WARNING,
+	   "a log.level that was set stays in development");
+	conf_free(c);
+	c = conf_new();
+	ok(load_text(c, "log: { level = \"notice\"; };\nenvironment = \"development\";\n", &err) == 0 &&
+	   c->log_level == LOG_NOTICE, "also when the file sets log.level before the environment");
+	ok(c->log_format == LOG_FORMAT_AUTO, "log.format stores log.h's enum");
+	is_str(conf_environment_name(c->environment), "development", "environment name");
+	conf_free(c);
+
 	/* the password file must be readable */
 	c = conf_new();
 	ok(conf_set(c, "database.password_file", "/nonexistent/pw", "command line", &err) == 0, "set password_file");
