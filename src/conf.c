@@ -25,63 +25,103 @@
  * quadratic in the length of a string, so a huge file could take minutes. */
 #define CONF_FILE_MAX_SIZE (1024 * 1024)
 
-static const char *const environment_choices[] = { "development", "staging", "production", NULL };
-static const char *const out_of_order_choices[] = { "fail", "apply", "ignore", NULL };
-static const char *const log_level_choices[] = { "debug", "info", "notice", "warning", "error", NULL };
-static const char *const log_format_choices[] = { "auto", "text", "json", "journal", NULL };
+/* Where a value came from when nothing set it. */
+#define ORIGIN_DEFAULT "default"
+#define ORIGIN_DEFAULT_DEVELOPMENT "default in development"
+
+static const struct conf_choice environment_choices[] = {
+	{ "development", ENV_DEVELOPMENT }, { "staging", ENV_STAGING }, { "production", ENV_PRODUCTION },
+	{ NULL, 0 },
+};
+static const struct conf_choice out_of_order_choices[] = {
+	{ "fail", OOO_FAIL }, { "apply", OOO_APPLY }, { "ignore", OOO_IGNORE }, { NULL, 0 },
+};
+static const struct conf_choice log_level_choices[] = {
+	{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "notice", LOG_NOTICE }, { "warning", LOG_WARNING },
+	{ "error", LOG_ERR }, { NULL, 0 },
+};
+static const struct conf_choice log_format_choices[] = {
+	{ "auto", LOG_FORMAT_AUTO }, { "text", LOG_FORMAT_TEXT }, { "json", LOG_FORMAT_JSON },
+	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
+};
+
+static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
 
 const struct conf_key conf_keys[] = {
-	{ "environment", CT_ENUM, OFF(environment), "production", 0, 0, environment_choices, 0,
-	  "development | staging | production: the seed's per-environment rules" },
-	{ "database.conninfo", CT_STRING, OFF(db_conninfo), "", 0, 0, NULL, CK_SECRET,
-	  "libpq conninfo or URI; \"\" uses libpq's PG* environment (DATABASE_URL also sets it)" },
-	{ "database.password_file", CT_STRING, OFF(db_password_file), "", 0, 0, NULL, 0,
-	  "file whose first line is the password; default $CREDENTIALS_DIRECTORY/db-password" },
-	{ "migrations.directory", CT_STRING, OFF(mig_directory), PKGDATADIR "/migrations", 0, 0, NULL, 0,
-	  "directory of NNN_name.sql and rollback_NNN_name.sql files" },
-	{ "migrations.backup_command", CT_STRING, OFF(mig_backup_command), "", 0, 0, NULL, CK_RELOADABLE,
-	  "shell command run before applying migrations in production" },
-	{ "migrations.on_out_of_order", CT_ENUM, OFF(mig_on_out_of_order), "fail", 0, 0, out_of_order_choices, 0,
-	  "a pending migration older than the newest applied one: fail | apply | ignore" },
-	{ "migrations.supabase_compat", CT_BOOL, OFF(mig_supabase_compat), "true", 0, 0, NULL, 0,
-	  "create the Supabase objects the migrations use (auth, storage, roles) where missing" },
-	{ "migrations.lock_timeout", CT_DURATION, OFF(mig_lock_timeout_ms), "2 s", 10, 3600000, NULL, 0,
-	  "longest a migration statement waits for a lock before it is rolled back and retried" },
-	{ "migrations.lock_retries", CT_INT, OFF(mig_lock_retries), "10", 0, 1000, NULL, 0,
-	  "retries after a lock timeout, with backoff, before the migration fails" },
-	{ "jobs.history_retention", CT_DURATION, OFF(jobs_history_retention_ms), "90 days", 1000, 3650 * DAY_MS, NULL, CK_RELOADABLE,
-	  "job_runs rows older than this are pruned" },
-	{ "jobs.zoom_token_cleanup.enabled", CT_BOOL, OFF(cleanup_enabled), "true", 0, 0, NULL, CK_RELOADABLE,
-	  "run the expired Zoom token cleanup on its schedule" },
-	{ "jobs.zoom_token_cleanup.catch_up", CT_BOOL, OFF(cleanup_catch_up), "true", 0, 0, NULL, CK_RELOADABLE,
-	  "run once after start if a scheduled run was missed while the daemon was down" },
-	{ "jobs.zoom_token_cleanup.schedule", CT_STRING, OFF(cleanup_schedule), "0 2 * * *", 0, 0, NULL, CK_RELOADABLE,
-	  "cron expression of the expired Zoom token cleanup" },
-	{ "jobs.zoom_token_cleanup.timezone", CT_STRING, OFF(cleanup_timezone), "UTC", 0, 0, NULL, CK_RELOADABLE,
-	  "IANA time zone the schedule is read in" },
-	{ "jobs.zoom_token_cleanup.retention", CT_DURATION, OFF(cleanup_retention_ms), "7 days", 60000, 3650 * DAY_MS, NULL, CK_RELOADABLE,
-	  "tokens that expired longer ago than this are deleted" },
-	{ "jobs.zoom_token_cleanup.batch_size", CT_INT, OFF(cleanup_batch_size), "5000", 1, 1000000, NULL, CK_RELOADABLE,
-	  "most rows deleted by one batch transaction" },
-	{ "jobs.zoom_token_cleanup.max_runtime", CT_DURATION, OFF(cleanup_max_runtime_ms), "30 min", 1000, 7 * DAY_MS, NULL, CK_RELOADABLE,
-	  "a run stops after this long; the rest waits for the next run" },
-	{ "jobs.zoom_token_cleanup.max_replica_lag", CT_DURATION, OFF(cleanup_max_replica_lag_ms), "30 s", 1000, DAY_MS, NULL, CK_RELOADABLE,
-	  "pause between batches while a streaming replica's replay is further behind than this" },
-	{ "jobs.verify.schedule", CT_STRING, OFF(verify_schedule), "*/15 * * * *", 0, 0, NULL, CK_RELOADABLE,
-	  "cron expression of the verification pass" },
-	{ "verify.remind_every", CT_DURATION, OFF(verify_remind_every_ms), "24 h", 60000, 365 * DAY_MS, NULL, CK_RELOADABLE,
-	  "a finding still present is logged again at most this often" },
-	{ "verify.ignore", CT_STRLIST, OFF(verify_ignore), "", 0, 0, NULL, CK_RELOADABLE,
-	  "finding keys to silence" },
-	{ "log.level", CT_ENUM, OFF(log_level), "info", 0, 0, log_level_choices, CK_RELOADABLE,
-	  "debug | info | notice | warning | error" },
-	{ "log.format", CT_ENUM, OFF(log_format), "auto", 0, 0, log_format_choices, 0,
-	  "auto (journal when stderr is the journal, else text) | text | json | journal" },
-	{ "http.listen", CT_STRING, OFF(http_listen), "", 0, 0, NULL, 0,
-	  "address:port for /healthz /readyz /metrics; \"\" = off" },
+	{ .path = "environment", .type = CT_ENUM, .offset = OFF(environment), .def = "production",
+	  .choices = environment_choices,
+	  .help = "development | staging | production: the seed's per-environment rules" },
+	{ .path = "database.conninfo", .type = CT_STRING, .offset = OFF(db_conninfo), .def = "",
+	  .check = check_conninfo, .flags = CK_SECRET,
+	  .help = "libpq conninfo or URI; \"\" uses libpq's PG* environment (DATABASE_URL also sets it)" },
+	{ .path = "database.password_file", .type = CT_STRING, .offset = OFF(db_password_file), .def = "",
+	  .help = "file whose first line is the password; default $CREDENTIALS_DIRECTORY/db-password" },
+	{ .path = "migrations.directory", .type = CT_STRING, .offset = OFF(mig_directory),
+	  .def = PKGDATADIR "/migrations", .flags = CK_NONEMPTY,
+	  .help = "directory of NNN_name.sql and rollback_NNN_name.sql files" },
+	{ .path = "migrations.backup_command", .type = CT_STRING, .offset = OFF(mig_backup_command), .def = "",
+	  .flags = CK_RELOADABLE,
+	  .help = "shell command run before applying migrations in production" },
+	{ .path = "migrations.on_out_of_order", .type = CT_ENUM, .offset = OFF(mig_on_out_of_order), .def = "fail",
+	  .choices = out_of_order_choices,
+	  .help = "a pending migration older than the newest applied one: fail | apply | ignore" },
+	{ .path = "migrations.supabase_compat", .type = CT_BOOL, .offset = OFF(mig_supabase_compat), .def = "true",
+	  .help = "create the Supabase objects the migrations use (auth, storage, roles) where missing" },
+	{ .path = "migrations.lock_timeout", .type = CT_DURATION, .offset = OFF(mig_lock_timeout_ms), .def = "2 s",
+	  .min = 10, .max = 3600000,
+	  .help = "longest a migration statement waits for a lock before it is rolled back and retried" },
+	{ .path = "migrations.lock_retries", .type = CT_INT, .offset = OFF(mig_lock_retries), .def = "10",
+	  .min = 0, .max = 1000,
+	  .help = "retries after a lock timeout, with backoff, before the migration fails" },
+	{ .path = "jobs.history_retention", .type = CT_DURATION, .offset = OFF(jobs_history_retention_ms),
+	  .def = "90 days", .min = 1000, .max = 3650 * DAY_MS, .flags = CK_RELOADABLE,
+	  .help = "job_runs rows older than this are pruned" },
+	{ .path = "jobs.zoom_token_cleanup.enabled", .type = CT_BOOL, .offset = OFF(cleanup_enabled), .def = "true",
+	  .flags = CK_RELOADABLE,
+	  .help = "run the expired Zoom token cleanup on its schedule" },
+	{ .path = "jobs.zoom_token_cleanup.catch_up", .type = CT_BOOL, .offset = OFF(cleanup_catch_up), .def = "true",
+	  .flags = CK_RELOADABLE,
+	  .help = "run once after start if a scheduled run was missed while the daemon was down" },
+	{ .path = "jobs.zoom_token_cleanup.schedule", .type = CT_STRING, .offset = OFF(cleanup_schedule),
+	  .def = "0 2 * * *", .check = check_cron, .flags = CK_NONEMPTY | CK_RELOADABLE,
+	  .help = "cron expression of the expired Zoom token cleanup" },
+	{ .path = "jobs.zoom_token_cleanup.timezone", .type = CT_STRING, .offset = OFF(cleanup_timezone),
+	  .def = "UTC", .check = check_timezone, .flags = CK_NONEMPTY | CK_RELOADABLE,
+	  .help = "IANA time zone the schedule is read in" },
+	{ .path = "jobs.zoom_token_cleanup.retention", .type = CT_DURATION, .offset = OFF(cleanup_retention_ms),
+	  .def = "7 days", .min = 60000, .max = 3650 * DAY_MS, .flags = CK_RELOADABLE,
+	  .help = "tokens that expired longer ago than this are deleted" },
+	{ .path = "jobs.zoom_token_cleanup.batch_size", .type = CT_INT, .offset = OFF(cleanup_batch_size),
+	  .def = "5000", .min = 1, .max = 1000000, .flags = CK_RELOADABLE,
+	  .help = "most rows deleted by one batch transaction" },
+	{ .path = "jobs.zoom_token_cleanup.max_runtime", .type = CT_DURATION, .offset = OFF(cleanup_max_runtime_ms),
+	  .def = "30 min", .min = 1000, .max = 7 * DAY_MS, .flags = CK_RELOADABLE,
+	  .help = "a run stops after this long; the rest waits for the next run" },
+	{ .path = "jobs.zoom_token_cleanup.max_replica_lag", .type = CT_DURATION,
+	  .offset = OFF(cleanup_max_replica_lag_ms), .def = "30 s", .min = 1000, .max = DAY_MS,
+	  .flags = CK_RELOADABLE,
+	  .help = "pause between batches while a streaming replica's replay is further behind than this" },
+	{ .path = "jobs.verify.schedule", .type = CT_STRING, .offset = OFF(verify_schedule), .def = "*/15 * * * *",
+	  .check = check_cron, .flags = CK_NONEMPTY | CK_RELOADABLE,
+	  .help = "cron expression of the verification pass" },
+	{ .path = "verify.remind_every", .type = CT_DURATION, .offset = OFF(verify_remind_every_ms), .def = "24 h",
+	  .min = 60000, .max = 365 * DAY_MS, .flags = CK_RELOADABLE,
+	  .help = "a finding still present is logged again at most this often" },
+	{ .path = "verify.ignore", .type = CT_STRLIST, .offset = OFF(verify_ignore), .def = "",
+	  .flags = CK_RELOADABLE,
+	  .help = "finding keys to silence" },
+	/* the seed: development "enables verbose logging for debugging" */
+	{ .path = "log.level", .type = CT_ENUM, .offset = OFF(log_level), .def = "info", .def_development = "debug",
+	  .choices = log_level_choices, .flags = CK_RELOADABLE,
+	  .help = "debug | info | notice | warning | error" },
+	{ .path = "log.format", .type = CT_ENUM, .offset = OFF(log_format), .def = "auto",
+	  .choices = log_format_choices,
+	  .help = "auto (journal when stderr is the journal, else text) | text | json | journal" },
+	{ .path = "http.listen", .type = CT_STRING, .offset = OFF(http_listen), .def = "", .check = check_listen,
+	  .help = "address:port for /healthz /readyz /metrics; \"\" = off" },
 };
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
 
@@ -116,13 +156,13 @@ static void strlist_free(char **list)
 	free(list);
 }
 
-static void list_choices(const char *const *choices, char *buf, size_t size)
+static void list_choices(const struct conf_choice *choices, char *buf, size_t size)
 {
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (; *choices != NULL; choices++) {
-		int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", *choices);
+	for (; choices->name != NULL; choices++) {
+		int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", choices->name);
 
 		if (w < 0 || (size_t)w >= size - used)
 			return;
@@ -130,7 +170,15 @@ static void list_choices(const char *const *choices, char *buf, size_t size)
 	}
 }
 
-static int parse_bool(const char *s, bool *out)
+static const char *choice_name(const struct conf_choice *choices, int value)
+{
+	for (; choices->name != NULL; choices++)
+		if (choices->value == value)
+			return choices->name;
+	return "?";
+}
+
+static int bool_word(const char *s, bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
 	static const char *const no[] = { "false", "no", "off", "0" };
@@ -143,6 +191,8 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+/* ---- each key's own rules (conf_keys[].check) ---- */
+
 /* A conninfo may hold a password, so errors never quote it: libpq's own
  * parse errors do ("missing "=" after "Secret""), and a URI whose password
  * has an unencoded '/' or '@' parses into a host or port made of it. */
@@ -150,8 +200,12 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 			  struct conf_error *err)
 {
 	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(s, &perr), *o;
+	PQconninfoOption *opts, *o;
 	int rc = 0;
+
+	if (s[0] == '\0')
+		return 0;
+	opts = PQconninfoParse(s, &perr);
 
 	if (opts == NULL) {
 		PQfreemem(perr);
@@ -198,228 +252,286 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 }
 
 /* "127.0.0.1:9187", "[::1]:9187", "localhost:9187" */
-static int check_listen(const char *s)
+static bool listen_address_valid(const char *s)
 {
 	const char *colon = strrchr(s, ':');
 	char *end;
 	long port;
 
 	if (colon == NULL || colon == s)
-		return -1;
+		return false;
 	if (s[0] == '[' && colon[-1] != ']')
-		return -1;
+		return false;
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+	return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+static int check_listen(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	if (s[0] == '\0' || listen_address_valid(s))
+		return 0;
+	set_error(err, "%s: %s: expected ADDRESS:PORT with a port from 1 to 65535, e.g. "
+		  "\"127.0.0.1:9187\" or \"[::1]:9187\", got \"%s\"", where, k->path, s);
+	return -1;
+}
+
+static int check_cron(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	struct cron_expr e;
+	char why[256];
+
+	if (cron_parse(s, &e, why, sizeof(why)) < 0) {
+		set_error(err, "%s: %s: invalid cron expression \"%s\": %s", where, k->path, s, why);
 		return -1;
+	}
+	/* "0 0 31 2 *" parses but never runs: say so rather than never run the job */
+	if (cron_next(&e, "UTC", time(NULL)) == (time_t)-1) {
+		set_error(err, "%s: %s: cron expression \"%s\" never matches a date (no such day "
+			  "of the month in the months it names)", where, k->path, s);
+		return -1;
+	}
 	return 0;
 }
 
-/* Checks a value that passed its type against the key's own rules. */
-static int check_string(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+static int check_timezone(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
 {
-	if (strcmp(k->path, "database.conninfo") == 0 && s[0] != '\0')
-		return check_conninfo(k, s, where, err);
-	if (strstr(k->path, ".schedule") != NULL) {
-		struct cron_expr e;
-		char why[256];
+	if (cron_timezone_valid(s))
+		return 0;
+	set_error(err, "%s: %s: unknown time zone \"%s\" (an IANA name such as \"UTC\" or "
+		  "\"Europe/Berlin\", from /usr/share/zoneinfo)", where, k->path, s);
+	return -1;
+}
 
-		if (cron_parse(s, &e, why, sizeof(why)) < 0) {
-			set_error(err, "%s: %s: invalid cron expression \"%s\": %s", where, k->path, s, why);
-			return -1;
-		}
-		/* "0 0 31 2 *" parses but never runs: say so rather than never run the job */
-		if (cron_next(&e, "UTC", time(NULL)) == (time_t)-1) {
-			set_error(err, "%s: %s: cron expression \"%s\" never matches a date (no such day "
-				  "of the month in the months it names)", where, k->path, s);
-			return -1;
-		}
-	}
-	if (strstr(k->path, ".timezone") != NULL && !cron_timezone_valid(s)) {
-		set_error(err, "%s: %s: unknown time zone \"%s\" (an IANA name such as \"UTC\" or "
-			  "\"Europe/Berlin\", from /usr/share/zoneinfo)", where, k->path, s);
+static int out_of_memory(struct conf_error *err, const char *where, const char *path)
+{
+	set_error(err, "%s: %s: out of memory", where, path);
+	return -1;
+}
+
+/* ---- values given as text (environment, command line, defaults), one
+ * function per type ---- */
+
+static int parse_string(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+			struct conf_error *err)
+{
+	char *dup;
+
+	if (k->check != NULL && k->check(k, s, where, err) < 0)
 		return -1;
-	}
-	if (strcmp(k->path, "http.listen") == 0 && s[0] != '\0' && check_listen(s) < 0) {
-		set_error(err, "%s: %s: expected ADDRESS:PORT with a port from 1 to 65535, e.g. "
-			  "\"127.0.0.1:9187\" or \"[::1]:9187\", got \"%s\"", where, k->path, s);
-		return -1;
-	}
-	if ((strcmp(k->path, "jobs.zoom_token_cleanup.schedule") == 0 ||
-	     strcmp(k->path, "jobs.verify.schedule") == 0 ||
-	     strcmp(k->path, "jobs.zoom_token_cleanup.timezone") == 0 ||
-	     strcmp(k->path, "migrations.directory") == 0) && s[0] == '\0') {
+	if ((k->flags & CK_NONEMPTY) && s[0] == '\0') {
 		set_error(err, "%s: %s: must not be empty", where, k->path);
 		return -1;
 	}
+	dup = strdup(s);
+	if (dup == NULL)
+		return out_of_memory(err, where, k->path);
+	free(*(char **)field(c, k));
+	*(char **)field(c, k) = dup;
 	return 0;
 }
 
-/* Stores a value given as text (environment, command line, defaults). */
+static int parse_enum(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+		      struct conf_error *err)
+{
+	const struct conf_choice *ch;
+	char allowed[256];
+
+	for (ch = k->choices; ch->name != NULL; ch++) {
+		if (strcmp(ch->name, s) == 0) {
+			*(int *)field(c, k) = ch->value;
+			return 0;
+		}
+	}
+	list_choices(k->choices, allowed, sizeof(allowed));
+	set_error(err, "%s: %s: invalid value \"%s\" (allowed: %s)", where, k->path, s, allowed);
+	return -1;
+}
+
+static int parse_int(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+		     struct conf_error *err)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0') {
+		set_error(err, "%s: %s: expected an integer, got \"%s\"", where, k->path, s);
+		return -1;
+	}
+	if (v < k->min || v > k->max) {
+		set_error(err, "%s: %s: invalid value %lld (min %" PRId64 ", max %" PRId64 ")",
+			  where, k->path, v, k->min, k->max);
+		return -1;
+	}
+	*(int64_t *)field(c, k) = v;
+	return 0;
+}
+
+static int parse_bool(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+		      struct conf_error *err)
+{
+	if (bool_word(s, (bool *)field(c, k)) < 0) {
+		set_error(err, "%s: %s: expected true or false, got \"%s\"", where, k->path, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_duration(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+			  struct conf_error *err)
+{
+	const char *why;
+	int64_t ms;
+	char lo[64], hi[64];
+
+	if (duration_parse(s, &ms, &why) < 0) {
+		set_error(err, "%s: %s: invalid duration \"%s\": %s", where, k->path, s, why);
+		return -1;
+	}
+	if (ms < k->min || ms > k->max) {
+		duration_format(k->min, lo, sizeof(lo));
+		duration_format(k->max, hi, sizeof(hi));
+		set_error(err, "%s: %s: duration \"%s\" out of range (min %s, max %s)", where, k->path, s, lo, hi);
+		return -1;
+	}
+	*(int64_t *)field(c, k) = ms;
+	return 0;
+}
+
+/* A NULL-terminated list of strings that grows. */
+struct strlist {
+	char **items;
+	size_t n, cap;              /* cap counts the terminating NULL */
+};
+
+static int strlist_init(struct strlist *l)
+{
+	l->n = 0;
+	l->cap = 5;
+	l->items = calloc(l->cap, sizeof(*l->items));
+	return l->items != NULL ? 0 : -1;
+}
+
+/* Appends item, which the list now owns (freed when it cannot grow). */
+static int strlist_push(struct strlist *l, char *item)
+{
+	if (item == NULL)
+		return -1;
+	if (l->n + 1 == l->cap) {
+		char **grown = realloc(l->items, l->cap * 2 * sizeof(*grown));
+
+		if (grown == NULL) {
+			free(item);
+			return -1;
+		}
+		l->items = grown;
+		l->cap *= 2;
+	}
+	l->items[l->n++] = item;
+	l->items[l->n] = NULL;
+	return 0;
+}
+
+/* The "..." item at *q, with \" and \\ unescaped; *q moves past it.
+ * 0, -1 when the closing quote is missing, -2 when out of memory. */
+static int quoted_item(const char **q, char **out)
+{
+	const char *p = *q + 1;
+	char *item = malloc(strlen(p) + 1);
+	size_t len = 0;
+
+	*out = NULL;
+	if (item == NULL)
+		return -2;
+	for (; *p != '\0' && *p != '"'; p++)
+		item[len++] = *p == '\\' && (p[1] == '"' || p[1] == '\\') ? *++p : *p;
+	item[len] = '\0';
+	if (*p != '"') {
+		free(item);
+		return -1;
+	}
+	*q = p + 1;
+	*out = item;
+	return 0;
+}
+
+/* The item at *q up to the next comma, without trailing blanks. */
+static char *plain_item(const char **q)
+{
+	const char *start = *q, *end;
+
+	while (**q != '\0' && **q != ',')
+		(*q)++;
+	end = *q;
+	while (end > start && isspace((unsigned char)end[-1]))
+		end--;
+	return strndup(start, (size_t)(end - start));
+}
+
+/* In the environment and on the command line: a, b, c  or, for items that
+ * contain commas, ["a, b", "c"] */
+static int parse_strlist(struct conf *c, const struct conf_key *k, const char *s, const char *where,
+			 struct conf_error *err)
+{
+	const char *q = s, *why = NULL;
+	struct strlist l;
+	bool quoted;
+
+	if (strlist_init(&l) < 0)
+		return out_of_memory(err, where, k->path);
+	while (isspace((unsigned char)*q))
+		q++;
+	quoted = *q == '[';
+	q += quoted;
+	while (*q != '\0') {
+		char *item = NULL;
+
+		while (*q == ',' || isspace((unsigned char)*q))
+			q++;
+		if (*q == '\0' || (quoted && *q == ']'))
+			break;
+		if (!quoted)
+			item = plain_item(&q);
+		else if (*q != '"')
+			why = "expected a list of double-quoted strings, e.g. [\"a\", \"b, c\"]";
+		else if (quoted_item(&q, &item) == -1)
+			why = "unterminated string in the list";
+		if (why != NULL)
+			break;
+		if (strlist_push(&l, item) < 0) {
+			strlist_free(l.items);
+			return out_of_memory(err, where, k->path);
+		}
+	}
+	while (why == NULL && quoted && isspace((unsigned char)*q))
+		q++;
+	if (why == NULL && quoted && (*q != ']' || q[1 + strspn(q + 1, " \t\n")] != '\0'))
+		why = "the list must end with ]";
+	if (why != NULL) {
+		strlist_free(l.items);
+		set_error(err, "%s: %s: %s", where, k->path, why);
+		return -1;
+	}
+	strlist_free(*(char ***)field(c, k));
+	*(char ***)field(c, k) = l.items;
+	return 0;
+}
+
+/* Stores a value given as text, after its type's and its key's checks. */
 static int set_from_string(struct conf *c, const struct conf_key *k, const char *s,
 			   const char *where, struct conf_error *err)
 {
-	void *p = field(c, k);
-	char buf[256];
-
 	switch (k->type) {
-	case CT_STRING: {
-		char *dup;
-
-		if (check_string(k, s, where, err) < 0)
-			return -1;
-		dup = strdup(s);
-		if (dup == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = dup;
-		return 0;
-	}
-	case CT_ENUM: {
-		int i;
-
-		for (i = 0; k->choices[i] != NULL; i++) {
-			if (strcmp(k->choices[i], s) == 0) {
-				*(int *)p = i;
-				return 0;
-			}
-		}
-		list_choices(k->choices, buf, sizeof(buf));
-		set_error(err, "%s: %s: invalid value \"%s\" (allowed: %s)", where, k->path, s, buf);
-		return -1;
-	}
-	case CT_INT: {
-		char *end;
-		long long v;
-
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno != 0 || end == s || *end != '\0') {
-			set_error(err, "%s: %s: expected an integer, got \"%s\"", where, k->path, s);
-			return -1;
-		}
-		if (v < k->min || v > k->max) {
-			set_error(err, "%s: %s: invalid value %lld (min %" PRId64 ", max %" PRId64 ")",
-				  where, k->path, v, k->min, k->max);
-			return -1;
-		}
-		*(int64_t *)p = v;
-		return 0;
-	}
-	case CT_BOOL:
-		if (parse_bool(s, (bool *)p) < 0) {
-			set_error(err, "%s: %s: expected true or false, got \"%s\"", where, k->path, s);
-			return -1;
-		}
-		return 0;
-	case CT_DURATION: {
-		const char *why;
-		int64_t ms;
-		char lo[64], hi[64];
-
-		if (duration_parse(s, &ms, &why) < 0) {
-			set_error(err, "%s: %s: invalid duration \"%s\": %s", where, k->path, s, why);
-			return -1;
-		}
-		if (ms < k->min || ms > k->max) {
-			duration_format(k->min, lo, sizeof(lo));
-			duration_format(k->max, hi, sizeof(hi));
-			set_error(err, "%s: %s: duration \"%s\" out of range (min %s, max %s)",
-				  where, k->path, s, lo, hi);
-			return -1;
-		}
-		*(int64_t *)p = ms;
-		return 0;
-	}
-	case CT_STRLIST: {
-		/* in the environment and on the command line: a, b, c  or, for
-		 * items that contain commas, ["a, b", "c"] */
-		size_t n = 0, cap = 4;
-		char **list = calloc(cap + 1, sizeof(*list));
-		const char *q = s;
-		bool quoted;
-
-		if (list == NULL)
-			goto oom;
-		while (isspace((unsigned char)*q))
-			q++;
-		quoted = *q == '[';
-		if (quoted)
-			q++;
-		while (*q != '\0') {
-			const char *start, *end;
-			char *item = NULL;
-
-			while (*q == ',' || isspace((unsigned char)*q))
-				q++;
-			if (*q == '\0' || (quoted && *q == ']'))
-				break;
-			if (quoted) {
-				size_t len = 0;
-
-				if (*q != '"' || (item = malloc(strlen(q) + 1)) == NULL) {
-					strlist_free(list);
-					if (item == NULL && *q == '"')
-						goto oom;
-					set_error(err, "%s: %s: expected a list of double-quoted strings, e.g. [\"a\", \"b, c\"]",
-						  where, k->path);
-					return -1;
-				}
-				for (q++; *q != '\0' && *q != '"'; q++)
-					item[len++] = *q == '\\' && (q[1] == '"' || q[1] == '\\') ? *++q : *q;
-				item[len] = '\0';
-				if (*q != '"') {
-					free(item);
-					strlist_free(list);
-					set_error(err, "%s: %s: unterminated string in the list", where, k->path);
-					return -1;
-				}
-				q++;
-				start = end = NULL;
-			} else {
-				start = q;
-				while (*q != '\0' && *q != ',')
-					q++;
-				end = q;
-				while (end > start && isspace((unsigned char)end[-1]))
-					end--;
-			}
-			if (n == cap) {
-				char **grown = realloc(list, (cap * 2 + 1) * sizeof(*list));
-
-				if (grown == NULL) {
-					free(item);
-					strlist_free(list);
-					goto oom;
-				}
-				list = grown;
-				cap *= 2;
-			}
-			list[n] = item != NULL ? item : strndup(start, (size_t)(end - start));
-			if (list[n] == NULL) {
-				strlist_free(list);
-				goto oom;
-			}
-			list[++n] = NULL;
-		}
-		if (quoted) {
-			while (isspace((unsigned char)*q))
-				q++;
-			if (*q != ']' || q[1 + strspn(q + 1, " \t\n")] != '\0') {
-				strlist_free(list);
-				set_error(err, "%s: %s: the list must end with ]", where, k->path);
-				return -1;
-			}
-		}
-		strlist_free(*(char ***)p);
-		*(char ***)p = list;
-		return 0;
-	}
+	case CT_STRING: return parse_string(c, k, s, where, err);
+	case CT_ENUM: return parse_enum(c, k, s, where, err);
+	case CT_INT: return parse_int(c, k, s, where, err);
+	case CT_BOOL: return parse_bool(c, k, s, where, err);
+	case CT_DURATION: return parse_duration(c, k, s, where, err);
+	case CT_STRLIST: return parse_strlist(c, k, s, where, err);
 	}
 	set_error(err, "%s: %s: unsupported type", where, k->path);
-	return -1;
-oom:
-	set_error(err, "%s: %s: out of memory", where, k->path);
 	return -1;
 }
 
@@ -445,6 +557,52 @@ static int set_origin(struct conf *c, const struct conf_key *k, const char *orig
 	return 0;
 }
 
+static bool is_default(const struct conf *c, const struct conf_key *k)
+{
+	const char *origin = c->origin[k - conf_keys];
+
+	return strcmp(origin, ORIGIN_DEFAULT) == 0 || strcmp(origin, ORIGIN_DEFAULT_DEVELOPMENT) == 0;
+}
+
+/* Stores k's default for the environment c has now.  A string default that
+ * fails its key's check (a time zone this system's zoneinfo lacks) is
+ * stored all the same: the check speaks when a user sets the key. */
+static int set_default(struct conf *c, const struct conf_key *k, struct conf_error *err)
+{
+	bool development = c->environment == ENV_DEVELOPMENT && k->def_development != NULL;
+	const char *def = development ? k->def_development : k->def;
+	const char *origin = development ? ORIGIN_DEFAULT_DEVELOPMENT : ORIGIN_DEFAULT;
+
+	if (set_from_string(c, k, def, origin, err) < 0) {
+		if (k->type != CT_STRING)
+			return -1;
+		free(*(char **)field(c, k));
+		*(char **)field(c, k) = strdup(def);
+		if (*(char **)field(c, k) == NULL)
+			return out_of_memory(err, origin, k->path);
+	}
+	if (set_origin(c, k, origin) < 0)
+		return out_of_memory(err, origin, k->path);
+	return 0;
+}
+
+/* k got its value from where.  When k is the environment, the keys whose
+ * default depends on it and that nothing else set take its default. */
+static int key_set(struct conf *c, const struct conf_key *k, const char *where, struct conf_error *err)
+{
+	size_t i;
+
+	if (set_origin(c, k, where) < 0)
+		return out_of_memory(err, where, k->path);
+	if (k->offset != OFF(environment))
+		return 0;
+	for (i = 0; i < conf_nkeys; i++)
+		if (conf_keys[i].def_development != NULL && is_default(c, &conf_keys[i]) &&
+		    set_default(c, &conf_keys[i], err) < 0)
+			return -1;
+	return 0;
+}
+
 struct conf *conf_new(void)
 {
 	struct conf *c = calloc(1, sizeof(*c));
@@ -457,16 +615,10 @@ struct conf *conf_new(void)
 	if (c->origin == NULL)
 		goto fail;
 	for (i = 0; i < conf_nkeys; i++) {
-		if (set_from_string(c, &conf_keys[i], conf_keys[i].def, "default", &err) < 0 &&
-		    conf_keys[i].type != CT_STRING) {
+		if (set_default(c, &conf_keys[i], &err) < 0) {
 			fprintf(stderr, "internal error: %s\n", err.msg);
 			goto fail;
 		}
-		/* defaults that fail a string check ("" conninfo is fine) still get stored */
-		if (conf_keys[i].type == CT_STRING && *(char **)field(c, &conf_keys[i]) == NULL)
-			*(char **)field(c, &conf_keys[i]) = strdup(conf_keys[i].def);
-		if (set_origin(c, &conf_keys[i], "default") < 0)
-			goto fail;
 	}
 	return c;
 fail:
@@ -604,129 +756,204 @@ static bool int_literal_truncated(const char *file, int line, const char *name, 
 	return truncated;
 }
 
-static int load_setting(struct conf *c, const char *file, config_setting_t *s,
-			const char *prefix, struct conf_error *err)
+/* "file:line: unknown key ..." for a path that is no key, naming the keys
+ * and sections of section ("" = the top level). */
+static int unknown_key(struct conf_error *err, const char *where, const char *path, const char *section)
 {
-	const char *name = config_setting_name(s);
-	int line = (int)config_setting_source_line(s);
-	int t = config_setting_type(s);
-	const struct conf_key *k;
-	char path[256], where[512], buf[512];
+	char allowed[512];
 
-	if (prefix[0] != '\0')
-		snprintf(path, sizeof(path), "%s.%s", prefix, name);
-	else
-		snprintf(path, sizeof(path), "%s", name);
-	snprintf(where, sizeof(where), "%s:%d", file, line);
+	list_children(section, allowed, sizeof(allowed));
+	set_error(err, "%s: unknown key \"%s\" (allowed %s%s: %s)", where, path,
+		  section[0] ? "in " : "here", section, allowed);
+	return -1;
+}
 
-	if (t == CONFIG_TYPE_GROUP) {
-		int i, n = config_setting_length(s);
+/* ---- values from a libconfig file, one function per type ---- */
 
-		if (!is_section(path)) {
-			k = key_lookup(path);
-			if (k != NULL) {
-				set_error(err, "%s: %s: expected %s, got a group", where, path, expected_name(k->type));
-			} else {
-				list_children(prefix, buf, sizeof(buf));
-				set_error(err, "%s: unknown section \"%s\" (allowed here: %s)", where, path, buf);
-			}
+/* One setting of the file being read, and where it is. */
+struct file_setting {
+	config_setting_t *s;
+	const char *file;
+	const char *name;           /* its own name, without its sections */
+	int line;
+	int type;                   /* CONFIG_TYPE_* */
+	char where[512];            /* "file:line" */
+};
+
+static int wrong_type(const struct conf_key *k, const struct file_setting *fs, struct conf_error *err)
+{
+	set_error(err, "%s: %s: expected %s, got %s", fs->where, k->path, expected_name(k->type),
+		  type_name(fs->type));
+	return -1;
+}
+
+static bool is_int(const struct file_setting *fs)
+{
+	return fs->type == CONFIG_TYPE_INT || fs->type == CONFIG_TYPE_INT64;
+}
+
+/* The integer libconfig read, refused when it lost bits on the way. */
+static int file_int(const struct conf_key *k, const struct file_setting *fs, long long *out,
+		    struct conf_error *err)
+{
+	*out = config_setting_get_int64(fs->s);
+	if (int_literal_truncated(fs->file, fs->line, fs->name, *out)) {
+		set_error(err, "%s: %s: integer too large", fs->where, k->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_text(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+		     struct conf_error *err)
+{
+	if (fs->type != CONFIG_TYPE_STRING)
+		return wrong_type(k, fs, err);
+	return set_from_string(c, k, config_setting_get_string(fs->s), fs->where, err);
+}
+
+static int load_int(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+		    struct conf_error *err)
+{
+	long long v;
+	char buf[32];
+
+	if (!is_int(fs))
+		return wrong_type(k, fs, err);
+	if (file_int(k, fs, &v, err) < 0)
+		return -1;
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return set_from_string(c, k, buf, fs->where, err);
+}
+
+static int load_bool(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+		     struct conf_error *err)
+{
+	if (fs->type != CONFIG_TYPE_BOOL)
+		return wrong_type(k, fs, err);
+	*(bool *)field(c, k) = config_setting_get_bool(fs->s) != 0;
+	return 0;
+}
+
+/* A duration is a string ("30 min") or an integer number of seconds. */
+static int load_duration(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+			 struct conf_error *err)
+{
+	long long v;
+	char buf[512];
+
+	if (fs->type == CONFIG_TYPE_STRING) {
+		snprintf(buf, sizeof(buf), "%s", config_setting_get_string(fs->s));
+		return set_from_string(c, k, buf, fs->where, err);
+	}
+	if (!is_int(fs))
+		return wrong_type(k, fs, err);
+	if (file_int(k, fs, &v, err) < 0)
+		return -1;
+	if (v < 0) {
+		set_error(err, "%s: %s: duration must not be negative", fs->where, k->path);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%lld s", v);
+	return set_from_string(c, k, buf, fs->where, err);
+}
+
+static int load_strlist(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+			struct conf_error *err)
+{
+	int i, n;
+	char **list;
+
+	if (fs->type != CONFIG_TYPE_ARRAY && fs->type != CONFIG_TYPE_LIST)
+		return wrong_type(k, fs, err);
+	n = config_setting_length(fs->s);
+	list = calloc((size_t)n + 1, sizeof(*list));
+	if (list == NULL)
+		return out_of_memory(err, fs->where, k->path);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(fs->s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		if (v == NULL || (list[i] = strdup(v)) == NULL) {
+			strlist_free(list);
+			set_error(err, "%s: %s: element %d: expected a string, got %s", fs->where, k->path,
+				  i + 1, type_name(config_setting_type(e)));
 			return -1;
 		}
+	}
+	strlist_free(*(char ***)field(c, k));
+	*(char ***)field(c, k) = list;
+	return 0;
+}
+
+static int load_value(struct conf *c, const struct conf_key *k, const struct file_setting *fs,
+		      struct conf_error *err)
+{
+	switch (k->type) {
+	case CT_STRING:
+	case CT_ENUM: return load_text(c, k, fs, err);
+	case CT_INT: return load_int(c, k, fs, err);
+	case CT_BOOL: return load_bool(c, k, fs, err);
+	case CT_DURATION: return load_duration(c, k, fs, err);
+	case CT_STRLIST: return load_strlist(c, k, fs, err);
+	}
+	set_error(err, "%s: %s: unsupported type", fs->where, k->path);
+	return -1;
+}
+
+static int load_setting(struct conf *c, const char *file, config_setting_t *s,
+			const char *prefix, struct conf_error *err);
+
+/* A group: a section whose settings are read in turn, or a mistake. */
+static int load_group(struct conf *c, const struct file_setting *fs, const char *path,
+		      const char *prefix, struct conf_error *err)
+{
+	const struct conf_key *k;
+	char allowed[512];
+	int i, n = config_setting_length(fs->s);
+
+	if (is_section(path)) {
 		for (i = 0; i < n; i++)
-			if (load_setting(c, file, config_setting_get_elem(s, (unsigned)i), path, err) < 0)
+			if (load_setting(c, fs->file, config_setting_get_elem(fs->s, (unsigned)i), path, err) < 0)
 				return -1;
 		return 0;
 	}
-
 	k = key_lookup(path);
-	if (k == NULL) {
-		list_children(prefix, buf, sizeof(buf));
-		if (is_section(path))
-			set_error(err, "%s: %s: is a section; write it as %s: { ... }", where, path, name);
-		else
-			set_error(err, "%s: unknown key \"%s\" (allowed %s%s: %s)", where, path,
-				  prefix[0] ? "in " : "here", prefix, buf);
+	if (k != NULL)
+		return wrong_type(k, fs, err);
+	list_children(prefix, allowed, sizeof(allowed));
+	set_error(err, "%s: unknown section \"%s\" (allowed here: %s)", fs->where, path, allowed);
+	return -1;
+}
+
+/* Reads one setting named prefix.NAME (a group or a key) into c. */
+static int load_setting(struct conf *c, const char *file, config_setting_t *s,
+			const char *prefix, struct conf_error *err)
+{
+	struct file_setting fs = {
+		.s = s, .file = file, .name = config_setting_name(s),
+		.line = (int)config_setting_source_line(s), .type = config_setting_type(s),
+	};
+	const struct conf_key *k;
+	char path[256];
+
+	if (prefix[0] != '\0')
+		snprintf(path, sizeof(path), "%s.%s", prefix, fs.name);
+	else
+		snprintf(path, sizeof(path), "%s", fs.name);
+	snprintf(fs.where, sizeof(fs.where), "%s:%d", file, fs.line);
+	if (fs.type == CONFIG_TYPE_GROUP)
+		return load_group(c, &fs, path, prefix, err);
+	k = key_lookup(path);
+	if (k == NULL && is_section(path)) {
+		set_error(err, "%s: %s: is a section; write it as %s: { ... }", fs.where, path, fs.name);
 		return -1;
 	}
-
-	switch (k->type) {
-	case CT_STRING:
-	case CT_ENUM:
-		if (t != CONFIG_TYPE_STRING)
-			goto wrong_type;
-		if (set_from_string(c, k, config_setting_get_string(s), where, err) < 0)
-			return -1;
-		break;
-	case CT_INT:
-		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-			goto wrong_type;
-		if (int_literal_truncated(file, line, name, config_setting_get_int64(s))) {
-			set_error(err, "%s: %s: integer too large", where, path);
-			return -1;
-		}
-		snprintf(buf, sizeof(buf), "%lld", config_setting_get_int64(s));
-		if (set_from_string(c, k, buf, where, err) < 0)
-			return -1;
-		break;
-	case CT_BOOL:
-		if (t != CONFIG_TYPE_BOOL)
-			goto wrong_type;
-		*(bool *)field(c, k) = config_setting_get_bool(s) != 0;
-		break;
-	case CT_DURATION:
-		if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-			long long v = config_setting_get_int64(s);
-
-			if (int_literal_truncated(file, line, name, v)) {
-				set_error(err, "%s: %s: integer too large", where, path);
-				return -1;
-			}
-			if (v < 0) {
-				set_error(err, "%s: %s: duration must not be negative", where, path);
-				return -1;
-			}
-			snprintf(buf, sizeof(buf), "%lld s", v);
-		} else if (t == CONFIG_TYPE_STRING) {
-			snprintf(buf, sizeof(buf), "%s", config_setting_get_string(s));
-		} else {
-			goto wrong_type;
-		}
-		if (set_from_string(c, k, buf, where, err) < 0)
-			return -1;
-		break;
-	case CT_STRLIST: {
-		int i, n;
-		char **list;
-
-		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-			goto wrong_type;
-		n = config_setting_length(s);
-		list = calloc((size_t)n + 1, sizeof(*list));
-		if (list == NULL) {
-			set_error(err, "%s: %s: out of memory", where, path);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-			const char *v = config_setting_get_string(e);
-
-			if (v == NULL || (list[i] = strdup(v)) == NULL) {
-				strlist_free(list);
-				set_error(err, "%s: %s: element %d: expected a string, got %s", where, path,
-					  i + 1, type_name(config_setting_type(e)));
-				return -1;
-			}
-		}
-		strlist_free(*(char ***)field(c, k));
-		*(char ***)field(c, k) = list;
-		break;
-	}
-	}
-	return set_origin(c, k, where);
-
-wrong_type:
-	set_error(err, "%s: %s: expected %s, got %s", where, path, expected_name(k->type), type_name(t));
-	return -1;
+	if (k == NULL)
+		return unknown_key(err, fs.where, path, prefix);
+	if (load_value(c, k, &fs, err) < 0)
+		return -1;
+	return key_set(c, k, fs.where, err);
 }
 
 static bool conninfo_has_password(const char *conninfo)
@@ -763,13 +990,13 @@ static bool dotted_name_on_line(FILE *f, int n)
 	return *p == '.' && p != line;
 }
 
-int conf_load_file(struct conf *c, const char *path, bool must_exist, struct conf_error *err)
+/* Opens a configuration file: a regular file of sane size, without
+ * waiting on a FIFO.  1 when it is missing and may be, 0 with *out open,
+ * -1 with err set. */
+static int open_config_file(const char *path, bool must_exist, struct stat *st, FILE **out,
+			    struct conf_error *err)
 {
-	config_t lc;
-	FILE *f;
-	int i, n, rc = -1;
-	struct stat st;
-	int fd, ch, lineno = 1;
+	int fd;
 
 	if (path[0] == '\0') {
 		set_error(err, "\"\": cannot open configuration file: the file name is empty");
@@ -779,39 +1006,82 @@ int conf_load_file(struct conf *c, const char *path, bool must_exist, struct con
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT && !must_exist)
-			return 0;
+			return 1;
 		set_error(err, "%s: cannot open configuration file: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
 		set_error(err, "%s: not a regular file", path);
 		return -1;
 	}
-	if (st.st_size > CONF_FILE_MAX_SIZE) {
+	if (st->st_size > CONF_FILE_MAX_SIZE) {
 		close(fd);
 		set_error(err, "%s: configuration file too large (%lld bytes, at most %d); is it the right file?",
-			  path, (long long)st.st_size, CONF_FILE_MAX_SIZE);
+			  path, (long long)st->st_size, CONF_FILE_MAX_SIZE);
 		return -1;
 	}
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	f = fdopen(fd, "r");
-	if (f == NULL) {
+	*out = fdopen(fd, "r");
+	if (*out == NULL) {
 		close(fd);
 		set_error(err, "%s: cannot open configuration file: %s", path, strerror(errno));
 		return -1;
 	}
-	/* libconfig stops at a NUL byte and ignores the rest of the file */
+	return 0;
+}
+
+/* libconfig stops at a NUL byte and ignores the rest of the file */
+static int refuse_nul_bytes(FILE *f, const char *path, struct conf_error *err)
+{
+	int ch, lineno = 1;
+
 	while ((ch = getc(f)) != EOF) {
 		if (ch == '\n') {
 			lineno++;
 		} else if (ch == '\0') {
 			set_error(err, "%s:%d: contains a NUL byte; a configuration file is text", path, lineno);
-			fclose(f);
 			return -1;
 		}
 	}
 	rewind(f);
+	return 0;
+}
+
+/* A password in the database.conninfo of a file other users can read is
+ * refused, as ssh refuses such a key. */
+static int check_file_secrets(const struct conf *c, const char *path, const struct stat *st,
+			      struct conf_error *err)
+{
+	const struct conf_key *k = key_lookup("database.conninfo");
+	const char *origin = c->origin[k - conf_keys];
+
+	if (is_default(c, k) || strncmp(origin, path, strlen(path)) != 0 ||
+	    !conninfo_has_password(c->db_conninfo) || !(st->st_mode & (S_IROTH | S_IWOTH)))
+		return 0;
+	set_error(err, "%s: holds a password in database.conninfo and is readable by other users "
+		  "(mode %04o); run chmod o-rwx %s, or move the password to database.password_file, "
+		  "systemd's LoadCredential=db-password or PGPASSFILE", path,
+		  (unsigned)(st->st_mode & 07777), path);
+	return -1;
+}
+
+int conf_load_file(struct conf *c, const char *path, bool must_exist, struct conf_error *err)
+{
+	config_t lc;
+	config_setting_t *root;
+	FILE *f;
+	struct stat st;
+	int i, n, rc;
+
+	rc = open_config_file(path, must_exist, &st, &f, err);
+	if (rc != 0)
+		return rc > 0 ? 0 : -1;
+	if (refuse_nul_bytes(f, path, err) < 0) {
+		fclose(f);
+		return -1;
+	}
+	rc = -1;
 	config_init(&lc);
 	if (config_read(&lc, f) != CONFIG_TRUE) {
 		set_error(err, "%s:%d: %s%s", path, config_error_line(&lc), config_error_text(&lc),
@@ -819,19 +1089,13 @@ int conf_load_file(struct conf *c, const char *path, bool must_exist, struct con
 			  ? " (names cannot contain '.': write a section as log: { level = \"debug\"; };)" : "");
 		goto out;
 	}
-	n = config_setting_length(config_root_setting(&lc));
+	root = config_root_setting(&lc);
+	n = config_setting_length(root);
 	for (i = 0; i < n; i++)
-		if (load_setting(c, path, config_setting_get_elem(config_root_setting(&lc), (unsigned)i), "", err) < 0)
+		if (load_setting(c, path, config_setting_get_elem(root, (unsigned)i), "", err) < 0)
 			goto out;
-	if (strcmp(c->origin[key_lookup("database.conninfo") - conf_keys], "default") != 0 &&
-	    strncmp(c->origin[key_lookup("database.conninfo") - conf_keys], path, strlen(path)) == 0 &&
-	    conninfo_has_password(c->db_conninfo) && (st.st_mode & (S_IROTH | S_IWOTH))) {
-		set_error(err, "%s: holds a password in database.conninfo and is readable by other users "
-			  "(mode %04o); run chmod o-rwx %s, or move the password to database.password_file, "
-			  "systemd's LoadCredential=db-password or PGPASSFILE", path,
-			  (unsigned)(st.st_mode & 07777), path);
+	if (check_file_secrets(c, path, &st, err) < 0)
 		goto out;
-	}
 	free(c->file);
 	c->file = strdup(path);
 	rc = 0;
@@ -862,44 +1126,55 @@ static const char *env_lookup(char *const *envp, const char *name)
 	return NULL;
 }
 
-int conf_load_env(struct conf *c, char *const *envp, struct conf_error *err)
+/* Every MOMENTUM_MAINTD_* variable names a key (or the file); a typo is an
+ * error, not a setting silently ignored.  Also finds DATABASE_URL. */
+static int env_check_names(char *const *envp, const char **url, struct conf_error *err)
 {
-	char *const *scan;
-	const char *url = NULL;
-	char name[160], where[200];
+	char name[160];
 	size_t i;
 
-	for (scan = envp; *scan != NULL; scan++) {
-		const char *e = *scan, *eq = strchr(e, '=');
-		const struct conf_key *k = NULL;
+	*url = NULL;
+	for (; *envp != NULL; envp++) {
+		const char *e = *envp, *eq = strchr(e, '=');
+		bool known = false;
 
 		if (eq == NULL)
 			continue;
 		if (strncmp(e, "DATABASE_URL=", 13) == 0) {
-			url = eq + 1;
+			*url = eq + 1;
 			continue;
 		}
 		if (strncmp(e, ENV_PREFIX, strlen(ENV_PREFIX)) != 0 ||
 		    strncmp(e, ENV_PREFIX "CONFIG=", strlen(ENV_PREFIX) + 7) == 0)
 			continue;
-		for (i = 0; i < conf_nkeys && k == NULL; i++) {
+		for (i = 0; i < conf_nkeys && !known; i++) {
 			env_name(conf_keys[i].path, name, sizeof(name));
-			if (strlen(name) == (size_t)(eq - e) && strncmp(name, e, (size_t)(eq - e)) == 0)
-				k = &conf_keys[i];
+			known = strlen(name) == (size_t)(eq - e) && strncmp(name, e, (size_t)(eq - e)) == 0;
 		}
-		if (k == NULL) {
+		if (!known) {
 			set_error(err, "environment %.*s: no such configuration key "
 				  "(variables are " ENV_PREFIX "<SECTION>_<KEY>, e.g. " ENV_PREFIX "LOG_LEVEL)",
 				  (int)(eq - e), e);
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int conf_load_env(struct conf *c, char *const *envp, struct conf_error *err)
+{
+	const char *url;
+	char name[160], where[200];
+	size_t i;
+
+	if (env_check_names(envp, &url, err) < 0)
+		return -1;
 	/* DATABASE_URL first, so MOMENTUM_MAINTD_DATABASE_CONNINFO wins over it. */
 	if (url != NULL && url[0] != '\0') {
 		const struct conf_key *k = key_lookup("database.conninfo");
 
 		if (set_from_string(c, k, url, "environment DATABASE_URL", err) < 0 ||
-		    set_origin(c, k, "environment DATABASE_URL") < 0)
+		    key_set(c, k, "environment DATABASE_URL", err) < 0)
 			return -1;
 	}
 	for (i = 0; i < conf_nkeys; i++) {
@@ -911,7 +1186,7 @@ int conf_load_env(struct conf *c, char *const *envp, struct conf_error *err)
 			continue;
 		snprintf(where, sizeof(where), "environment %s", name);
 		if (set_from_string(c, &conf_keys[i], v, where, err) < 0 ||
-		    set_origin(c, &conf_keys[i], where) < 0)
+		    key_set(c, &conf_keys[i], where, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -921,7 +1196,6 @@ int conf_set(struct conf *c, const char *path, const char *value, const char *or
 	     struct conf_error *err)
 {
 	const struct conf_key *k = key_lookup(path);
-	char buf[512];
 
 	if (k == NULL) {
 		char section[256];
@@ -937,14 +1211,11 @@ int conf_set(struct conf *c, const char *path, const char *value, const char *or
 			else
 				section[0] = '\0';
 		}
-		list_children(section, buf, sizeof(buf));
-		set_error(err, "%s: unknown key \"%s\" (allowed %s%s: %s)", origin, path,
-			  section[0] ? "in " : "here", section, buf);
-		return -1;
+		return unknown_key(err, origin, path, section);
 	}
 	if (set_from_string(c, k, value, origin, err) < 0)
 		return -1;
-	return set_origin(c, k, origin);
+	return key_set(c, k, origin, err);
 }
 
 int conf_validate(const struct conf *c, struct conf_error *err)
@@ -1079,7 +1350,7 @@ static void print_value(const struct conf *c, const struct conf_key *k, FILE *f)
 		}
 		break;
 	case CT_ENUM:
-		print_string(f, k->choices[*(const int *)p]);
+		print_string(f, choice_name(k->choices, *(const int *)p));
 		break;
 	case CT_INT:
 		fprintf(f, "%" PRId64, *(const int64_t *)p);
@@ -1151,7 +1422,7 @@ void conf_print(const struct conf *c, FILE *f)
 
 const char *conf_environment_name(int env)
 {
-	return environment_choices[env];
+	return choice_name(environment_choices, env);
 }
 
 static bool same_value(const struct conf *a, const struct conf *b, const struct conf_key *k)
@@ -1225,13 +1496,7 @@ const char *conf_origin(const struct conf *c, const char *path)
 	return k ? c->origin[k - conf_keys] : NULL;
 }
 
-/* development logs at debug unless log.level was set (the seed: "enable
- * verbose logging for debugging") */
 int conf_syslog_level(const struct conf *c)
 {
-	static const int map[] = { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR };
-
-	if (c->environment == ENV_DEVELOPMENT && strcmp(conf_origin(c, "log.level"), "default") == 0)
-		return LOG_DEBUG;
-	return map[c->log_level];
+	return c->log_level;
 }

@@ -12,8 +12,6 @@
 
 enum environment { ENV_DEVELOPMENT, ENV_STAGING, ENV_PRODUCTION };
 enum out_of_order { OOO_FAIL, OOO_APPLY, OOO_IGNORE };
-enum conf_log_level { CLOG_DEBUG, CLOG_INFO, CLOG_NOTICE, CLOG_WARNING, CLOG_ERROR };
-enum conf_log_format { CLOGF_AUTO, CLOGF_TEXT, CLOGF_JSON, CLOGF_JOURNAL };
 
 struct conf {
 	int environment;            /* enum environment */
@@ -42,8 +40,8 @@ struct conf {
 	int64_t verify_remind_every_ms;
 	char **verify_ignore;       /* NULL-terminated */
 
-	int log_level;              /* enum conf_log_level */
-	int log_format;             /* enum conf_log_format */
+	int log_level;              /* a syslog priority, LOG_ERR .. LOG_DEBUG (log.h) */
+	int log_format;             /* enum log_format (log.h) */
 
 	char *http_listen;
 
@@ -59,18 +57,35 @@ struct conf_error {
 
 /* The key table, exposed for --help, check-config and the docs check. */
 enum conf_type { CT_STRING, CT_ENUM, CT_INT, CT_BOOL, CT_DURATION, CT_STRLIST };
+
+/* One word an enum key accepts and the value it stores. */
+struct conf_choice {
+	const char *name;
+	int value;
+};
+
+struct conf_key;
+/* A key's own rule for a value of the right type (a cron expression that
+ * can run, a known time zone, ...): 0, or -1 with err naming where and the
+ * key. */
+typedef int conf_check_fn(const struct conf_key *k, const char *value, const char *where,
+			  struct conf_error *err);
+
 struct conf_key {
 	const char *path;           /* "jobs.zoom_token_cleanup.batch_size" */
 	enum conf_type type;
 	size_t offset;
 	const char *def;            /* default, in the syntax a user writes */
+	const char *def_development; /* the default in development, where it differs */
 	int64_t min, max;           /* CT_INT: value; CT_DURATION: milliseconds */
-	const char *const *choices; /* CT_ENUM */
+	const struct conf_choice *choices; /* CT_ENUM, ending with { NULL } */
+	conf_check_fn *check;       /* CT_STRING, or NULL */
 	unsigned flags;
 	const char *help;
 };
 #define CK_SECRET     0x1      /* may hold a password: masked when printed */
 #define CK_RELOADABLE 0x2      /* takes effect on SIGHUP without a restart */
+#define CK_NONEMPTY   0x4      /* CT_STRING: "" is refused */
 
 extern const struct conf_key conf_keys[];
 extern const size_t conf_nkeys;
@@ -100,9 +115,10 @@ const char *conf_environment_name(int env);
  * newc; changed() is told each one whose new value was set aside. */
 int conf_keep_restart_only(struct conf *newc, const struct conf *oldc,
 			   void (*changed)(const char *path, void *arg), void *arg);
-/* Where key path got its value ("default", "file:line", ...). */
+/* Where key path got its value ("default", "default in development",
+ * "file:line", ...). */
 const char *conf_origin(const struct conf *c, const char *path);
-/* syslog priority for the configured log.level */
+/* log.level as a syslog priority */
 int conf_syslog_level(const struct conf *c);
 
 #endif

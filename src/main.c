@@ -1,11 +1,12 @@
 /* momentum-maintd: keeps the Momentum backend's PostgreSQL database in shape.
- * main() is the life of the process: options, configuration, logging, then
- * the daemon or a one-shot command. */
+ * main() is the life of the process: options, the command, configuration,
+ * logging, then the daemon or a one-shot command. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,61 +25,62 @@
 
 #define DEFAULT_CONFIG SYSCONFDIR "/momentum-maintd/momentum-maintd.conf"
 #define MAX_SETS 64
+/* -d's connection string; a longer one is a usage error */
+#define CONNINFO_MAX ((size_t)4077)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 extern char **environ;
 
-static void usage(FILE *f)
-{
-	size_t i;
+/* One --set KEY=VALUE (or -d CONNINFO), pointing into argv. */
+struct setting {
+	const char *key;
+	int key_len;
+	const char *value;
+};
 
-	fprintf(f,
-		"Usage: %s [OPTIONS] [COMMAND]\n"
-		"\n"
-		"Keeps the Momentum backend's PostgreSQL database in shape: applies pending\n"
-		"migrations at startup and reports to systemd.\n"
-		"\n"
-		"Commands:\n"
-		"  run                 the daemon, in the foreground (default)\n"
-		"  check-config        validate and print the effective configuration (secrets masked)\n"
-		"  migrate status [--format text|json]\n"
-		"                      each migration: version, name, state, applied_at, checksum\n"
-		"  migrate up [--dry-run [--locks]]\n"
-		"                      apply pending migrations and exit (--dry-run: the plan, nothing changed;\n"
-		"                      --locks: also run them in a rolled-back transaction and list the\n"
-		"                      tables each one locks, with the lock mode, size and rows)\n"
-		"  migrate down --to VERSION [--yes]\n"
-		"                      run rollback files newest first, down to (not including) VERSION\n"
-		"  run-job NAME        run one scheduled job now and exit (NAME: zoom-token-cleanup, verify)\n"
-		"  verify [--format text|json] [--fail-on error|warn|info]\n"
-		"                      one verification pass (RLS, policies, indexes, roles); exit 0 clean,\n"
-		"                      1 findings at or above --fail-on (default error), 69 database down\n"
-		"  migrate reset [--yes]\n"
-		"                      development only: every rollback, then every migration again\n"
-		"  migrate baseline VERSION\n"
-		"                      record migrations up to VERSION as applied without running them\n"
-		"                      (for a database where they were applied by hand)\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE   configuration file (default %s,\n"
-		"                      or $MOMENTUM_MAINTD_CONFIG; a missing default file is not an error)\n"
-		"  -d, --database CONNINFO\n"
-		"                      libpq connection string or URI (same as --set database.conninfo=...)\n"
-		"  -s, --set KEY=VALUE set a configuration key, e.g. --set log.level=debug\n"
-		"  -h, --help          show this help\n"
-		"  -V, --version       show the version\n"
-		"\n"
-		"Configuration keys (file < environment MOMENTUM_MAINTD_<SECTION>_<KEY> < command line):\n",
-		PACKAGE_NAME, DEFAULT_CONFIG);
-	for (i = 0; i < conf_nkeys; i++)
-		fprintf(f, "  %-34s %s (default \"%s\")\n", conf_keys[i].path, conf_keys[i].help,
-			conf_keys[i].def);
-	fprintf(f,
-		"\n"
-		"The connection also reads DATABASE_URL and libpq's PG* variables; the password can come\n"
-		"from database.password_file, $CREDENTIALS_DIRECTORY/db-password or PGPASSFILE.\n"
-		"\n"
-		"Exit status: 0 ok, 64 usage, 65 data error (a migration failed, a checksum mismatch),\n"
-		"69 database unavailable (one-shot commands), 70 internal error, 78 configuration error.\n");
+/* Where the configuration comes from, kept to read it again on SIGHUP. */
+struct conf_sources {
+	const char *path;
+	bool explicit_path;
+	struct setting sets[MAX_SETS];
+	int nsets;
+};
+
+/* Options that belong to some commands only. */
+enum {
+	OPT_DRY_RUN = 1 << 0,
+	OPT_LOCKS = 1 << 1,
+	OPT_TO = 1 << 2,
+	OPT_YES = 1 << 3,
+	OPT_FORMAT = 1 << 4,
+	OPT_FAIL_ON = 1 << 5,
+};
+
+/* What the command line asks for. */
+struct invocation {
+	struct conf_sources src;
+	const char *command;
+	const char *subcommand;     /* of migrate */
+	const char *operand;        /* run-job NAME, migrate baseline VERSION */
+	unsigned options;           /* OPT_* given */
+	const char *to, *format, *fail_on;
+	int64_t version;            /* --to or baseline's VERSION */
+};
+
+/* Says what is wrong with the command line; returns EX_USAGE. */
+static int usage_error(bool hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(bool hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", PACKAGE_NAME);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (hint)
+		fprintf(stderr, "Try '%s --help'.\n", PACKAGE_NAME);
+	return EX_USAGE;
 }
 
 static void print_version(void)
@@ -145,39 +147,6 @@ static int parse_version(const char *s, int64_t *out)
 	return 0;
 }
 
-/* Options that belong to one subcommand are refused elsewhere. */
-static int check_subcommand_options(const char *sub, bool dry_run, const char *to, bool yes,
-				    const char *format, const char *baseline, int64_t *version)
-{
-	const char *bad = NULL;
-
-	if (dry_run && (sub == NULL || strcmp(sub, "up") != 0))
-		bad = "--dry-run belongs to 'migrate up'";
-	else if (to != NULL && (sub == NULL || strcmp(sub, "down") != 0))
-		bad = "--to belongs to 'migrate down'";
-	else if (yes && (sub == NULL || (strcmp(sub, "down") != 0 && strcmp(sub, "reset") != 0)))
-		bad = "--yes belongs to 'migrate down' and 'migrate reset'";
-	else if (format != NULL && (sub == NULL || strcmp(sub, "status") != 0))
-		bad = "--format belongs to 'migrate status'";
-	else if (format != NULL && strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
-		bad = "--format: expected text or json";
-	else if (sub != NULL && strcmp(sub, "down") == 0 && (to == NULL || parse_version(to, version) < 0))
-		bad = "migrate down needs --to VERSION (a migration version number, 0 for all)";
-	else if (sub != NULL && strcmp(sub, "baseline") == 0 &&
-		 (baseline == NULL || parse_version(baseline, version) < 0))
-		bad = "migrate baseline needs a VERSION (a migration version number)";
-	if (bad == NULL)
-		return EX_OK;
-	fprintf(stderr, "%s: %s\nTry '%s --help'.\n", PACKAGE_NAME, bad, PACKAGE_NAME);
-	return EX_USAGE;
-}
-
-struct conf_sources {
-	const char *path;
-	bool explicit_path;
-	const char **sets;
-	int nsets;
-};
 
 /* The whole configuration, from every source in order; NULL with err set. */
 static struct conf *load_configuration(const struct conf_sources *src, struct conf_error *err)
@@ -193,11 +162,11 @@ static struct conf *load_configuration(const struct conf_sources *src, struct co
 	    conf_load_env(conf, environ, err) < 0)
 		goto fail;
 	for (i = 0; i < src->nsets; i++) {
-		const char *eq = strchr(src->sets[i], '=');
+		const struct setting *s = &src->sets[i];
 		char key[256];
 
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - src->sets[i]), src->sets[i]);
-		if (conf_set(conf, key, eq + 1, "command line", err) < 0)
+		snprintf(key, sizeof(key), "%.*s", s->key_len, s->key);
+		if (conf_set(conf, key, s->value, "command line", err) < 0)
 			goto fail;
 	}
 	if (conf_validate(conf, err) < 0)
@@ -214,9 +183,263 @@ static struct conf *reload_configuration(void *arg, struct conf_error *err)
 	return load_configuration(arg, err);
 }
 
-int main(int argc, char **argv)
+/* ---- the commands ---- */
+
+static bool wants_json(const struct invocation *inv)
 {
-	struct conf_sources src;
+	return inv->format != NULL && strcmp(inv->format, "json") == 0;
+}
+
+static int run_daemon(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return daemon_run(conf, password, reload_configuration, &inv->src);
+}
+
+static int run_check_config(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	(void)inv;
+	(void)password;
+	conf_print(conf, stdout);
+	return EX_OK;
+}
+
+static int run_migrate_status(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_migrate_status(conf, password, wants_json(inv));
+}
+
+static int run_migrate_up(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_migrate_up(conf, password, (inv->options & OPT_DRY_RUN) != 0, (inv->options & OPT_LOCKS) != 0);
+}
+
+static int run_migrate_down(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_migrate_down(conf, password, inv->version, (inv->options & OPT_YES) != 0);
+}
+
+static int run_migrate_reset(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	int rc;
+
+	if (conf->environment != ENV_DEVELOPMENT) {
+		fprintf(stderr, "%s: migrate reset drops everything the migrations made; it is allowed only "
+			"with environment = \"development\" (this is %s)\n", PACKAGE_NAME,
+			conf_environment_name(conf->environment));
+		return EX_USAGE;
+	}
+	rc = cli_migrate_down(conf, password, 0, (inv->options & OPT_YES) != 0);
+	if (rc == EX_OK)
+		rc = cli_migrate_up(conf, password, false, false);
+	return rc;
+}
+
+static int run_migrate_baseline(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_migrate_baseline(conf, password, inv->version);
+}
+
+static int run_job(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_run_job(conf, password, inv->operand);
+}
+
+static int run_verify(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_verify(conf, password, wants_json(inv), inv->fail_on);
+}
+
+/* ---- the values of the options a command takes ---- */
+
+static bool text_or_json(const char *format)
+{
+	return format == NULL || strcmp(format, "text") == 0 || strcmp(format, "json") == 0;
+}
+
+static int check_status(struct invocation *inv)
+{
+	return text_or_json(inv->format) ? EX_OK : usage_error(true, "--format: expected text or json");
+}
+
+static int check_down(struct invocation *inv)
+{
+	if (inv->to == NULL || parse_version(inv->to, &inv->version) < 0)
+		return usage_error(true, "migrate down needs --to VERSION (a migration version number, 0 for all)");
+	return EX_OK;
+}
+
+static int check_baseline(struct invocation *inv)
+{
+	if (inv->operand == NULL || parse_version(inv->operand, &inv->version) < 0)
+		return usage_error(true, "migrate baseline needs a VERSION (a migration version number)");
+	return EX_OK;
+}
+
+static int check_run_job(struct invocation *inv)
+{
+	if (inv->operand == NULL)
+		return usage_error(true, "run-job needs a job name (zoom-token-cleanup, verify)");
+	return EX_OK;
+}
+
+static int check_verify(struct invocation *inv)
+{
+	const char *f = inv->fail_on;
+
+	if (!text_or_json(inv->format) ||
+	    (f != NULL && strcmp(f, "error") != 0 && strcmp(f, "warn") != 0 && strcmp(f, "info") != 0))
+		return usage_error(false, "verify: --format text|json, --fail-on error|warn|info");
+	return EX_OK;
+}
+
+/* Every command: its words, the options it takes, the check of their
+ * values, what runs it, and its lines of --help (in this order). */
+static const struct command {
+	const char *name;
+	const char *subcommand;     /* of migrate */
+	bool operand;               /* one word follows: run-job NAME, baseline VERSION */
+	unsigned options;           /* OPT_* it takes */
+	int (*check)(struct invocation *inv);
+	int (*run)(struct invocation *inv, const struct conf *conf, const char *password);
+	const char *synopsis;
+	const char *help;           /* lines separated by \n */
+} commands[] = {
+	{ .name = "run", .run = run_daemon,
+	  .synopsis = "run", .help = "the daemon, in the foreground (default)" },
+	{ .name = "check-config", .run = run_check_config,
+	  .synopsis = "check-config", .help = "validate and print the effective configuration (secrets masked)" },
+	{ .name = "migrate", .subcommand = "status", .options = OPT_FORMAT,
+	  .check = check_status, .run = run_migrate_status,
+	  .synopsis = "migrate status [--format text|json]",
+	  .help = "each migration: version, name, state, applied_at, checksum" },
+	{ .name = "migrate", .subcommand = "up", .options = OPT_DRY_RUN | OPT_LOCKS, .run = run_migrate_up,
+	  .synopsis = "migrate up [--dry-run [--locks]]",
+	  .help = "apply pending migrations and exit (--dry-run: the plan, nothing changed;\n"
+		  "--locks: also run them in a rolled-back transaction and list the\n"
+		  "tables each one locks, with the lock mode, size and rows)" },
+	{ .name = "migrate", .subcommand = "down", .options = OPT_TO | OPT_YES,
+	  .check = check_down, .run = run_migrate_down,
+	  .synopsis = "migrate down --to VERSION [--yes]",
+	  .help = "run rollback files newest first, down to (not including) VERSION" },
+	{ .name = "run-job", .operand = true, .check = check_run_job, .run = run_job,
+	  .synopsis = "run-job NAME",
+	  .help = "run one scheduled job now and exit (NAME: zoom-token-cleanup, verify)" },
+	{ .name = "verify", .options = OPT_FORMAT | OPT_FAIL_ON, .check = check_verify, .run = run_verify,
+	  .synopsis = "verify [--format text|json] [--fail-on error|warn|info]",
+	  .help = "one verification pass (RLS, policies, indexes, roles); exit 0 clean,\n"
+		  "1 findings at or above --fail-on (default error), 69 database down" },
+	{ .name = "migrate", .subcommand = "reset", .options = OPT_YES, .run = run_migrate_reset,
+	  .synopsis = "migrate reset [--yes]",
+	  .help = "development only: every rollback, then every migration again" },
+	{ .name = "migrate", .subcommand = "baseline", .operand = true,
+	  .check = check_baseline, .run = run_migrate_baseline,
+	  .synopsis = "migrate baseline VERSION",
+	  .help = "record migrations up to VERSION as applied without running them\n"
+		  "(for a database where they were applied by hand)" },
+};
+
+/* Refusals of an option without the option it goes with, or on a command
+ * that does not take it; checked in this order. */
+static const struct option_rule {
+	unsigned option;
+	unsigned needs;             /* the options it goes with */
+	bool hint;                  /* "Try --help" after the refusal */
+	const char *refusal;
+} option_rules[] = {
+	{ OPT_FAIL_ON, 0, false, "--fail-on belongs to 'verify'" },
+	{ OPT_DRY_RUN, 0, true, "--dry-run belongs to 'migrate up'" },
+	{ OPT_TO, 0, true, "--to belongs to 'migrate down'" },
+	{ OPT_YES, 0, true, "--yes belongs to 'migrate down' and 'migrate reset'" },
+	{ OPT_FORMAT, 0, true, "--format belongs to 'migrate status'" },
+	{ OPT_LOCKS, OPT_DRY_RUN, false, "--locks goes with 'migrate up --dry-run'" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"Usage: %s [OPTIONS] [COMMAND]\n"
+		"\n"
+		"Keeps the Momentum backend's PostgreSQL database in shape: applies pending\n"
+		"migrations at startup and reports to systemd.\n"
+		"\n"
+		"Commands:\n", PACKAGE_NAME);
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		const char *line = commands[i].help, *nl;
+		int column = fprintf(f, "  %s", commands[i].synopsis);
+
+		for (; line != NULL; line = nl ? nl + 1 : NULL, column = 0) {
+			nl = strchr(line, '\n');
+			if (column >= 22) {
+				fputc('\n', f);
+				column = 0;
+			}
+			fprintf(f, "%*s%.*s\n", 22 - column, "", nl ? (int)(nl - line) : (int)strlen(line), line);
+		}
+	}
+	fprintf(f,
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE   configuration file (default %s,\n"
+		"                      or $MOMENTUM_MAINTD_CONFIG; a missing default file is not an error)\n"
+		"  -d, --database CONNINFO\n"
+		"                      libpq connection string or URI (same as --set database.conninfo=...)\n"
+		"  -s, --set KEY=VALUE set a configuration key, e.g. --set log.level=debug\n"
+		"  -h, --help          show this help\n"
+		"  -V, --version       show the version\n"
+		"\n"
+		"Configuration keys (file < environment MOMENTUM_MAINTD_<SECTION>_<KEY> < command line):\n",
+		DEFAULT_CONFIG);
+	for (i = 0; i < conf_nkeys; i++)
+		fprintf(f, "  %-34s %s (default \"%s\")\n", conf_keys[i].path, conf_keys[i].help,
+			conf_keys[i].def);
+	fprintf(f,
+		"\n"
+		"The connection also reads DATABASE_URL and libpq's PG* variables; the password can come\n"
+		"from database.password_file, $CREDENTIALS_DIRECTORY/db-password or PGPASSFILE.\n"
+		"\n"
+		"Exit status: 0 ok, 64 usage, 65 data error (a migration failed, a checksum mismatch),\n"
+		"69 database unavailable (one-shot commands), 70 internal error, 78 configuration error.\n");
+}
+
+/* ---- the command line ---- */
+
+/* -d CONNINFO and --set KEY=VALUE, kept as pointers into argv. */
+static int add_setting(struct conf_sources *src, int opt, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct setting *s;
+
+	if (src->nsets == MAX_SETS) {
+		fprintf(stderr, "%s: too many --set options\n", PACKAGE_NAME);
+		return -1;
+	}
+	s = &src->sets[src->nsets];
+	if (opt == 'd' && strlen(arg) > CONNINFO_MAX) {
+		fprintf(stderr, "%s: -d: the connection string is longer than %zu bytes\n", PACKAGE_NAME, CONNINFO_MAX);
+		return -1;
+	}
+	if (opt == 'd') {
+		s->key = "database.conninfo";
+		s->key_len = (int)strlen(s->key);
+		s->value = arg;
+	} else if (eq == NULL || eq == arg) {
+		fprintf(stderr, "%s: --set %s: expected KEY=VALUE\n", PACKAGE_NAME, arg);
+		return -1;
+	} else {
+		s->key = arg;
+		s->key_len = (int)(eq - arg);
+		s->value = eq + 1;
+	}
+	src->nsets++;
+	return 0;
+}
+
+/* Reads the options (anywhere on the line).  -1 to go on, else the exit
+ * code: --help, --version or a usage error. */
+static int parse_options(int argc, char **argv, struct invocation *inv)
+{
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "database", required_argument, NULL, 'd' },
@@ -231,49 +454,19 @@ int main(int argc, char **argv)
 		{ "fail-on", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = getenv("MOMENTUM_MAINTD_CONFIG");
-	const char *sets[MAX_SETS];
-	const char *fail_on = NULL, *format_verify = NULL;
-	const char *cmd, *sub = NULL, *job_arg = NULL, *to_arg = NULL, *format = NULL, *baseline_arg = NULL;
-	bool dry_run = false, yes = false, locks = false;
-	int64_t version = 0;
-	int nsets = 0, opt, rc, explicit_config;
-	struct conf *conf = NULL;
-	struct conf_error err;
-	char *password = NULL;
+	int opt;
 
-	explicit_config = config_path != NULL && config_path[0] != '\0';
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:d:s:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_path = optarg;
-			explicit_config = 1;
+			inv->src.path = optarg;
+			inv->src.explicit_path = true;
 			break;
 		case 'd':
 		case 's':
-			if (nsets == MAX_SETS) {
-				fprintf(stderr, "%s: too many --set options\n", PACKAGE_NAME);
+			if (add_setting(&inv->src, opt, optarg) < 0)
 				return EX_USAGE;
-			}
-			if (opt == 'd') {
-				static char buf[MAX_SETS][4096];
-
-				if (snprintf(buf[nsets], sizeof(buf[nsets]), "database.conninfo=%s", optarg) >=
-				    (int)sizeof(buf[nsets])) {
-					fprintf(stderr, "%s: -d: the connection string is longer than %zu bytes\n",
-						PACKAGE_NAME, sizeof(buf[nsets]) - sizeof("database.conninfo="));
-					return EX_USAGE;
-				}
-				sets[nsets] = buf[nsets];
-				nsets++;
-			} else {
-				if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
-					fprintf(stderr, "%s: --set %s: expected KEY=VALUE\n", PACKAGE_NAME, optarg);
-					return EX_USAGE;
-				}
-				sets[nsets++] = optarg;
-			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -281,146 +474,128 @@ int main(int argc, char **argv)
 		case 'V':
 			print_version();
 			return EX_OK;
-		case 'n':
-			dry_run = true;
-			break;
-		case 'L':
-			locks = true;
-			break;
-		case 't':
-			to_arg = optarg;
-			break;
-		case 'y':
-			yes = true;
-			break;
-		case 'f':
-			format = optarg;
-			break;
-		case 'F':
-			fail_on = optarg;
-			break;
+		case 'n': inv->options |= OPT_DRY_RUN; break;
+		case 'L': inv->options |= OPT_LOCKS; break;
+		case 't': inv->options |= OPT_TO; inv->to = optarg; break;
+		case 'y': inv->options |= OPT_YES; break;
+		case 'f': inv->options |= OPT_FORMAT; inv->format = optarg; break;
+		case 'F': inv->options |= OPT_FAIL_ON; inv->fail_on = optarg; break;
 		case ':':
-			fprintf(stderr, "%s: option '%s' needs an argument\nTry '%s --help'.\n", PACKAGE_NAME,
-				argv[optind - 1], PACKAGE_NAME);
-			return EX_USAGE;
+			return usage_error(true, "option '%s' needs an argument", argv[optind - 1]);
 		default:
-			fprintf(stderr, "%s: unknown option '%s'\nTry '%s --help'.\n", PACKAGE_NAME,
-				argv[optind - 1], PACKAGE_NAME);
-			return EX_USAGE;
+			return usage_error(true, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	cmd = optind < argc ? argv[optind++] : "run";
-	if (strcmp(cmd, "migrate") == 0) {
-		sub = optind < argc ? argv[optind++] : NULL;
-		if (sub == NULL || (strcmp(sub, "up") != 0 && strcmp(sub, "status") != 0 &&
-				    strcmp(sub, "down") != 0 && strcmp(sub, "baseline") != 0 &&
-				    strcmp(sub, "reset") != 0)) {
-			fprintf(stderr, "%s: migrate: expected status, up, down, baseline or reset%s%s\nTry '%s --help'.\n",
-				PACKAGE_NAME, sub ? ", got " : "", sub ? sub : "", PACKAGE_NAME);
-			return EX_USAGE;
-		}
-		if (strcmp(sub, "baseline") == 0)
-			baseline_arg = optind < argc ? argv[optind++] : NULL;
-	} else if (strcmp(cmd, "run-job") == 0) {
-		job_arg = optind < argc ? argv[optind++] : NULL;
-		if (job_arg == NULL) {
-			fprintf(stderr, "%s: run-job needs a job name (zoom-token-cleanup, verify)\nTry '%s --help'.\n",
-				PACKAGE_NAME, PACKAGE_NAME);
-			return EX_USAGE;
-		}
-	} else if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 && strcmp(cmd, "verify") != 0) {
-		fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", PACKAGE_NAME, cmd, PACKAGE_NAME);
-		return EX_USAGE;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PACKAGE_NAME, argv[optind],
-			PACKAGE_NAME);
-		return EX_USAGE;
-	}
+	return -1;
+}
 
-	if (locks && !dry_run) {
-		fprintf(stderr, "%s: --locks goes with 'migrate up --dry-run'\n", PACKAGE_NAME);
-		return EX_USAGE;
+/* The command the words after the options name (run when there are
+ * none) and its operand; NULL after saying what is wrong. */
+static const struct command *find_command(int argc, char **argv, struct invocation *inv)
+{
+	const struct command *cmd = NULL;
+	const char *sub;
+	size_t i;
+
+	inv->command = optind < argc ? argv[optind++] : "run";
+	if (strcmp(inv->command, "migrate") == 0)
+		inv->subcommand = optind < argc ? argv[optind++] : NULL;
+	sub = inv->subcommand;
+	for (i = 0; i < ARRAY_SIZE(commands) && cmd == NULL; i++)
+		if (strcmp(commands[i].name, inv->command) == 0 &&
+		    (commands[i].subcommand == NULL || (sub != NULL && strcmp(commands[i].subcommand, sub) == 0)))
+			cmd = &commands[i];
+	if (cmd == NULL && strcmp(inv->command, "migrate") == 0) {
+		usage_error(true, "migrate: expected status, up, down, baseline or reset%s%s",
+			    sub ? ", got " : "", sub ? sub : "");
+		return NULL;
 	}
-	if (strcmp(cmd, "verify") == 0) {
-		if ((format && strcmp(format, "text") != 0 && strcmp(format, "json") != 0) ||
-		    (fail_on && strcmp(fail_on, "error") != 0 && strcmp(fail_on, "warn") != 0 &&
-		     strcmp(fail_on, "info") != 0)) {
-			fprintf(stderr, "%s: verify: --format text|json, --fail-on error|warn|info\n", PACKAGE_NAME);
-			return EX_USAGE;
-		}
-		format_verify = format;
-		format = NULL;
-	} else if (fail_on != NULL) {
-		fprintf(stderr, "%s: --fail-on belongs to 'verify'\n", PACKAGE_NAME);
-		return EX_USAGE;
+	if (cmd == NULL) {
+		usage_error(true, "unknown command '%s'", inv->command);
+		return NULL;
 	}
-	rc = check_subcommand_options(sub, dry_run, to_arg, yes, format, baseline_arg, &version);
+	if (cmd->operand && optind < argc)
+		inv->operand = argv[optind++];
+	if (optind < argc) {
+		usage_error(true, "unexpected argument '%s'", argv[optind]);
+		return NULL;
+	}
+	return cmd;
+}
+
+/* Refuses an option the command does not take (or without the one it goes
+ * with), then checks the values of those it does. */
+static int check_options(const struct command *cmd, struct invocation *inv)
+{
+	const struct option_rule *r;
+
+	for (r = option_rules; r < option_rules + ARRAY_SIZE(option_rules); r++)
+		if ((inv->options & r->option) && (inv->options & r->needs) != r->needs)
+			return usage_error(r->hint, "%s", r->refusal);
+	for (r = option_rules; r < option_rules + ARRAY_SIZE(option_rules); r++)
+		if ((inv->options & r->option) && !(cmd->options & r->option))
+			return usage_error(r->hint, "%s", r->refusal);
+	return cmd->check != NULL ? cmd->check(inv) : EX_OK;
+}
+
+/* Logging is not set up yet (the configuration decides where it goes):
+ * the journal when stderr is the journal, else plain stderr. */
+static int configuration_error(const struct conf_error *err)
+{
+	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
+	if (log_active_format() == LOG_FORMAT_JOURNAL)
+		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err->msg);
+	else
+		fprintf(stderr, "%s: configuration error: %s\n", PACKAGE_NAME, err->msg);
+	return EX_CONFIG;
+}
+
+static void forget_password(char *password)
+{
+	if (password == NULL)
+		return;
+	explicit_bzero(password, strlen(password));
+	free(password);
+}
+
+int main(int argc, char **argv)
+{
+	struct invocation inv = { 0 };
+	const struct command *cmd;
+	struct conf *conf;
+	struct conf_error err;
+	char *password = NULL;
+	int rc;
+
+	/* the command line: options, then the command and its operand */
+	inv.src.path = getenv("MOMENTUM_MAINTD_CONFIG");
+	inv.src.explicit_path = inv.src.path != NULL && inv.src.path[0] != '\0';
+	rc = parse_options(argc, argv, &inv);
+	if (rc >= 0)
+		return rc;
+	cmd = find_command(argc, argv, &inv);
+	if (cmd == NULL)
+		return EX_USAGE;
+	rc = check_options(cmd, &inv);
 	if (rc != EX_OK)
 		return rc;
 
-	/* defaults < file < environment < command line */
-	if (!explicit_config)
-		config_path = DEFAULT_CONFIG;
-	src.path = config_path;
-	src.explicit_path = explicit_config;
-	src.sets = sets;
-	src.nsets = nsets;
-	conf = load_configuration(&src, &err);
+	/* the configuration: defaults < file < environment < command line */
+	if (!inv.src.explicit_path)
+		inv.src.path = DEFAULT_CONFIG;
+	conf = load_configuration(&inv.src, &err);
 	if (conf == NULL)
-		goto config_error;
+		return configuration_error(&err);
 	if (load_password(conf, &password) < 0) {
 		conf_free(conf);
 		return EX_CONFIG;
 	}
 
-	log_setup(conf_syslog_level(conf), (enum log_format)conf->log_format);
+	/* logging as configured, then the command */
+	log_setup(conf_syslog_level(conf), conf->log_format);
 	signal(SIGPIPE, SIG_IGN);
-
-	if (strcmp(cmd, "check-config") == 0) {
-		conf_print(conf, stdout);
-		rc = EX_OK;
-	} else if (strcmp(cmd, "run") == 0) {
-		rc = daemon_run(conf, password, reload_configuration, &src);
-	} else if (strcmp(cmd, "run-job") == 0) {
-		rc = cli_run_job(conf, password, job_arg);
-	} else if (strcmp(cmd, "verify") == 0) {
-		rc = cli_verify(conf, password, format_verify != NULL && strcmp(format_verify, "json") == 0, fail_on);
-	} else if (strcmp(sub, "up") == 0) {
-		rc = cli_migrate_up(conf, password, dry_run, locks);
-	} else if (strcmp(sub, "down") == 0) {
-		rc = cli_migrate_down(conf, password, version, yes);
-	} else if (strcmp(sub, "baseline") == 0) {
-		rc = cli_migrate_baseline(conf, password, version);
-	} else if (strcmp(sub, "reset") == 0) {
-		if (conf->environment != ENV_DEVELOPMENT) {
-			fprintf(stderr, "%s: migrate reset drops everything the migrations made; it is allowed only "
-				"with environment = \"development\" (this is %s)\n", PACKAGE_NAME,
-				conf_environment_name(conf->environment));
-			rc = EX_USAGE;
-		} else {
-			rc = cli_migrate_down(conf, password, 0, yes);
-			if (rc == EX_OK)
-				rc = cli_migrate_up(conf, password, false, false);
-		}
-	} else {
-		rc = cli_migrate_status(conf, password, format != NULL && strcmp(format, "json") == 0);
-	}
-	if (password != NULL) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-	}
+	rc = cmd->run(&inv, conf, password);
+	forget_password(password);
 	conf_free(conf);
 	return rc;
-
-config_error:
-	/* Logging is not set up yet (the configuration decides where it goes):
-	 * the journal when stderr is the journal, else plain stderr. */
-	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
-	if (log_active_format() == LOG_FORMAT_JOURNAL)
-		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err.msg);
-	else
-		fprintf(stderr, "%s: configuration error: %s\n", PACKAGE_NAME, err.msg);
-	conf_free(conf);
-	return EX_CONFIG;
 }

@@ -1,7 +1,9 @@
 /* libFuzzer target: the configuration loader.  conf_load_file() reads a
  * path, so each input is written to a memfd and read back through
  * /proc/self/fd/N; a loaded configuration is then validated and printed
- * (as check-config does).  Built and run by "make fuzz". */
+ * (as check-config does).  The input is also given as the text value of
+ * keys of each type (as --set and the environment give them).  Built and
+ * run by "make fuzz". */
 #include "config.h"
 
 #include <stdint.h>
@@ -29,6 +31,33 @@ const char *__lsan_default_suppressions(void)
 static int memfd = -1;
 static char path[64];
 static FILE *devnull;
+
+/* The input as --set KEY=<input> for keys of every type and rule. */
+static void set_as_text(const uint8_t *data, size_t size)
+{
+	static const char *const keys[] = {
+		"verify.ignore", "jobs.verify.schedule", "jobs.zoom_token_cleanup.timezone", "database.conninfo",
+		"http.listen", "environment", "jobs.zoom_token_cleanup.batch_size",
+		"jobs.zoom_token_cleanup.enabled", "verify.remind_every",
+	};
+	char *text = malloc(size + 1);
+	struct conf_error err;
+	struct conf *c = conf_new();
+	size_t i;
+
+	if (text == NULL || c == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		err.msg[0] = '\0';
+		if (conf_set(c, keys[i], text, "command line", &err) < 0 && err.msg[0] == '\0')
+			abort(); /* a refusal must say why */
+	}
+	conf_print(c, devnull);
+	conf_free(c);
+	free(text);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -61,5 +90,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort(); /* a refusal must say why */
 	}
 	conf_free(c);
+	set_as_text(data, size);
 	return 0;
 }

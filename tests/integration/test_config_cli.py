@@ -1,10 +1,11 @@
 """Configuration errors, check-config, --help/--version, one-shot commands."""
 import json
 import os
+import re
 
 import pytest
 
-from conftest import MIGRATIONS, SEED_COUNT, run
+from conftest import MIGRATIONS, SEED_COUNT, Database, run
 
 
 def write(tmp_path, text, name="maintd.conf"):
@@ -63,6 +64,32 @@ def test_precedence_defaults_file_env_command_line(tmp_path):
     assert 'format = "text";  # environment MOMENTUM_MAINTD_LOG_FORMAT' in out
     assert "batch_size = 10;  # %s:2" % path in out
     assert 'retention = "7 days";  # default' in out
+
+
+def test_check_config_prints_the_effective_value_of_environment_defaults(db, tmp_path):
+    """development logs at debug unless log.level is set: check-config shows
+    the level in force, and its output loaded back as the configuration file
+    gives the same effective configuration, debug logging included."""
+    dev = {"MOMENTUM_MAINTD_ENVIRONMENT": "development", "MOMENTUM_MAINTD_LOG_LEVEL": None}
+    r = run(["check-config"], env=dev)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'^  level = "debug";  # default', r.stdout, re.M), r.stdout
+    path = write(tmp_path, r.stdout, "effective.conf")
+    unset = {"MOMENTUM_MAINTD_ENVIRONMENT": None, "MOMENTUM_MAINTD_LOG_LEVEL": None}
+    again = run(["-c", path, "check-config"], env=unset)
+    assert again.returncode == 0, again.stderr
+    values = lambda out: [re.sub(r";  #.*", ";", l) for l in out.splitlines()[1:]]
+    assert values(again.stdout) == values(r.stdout), "the printed configuration is the one in force"
+    # both configurations log the debug lines of applying
+    for config, env in (([], dev), (["-c", path], unset)):
+        fresh = Database(db.cluster, db.cluster.create_db())
+        m = run(config + ["-d", fresh.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"],
+                env=env)
+        assert m.returncode == 0, m.stderr
+        assert "level=debug" in m.stderr, (config, m.stderr)
+    # in the other environments the default is the table's
+    r = run(["check-config"], env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging", "MOMENTUM_MAINTD_LOG_LEVEL": None})
+    assert re.search(r'^  level = "info";  # default$', r.stdout, re.M), r.stdout
 
 
 def test_check_config_masks_secrets_everywhere(tmp_path):

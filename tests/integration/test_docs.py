@@ -182,8 +182,8 @@ def conf_c_flags():
     m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     assert m, "cannot find the conf_keys table in src/conf.c"
     flags = {}
-    for e in re.finditer(r'\{\s*"([^"]+)",\s*CT_\w+,(.*?)(?=\{\s*"[^"]+",\s*CT_|\Z)', m.group(1), re.S):
-        flags[e.group(1)] = "CK_RELOADABLE" in e.group(2)
+    for e in re.finditer(r'\{\s*\.path\s*=\s*"([^"]+)"(.*?)(?=\{\s*\.path\s*=|\Z)', m.group(1), re.S):
+        flags[e.group(1)] = re.search(r"\.flags\s*=[^,]*\bCK_RELOADABLE\b", e.group(2)) is not None
     return flags
 
 
@@ -311,6 +311,52 @@ def test_exit_codes_of_help_and_readme_are_described_in_section_8():
     tags = {tag for tag, _ in tagged_paragraphs(sections(read_page(MAN8)).get("EXIT STATUS", []))}
     missing = sorted(codes - tags, key=int)
     assert not missing, "exit codes without a .TP entry under EXIT STATUS in momentum-maintd.8: %s" % missing
+
+
+def man_command_exit_codes():
+    """{"run": {"0", "65", ...}, "migrate up": ...}: the numbers each COMMANDS
+    entry of momentum-maintd.8 gives from its first "exits" on ("128 plus
+    the signal number" is arithmetic, not a code)."""
+    out = {}
+    for tag, body in tagged_paragraphs(sections(read_page(MAN8))["COMMANDS"]):
+        words = tag.split()
+        cmd = " ".join(words[:2]) if words[0] == "migrate" else words[0]
+        m = re.search(r"[Ee]xits\b", body)
+        assert m, "the COMMANDS entry %r of momentum-maintd.8 gives no exit status" % tag
+        out[cmd] = set(re.findall(r"\b(\d{1,3})\b(?! plus)", body[m.start():]))
+    return out
+
+
+def readme_command_exit_codes():
+    """{"run": {"0", "65", ...}, "run-job": ...} from the exit column of the
+    README's command table; commands with several rows (run-job NAME) have
+    the codes each row gives."""
+    with open(os.path.join(SRCDIR, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    table = readme[readme.index("## Commands"):]
+    table = table[:table.find("\n## ")]
+    rows = {}
+    for line in table.splitlines():
+        m = re.match(r"\| `([^`]+)`[^|]*\|.*\| ([^|]*) \|$", line)
+        if not m:
+            continue
+        words = m.group(1).split()
+        cmd = " ".join(words[:2]) if words[0] == "migrate" else words[0]
+        rows.setdefault(cmd, []).append(set(re.findall(r"\b\d+\b", m.group(2))))
+    return rows
+
+
+def test_readme_command_table_gives_the_exit_codes_of_section_8():
+    man, readme = man_command_exit_codes(), readme_command_exit_codes()
+    assert set(readme) == set(man), "commands of the README's table %s, of momentum-maintd.8 %s" % (
+        sorted(readme), sorted(man))
+    wrong = []
+    for cmd, codes in sorted(man.items()):
+        for row in readme[cmd]:
+            if row != codes:
+                wrong.append("%s: README %s, momentum-maintd.8 %s" % (
+                    cmd, ", ".join(sorted(row, key=int)), ", ".join(sorted(codes, key=int))))
+    assert not wrong, "exit codes differ:\n" + "\n".join(wrong)
 
 
 def test_the_environment_variables_are_described_in_section_8():

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "log.h"
 #include "tap.h"
 
 static char path[64];
@@ -84,7 +85,7 @@ int main(void)
 	ok(c->cleanup_retention_ms == 5400000, "compound duration");
 	ok(c->cleanup_batch_size == 100, "int read");
 	ok(c->verify_ignore && c->verify_ignore[1] && c->verify_ignore[2] == NULL, "string list read");
-	ok(c->log_level == CLOG_DEBUG && c->log_format == CLOGF_JSON, "log section read");
+	ok(c->log_level == LOG_DEBUG && c->log_format == LOG_FORMAT_JSON, "log section read");
 	{
 		char *out = printed(c);
 
@@ -158,7 +159,7 @@ int main(void)
 			NULL,
 		};
 		ok(conf_load_env(c, env, &err) == 0, "environment applies");
-		ok(c->log_level == CLOG_WARNING, "MOMENTUM_MAINTD_LOG_LEVEL");
+		ok(c->log_level == LOG_WARNING, "MOMENTUM_MAINTD_LOG_LEVEL");
 		ok(c->cleanup_batch_size == 42, "nested key from the environment");
 		is_str(c->db_conninfo, "postgresql://u:secret@localhost/db", "DATABASE_URL fills conninfo");
 		char *out = printed(c);
@@ -210,7 +211,7 @@ int main(void)
 	ok(conf_set(c, "verify.ignore", "[\"a\"] x", "command line", &err) < 0, "trailing text refused");
 
 	/* command line */
-	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == CLOG_ERROR,
+	ok(conf_set(c, "log.level", "error", "command line", &err) == 0 && c->log_level == LOG_ERR,
 	   "--set log.level=error");
 	ok(conf_set(c, "log.nope", "x", "command line", &err) < 0, "--set unknown key");
 	contains(err.msg, "command line: unknown key \"log.nope\"", "names the key");
@@ -231,6 +232,32 @@ int main(void)
 		snprintf(expect, sizeof(expect), "user=u");
 		contains(out, expect, "URI user kept");
 	}
+
+	/* a default that depends on the environment follows it while nothing set the key */
+	c = conf_new();
+	ok(conf_syslog_level(c) == LOG_INFO, "production logs at info");
+	ok(conf_set(c, "environment", "development", "command line", &err) == 0 &&
+	   conf_syslog_level(c) == LOG_DEBUG && c->log_level == LOG_DEBUG, "development logs at debug");
+	is_str(conf_origin(c, "log.level"), "default in development", "and says the default is development's");
+	{
+		char *out = printed(c);
+
+		contains(out, "level = \"debug\";  # default in development", "check-config prints the level in force");
+		free(out);
+	}
+	ok(conf_set(c, "environment", "staging", "command line", &err) == 0 && c->log_level == LOG_INFO,
+	   "leaving development restores the table's default");
+	is_str(conf_origin(c, "log.level"), "default", "with the plain default's origin");
+	ok(conf_set(c, "log.level", "warning", "command line", &err) == 0 &&
+	   conf_set(c, "environment", "development", "command line", &err) == 0 && c->log_level == LOG_WARNING,
+	   "a log.level that was set stays in development");
+	conf_free(c);
+	c = conf_new();
+	ok(load_text(c, "log: { level = \"notice\"; };\nenvironment = \"development\";\n", &err) == 0 &&
+	   c->log_level == LOG_NOTICE, "also when the file sets log.level before the environment");
+	ok(c->log_format == LOG_FORMAT_AUTO, "log.format stores log.h's enum");
+	is_str(conf_environment_name(c->environment), "development", "environment name");
+	conf_free(c);
 
 	/* the password file must be readable */
 	c = conf_new();
