@@ -527,7 +527,7 @@ static void conn_serve(struct conn *c)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	char discard[4096];
+	char discard[16384];
 	ssize_t n;
 
 	(void)what;
