@@ -1,5 +1,6 @@
-/* /healthz, /readyz and /metrics on http.listen, served by libevent's HTTP
- * server from the daemon's own loop: a stuck loop fails /healthz. */
+/* /healthz, /readyz and /metrics on http.listen, served from the daemon's
+ * own loop (a stuck loop fails /healthz) by a small HTTP/1.1 responder that
+ * caps connections, head size and time, and never reads a request body. */
 #ifndef MOMENTUM_HTTP_H
 #define MOMENTUM_HTTP_H
 
