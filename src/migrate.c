@@ -912,40 +912,10 @@ static void start_migration(struct migrator *m)
 	send_sql(m, sql, no_tx ? session_reset : migration_started);
 }
 
-/* The seed's post-migration check: every table in public has RLS on. */
-static void rls_checked(struct migrator *m, PGresult *res, bool ok)
-{
-	int i, n = ok ? PQntuples(res) : 0, off = 0;
-
-	if (!ok)
-		log_warning("post-migration check could not run: %s", db_message(res));
-	for (i = 0; i < n; i++) {
-		if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
-			continue;
-		struct log_field f[] = { { "CHECK", "rls_enabled" }, { "OBJECT", PQgetvalue(res, i, 0) } };
-
-		log_emit(LOG_WARNING, MSGID_POSTCHECK, LOG_FIELDS(f),
-			 "post-migration check: table %s has row level security disabled; enable it "
-			 "(ALTER TABLE %s ENABLE ROW LEVEL SECURITY) or it is open to every role with access",
-			 PQgetvalue(res, i, 0), PQgetvalue(res, i, 0));
-		off++;
-	}
-	if (ok && off == 0)
-		log_info("post-migration check: row level security is enabled on all %d table(s) in public", n);
-	finish(m, MIGRATE_OK);
-}
-
 static void unlocked(struct migrator *m, PGresult *res, bool ok)
 {
 	if (!ok) {
 		bookkeeping_failed(m, res);
-		return;
-	}
-	/* staging and production: the seed's "verify RLS after migrating" */
-	if (m->applied_now > 0 && m->conf->environment != ENV_DEVELOPMENT) {
-		send_sql(m, "SELECT n.nspname || '.' || c.relname, c.relrowsecurity FROM pg_class c "
-			 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-			 "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1", rls_checked);
 		return;
 	}
 	finish(m, MIGRATE_OK);
