@@ -97,6 +97,37 @@ struct migrator {
 	struct event *progress;
 };
 
+/* The steps of a run, in the order it takes them: each send names the
+ * step that handles its result. */
+static void lock_tried(struct migrator *m, PGresult *res, bool ok);
+static void holder_found(struct migrator *m, PGresult *res, bool ok);
+static void lock_waited(struct migrator *m, PGresult *res, bool ok);
+static void lock_checked(struct migrator *m, PGresult *res, bool ok);
+static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok);
+static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok);
+static void applied_read(struct migrator *m, PGresult *res, bool ok);
+static void compat_done(struct migrator *m, PGresult *res, bool ok);
+static void session_reset(struct migrator *m, PGresult *res, bool ok);
+static void migration_started(struct migrator *m, PGresult *res, bool ok);
+static void statement_done(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok);
+static void blockers_found(struct migrator *m, PGresult *res, bool ok);
+static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back(struct migrator *m, PGresult *res, bool ok);
+static void unlocked(struct migrator *m, PGresult *res, bool ok);
+/* and what they go on with */
+static void lock_taken(struct migrator *m);
+static void plan_ready(struct migrator *m, PGresult *res);
+static void after_backup(struct migrator *m);
+static void apply_next(struct migrator *m);
+static void start_migration(struct migrator *m);
+static void send_statement(struct migrator *m);
+static void record_migration(struct migrator *m);
+static void migration_applied(struct migrator *m);
+static void migration_failed(struct migrator *m);
+static void lock_timed_out(struct migrator *m);
+static void find_blockers(struct migrator *m);
+static int backup_start(struct migrator *m);
 static void retry_tick(evutil_socket_t fd, short what, void *arg);
 
 static const struct migration *current(const struct migrator *m)
@@ -255,7 +286,7 @@ static void send_sql(struct migrator *m, const char *sql, step_fn then)
 	send_params(m, sql, 0, NULL, then);
 }
 
-/* ---- error reports ---------------------------------------------------- */
+/* ---- error reports ------------------------------------------------------- */
 
 static bool is_duplicate_object(const char *sqlstate)
 {
@@ -376,7 +407,7 @@ static void bookkeeping_failed(struct migrator *m, const PGresult *res)
 	finish(m, MIGRATE_FAILED);
 }
 
-/* ---- the migration lock ------------------------------------------------ */
+/* ---- the start, and the migration lock ---------------------------------- */
 
 static void report_pooler(int server_pid)
 {
@@ -404,8 +435,82 @@ bool migration_lock_held(int client_pid, const char *server_pid_text, const char
 	return true;
 }
 
-static void plan_ready(struct migrator *m, PGresult *res);
-static void applied_read(struct migrator *m, PGresult *res, bool ok);
+void migrator_start(struct migrator *m)
+{
+	struct timeval tv = { .tv_sec = PROGRESS_INTERVAL_SEC, .tv_usec = 0 };
+
+	/* sized here, not in migrator_new: the set may be read after it */
+	free(m->pending);
+	free(m->interrupted);
+	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
+	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
+	if (m->pending == NULL || m->interrupted == NULL) {
+		log_error("out of memory");
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	m->cur = 0;
+	m->cur_ordinal = 0;
+	m->npending = 0;
+	m->bookkeeping_ready = false;
+	m->phase = PHASE_PREPARING;
+	if (m->dry_run) {
+		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
+		return;
+	}
+	notify_status("taking the migration lock");
+	event_add(m->progress, &tv);
+	/* the DBA's timeouts are for the application: an index build or a wait
+	 * for another instance's migrations must not be cut short by them */
+	send_sql(m, SESSION_SETUP_SQL MIGRATION_LOCK_TRY_SQL ", " BOOKKEEPING_READY_SQL, lock_tried);
+}
+
+/* The try's answer, and whether the bookkeeping needs no bootstrap. */
+static void lock_tried(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	m->bookkeeping_ready = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		lock_taken(m);
+	else
+		send_sql(m, LOCK_HOLDER_SQL, holder_found);
+}
+
+static void holder_found(struct migrator *m, PGresult *res, bool ok)
+{
+	const char *pid = ok ? PQgetvalue(res, 0, 0) : "unknown";
+	struct log_field f[] = { { "HOLDER_PID", pid } };
+
+	notify_status("waiting for the migration lock held by another instance (backend pid %s)", pid);
+	log_emit(LOG_INFO, MSGID_MIGRATION_LOCK_WAIT, LOG_FIELDS(f),
+		 "another instance is applying migrations (backend pid %s); waiting for it", pid);
+	send_sql(m, MIGRATION_LOCK_WAIT_SQL, lock_waited);
+}
+
+static void lock_waited(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	lock_taken(m);
+}
+
+/* A session advisory lock only protects anything if every later query
+ * runs in the session that holds it: not so behind a transaction-mode
+ * pooler, which may hand each statement to another server connection.
+ * So the check is a query of its own, not part of the one that locked.
+ * With the bookkeeping in place it also reads what is applied. */
+static void lock_taken(struct migrator *m)
+{
+	if (m->bookkeeping_ready)
+		send_sql(m, m->check_and_read, lock_checked_and_read);
+	else
+		send_sql(m, MIGRATION_LOCK_HELD_SQL, lock_checked);
+}
 
 /* The pooler check's answer: false (and the run finished) when this
  * session does not hold the migration lock. */
@@ -429,8 +534,6 @@ static void lock_checked(struct migrator *m, PGresult *res, bool ok)
 	send_sql(m, m->bootstrap_and_read, applied_read);
 }
 
-static void lock_taken(struct migrator *m);
-
 static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok)
 {
 	int i, n = ok ? PQntuples(res) : 0;
@@ -446,53 +549,6 @@ static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok)
 	}
 	if (lock_session_ok(m, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)))
 		plan_ready(m, res);
-}
-
-/* A session advisory lock only protects anything if every later query
- * runs in the session that holds it: not so behind a transaction-mode
- * pooler, which may hand each statement to another server connection.
- * So the check is a query of its own, not part of the one that locked.
- * With the bookkeeping in place it also reads what is applied. */
-static void lock_taken(struct migrator *m)
-{
-	if (m->bookkeeping_ready)
-		send_sql(m, m->check_and_read, lock_checked_and_read);
-	else
-		send_sql(m, MIGRATION_LOCK_HELD_SQL, lock_checked);
-}
-
-static void lock_waited(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	lock_taken(m);
-}
-
-static void holder_found(struct migrator *m, PGresult *res, bool ok)
-{
-	const char *pid = ok ? PQgetvalue(res, 0, 0) : "unknown";
-	struct log_field f[] = { { "HOLDER_PID", pid } };
-
-	notify_status("waiting for the migration lock held by another instance (backend pid %s)", pid);
-	log_emit(LOG_INFO, MSGID_MIGRATION_LOCK_WAIT, LOG_FIELDS(f),
-		 "another instance is applying migrations (backend pid %s); waiting for it", pid);
-	send_sql(m, MIGRATION_LOCK_WAIT_SQL, lock_waited);
-}
-
-/* The try's answer, and whether the bookkeeping needs no bootstrap. */
-static void lock_tried(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	m->bookkeeping_ready = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-		lock_taken(m);
-	else
-		send_sql(m, LOCK_HOLDER_SQL, holder_found);
 }
 
 /* ---- the plan ------------------------------------------------------------ */
@@ -524,6 +580,32 @@ int migrate_applied_rows(const PGresult *res, struct migplan_row **rows)
 		r->at = PQgetvalue(res, i, 4);
 	}
 	return n;
+}
+
+/* A dry run takes no lock and creates nothing: the bookkeeping may be
+ * missing (never migrated: nothing applied) or older than
+ * migrations_in_progress. */
+static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		plan_ready(m, NULL);
+		return;
+	}
+	send_sql(m, migrate_read_applied_sql(strcmp(PQgetvalue(res, 0, 1), "t") == 0), applied_read);
+}
+
+/* The bookkeeping's rows (after the bootstrap, or for a dry run). */
+static void applied_read(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	plan_ready(m, res);
 }
 
 /* What the rows say, in version order: applied rows without a file, a
@@ -664,53 +746,38 @@ static enum migrate_result check_environment_rules(const struct migrator *m)
 	return MIGRATE_OK;
 }
 
-/* ---- backup and compatibility step --------------------------------------- */
-
-/* The compatibility step says what it created, one NOTICE per object. */
-static void compat_notice(const char *message, void *arg)
+/* What is applied is known: the plan, the environment's rules, then the
+ * backup (production) or straight to applying. */
+static void plan_ready(struct migrator *m, PGresult *res)
 {
-	const char *prefix = "NOTICE:  supabase_compat: ", *what = message;
-	struct log_field f[1] = { { "OBJECT", NULL } };
+	enum migrate_result allowed;
 
-	(void)arg;
-	if (strncmp(message, prefix, strlen(prefix)) != 0) {
-		log_debug("server: %s", message);
-		return;
-	}
-	what += strlen(prefix);
-	/* "created table auth.users": the object is the last word */
-	if (strncmp(what, "created ", 8) == 0 && strrchr(what, ' ') != NULL)
-		f[0].value = strrchr(what, ' ') + 1;
-	log_emit(LOG_NOTICE, MSGID_COMPAT_APPLIED, LOG_FIELDS(f),
-		 "Supabase compatibility step: %s", what);
-}
-
-static void apply_next(struct migrator *m);
-
-static void compat_done(struct migrator *m, PGresult *res, bool ok)
-{
-	db_set_notice_cb(m->db, NULL, NULL);
-	if (!ok) {
-		report_sql_error(m, "Supabase compatibility step (migrations.supabase_compat)", NULL, NULL, res);
+	if (plan(m, res) < 0) {
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	m->cur = 0;
-	apply_next(m);
-}
-
-/* Compatibility step (when on), then the pending migrations. */
-static void after_backup(struct migrator *m)
-{
-	m->cur = 0;
-	if (m->conf->mig_supabase_compat) {
-		notify_status("creating missing Supabase objects (compatibility step)");
-		db_set_notice_cb(m->db, compat_notice, m);
-		send_sql(m, supabase_compat_sql, compat_done);
+	if ((allowed = check_environment_rules(m)) != MIGRATE_OK) {
+		finish(m, allowed);
 		return;
 	}
-	apply_next(m);
+	if (m->dry_run) {
+		finish(m, MIGRATE_OK);
+		return;
+	}
+	if (m->npending == 0) {
+		apply_next(m);
+		return;
+	}
+	log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
+	if (m->conf->environment == ENV_PRODUCTION) {
+		if (backup_start(m) < 0)
+			finish(m, MIGRATE_FAILED);
+		return;
+	}
+	after_backup(m);
 }
+
+/* ---- backup and compatibility step --------------------------------------- */
 
 /* The backup command runs as a child while the loop goes on; it gets the
  * connection's PG* variables, so "pg_dump -Fc -f FILE" needs no arguments. */
@@ -789,137 +856,51 @@ static int backup_start(struct migrator *m)
 	return 0;
 }
 
-/* What is applied is known: the plan, the environment's rules, then the
- * backup (production) or straight to applying. */
-static void plan_ready(struct migrator *m, PGresult *res)
+/* The compatibility step says what it created, one NOTICE per object. */
+static void compat_notice(const char *message, void *arg)
 {
-	enum migrate_result allowed;
+	const char *prefix = "NOTICE:  supabase_compat: ", *what = message;
+	struct log_field f[1] = { { "OBJECT", NULL } };
 
-	if (plan(m, res) < 0) {
+	(void)arg;
+	if (strncmp(message, prefix, strlen(prefix)) != 0) {
+		log_debug("server: %s", message);
+		return;
+	}
+	what += strlen(prefix);
+	/* "created table auth.users": the object is the last word */
+	if (strncmp(what, "created ", 8) == 0 && strrchr(what, ' ') != NULL)
+		f[0].value = strrchr(what, ' ') + 1;
+	log_emit(LOG_NOTICE, MSGID_COMPAT_APPLIED, LOG_FIELDS(f),
+		 "Supabase compatibility step: %s", what);
+}
+
+/* Compatibility step (when on), then the pending migrations. */
+static void after_backup(struct migrator *m)
+{
+	m->cur = 0;
+	if (m->conf->mig_supabase_compat) {
+		notify_status("creating missing Supabase objects (compatibility step)");
+		db_set_notice_cb(m->db, compat_notice, m);
+		send_sql(m, supabase_compat_sql, compat_done);
+		return;
+	}
+	apply_next(m);
+}
+
+static void compat_done(struct migrator *m, PGresult *res, bool ok)
+{
+	db_set_notice_cb(m->db, NULL, NULL);
+	if (!ok) {
+		report_sql_error(m, "Supabase compatibility step (migrations.supabase_compat)", NULL, NULL, res);
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	if ((allowed = check_environment_rules(m)) != MIGRATE_OK) {
-		finish(m, allowed);
-		return;
-	}
-	if (m->dry_run) {
-		finish(m, MIGRATE_OK);
-		return;
-	}
-	if (m->npending == 0) {
-		apply_next(m);
-		return;
-	}
-	log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
-	if (m->conf->environment == ENV_PRODUCTION) {
-		if (backup_start(m) < 0)
-			finish(m, MIGRATE_FAILED);
-		return;
-	}
-	after_backup(m);
-}
-
-/* The bookkeeping's rows (after the bootstrap, or for a dry run). */
-static void applied_read(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	plan_ready(m, res);
-}
-
-/* A dry run takes no lock and creates nothing: the bookkeeping may be
- * missing (never migrated: nothing applied) or older than
- * migrations_in_progress. */
-static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		plan_ready(m, NULL);
-		return;
-	}
-	send_sql(m, migrate_read_applied_sql(strcmp(PQgetvalue(res, 0, 1), "t") == 0), applied_read);
+	m->cur = 0;
+	apply_next(m);
 }
 
 /* ---- applying: each file, statement by statement, then its tracking row --- */
-
-static void statement_done(struct migrator *m, PGresult *res, bool ok);
-
-static void send_statement(struct migrator *m)
-{
-	const struct sql_stmt *st = &current(m)->script.stmts[m->stmt];
-	char *sql = strndup(current(m)->sql + st->start, st->len);
-
-	if (sql == NULL) {
-		log_error("out of memory");
-		finish(m, MIGRATE_FAILED);
-		return;
-	}
-	send_sql(m, sql, statement_done);
-	free(sql);
-}
-
-static void migration_started(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		report_sql_error(m, "migration transaction", current(m), NULL, res);
-		finish(m, MIGRATE_FAILED);
-		return;
-	}
-	send_statement(m);
-}
-
-/* A no-transaction file is marked in progress before its first statement,
- * so that a crash part-way is seen at the next start. */
-static void session_reset(struct migrator *m, PGresult *res, bool ok)
-{
-	const struct migration *mig = current(m);
-	char version[24];
-	const char *params[2] = { version, mig->name };
-
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	snprintf(version, sizeof(version), "%" PRId64, mig->version);
-	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
-		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
-		    "SET started_at = now(), started_by = current_user", 2, params, migration_started);
-}
-
-/* Each file starts from a clean session: a SET or SET ROLE in one file
- * must not change how the next one runs.  A migration's statements wait at
- * most migrations.lock_timeout for a lock, so that the application's
- * queries never queue behind its lock request for longer than that.
- *
- * A transactional file gets the set-up and its BEGIN in one round trip:
- * the set-up then belongs to the migration's transaction, which is what
- * matters, as a rolled-back file is either retried from here or ends the
- * run. */
-static void start_migration(struct migrator *m)
-{
-	char sql[512];
-	bool no_tx = current(m)->script.no_transaction;
-
-	m->phase = PHASE_APPLYING;
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
-		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
-	send_sql(m, sql, no_tx ? session_reset : migration_started);
-}
-
-static void unlocked(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	finish(m, MIGRATE_OK);
-}
 
 static void apply_next(struct migrator *m)
 {
@@ -944,70 +925,97 @@ static void apply_next(struct migrator *m)
 	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked);
 }
 
-static void migration_applied(struct migrator *m)
+/* Each file starts from a clean session: a SET or SET ROLE in one file
+ * must not change how the next one runs.  A migration's statements wait at
+ * most migrations.lock_timeout for a lock, so that the application's
+ * queries never queue behind its lock request for longer than that.
+ *
+ * A transactional file gets the set-up and its BEGIN in one round trip:
+ * the set-up then belongs to the migration's transaction, which is what
+ * matters, as a rolled-back file is either retried from here or ends the
+ * run. */
+static void start_migration(struct migrator *m)
+{
+	char sql[512];
+	bool no_tx = current(m)->script.no_transaction;
+
+	m->phase = PHASE_APPLYING;
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
+		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
+	send_sql(m, sql, no_tx ? session_reset : migration_started);
+}
+
+/* A no-transaction file is marked in progress before its first statement,
+ * so that a crash part-way is seen at the next start. */
+static void session_reset(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
-	char ms[32];
+	char version[24];
+	const char *params[2] = { version, mig->name };
 
-	snprintf(ms, sizeof(ms), "%.0f", elapsed_since(&m->cur_start) * 1000);
-	struct log_field f[] = {
-		{ "MIGRATION", mig->name }, { "FILE", mig->path },
-		{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
-	};
-	log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
-		 "applied migration %s in %s ms%s", mig->name, ms,
-		 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
-	m->applied_now++;
-	m->applied_total++;
-	m->cur++;
-	apply_next(m);
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	snprintf(version, sizeof(version), "%" PRId64, mig->version);
+	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
+		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
+		    "SET started_at = now(), started_by = current_user", 2, params, migration_started);
 }
 
-static void rolled_back(struct migrator *m, PGresult *res, bool ok)
+static void migration_started(struct migrator *m, PGresult *res, bool ok)
 {
-	(void)res; (void)ok;
-	finish(m, MIGRATE_FAILED);
-}
-
-/* The file failed and was reported: a transactional one is rolled back
- * before the run ends; a no-transaction one stays as far as it got. */
-static void migration_failed(struct migrator *m)
-{
-	if (current(m)->script.no_transaction) {
+	if (!ok) {
+		report_sql_error(m, "migration transaction", current(m), NULL, res);
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	m->phase = PHASE_ENDING;
-	send_sql(m, "ROLLBACK", rolled_back);
+	send_statement(m);
 }
 
-static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
+static void send_statement(struct migrator *m)
+{
+	const struct sql_stmt *st = &current(m)->script.stmts[m->stmt];
+	char *sql = strndup(current(m)->sql + st->start, st->len);
+
+	if (sql == NULL) {
+		log_error("out of memory");
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	send_sql(m, sql, statement_done);
+	free(sql);
+}
+
+static void statement_done(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
+	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
 
-	if (!ok && !mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
-		/* the row went in and the COMMIT failed (a deferred
-		 * constraint of the file, say): the transaction is gone */
-		report_sql_error(m, "migration transaction", mig, NULL, res);
-		log_error("%s: not applied", mig->path);
-		finish(m, MIGRATE_FAILED);
+	if (!ok && strcmp(db_sqlstate(res), "55P03") == 0 && m->lock_attempt < m->conf->mig_lock_retries) {
+		lock_timed_out(m);
 		return;
 	}
 	if (!ok) {
-		report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, NULL, res);
+		report_sql_error(m, "migration", mig, st, res);
 		migration_failed(m);
 		return;
 	}
-	/* a transactional file's last result is the COMMIT's */
-	if (!mig->script.no_transaction && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+	if (!mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) != PQTRANS_INTRANS) {
+		/* the splitter refuses COMMIT and friends; this catches what it cannot see */
 		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
 
 		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-			 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
+			 "%s:%d:%d: this statement ended the migration's transaction; what ran before it may "
+			 "be committed and the migration is not recorded: check the database by hand, then "
+			 "remove the transaction control from the file", mig->path, st->line, st->column);
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	migration_applied(m);
+	if (++m->stmt < mig->script.n)
+		send_statement(m);
+	else
+		record_migration(m);
 }
 
 /* Recorded as the role the daemon connected as, whatever SET ROLE the file
@@ -1043,6 +1051,110 @@ static void record_migration(struct migrator *m)
 	send_sql(m, sql, migration_recorded);
 	PQfreemem(name);
 	free(sql);
+}
+
+static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+
+	if (!ok && !mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
+		/* the row went in and the COMMIT failed (a deferred
+		 * constraint of the file, say): the transaction is gone */
+		report_sql_error(m, "migration transaction", mig, NULL, res);
+		log_error("%s: not applied", mig->path);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	if (!ok) {
+		report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, NULL, res);
+		migration_failed(m);
+		return;
+	}
+	/* a transactional file's last result is the COMMIT's */
+	if (!mig->script.no_transaction && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+			 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	migration_applied(m);
+}
+
+static void migration_applied(struct migrator *m)
+{
+	const struct migration *mig = current(m);
+	char ms[32];
+
+	snprintf(ms, sizeof(ms), "%.0f", elapsed_since(&m->cur_start) * 1000);
+	struct log_field f[] = {
+		{ "MIGRATION", mig->name }, { "FILE", mig->path },
+		{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
+	};
+	log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
+		 "applied migration %s in %s ms%s", mig->name, ms,
+		 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
+	m->applied_now++;
+	m->applied_total++;
+	m->cur++;
+	apply_next(m);
+}
+
+/* The file failed and was reported: a transactional one is rolled back
+ * before the run ends; a no-transaction one stays as far as it got. */
+static void migration_failed(struct migrator *m)
+{
+	if (current(m)->script.no_transaction) {
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	m->phase = PHASE_ENDING;
+	send_sql(m, "ROLLBACK", rolled_back);
+}
+
+static void rolled_back(struct migrator *m, PGresult *res, bool ok)
+{
+	(void)res; (void)ok;
+	finish(m, MIGRATE_FAILED);
+}
+
+static void unlocked(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	finish(m, MIGRATE_OK);
+}
+
+/* ---- a lock timeout: say who is in the way, wait, try again -------------- */
+
+/* Lock not granted in time.  Transactional files start over after a
+ * ROLLBACK; a no-transaction file retries the statement. */
+static void lock_timed_out(struct migrator *m)
+{
+	m->phase = PHASE_LOCK_RETRY;
+	if (current(m)->script.no_transaction)
+		find_blockers(m);
+	else
+		send_sql(m, "ROLLBACK", rolled_back_for_retry);
+}
+
+static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	find_blockers(m);
+}
+
+/* Say who is most likely in the way, then try again after a backoff. */
+static void find_blockers(struct migrator *m)
+{
+	m->lock_attempt++;
+	send_sql(m, m->blockers, blockers_found);
 }
 
 /* "pid 123 (application "api", idle in transaction, transaction open 12 s); ..." */
@@ -1083,33 +1195,6 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 	evtimer_add(m->retry, &tv);
 }
 
-/* Say who is most likely in the way, then try again after a backoff. */
-static void find_blockers(struct migrator *m)
-{
-	m->lock_attempt++;
-	send_sql(m, m->blockers, blockers_found);
-}
-
-static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok)
-{
-	if (!ok) {
-		bookkeeping_failed(m, res);
-		return;
-	}
-	find_blockers(m);
-}
-
-/* Lock not granted in time.  Transactional files start over after a
- * ROLLBACK; a no-transaction file retries the statement. */
-static void lock_timed_out(struct migrator *m)
-{
-	m->phase = PHASE_LOCK_RETRY;
-	if (current(m)->script.no_transaction)
-		find_blockers(m);
-	else
-		send_sql(m, "ROLLBACK", rolled_back_for_retry);
-}
-
 static void retry_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct migrator *m = arg;
@@ -1122,65 +1207,4 @@ static void retry_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	m->stmt = 0;
 	start_migration(m);
-}
-
-static void statement_done(struct migrator *m, PGresult *res, bool ok)
-{
-	const struct migration *mig = current(m);
-	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
-
-	if (!ok && strcmp(db_sqlstate(res), "55P03") == 0 && m->lock_attempt < m->conf->mig_lock_retries) {
-		lock_timed_out(m);
-		return;
-	}
-	if (!ok) {
-		report_sql_error(m, "migration", mig, st, res);
-		migration_failed(m);
-		return;
-	}
-	if (!mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) != PQTRANS_INTRANS) {
-		/* the splitter refuses COMMIT and friends; this catches what it cannot see */
-		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
-
-		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-			 "%s:%d:%d: this statement ended the migration's transaction; what ran before it may "
-			 "be committed and the migration is not recorded: check the database by hand, then "
-			 "remove the transaction control from the file", mig->path, st->line, st->column);
-		finish(m, MIGRATE_FAILED);
-		return;
-	}
-	if (++m->stmt < mig->script.n)
-		send_statement(m);
-	else
-		record_migration(m);
-}
-
-void migrator_start(struct migrator *m)
-{
-	struct timeval tv = { .tv_sec = PROGRESS_INTERVAL_SEC, .tv_usec = 0 };
-
-	/* sized here, not in migrator_new: the set may be read after it */
-	free(m->pending);
-	free(m->interrupted);
-	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
-	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
-	if (m->pending == NULL || m->interrupted == NULL) {
-		log_error("out of memory");
-		finish(m, MIGRATE_FAILED);
-		return;
-	}
-	m->cur = 0;
-	m->cur_ordinal = 0;
-	m->npending = 0;
-	m->bookkeeping_ready = false;
-	m->phase = PHASE_PREPARING;
-	if (m->dry_run) {
-		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
-		return;
-	}
-	notify_status("taking the migration lock");
-	event_add(m->progress, &tv);
-	/* the DBA's timeouts are for the application: an index build or a wait
-	 * for another instance's migrations must not be cut short by them */
-	send_sql(m, SESSION_SETUP_SQL MIGRATION_LOCK_TRY_SQL ", " BOOKKEEPING_READY_SQL, lock_tried);
 }
