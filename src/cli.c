@@ -15,9 +15,11 @@
 #include "db.h"
 #include "log.h"
 #include "migfile.h"
+#include "migplan.h"
 #include "migrate.h"
 #include "msgid.h"
 #include "scheduler.h"
+#include "sql_text.h"
 #include "verify.h"
 
 extern const char supabase_compat_sql[];
@@ -289,143 +291,103 @@ out:
 	return rc;
 }
 
-struct status_row {
-	int64_t version;
-	const char *name, *state, *applied_at, *checksum, *file_checksum;
-};
-
-static void print_status(const struct status_row *rows, size_t n, bool json)
+static void print_status_json(const struct migplan_entry *e, bool first)
 {
-	size_t i;
+	printf("%s\n  {\"version\": %" PRId64 ", \"name\": ", first ? "" : ",", e->version);
+	json_fputs(stdout, e->name);
+	printf(", \"state\": ");
+	json_fputs(stdout, migplan_state_name(e->state));
+	printf(", \"applied_at\": ");
+	if (e->applied) json_fputs(stdout, e->applied->at); else printf("null");
+	printf(", \"checksum\": ");
+	if (e->applied) json_fputs(stdout, e->applied->checksum); else printf("null");
+	printf(", \"file_checksum\": ");
+	if (e->file) json_fputs(stdout, e->file->checksum); else printf("null");
+	printf("}");
+}
 
-	if (json) {
+static void print_status_text(const struct migplan_entry *e)
+{
+	const char *sum = e->state == MIGPLAN_CHANGED ? "CHANGED since applied"
+		: e->state == MIGPLAN_FILE_MISSING ? "FILE MISSING"
+		: e->applied ? "ok" : "-";
+
+	printf("%-8" PRId64 " %-36s %-14s %-24s %s\n", e->version, e->name, migplan_state_name(e->state),
+	       e->applied ? e->applied->at : "-", sum);
+}
+
+/* Every migration with a file or a tracking row, by version; returns how
+ * many need attention (changed, out-of-order, file-missing). */
+static int print_status(const struct migplan *p, bool json)
+{
+	size_t i, shown = 0;
+	int problems = 0;
+
+	if (json)
 		printf("{\"migrations\": [");
-		for (i = 0; i < n; i++) {
-			const struct status_row *r = &rows[i];
+	else
+		printf("%-8s %-36s %-14s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT", "CHECKSUM");
+	for (i = 0; i < p->n; i++) {
+		const struct migplan_entry *e = &p->entries[i];
 
-			printf("%s\n  {\"version\": %" PRId64 ", \"name\": ", i ? "," : "", r->version);
-			json_fputs(stdout, r->name);
-			printf(", \"state\": ");
-			json_fputs(stdout, r->state);
-			printf(", \"applied_at\": ");
-			if (r->applied_at) json_fputs(stdout, r->applied_at); else printf("null");
-			printf(", \"checksum\": ");
-			if (r->checksum) json_fputs(stdout, r->checksum); else printf("null");
-			printf(", \"file_checksum\": ");
-			if (r->file_checksum) json_fputs(stdout, r->file_checksum); else printf("null");
-			printf("}");
-		}
+		/* an in-progress mark whose file is gone: the daemon warns about it */
+		if (e->file == NULL && e->applied == NULL)
+			continue;
+		if (json)
+			print_status_json(e, shown == 0);
+		else
+			print_status_text(e);
+		shown++;
+		problems += e->state == MIGPLAN_CHANGED || e->state == MIGPLAN_OUT_OF_ORDER ||
+			    e->state == MIGPLAN_FILE_MISSING;
+	}
+	if (json)
 		printf("\n]}\n");
-		return;
-	}
-	printf("%-8s %-36s %-14s %-24s %s\n", "VERSION", "NAME", "STATE", "APPLIED_AT", "CHECKSUM");
-	for (i = 0; i < n; i++) {
-		const struct status_row *r = &rows[i];
-		const char *sum = "-";
-
-		if (strcmp(r->state, "changed") == 0)
-			sum = "CHANGED since applied";
-		else if (strcmp(r->state, "file-missing") == 0)
-			sum = "FILE MISSING";
-		else if (r->checksum)
-			sum = "ok";
-		printf("%-8" PRId64 " %-36s %-14s %-24s %s\n", r->version, r->name, r->state,
-		       r->applied_at ? r->applied_at : "-", sum);
-	}
+	return problems;
 }
 
-static int cmp_row(const void *a, const void *b)
+/* What the bookkeeping says, if there is any: the rows of
+ * migrate_read_applied_sql(), or (never migrated) an answer without them.
+ * A one-shot command owns the process: plain blocking libpq is fine here. */
+static PGresult *read_applied(PGconn *c)
 {
-	const struct status_row *x = a, *y = b;
+	PGresult *res = PQexec(c, MIGRATE_BOOKKEEPING_EXISTS_SQL);
 
-	return (x->version > y->version) - (x->version < y->version);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		bool with_in_progress = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+
+		PQclear(res);
+		res = PQexec(c, migrate_read_applied_sql(with_in_progress));
+	}
+	return res;
 }
 
-/* States: applied, changed (applied, file edited since), file-missing,
- * pending, out-of-order (pending but older than the newest applied one),
- * interrupted (a no-transaction run that never finished). */
+/* The plan's states, as the daemon derives them (see migplan.h). */
 int cli_migrate_status(const struct conf *conf, const char *password, bool json)
 {
 	struct oneshot o;
 	PGresult *res = NULL;
-	struct status_row *rows = NULL;
-	size_t nrows = 0, j;
-	int rc = oneshot_open(&o, conf, password), i, n = 0, problems = 0;
-	int64_t newest = -1;
+	struct migplan_row *rows = NULL;
+	struct migplan p = { 0 };
+	int rc = oneshot_open(&o, conf, password), nrows = 0;
 
 	if (rc != 0)
 		goto out;
-	/* A one-shot command owns the process: plain blocking libpq is fine here. */
-	res = PQexec(db_pgconn(o.db),
-		     "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, "
-		     "to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-		bool in_progress = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-
-		PQclear(res);
-		res = PQexec(db_pgconn(o.db), in_progress
-			     ? "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), false "
-			       "FROM momentum_maintd.schema_migrations "
-			       "UNION ALL SELECT version, name, NULL, NULL, true FROM momentum_maintd.migrations_in_progress "
-			       "ORDER BY 1"
-			     : "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'), false "
-			       "FROM momentum_maintd.schema_migrations ORDER BY 1");
-	}
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 5) {
-		n = PQntuples(res);
-	} else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	res = read_applied(db_pgconn(o.db));
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		log_error("reading momentum_maintd.schema_migrations: %s", db_message(res));
 		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
 		goto out;
 	}
-	rows = calloc(o.set.n + (size_t)n + 1, sizeof(*rows));
-	if (rows == NULL) {
+	if (PQnfields(res) == 5)
+		nrows = migrate_applied_rows(res, &rows);
+	if (nrows < 0 || migplan_build(&p, &o.set, rows, (size_t)nrows, conf->mig_on_out_of_order) < 0) {
 		rc = EX_SOFTWARE;
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if (strcmp(PQgetvalue(res, i, 4), "f") == 0 && strtoll(PQgetvalue(res, i, 0), NULL, 10) > newest)
-			newest = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-	for (j = 0; j < o.set.n; j++) {
-		const struct migration *m = &o.set.items[j];
-		struct status_row *r = &rows[nrows++];
-
-		r->version = m->version;
-		r->name = m->name;
-		r->file_checksum = m->checksum;
-		r->state = m->version < newest ? "out-of-order" : "pending";
-		for (i = 0; i < n; i++) {
-			if (strtoll(PQgetvalue(res, i, 0), NULL, 10) != m->version)
-				continue;
-			if (strcmp(PQgetvalue(res, i, 4), "t") == 0) {
-				r->state = "interrupted";
-				continue;
-			}
-			r->checksum = PQgetvalue(res, i, 2);
-			r->applied_at = PQgetvalue(res, i, 3);
-			r->state = strcmp(r->checksum, m->checksum) == 0 ? "applied" : "changed";
-			break;
-		}
-		problems += strcmp(r->state, "changed") == 0 || strcmp(r->state, "out-of-order") == 0;
-	}
-	for (i = 0; i < n; i++) {
-		int64_t v = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-
-		if (strcmp(PQgetvalue(res, i, 4), "f") == 0 && migration_set_find(&o.set, v) == NULL) {
-			struct status_row *r = &rows[nrows++];
-
-			r->version = v;
-			r->name = PQgetvalue(res, i, 1);
-			r->state = "file-missing";
-			r->checksum = PQgetvalue(res, i, 2);
-			r->applied_at = PQgetvalue(res, i, 3);
-			problems++;
-		}
-	}
-	qsort(rows, nrows, sizeof(*rows), cmp_row);
-	print_status(rows, nrows, json);
-	rc = problems ? EX_DATAERR : EX_OK;
+	rc = print_status(&p, json) > 0 ? EX_DATAERR : EX_OK;
 out:
+	migplan_free(&p);
 	free(rows);
 	PQclear(res);
 	oneshot_close(&o);
@@ -458,19 +420,18 @@ static void record_snapshot(PGconn *c)
 	PQclear(r);
 }
 
-/* Takes the migration lock and checks this session really holds it.
- * Returns 0 or an exit code. */
+/* Takes the migration lock with the daemon's statements and its reading of
+ * the session check (migrate.h), blocking.  Returns 0 or an exit code. */
 static int take_lock(struct oneshot *o)
 {
 	PGconn *c = db_pgconn(o->db);
-	PGresult *r = PQexec(c, "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")");
+	PGresult *r = PQexec(c, MIGRATION_LOCK_TRY_SQL);
 	bool got = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 
 	PQclear(r);
 	if (!got) {
 		fprintf(stderr, "waiting for the migration lock held by another instance...\n");
-		if (!exec_ok(c, "SELECT pg_advisory_lock(" MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID ")",
-			     "taking the migration lock"))
+		if (!exec_ok(c, MIGRATION_LOCK_WAIT_SQL, "taking the migration lock"))
 			return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
 	}
 	r = PQexec(c, MIGRATION_LOCK_HELD_SQL);
@@ -479,9 +440,7 @@ static int take_lock(struct oneshot *o)
 		PQclear(r);
 		return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
 	}
-	got = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-	if (!got)
-		migrate_report_pooler(atoi(PQgetvalue(r, 0, 0)));
+	got = migration_lock_held(PQbackendPID(c), PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), NULL);
 	PQclear(r);
 	return got ? EX_OK : EX_CONFIG;
 }
@@ -568,32 +527,19 @@ out:
 	return rc;
 }
 
-int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, bool yes)
+/* Every rollback needed must be there before anything is undone: the
+ * number of applied migrations newer than to (applied is newest first),
+ * or -1 when a rollback file is missing (each one logged).  question names
+ * them. */
+static int rollbacks_needed(const struct conf *conf, const struct migration_set *set, const PGresult *applied,
+			    int64_t to, char *question, size_t size)
 {
-	struct oneshot o;
-	PGresult *applied = NULL;
-	PGconn *c;
-	int rc = oneshot_open(&o, conf, password), i, n, missing = 0;
-	char question[2048];
-	size_t used;
+	int i, n = 0, missing = 0;
+	size_t used = (size_t)snprintf(question, size, "Roll back");
 
-	if (rc != 0)
-		goto out;
-	c = db_pgconn(o.db);
-	rc = take_lock(&o);
-	if (rc != EX_OK)
-		goto out;
-	applied = applied_desc(c);
-	if (applied == NULL) {
-		rc = EX_DATAERR;
-		goto out;
-	}
-	/* Every rollback needed must be there before anything is undone. */
-	n = 0;
-	used = (size_t)snprintf(question, sizeof(question), "Roll back");
 	for (i = 0; i < PQntuples(applied); i++) {
 		int64_t v = strtoll(PQgetvalue(applied, i, 0), NULL, 10);
-		const struct migration *m = migration_set_find(&o.set, v);
+		const struct migration *m = migration_set_find(set, v);
 
 		if (v <= to)
 			break;
@@ -607,22 +553,43 @@ int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, 
 				  conf->mig_directory, m->name);
 			missing++;
 		}
-		if (used < sizeof(question))
-			used += (size_t)snprintf(question + used, sizeof(question) - used, "%s %s", n > 1 ? "," : "",
+		if (used < size)
+			used += (size_t)snprintf(question + used, size - used, "%s %s", n > 1 ? "," : "",
 						 PQgetvalue(applied, i, 1));
 	}
+	if (used < size)
+		snprintf(question + used, size - used, "? Rollbacks may delete data.");
 	if (missing) {
 		log_error("nothing rolled back: %d rollback file(s) missing", missing);
+		return -1;
+	}
+	return n;
+}
+
+int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, bool yes)
+{
+	struct oneshot o;
+	PGresult *applied = NULL;
+	PGconn *c;
+	int rc = oneshot_open(&o, conf, password), i, n;
+	char question[2048];
+
+	if (rc != 0)
+		goto out;
+	c = db_pgconn(o.db);
+	rc = take_lock(&o);
+	if (rc != EX_OK)
+		goto out;
+	applied = applied_desc(c);
+	n = applied != NULL ? rollbacks_needed(conf, &o.set, applied, to, question, sizeof(question)) : -1;
+	if (n < 0) {
 		rc = EX_DATAERR;
 		goto out;
 	}
 	if (n == 0) {
 		printf("nothing to roll back: no applied migration is newer than %" PRId64 "\n", to);
-		rc = EX_OK;
 		goto out;
 	}
-	if (used < sizeof(question))
-		snprintf(question + used, sizeof(question) - used, "? Rollbacks may delete data.");
 	if (!confirm(question, yes)) {
 		rc = EX_USAGE;
 		goto out;
@@ -663,7 +630,7 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 	rc = take_lock(&o);
 	if (rc != EX_OK)
 		goto out;
-	if (!exec_ok(c, migrate_bootstrap_sql, "creating momentum_maintd") ||
+	if (!exec_ok(c, sql_migrate_bootstrap, "creating momentum_maintd") ||
 	    !exec_ok(c, "BEGIN", "starting the baseline transaction")) {
 		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
 		goto out;

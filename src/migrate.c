@@ -16,38 +16,26 @@
 #include "db.h"
 #include "log.h"
 #include "migfile.h"
+#include "migplan.h"
 #include "migrate.h"
 #include "msgid.h"
 #include "notify.h"
+#include "sql_text.h"
 #include "timeutil.h"
 
 extern const char supabase_compat_sql[];
 
-#define LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
-
-/* Fails (and so keeps a no-transaction migration unrecorded, to be run
- * again) while an index is invalid: what an interrupted CREATE INDEX
- * CONCURRENTLY leaves behind. */
-#define INVALID_INDEX_GUARD \
-	"DO $guard$ DECLARE bad text; BEGIN " \
-	"SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY 1) INTO bad " \
-	"FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid " \
-	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
-	"WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') " \
-	"AND n.nspname NOT LIKE 'pg\\_toast%'; " \
-	"IF bad IS NOT NULL THEN RAISE EXCEPTION 'invalid index left behind: %', bad " \
-	"USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'an interrupted CREATE INDEX CONCURRENTLY " \
-	"leaves an invalid index, which IF NOT EXISTS then skips: DROP INDEX CONCURRENTLY it and start again; " \
-	"the migration runs again'; END IF; END $guard$; "
-
 #define PROGRESS_INTERVAL_SEC 5
-#define READ_APPLIED_SQL \
-	"SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations " \
-	"UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') " \
-	"FROM momentum_maintd.migrations_in_progress ORDER BY 1, 4"
-/* Whether the bookkeeping is as the bootstrap leaves it: every relation it
- * creates, and the comment it sets last.  Then the next query only reads it.
- * to_regclass, not a cast: a fresh database is no error in the server's log. */
+/* EXTEND_TIMEOUT_USEC asks for this much more time, re-sent every interval */
+#define EXTEND_USEC (30ULL * 1000000ULL)
+/* after a lock timeout: 0.5 s, doubling, at most 32 s */
+#define LOCK_RETRY_BASE_MS 500L
+#define LOCK_RETRY_CAP_MS (500L << 6)
+
+/* Whether the bookkeeping is as the bootstrap (src/sql/migrate_bootstrap.sql)
+ * leaves it: every relation it creates, and the comment it sets last.  Then
+ * the next query only reads it.  to_regclass, not a cast: a fresh database
+ * is no error in the server's log. */
 #define BOOKKEEPING_READY_SQL \
 	"to_regclass('momentum_maintd.schema_migrations') IS NOT NULL " \
 	"AND to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL " \
@@ -55,75 +43,28 @@ extern const char supabase_compat_sql[];
 	"AND to_regclass('momentum_maintd.job_runs_one_run_per_tick') IS NOT NULL " \
 	"AND EXISTS (SELECT 1 FROM pg_description WHERE objoid = to_regclass('momentum_maintd.job_runs') " \
 	"AND classoid = 'pg_class'::regclass AND objsubid = 0)"
-/* The pooler check and READ_APPLIED_SQL in one statement, for bookkeeping
- * that needs no bootstrap.  Its row with a NULL version carries the server
- * pid and whether this session holds the migration lock (pg_lock_status()
- * is what pg_locks shows, without the view); plan() sorts the rest. */
-#define CHECK_AND_READ_SQL \
-	"SELECT NULL::bigint, pg_backend_pid()::text, EXISTS (SELECT 1 FROM pg_lock_status() l " \
-	"WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted " \
-	"AND l.classid = " MIGRATION_LOCK_CLASSID " AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2)::text, " \
-	"false, '' " \
-	"UNION ALL SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations " \
-	"UNION ALL SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ') " \
-	"FROM momentum_maintd.migrations_in_progress"
+/* The pooler check as a row with a NULL version (the server pid, and
+ * whether this session holds the migration lock), put before
+ * sql_migrate_applied: for bookkeeping that needs no bootstrap, the check
+ * and the read are one round trip. */
+#define LOCK_CHECK_ROW_SQL \
+	"SELECT NULL::bigint, pg_backend_pid()::text, (" MIGRATION_LOCK_HELD_EXPR ")::text, false, '' " \
+	"UNION ALL "
+#define LOCK_HOLDER_SQL \
+	"SELECT coalesce(string_agg(l.pid::text, ', '), 'unknown') FROM pg_locks l " \
+	"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID \
+	" AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2" \
+	" AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 #define SESSION_SETUP_SQL \
 	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
-/* EXTEND_TIMEOUT_USEC asks for this much more time, re-sent every interval */
-#define EXTEND_USEC (30ULL * 1000000ULL)
 
-const char migrate_bootstrap_sql[] =
-	"CREATE SCHEMA IF NOT EXISTS momentum_maintd;\n"
+struct migrator;
+/* A step of the run: handles the result of the query that named it. */
+typedef void (*step_fn)(struct migrator *m, PGresult *res, bool ok);
 
-	"CREATE TABLE IF NOT EXISTS momentum_maintd.schema_migrations (\n"
-	"    version    bigint PRIMARY KEY,\n"
-	"    name       text NOT NULL,\n"
-	"    checksum   text NOT NULL,\n"
-	"    applied_at timestamptz NOT NULL DEFAULT now(),\n"
-	"    duration   interval NOT NULL,\n"
-	"    applied_by text NOT NULL DEFAULT current_user\n"
-	");\n"
-	"CREATE TABLE IF NOT EXISTS momentum_maintd.migrations_in_progress (\n"
-	"    version    bigint PRIMARY KEY,\n"
-	"    name       text NOT NULL,\n"
-	"    started_at timestamptz NOT NULL DEFAULT now(),\n"
-	"    started_by text NOT NULL DEFAULT current_user\n"
-	");\n"
-
-	"CREATE TABLE IF NOT EXISTS momentum_maintd.job_runs (\n"
-	"    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
-	"    job           text NOT NULL,\n"
-	"    instance      text NOT NULL,\n"
-	"    scheduled_for timestamptz NOT NULL,\n"
-	"    started_at    timestamptz NOT NULL DEFAULT now(),\n"
-	"    finished_at   timestamptz,\n"
-	"    status        text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped', 'cancelled')),\n"
-	"    rows_affected bigint,\n"
-	"    error         text\n"
-	");\n"
-
-	"CREATE INDEX IF NOT EXISTS job_runs_job_started_idx ON momentum_maintd.job_runs (job, started_at);\n"
-	/* one run per job and scheduled time, whichever instance gets there
-	 * first; a failed or cancelled run does not stop its retry */
-	"CREATE UNIQUE INDEX IF NOT EXISTS job_runs_one_run_per_tick ON momentum_maintd.job_runs (job, scheduled_for) "
-	"WHERE status IN ('running', 'ok');\n"
-	/* comments only once: an unchanged database is not written to at start */
-	"DO $comments$ BEGIN\n"
-	"IF obj_description('momentum_maintd.job_runs'::regclass, 'pg_class') IS NULL THEN\n"
-	"COMMENT ON SCHEMA momentum_maintd IS 'bookkeeping of momentum-maintd';\n"
-	"COMMENT ON TABLE momentum_maintd.migrations_in_progress IS "
-	"'no-transaction migrations that started and have not finished; the next start re-runs them';\n"
-	"COMMENT ON TABLE momentum_maintd.job_runs IS 'one row per run (or skip) of a scheduled job; "
-	"rows older than jobs.history_retention are pruned';\n"
-	"END IF; END $comments$;\n";
-
-enum step {
-	S_IDLE, S_EXISTS, S_TRY_LOCK, S_BACKUP, S_LOCK_HOLDER, S_LOCK, S_SESSION, S_CHECK_AND_READ, S_BOOTSTRAP,
-	S_READ_APPLIED, S_COMPAT,
-	S_RESET, S_BEGIN, S_STMT, S_TRACK, S_ROLLBACK_RETRY, S_BLOCKERS, S_LOCK_BACKOFF,
-	S_ROLLBACK, S_UNLOCK, S_VERIFY,
-};
+/* Where the run is, for the progress report; each send names its next step. */
+enum phase { PHASE_IDLE, PHASE_PREPARING, PHASE_BACKUP, PHASE_APPLYING, PHASE_LOCK_RETRY, PHASE_ENDING };
 
 struct migrator {
 	struct event_base *base;
@@ -133,7 +74,8 @@ struct migrator {
 	migrate_done_cb done;
 	void *arg;
 
-	enum step step;
+	enum phase phase;
+	step_fn next;             /* handles the result of the query in flight */
 	bool *pending;            /* by index into set->items */
 	size_t npending, applied_now, applied_total;
 	size_t cur;               /* index of the migration being applied */
@@ -141,9 +83,10 @@ struct migrator {
 	bool *interrupted;        /* no-transaction runs that never finished */
 	bool pooler_noted;
 	bool bookkeeping_ready;   /* as the lock was asked for: no bootstrap needed */
-	char *bootstrap_and_read;
+	char *bootstrap_and_read; /* statements put together once, in migrator_new */
+	char *check_and_read;
+	char *blockers;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
-	bool without_in_progress; /* dry run on bookkeeping that predates that table */
 	pid_t backup_pid;
 	struct timespec backup_start;
 	struct event *sigchld;
@@ -152,12 +95,45 @@ struct migrator {
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
-	enum migrate_result failure; /* reported after the rollback */
 };
 
-static void on_result(struct db *db, PGresult *res, void *arg);
-static void retry_tick(evutil_socket_t fd, short what, void *arg);
+/* The steps of a run, in the order it takes them: each send names the
+ * step that handles its result. */
+static void lock_tried(struct migrator *m, PGresult *res, bool ok);
+static void holder_found(struct migrator *m, PGresult *res, bool ok);
+static void lock_waited(struct migrator *m, PGresult *res, bool ok);
+static void lock_checked(struct migrator *m, PGresult *res, bool ok);
+static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok);
+static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok);
+static void applied_read(struct migrator *m, PGresult *res, bool ok);
+static void compat_done(struct migrator *m, PGresult *res, bool ok);
+static void session_reset(struct migrator *m, PGresult *res, bool ok);
+static void migration_started(struct migrator *m, PGresult *res, bool ok);
+static void statement_done(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok);
+static void blockers_found(struct migrator *m, PGresult *res, bool ok);
+static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back(struct migrator *m, PGresult *res, bool ok);
+static void unlocked(struct migrator *m, PGresult *res, bool ok);
+/* and what they go on with */
+static void lock_taken(struct migrator *m);
+static void plan_ready(struct migrator *m, PGresult *res);
+static void after_backup(struct migrator *m);
+static void apply_next(struct migrator *m);
 static void start_migration(struct migrator *m);
+static void send_statement(struct migrator *m);
+static void record_migration(struct migrator *m);
+static void migration_applied(struct migrator *m);
+static void migration_failed(struct migrator *m);
+static void lock_timed_out(struct migrator *m);
+static void find_blockers(struct migrator *m);
+static int backup_start(struct migrator *m);
+static void retry_tick(evutil_socket_t fd, short what, void *arg);
+
+static const struct migration *current(const struct migrator *m)
+{
+	return &m->set->items[m->cur];
+}
 
 static void progress_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -167,10 +143,17 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	/* systemd must not kill a long index build, or an instance waiting
 	 * for another's migrations, at its start timeout */
 	notify_extend_timeout(EXTEND_USEC);
-	if (m->step < S_RESET || m->step > S_TRACK)
+	if (m->phase != PHASE_APPLYING)
 		return;
-	notify_status("applying %s (%zu/%zu, %.0f s)", m->set->items[m->cur].name,
+	notify_status("applying %s (%zu/%zu, %.0f s)", current(m)->name,
 		      m->cur_ordinal, m->npending, elapsed_since(&m->cur_start));
+}
+
+static char *concat(const char *a, const char *b)
+{
+	char *s = NULL;
+
+	return asprintf(&s, "%s%s", a, b) < 0 ? NULL : s;
 }
 
 struct migrator *migrator_new(struct event_base *base, struct db *db, const struct conf *conf,
@@ -186,11 +169,14 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->set = set;
 	m->done = done;
 	m->arg = arg;
-	if (asprintf(&m->bootstrap_and_read, "%s%s", migrate_bootstrap_sql, READ_APPLIED_SQL) < 0)
-		m->bootstrap_and_read = NULL;
+	m->bootstrap_and_read = concat(sql_migrate_bootstrap, sql_migrate_applied);
+	m->check_and_read = concat(LOCK_CHECK_ROW_SQL, sql_migrate_applied);
+	/* after a ROLLBACK the session is as the previous file left it */
+	m->blockers = concat(SESSION_SETUP_SQL, sql_migrate_blockers);
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);
-	if (m->bootstrap_and_read == NULL || m->progress == NULL || m->retry == NULL) {
+	if (m->bootstrap_and_read == NULL || m->check_and_read == NULL || m->blockers == NULL ||
+	    m->progress == NULL || m->retry == NULL) {
 		migrator_free(m);
 		return NULL;
 	}
@@ -214,6 +200,8 @@ void migrator_free(struct migrator *m)
 	}
 	free(m->pending);
 	free(m->bootstrap_and_read);
+	free(m->check_and_read);
+	free(m->blockers);
 	free(m->interrupted);
 	free(m);
 }
@@ -253,35 +241,53 @@ static void finish(struct migrator *m, enum migrate_result r)
 	db_set_notice_cb(m->db, NULL, NULL);
 	event_del(m->progress);
 	event_del(m->retry);
-	m->step = S_IDLE;
+	m->phase = PHASE_IDLE;
+	m->next = NULL;
 	m->done(r, m->arg);
 }
 
-static void migrator_send(struct migrator *m, enum step step, const char *sql, int nparams,
-		 const char *const *params)
+static void report_lost(struct migrator *m)
 {
-	m->step = step;
-	if (db_query(m->db, sql, nparams, params, on_result, m) < 0) {
-		log_emit(LOG_WARNING, MSGID_DB_LOST, NULL, 0,
-			 "database connection lost during migrations: %s", db_error(m->db));
-		finish(m, MIGRATE_DB_LOST);
-	}
-}
-
-/* The connection broke under us: nothing half-applied survives a broken
- * transaction, so the caller reconnects and starts over. */
-static bool connection_lost(struct migrator *m)
-{
-	if (db_connected(m->db))
-		return false;
 	log_emit(LOG_WARNING, MSGID_DB_LOST, NULL, 0,
 		 "database connection lost during migrations: %s", db_error(m->db));
 	finish(m, MIGRATE_DB_LOST);
-	return true;
 }
 
-/* Where in the file an error is: from the server's position inside the
- * statement that failed, or the statement's start when it gave none. */
+/* Every result comes here first.  A broken connection ends the run
+ * whatever the step: nothing half-applied survives a broken transaction,
+ * so the caller reconnects and starts over.  Otherwise the step that the
+ * send named handles the result. */
+static void on_result(struct db *db, PGresult *res, void *arg)
+{
+	struct migrator *m = arg;
+	step_fn step = m->next;
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	(void)db;
+	m->next = NULL;
+	if (!ok && !db_connected(m->db)) {
+		report_lost(m);
+		return;
+	}
+	if (step != NULL)
+		step(m, res, ok);
+}
+
+static void send_params(struct migrator *m, const char *sql, int nparams, const char *const *params,
+			step_fn then)
+{
+	m->next = then;
+	if (db_query(m->db, sql, nparams, params, on_result, m) < 0)
+		report_lost(m);
+}
+
+static void send_sql(struct migrator *m, const char *sql, step_fn then)
+{
+	send_params(m, sql, 0, NULL, then);
+}
+
+/* ---- error reports ------------------------------------------------------- */
+
 static bool is_duplicate_object(const char *sqlstate)
 {
 	/* duplicate_table, duplicate_object, duplicate_function, duplicate_schema */
@@ -289,6 +295,8 @@ static bool is_duplicate_object(const char *sqlstate)
 	       strcmp(sqlstate, "42723") == 0 || strcmp(sqlstate, "42P06") == 0;
 }
 
+/* Where in the file an error is: from the server's position inside the
+ * statement that failed, or the statement's start when it gave none. */
 static void error_location(const char *sql, const struct sql_stmt *st, const char *pos,
 			   int *line, int *col, const char **ls, size_t *ll)
 {
@@ -308,15 +316,6 @@ static void error_location(const char *sql, const struct sql_stmt *st, const cha
 	}
 }
 
-void migrate_report_pooler(int server_pid)
-{
-	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
-		 "the migration lock is not held by the server session that runs this connection's "
-		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
-		 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
-		 "the database itself or to a session-mode pooler", server_pid);
-}
-
 void migrate_report_error(const char *what, const struct migration *mig, const char *path,
 			  const char *sql, const struct sql_stmt *st, const char *outcome,
 			  const PGresult *res)
@@ -327,7 +326,6 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 	const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
 	const char *sqlstate = db_sqlstate(res);
 
-	(void)mig;
 	char where[1100], linebuf[16], colbuf[16], snippet[1400] = "", extra[2048] = "";
 	int line = 0, col = 0;
 	size_t used = 0;
@@ -385,8 +383,9 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 		 outcome ? " " : "", outcome ? outcome : "", snippet, extra);
 }
 
+/* A failed statement of mig (NULL: of the bookkeeping) or of its statement st. */
 static void report_sql_error(const struct migrator *m, const char *what, const struct migration *mig,
-			     const PGresult *res)
+			     const struct sql_stmt *st, const PGresult *res)
 {
 	const char *outcome = NULL;
 
@@ -399,283 +398,329 @@ static void report_sql_error(const struct migrator *m, const char *what, const s
 		outcome = "(rolled back, nothing was changed). The objects exist but momentum_maintd.schema_migrations "
 			  "is empty: was the schema applied by hand, e.g. with psql? Then record what was applied "
 			  "with 'momentum-maintd migrate baseline VERSION' and start again";
-	migrate_report_error(what, mig, mig ? mig->path : NULL, mig ? mig->sql : NULL,
-			     mig && m->step == S_STMT ? &mig->script.stmts[m->stmt] : NULL, outcome, res);
+	migrate_report_error(what, mig, mig ? mig->path : NULL, mig ? mig->sql : NULL, st, outcome, res);
 }
 
-/* The compatibility step says what it created, one NOTICE per object. */
-static void compat_notice(const char *message, void *arg)
+static void bookkeeping_failed(struct migrator *m, const PGresult *res)
 {
-	const char *prefix = "NOTICE:  supabase_compat: ", *what = message;
-	struct log_field f[1] = { { "OBJECT", NULL } };
+	report_sql_error(m, "migration bookkeeping (schema momentum_maintd)", NULL, NULL, res);
+	finish(m, MIGRATE_FAILED);
+}
 
-	(void)arg;
-	if (strncmp(message, prefix, strlen(prefix)) != 0) {
-		log_debug("server: %s", message);
-		return;
+/* ---- the start, and the migration lock ---------------------------------- */
+
+static void report_pooler(int server_pid)
+{
+	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
+		 "the migration lock is not held by the server session that runs this connection's "
+		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
+		 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
+		 "the database itself or to a session-mode pooler", server_pid);
+}
+
+bool migration_lock_held(int client_pid, const char *server_pid_text, const char *held, bool *noted)
+{
+	int server_pid = atoi(server_pid_text);
+
+	if (held[0] != 't') {
+		report_pooler(server_pid);
+		return false;
 	}
-	what += strlen(prefix);
-	/* "created table auth.users": the object is the last word */
-	if (strncmp(what, "created ", 8) == 0 && strrchr(what, ' ') != NULL)
-		f[0].value = strrchr(what, ' ') + 1;
-	log_emit(LOG_NOTICE, MSGID_COMPAT_APPLIED, LOG_FIELDS(f),
-		 "Supabase compatibility step: %s", what);
+	if (server_pid != client_pid && noted != NULL && !*noted) {
+		*noted = true;
+		log_notice("connected through a connection pooler (server backend pid %d, pooler's key %d); "
+			   "it must keep the daemon's session (session pooling) for the migration lock to hold",
+			   server_pid, client_pid);
+	}
+	return true;
 }
 
-static const char *version_text(const struct migration *mig)
+void migrator_start(struct migrator *m)
 {
-	static char buf[24];
+	struct timeval tv = { .tv_sec = PROGRESS_INTERVAL_SEC, .tv_usec = 0 };
 
-	snprintf(buf, sizeof(buf), "%" PRId64, mig->version);
-	return buf;
-}
-
-static void send_statement(struct migrator *m, const struct migration *mig)
-{
-	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
-	char *sql = strndup(mig->sql + st->start, st->len);
-
-	if (sql == NULL) {
+	/* sized here, not in migrator_new: the set may be read after it */
+	free(m->pending);
+	free(m->interrupted);
+	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
+	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
+	if (m->pending == NULL || m->interrupted == NULL) {
 		log_error("out of memory");
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	migrator_send(m, S_STMT, sql, 0, NULL);
-	free(sql);
+	m->cur = 0;
+	m->cur_ordinal = 0;
+	m->npending = 0;
+	m->bookkeeping_ready = false;
+	m->phase = PHASE_PREPARING;
+	if (m->dry_run) {
+		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
+		return;
+	}
+	notify_status("taking the migration lock");
+	event_add(m->progress, &tv);
+	/* the DBA's timeouts are for the application: an index build or a wait
+	 * for another instance's migrations must not be cut short by them */
+	send_sql(m, SESSION_SETUP_SQL MIGRATION_LOCK_TRY_SQL ", " BOOKKEEPING_READY_SQL, lock_tried);
 }
 
-static void apply_next(struct migrator *m)
+/* The try's answer, and whether the bookkeeping needs no bootstrap. */
+static void lock_tried(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	m->bookkeeping_ready = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		lock_taken(m);
+	else
+		send_sql(m, LOCK_HOLDER_SQL, holder_found);
+}
+
+static void holder_found(struct migrator *m, PGresult *res, bool ok)
+{
+	const char *pid = ok ? PQgetvalue(res, 0, 0) : "unknown";
+	struct log_field f[] = { { "HOLDER_PID", pid } };
+
+	notify_status("waiting for the migration lock held by another instance (backend pid %s)", pid);
+	log_emit(LOG_INFO, MSGID_MIGRATION_LOCK_WAIT, LOG_FIELDS(f),
+		 "another instance is applying migrations (backend pid %s); waiting for it", pid);
+	send_sql(m, MIGRATION_LOCK_WAIT_SQL, lock_waited);
+}
+
+static void lock_waited(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	lock_taken(m);
+}
+
+/* A session advisory lock only protects anything if every later query
+ * runs in the session that holds it: not so behind a transaction-mode
+ * pooler, which may hand each statement to another server connection.
+ * So the check is a query of its own, not part of the one that locked.
+ * With the bookkeeping in place it also reads what is applied. */
+static void lock_taken(struct migrator *m)
+{
+	if (m->bookkeeping_ready)
+		send_sql(m, m->check_and_read, lock_checked_and_read);
+	else
+		send_sql(m, MIGRATION_LOCK_HELD_SQL, lock_checked);
+}
+
+/* The pooler check's answer: false (and the run finished) when this
+ * session does not hold the migration lock. */
+static bool lock_session_ok(struct migrator *m, const char *server_pid, const char *held)
+{
+	if (migration_lock_held(PQbackendPID(db_pgconn(m->db)), server_pid, held, &m->pooler_noted))
+		return true;
+	finish(m, MIGRATE_UNSAFE);
+	return false;
+}
+
+static void lock_checked(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	if (!lock_session_ok(m, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)))
+		return;
+	/* the bookkeeping tables, then what they say, in one round trip */
+	send_sql(m, m->bootstrap_and_read, applied_read);
+}
+
+static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok)
+{
+	int i, n = ok ? PQntuples(res) : 0;
+
+	for (i = 0; i < n && !PQgetisnull(res, i, 0); i++)
+		;
+	if (i == n) {
+		/* the bookkeeping changed since the lock was asked for (or
+		 * cannot be read): the long way, which says what is wrong */
+		m->bookkeeping_ready = false;
+		lock_taken(m);
+		return;
+	}
+	if (lock_session_ok(m, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)))
+		plan_ready(m, res);
+}
+
+/* ---- the plan ------------------------------------------------------------ */
+
+const char *migrate_read_applied_sql(bool with_in_progress)
+{
+	return with_in_progress ? sql_migrate_applied
+		: "SELECT version, name, checksum, false, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
+		  "FROM momentum_maintd.schema_migrations";
+}
+
+int migrate_applied_rows(const PGresult *res, struct migplan_row **rows)
+{
+	int i, n = 0, total = PQntuples(res);
+
+	*rows = calloc((size_t)total + 1, sizeof(**rows));
+	if (*rows == NULL)
+		return -1;
+	for (i = 0; i < total; i++) {
+		struct migplan_row *r;
+
+		if (PQgetisnull(res, i, 0))
+			continue;
+		r = &(*rows)[n++];
+		r->version = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		r->name = PQgetvalue(res, i, 1);
+		r->checksum = PQgetvalue(res, i, 2);
+		r->in_progress = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+		r->at = PQgetvalue(res, i, 4);
+	}
+	return n;
+}
+
+/* A dry run takes no lock and creates nothing: the bookkeeping may be
+ * missing (never migrated: nothing applied) or older than
+ * migrations_in_progress. */
+static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		plan_ready(m, NULL);
+		return;
+	}
+	send_sql(m, migrate_read_applied_sql(strcmp(PQgetvalue(res, 0, 1), "t") == 0), applied_read);
+}
+
+/* The bookkeeping's rows (after the bootstrap, or for a dry run). */
+static void applied_read(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	plan_ready(m, res);
+}
+
+/* What the rows say, in version order: applied rows without a file, a
+ * changed file (which stops the run), runs that were interrupted. */
+static int report_applied(const struct migrator *m, const struct migplan *p)
 {
 	size_t i;
 
-	for (i = m->cur; i < m->set->n; i++) {
-		if (m->pending[i]) {
-			m->cur = i;
-			m->cur_ordinal++;
-			clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
-			notify_status("applying %s (%zu/%zu)", m->set->items[i].name,
-				      m->cur_ordinal, m->npending);
-			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
-				 m->cur_ordinal, m->npending);
-			m->stmt = 0;
-			m->lock_attempt = 0;
-			start_migration(m);
-			return;
-		}
-	}
-	migrator_send(m, S_UNLOCK, "SELECT pg_advisory_unlock(" LOCK_ARGS ")", 0, NULL);
-}
+	for (i = 0; i < p->n; i++) {
+		const struct migplan_entry *e = &p->entries[i];
 
-/* A no-transaction file is marked in progress before its first statement,
- * so that a crash part-way is seen at the next start. */
-static void mark_in_progress(struct migrator *m)
-{
-	const struct migration *mig = &m->set->items[m->cur];
-	const char *params[2] = { version_text(mig), mig->name };
-
-	migrator_send(m, S_BEGIN,
-		      "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
-		      "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
-		      "SET started_at = now(), started_by = current_user", 2, params);
-}
-
-/* Each file starts from a clean session: a SET or SET ROLE in one file
- * must not change how the next one runs.  A migration's statements wait at
- * most migrations.lock_timeout for a lock, so that the application's
- * queries never queue behind its lock request for longer than that.
- *
- * A transactional file gets the set-up and its BEGIN in one round trip:
- * the set-up then belongs to the migration's transaction, which is what
- * matters, as a rolled-back file is either retried from here or ends the
- * run. */
-static void start_migration(struct migrator *m)
-{
-	char sql[512];
-	bool no_tx = m->set->items[m->cur].script.no_transaction;
-
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
-		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
-	migrator_send(m, no_tx ? S_RESET : S_BEGIN, sql, 0, NULL);
-}
-
-/* Lock not granted in time: say who is most likely in the way, then try
- * again after a backoff.  Transactional files start over (the server
- * rolled them back); a no-transaction file retries the statement. */
-static void lock_timeout_retry(struct migrator *m)
-{
-	m->lock_attempt++;
-	/* after a ROLLBACK the session is as the previous file left it */
-	migrator_send(m, S_BLOCKERS, SESSION_SETUP_SQL
-		      "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.state, "
-		      "round(extract(epoch FROM now() - a.xact_start))::bigint "
-		      "FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() "
-		      "AND a.datname = current_database() AND a.xact_start IS NOT NULL "
-		      "AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted "
-		      "AND l.locktype = 'relation') ORDER BY a.xact_start LIMIT 3", 0, NULL);
-}
-
-static void retry_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct migrator *m = arg;
-	const struct migration *mig = &m->set->items[m->cur];
-
-	(void)fd; (void)what;
-	if (mig->script.no_transaction) {
-		send_statement(m, mig);
-		return;
-	}
-	m->stmt = 0;
-	start_migration(m);
-}
-
-struct applied_row {
-	int64_t version;
-	bool in_progress;
-	int row;
-};
-
-static int cmp_applied_row(const void *a, const void *b)
-{
-	const struct applied_row *x = a, *y = b;
-
-	if (x->version != y->version)
-		return (x->version > y->version) - (x->version < y->version);
-	return (int)x->in_progress - (int)y->in_progress;
-}
-
-/* Compares the files with the tracking table; marks what is pending.  The
- * rows are taken in version order, a tracking row before an in-progress
- * mark of the same version, whatever order they came in; a row with a NULL
- * version is CHECK_AND_READ_SQL's, not a migration. */
-static int plan(struct migrator *m, PGresult *res)
-{
-	int i, k, nrows = res ? PQntuples(res) : 0;
-	int64_t newest_applied = -1;
-	struct applied_row *rows = NULL;
-	size_t j;
-	int rc = -1;
-
-	for (j = 0; j < m->set->n; j++)
-		m->pending[j] = true;
-	m->applied_total = 0;
-	if (nrows > 0 && (rows = calloc((size_t)nrows, sizeof(*rows))) == NULL) {
-		log_error("out of memory");
-		return -1;
-	}
-	for (i = 0, k = 0; i < nrows; i++) {
-		if (PQgetisnull(res, i, 0))
-			continue;
-		rows[k].version = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		rows[k].in_progress = strcmp(PQgetvalue(res, i, 3), "t") == 0;
-		rows[k++].row = i;
-	}
-	nrows = k;
-	if (nrows > 1)
-		qsort(rows, (size_t)nrows, sizeof(*rows), cmp_applied_row);
-	for (k = 0; k < nrows; k++) {
-		int64_t v = rows[k].version;
-		const char *name = PQgetvalue(res, rows[k].row, 1), *sum = PQgetvalue(res, rows[k].row, 2);
-		struct migration *mig = migration_set_find(m->set, v);
-
-		if (rows[k].in_progress) {
-			/* a no-transaction migration that started and never finished */
-			struct log_field f[] = { { "MIGRATION", name } };
-
-			if (mig != NULL)
-				m->interrupted[mig - m->set->items] = true;
-			log_emit(LOG_WARNING, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-				 "no-transaction migration %s was interrupted (started %s and never finished); "
-				 "it is re-run from the top, as such files must be idempotent", name,
-				 PQgetvalue(res, rows[k].row, 4));
-			continue;
-		}
-		m->applied_total++;
-
-		if (v > newest_applied)
-			newest_applied = v;
-		if (mig == NULL) {
-			struct log_field f[] = { { "MIGRATION", name } };
+		if (e->state == MIGPLAN_FILE_MISSING) {
+			struct log_field f[] = { { "MIGRATION", e->applied->name } };
 
 			log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
 				 "migration %s is recorded as applied but its file is not in %s",
-				 name, m->conf->mig_directory);
-			continue;
-		}
-		m->pending[mig - m->set->items] = false;
-		if (strcmp(sum, mig->checksum) != 0) {
-			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+				 e->applied->name, m->conf->mig_directory);
+		} else if (e->state == MIGPLAN_CHANGED) {
+			struct log_field f[] = { { "MIGRATION", e->file->name }, { "FILE", e->file->path } };
 
 			log_emit(LOG_ERR, MSGID_MIGRATION_CHECKSUM, LOG_FIELDS(f),
 				 "%s: applied migration was changed after it was applied "
 				 "(recorded sha256 %s, file now %s); restore the file, or write a new migration for the change",
-				 mig->path, sum, mig->checksum);
-			goto out;
+				 e->file->path, e->applied->checksum, e->file->checksum);
+			return -1;
+		}
+		if (e->mark != NULL) {
+			/* a no-transaction migration that started and never finished */
+			struct log_field f[] = { { "MIGRATION", e->mark->name } };
+
+			log_emit(LOG_WARNING, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+				 "no-transaction migration %s was interrupted (started %s and never finished); "
+				 "it is re-run from the top, as such files must be idempotent", e->mark->name,
+				 e->mark->at);
 		}
 	}
-	m->npending = 0;
-	for (j = 0; j < m->set->n; j++) {
-		struct migration *mig = &m->set->items[j];
+	return 0;
+}
 
-		if (!m->pending[j])
+/* Files not applied but older than the newest applied one, as
+ * migrations.on_out_of_order says; "fail" stops the run at the first. */
+static int report_out_of_order(const struct migrator *m, const struct migplan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		const struct migration *mig = p->entries[i].file;
+
+		if (!p->entries[i].older_than_applied)
 			continue;
-		if (mig->version < newest_applied) {
-			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
 
-			switch (m->conf->mig_on_out_of_order) {
-			case OOO_FAIL:
-				log_emit(LOG_ERR, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
-					 "%s: pending migration is older than the newest applied one (version %" PRId64
-					 "); renumber it, or set migrations.on_out_of_order = \"apply\"",
-					 mig->path, newest_applied);
-				goto out;
-			case OOO_IGNORE:
-				log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
-					 "%s: pending migration older than the newest applied one is ignored "
-					 "(migrations.on_out_of_order = \"ignore\")", mig->path);
-				m->pending[j] = false;
-				continue;
-			case OOO_APPLY:
-				log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
-					 "%s: applying a migration older than the newest applied one "
-					 "(migrations.on_out_of_order = \"apply\")", mig->path);
-				break;
-			}
+		switch (m->conf->mig_on_out_of_order) {
+		case OOO_FAIL:
+			log_emit(LOG_ERR, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
+				 "%s: pending migration is older than the newest applied one (version %" PRId64
+				 "); renumber it, or set migrations.on_out_of_order = \"apply\"",
+				 mig->path, p->newest_applied);
+			return -1;
+		case OOO_IGNORE:
+			log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
+				 "%s: pending migration older than the newest applied one is ignored "
+				 "(migrations.on_out_of_order = \"ignore\")", mig->path);
+			break;
+		case OOO_APPLY:
+			log_emit(LOG_WARNING, MSGID_MIGRATION_ORDER, LOG_FIELDS(f),
+				 "%s: applying a migration older than the newest applied one "
+				 "(migrations.on_out_of_order = \"apply\")", mig->path);
+			break;
 		}
-		m->npending++;
 	}
-	rc = 0;
-out:
+	return 0;
+}
+
+/* Compares the files with what res says is applied (NULL: nothing), logs
+ * what it finds and keeps what the run needs: which files to apply, which
+ * were interrupted.  -1 when nothing may be applied. */
+static int plan(struct migrator *m, const PGresult *res)
+{
+	struct migplan_row *rows = NULL;
+	struct migplan p;
+	int nrows = res != NULL ? migrate_applied_rows(res, &rows) : 0;
+	int rc = -1;
+	size_t i;
+
+	if (nrows < 0 || migplan_build(&p, m->set, rows, (size_t)nrows, m->conf->mig_on_out_of_order) < 0) {
+		log_error("out of memory");
+		free(rows);
+		return -1;
+	}
+	m->applied_total = p.applied;
+	if (report_applied(m, &p) == 0 && report_out_of_order(m, &p) == 0) {
+		for (i = 0; i < p.n; i++) {
+			const struct migplan_entry *e = &p.entries[i];
+
+			if (e->file == NULL)
+				continue;
+			m->pending[e->file - m->set->items] = e->apply;
+			m->interrupted[e->file - m->set->items] = e->mark != NULL;
+		}
+		m->npending = p.to_apply;
+		rc = 0;
+	}
+	migplan_free(&p);
 	free(rows);
 	return rc;
 }
 
-/* The seed's post-migration check: every table in public has RLS on. */
-static void report_rls(const PGresult *res)
-{
-	int i, n = PQntuples(res), off = 0;
-
-	for (i = 0; i < n; i++) {
-		if (strcmp(PQgetvalue(res, i, 1), "t") == 0)
-			continue;
-		struct log_field f[] = { { "CHECK", "rls_enabled" }, { "OBJECT", PQgetvalue(res, i, 0) } };
-
-		log_emit(LOG_WARNING, MSGID_POSTCHECK, LOG_FIELDS(f),
-			 "post-migration check: table %s has row level security disabled; enable it "
-			 "(ALTER TABLE %s ENABLE ROW LEVEL SECURITY) or it is open to every role with access",
-			 PQgetvalue(res, i, 0), PQgetvalue(res, i, 0));
-		off++;
-	}
-	if (off == 0)
-		log_info("post-migration check: row level security is enabled on all %d table(s) in public", n);
-}
-
 /* The seed's per-environment rules that decide whether applying may start. */
-static int check_environment_rules(struct migrator *m)
+static enum migrate_result check_environment_rules(const struct migrator *m)
 {
 	size_t i, missing = 0;
 
 	if (m->conf->environment != ENV_PRODUCTION || m->npending == 0)
-		return 0;
+		return MIGRATE_OK;
 	for (i = 0; i < m->set->n; i++) {
 		const struct migration *mig = &m->set->items[i];
 
@@ -690,31 +735,49 @@ static int check_environment_rules(struct migrator *m)
 	}
 	if (missing > 0) {
 		log_error("production: nothing applied, %zu pending migration(s) without a rollback file", missing);
-		m->failure = MIGRATE_FAILED;
-		return -1;
+		return MIGRATE_FAILED;
 	}
 	if (m->conf->mig_backup_command[0] == '\0') {
 		log_error("production: %zu migration(s) pending but migrations.backup_command is empty; back up "
 			  "before production migrations (e.g. backup_command = \"pg_dump -Fc -f /var/backups/momentum-$(date +%%s).dump\"), "
 			  "or set environment to staging or development", m->npending);
-		m->failure = MIGRATE_UNSAFE;
-		return -1;
+		return MIGRATE_UNSAFE;
 	}
-	return 0;
+	return MIGRATE_OK;
 }
 
-/* Compatibility step (when on), then the pending migrations. */
-static void after_backup(struct migrator *m)
+/* What is applied is known: the plan, the environment's rules, then the
+ * backup (production) or straight to applying. */
+static void plan_ready(struct migrator *m, PGresult *res)
 {
-	m->cur = 0;
-	if (m->conf->mig_supabase_compat) {
-		notify_status("creating missing Supabase objects (compatibility step)");
-		db_set_notice_cb(m->db, compat_notice, m);
-		migrator_send(m, S_COMPAT, supabase_compat_sql, 0, NULL);
+	enum migrate_result allowed;
+
+	if (plan(m, res) < 0) {
+		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	apply_next(m);
+	if ((allowed = check_environment_rules(m)) != MIGRATE_OK) {
+		finish(m, allowed);
+		return;
+	}
+	if (m->dry_run) {
+		finish(m, MIGRATE_OK);
+		return;
+	}
+	if (m->npending == 0) {
+		apply_next(m);
+		return;
+	}
+	log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
+	if (m->conf->environment == ENV_PRODUCTION) {
+		if (backup_start(m) < 0)
+			finish(m, MIGRATE_FAILED);
+		return;
+	}
+	after_backup(m);
 }
+
+/* ---- backup and compatibility step --------------------------------------- */
 
 /* The backup command runs as a child while the loop goes on; it gets the
  * connection's PG* variables, so "pg_dump -Fc -f FILE" needs no arguments. */
@@ -771,7 +834,7 @@ static void backup_done(evutil_socket_t sig, short what, void *arg)
 
 static int backup_start(struct migrator *m)
 {
-	m->step = S_BACKUP;
+	m->phase = PHASE_BACKUP;
 	clock_gettime(CLOCK_MONOTONIC, &m->backup_start);
 	if (m->sigchld == NULL)
 		m->sigchld = evsignal_new(m->base, SIGCHLD, backup_done, m);
@@ -793,384 +856,355 @@ static int backup_start(struct migrator *m)
 	return 0;
 }
 
-/* The pooler check's answer: false (and the run finished) when this
- * session does not hold the migration lock. */
-static bool lock_session_ok(struct migrator *m, const char *server_pid_text, bool held)
+/* The compatibility step says what it created, one NOTICE per object. */
+static void compat_notice(const char *message, void *arg)
 {
-	int server_pid = atoi(server_pid_text);
+	const char *prefix = "NOTICE:  supabase_compat: ", *what = message;
+	struct log_field f[1] = { { "OBJECT", NULL } };
 
-	if (!held) {
-		migrate_report_pooler(server_pid);
-		finish(m, MIGRATE_UNSAFE);
-		return false;
+	(void)arg;
+	if (strncmp(message, prefix, strlen(prefix)) != 0) {
+		log_debug("server: %s", message);
+		return;
 	}
-	if (server_pid != PQbackendPID(db_pgconn(m->db)) && !m->pooler_noted) {
-		m->pooler_noted = true;
-		log_notice("connected through a connection pooler (server backend pid %d, pooler's key %d); "
-			   "it must keep the daemon's session (session pooling) for the migration lock to hold",
-			   server_pid, PQbackendPID(db_pgconn(m->db)));
-	}
-	return true;
+	what += strlen(prefix);
+	/* "created table auth.users": the object is the last word */
+	if (strncmp(what, "created ", 8) == 0 && strrchr(what, ' ') != NULL)
+		f[0].value = strrchr(what, ' ') + 1;
+	log_emit(LOG_NOTICE, MSGID_COMPAT_APPLIED, LOG_FIELDS(f),
+		 "Supabase compatibility step: %s", what);
 }
 
-static void on_result(struct db *db, PGresult *res, void *arg)
+/* Compatibility step (when on), then the pending migrations. */
+static void after_backup(struct migrator *m)
 {
-	struct migrator *m = arg;
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-	struct migration *mig = m->cur < m->set->n ? &m->set->items[m->cur] : NULL;
-
-	(void)db;
-	if (!ok && connection_lost(m))
-		return;
-
-	switch (m->step) {
-	case S_TRY_LOCK:
-		if (!ok)
-			goto sql_error;
-		m->bookkeeping_ready = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-			goto locked;
-		migrator_send(m, S_LOCK_HOLDER,
-		     "SELECT coalesce(string_agg(l.pid::text, ', '), 'unknown') FROM pg_locks l "
-		     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID
-		     " AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2"
-		     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-		     0, NULL);
-		return;
-	case S_LOCK_HOLDER: {
-		const char *pid = ok ? PQgetvalue(res, 0, 0) : "unknown";
-		struct log_field f[] = { { "HOLDER_PID", pid } };
-
-		notify_status("waiting for the migration lock held by another instance (backend pid %s)", pid);
-		log_emit(LOG_INFO, MSGID_MIGRATION_LOCK_WAIT, LOG_FIELDS(f),
-			 "another instance is applying migrations (backend pid %s); waiting for it", pid);
-		migrator_send(m, S_LOCK, "SELECT pg_advisory_lock(" LOCK_ARGS ")", 0, NULL);
+	m->cur = 0;
+	if (m->conf->mig_supabase_compat) {
+		notify_status("creating missing Supabase objects (compatibility step)");
+		db_set_notice_cb(m->db, compat_notice, m);
+		send_sql(m, supabase_compat_sql, compat_done);
 		return;
 	}
-	case S_LOCK:
-		if (!ok)
-			goto sql_error;
-		goto locked;
-	case S_SESSION:
-		if (!ok)
-			goto sql_error;
-		if (!lock_session_ok(m, PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 1), "t") == 0))
-			return;
-		/* the bookkeeping tables, then what they say, in one round trip */
-		migrator_send(m, S_BOOTSTRAP, m->bootstrap_and_read, 0, NULL);
-		return;
-	case S_CHECK_AND_READ: {
-		int i, n = ok ? PQntuples(res) : 0;
-
-		for (i = 0; i < n && !PQgetisnull(res, i, 0); i++)
-			;
-		if (i == n) {
-			/* the bookkeeping changed since the lock was asked for (or
-			 * cannot be read): the long way, which says what is wrong */
-			m->bookkeeping_ready = false;
-			goto locked;
-		}
-		/* a boolean as text: "true" */
-		if (!lock_session_ok(m, PQgetvalue(res, i, 1), strcmp(PQgetvalue(res, i, 2), "true") == 0))
-			return;
-		goto planned;
-	}
-	case S_BOOTSTRAP:
-		if (!ok)
-			goto sql_error;
-		goto planned;
-read_applied:
-		/* a dry run may meet bookkeeping older than migrations_in_progress */
-		migrator_send(m, S_READ_APPLIED, m->without_in_progress
-		     ? "SELECT version, name, checksum, false, '' FROM momentum_maintd.schema_migrations ORDER BY 1"
-		     : READ_APPLIED_SQL,
-		     0, NULL);
-		return;
-	case S_EXISTS:
-		if (!ok)
-			goto sql_error;
-		m->without_in_progress = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-			goto read_applied;
-		res = NULL; /* never migrated: nothing applied */
-		/* fall through */
-	case S_READ_APPLIED:
-		if (res != NULL && !ok)
-			goto sql_error;
-	planned:
-		if (plan(m, res) < 0) {
-			finish(m, MIGRATE_FAILED);
-			return;
-		}
-		if (check_environment_rules(m) < 0) {
-			finish(m, m->failure);
-			return;
-		}
-		if (m->dry_run) {
-			finish(m, MIGRATE_OK);
-			return;
-		}
-		if (m->npending == 0) {
-			apply_next(m);
-			return;
-		}
-		log_info("%zu migration(s) pending, %zu applied", m->npending, m->applied_total);
-		if (m->conf->environment == ENV_PRODUCTION) {
-			if (backup_start(m) < 0)
-				finish(m, MIGRATE_FAILED);
-			return;
-		}
-		after_backup(m);
-		return;
-	case S_BACKUP:
-		return;
-	case S_COMPAT:
-		db_set_notice_cb(m->db, NULL, NULL);
-		if (!ok) {
-			report_sql_error(m, "Supabase compatibility step (migrations.supabase_compat)", NULL, res);
-			finish(m, MIGRATE_FAILED);
-			return;
-		}
-		m->cur = 0;
-		apply_next(m);
-		return;
-	case S_RESET:
-		if (!ok)
-			goto sql_error;
-		mark_in_progress(m);
-		return;
-	case S_BEGIN:
-		if (!ok)
-			goto sql_error;
-		send_statement(m, mig);
-		return;
-	case S_STMT:
-		if (!ok && strcmp(db_sqlstate(res), "55P03") == 0 &&
-		    m->lock_attempt < m->conf->mig_lock_retries) {
-			if (mig->script.no_transaction)
-				lock_timeout_retry(m);
-			else
-				migrator_send(m, S_ROLLBACK_RETRY, "ROLLBACK", 0, NULL);
-			return;
-		}
-		if (!ok) {
-			report_sql_error(m, "migration", mig, res);
-			m->failure = MIGRATE_FAILED;
-			if (mig->script.no_transaction)
-				finish(m, MIGRATE_FAILED);
-			else
-				migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
-			return;
-		}
-		if (!mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) != PQTRANS_INTRANS) {
-			/* the splitter refuses COMMIT and friends; this catches what it cannot see */
-			const struct sql_stmt *st = &mig->script.stmts[m->stmt];
-			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
-
-			log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-				 "%s:%d:%d: this statement ended the migration's transaction; what ran before it may "
-				 "be committed and the migration is not recorded: check the database by hand, then "
-				 "remove the transaction control from the file", mig->path, st->line, st->column);
-			finish(m, MIGRATE_FAILED);
-			return;
-		}
-		if (++m->stmt < mig->script.n) {
-			send_statement(m, mig);
-			return;
-		}
-		{
-			PGconn *c = db_pgconn(m->db);
-			char *name = PQescapeLiteral(c, mig->name, strlen(mig->name));
-			char *sql = NULL;
-			char done[128] = "";
-
-			/* the end of an in-progress mark commits with the tracking row */
-			if (mig->script.no_transaction || m->interrupted[m->cur])
-				snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
-					 "WHERE version = %" PRId64 ") ", mig->version);
-			/* Recorded as the role the daemon connected as, whatever SET ROLE
-			 * the file did; a transactional file commits in the same round
-			 * trip, a no-transaction file's row is one implicit transaction. */
-			if (name == NULL ||
-			    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s%s"
-				     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-				     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s",
-				     /* a re-run of an interrupted file: CREATE INDEX
-				      * CONCURRENTLY IF NOT EXISTS skips the invalid index
-				      * the interrupted build left; refuse to record it */
-				     mig->script.no_transaction && m->interrupted[m->cur] ? INVALID_INDEX_GUARD : "",
-				     done, mig->version, name, mig->checksum, elapsed_since(&m->cur_start),
-				     mig->script.no_transaction ? "" : "; COMMIT") < 0) {
-				PQfreemem(name);
-				log_error("out of memory");
-				finish(m, MIGRATE_FAILED);
-				return;
-			}
-			migrator_send(m, S_TRACK, sql, 0, NULL);
-			PQfreemem(name);
-			free(sql);
-		}
-		return;
-	case S_TRACK:
-		if (!ok && !mig->script.no_transaction &&
-		    PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
-			/* the row went in and the COMMIT failed (a deferred
-			 * constraint of the file, say): the transaction is gone */
-			report_sql_error(m, "migration transaction", mig, res);
-			log_error("%s: not applied", mig->path);
-			finish(m, MIGRATE_FAILED);
-			return;
-		}
-		if (!ok) {
-			report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, res);
-			m->failure = MIGRATE_FAILED;
-			if (mig->script.no_transaction)
-				finish(m, MIGRATE_FAILED);
-			else
-				migrator_send(m, S_ROLLBACK, "ROLLBACK", 0, NULL);
-			return;
-		}
-		if (mig->script.no_transaction)
-			goto applied;
-		/* the last result is the COMMIT's */
-		if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-			struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
-
-			log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-				 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
-			finish(m, MIGRATE_FAILED);
-			return;
-		}
-		goto applied;
-	case S_ROLLBACK:
-		finish(m, m->failure);
-		return;
-	case S_ROLLBACK_RETRY:
-		if (!ok)
-			goto sql_error;
-		lock_timeout_retry(m);
-		return;
-	case S_BLOCKERS: {
-		char who[768] = "", ms[32];
-		size_t used = 0;
-		long delay = 500L << (m->lock_attempt - 1 < 6 ? m->lock_attempt - 1 : 6);
-		struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
-		const struct sql_stmt *st = &mig->script.stmts[m->stmt];
-
-		for (int i = 0; ok && i < PQntuples(res) && used < sizeof(who); i++)
-			used += (size_t)snprintf(who + used, sizeof(who) - used,
-						 "%spid %s (application \"%s\", %s, transaction open %s s)",
-						 i ? "; " : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-						 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
-		if (who[0] == '\0')
-			snprintf(who, sizeof(who), "a transaction that has since ended");
-		snprintf(ms, sizeof(ms), "%lld", (long long)m->conf->mig_lock_timeout_ms);
-		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "BLOCKERS", who },
-					 { "LOCK_TIMEOUT_MS", ms } };
-
-		log_emit(LOG_WARNING, MSGID_MIGRATION_LOCK_TIMEOUT, LOG_FIELDS(f),
-			 "%s:%d: lock not granted within %s ms, so the application's queries are not held up; "
-			 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
-			 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
-		notify_status("applying %s (%zu/%zu): waiting for a lock, retry %d of %lld; blocked by %s",
-			      mig->name, m->cur_ordinal, m->npending, m->lock_attempt,
-			      (long long)m->conf->mig_lock_retries, who);
-		m->step = S_LOCK_BACKOFF;
-		evtimer_add(m->retry, &tv);
-		return;
-	}
-	case S_LOCK_BACKOFF:
-		return;
-	case S_UNLOCK:
-		if (!ok)
-			goto sql_error;
-		/* staging and production: the seed's "verify RLS after migrating" */
-		if (m->applied_now > 0 && m->conf->environment != ENV_DEVELOPMENT) {
-			migrator_send(m, S_VERIFY,
-				      "SELECT n.nspname || '.' || c.relname, c.relrowsecurity FROM pg_class c "
-				      "JOIN pg_namespace n ON n.oid = c.relnamespace "
-				      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1", 0, NULL);
-			return;
-		}
-		finish(m, MIGRATE_OK);
-		return;
-	case S_VERIFY:
-		if (ok)
-			report_rls(res);
-		else
-			log_warning("post-migration check could not run: %s", db_message(res));
-		finish(m, MIGRATE_OK);
-		return;
-	case S_IDLE:
-		return;
-	}
-	return;
-
-locked:
-	/* A session advisory lock only protects anything if every later query
-	 * runs in the session that holds it: not so behind a transaction-mode
-	 * pooler, which may hand each statement to another server connection.
-	 * So the check is a query of its own, not part of the one that locked.
-	 * With the bookkeeping in place it also reads what is applied. */
-	if (m->bookkeeping_ready)
-		migrator_send(m, S_CHECK_AND_READ, CHECK_AND_READ_SQL, 0, NULL);
-	else
-		migrator_send(m, S_SESSION, MIGRATION_LOCK_HELD_SQL, 0, NULL);
-	return;
-
-applied: {
-		char ms[32];
-
-		snprintf(ms, sizeof(ms), "%.0f", elapsed_since(&m->cur_start) * 1000);
-		struct log_field f[] = {
-			{ "MIGRATION", mig->name }, { "FILE", mig->path },
-			{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
-		};
-		log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
-			 "applied migration %s in %s ms%s", mig->name, ms,
-			 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
-		m->applied_now++;
-		m->applied_total++;
-		m->cur++;
-		apply_next(m);
-		return;
-	}
-
-sql_error:
-	report_sql_error(m, m->step == S_BEGIN ? "migration transaction"
-			 : "migration bookkeeping (schema momentum_maintd)",
-			 m->step >= S_BEGIN && m->step <= S_TRACK ? mig : NULL, res);
-	finish(m, MIGRATE_FAILED);
+	apply_next(m);
 }
 
-void migrator_start(struct migrator *m)
+static void compat_done(struct migrator *m, PGresult *res, bool ok)
 {
-	/* sized here, not in migrator_new: the set may be read after it */
-	free(m->pending);
-	free(m->interrupted);
-	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
-	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
-	if (m->pending == NULL || m->interrupted == NULL) {
+	db_set_notice_cb(m->db, NULL, NULL);
+	if (!ok) {
+		report_sql_error(m, "Supabase compatibility step (migrations.supabase_compat)", NULL, NULL, res);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	m->cur = 0;
+	apply_next(m);
+}
+
+/* ---- applying: each file, statement by statement, then its tracking row --- */
+
+static void apply_next(struct migrator *m)
+{
+	size_t i;
+
+	for (i = m->cur; i < m->set->n; i++) {
+		if (m->pending[i]) {
+			m->cur = i;
+			m->cur_ordinal++;
+			clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
+			notify_status("applying %s (%zu/%zu)", m->set->items[i].name,
+				      m->cur_ordinal, m->npending);
+			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
+				 m->cur_ordinal, m->npending);
+			m->stmt = 0;
+			m->lock_attempt = 0;
+			start_migration(m);
+			return;
+		}
+	}
+	m->phase = PHASE_ENDING;
+	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked);
+}
+
+/* Each file starts from a clean session: a SET or SET ROLE in one file
+ * must not change how the next one runs.  A migration's statements wait at
+ * most migrations.lock_timeout for a lock, so that the application's
+ * queries never queue behind its lock request for longer than that.
+ *
+ * A transactional file gets the set-up and its BEGIN in one round trip:
+ * the set-up then belongs to the migration's transaction, which is what
+ * matters, as a rolled-back file is either retried from here or ends the
+ * run. */
+static void start_migration(struct migrator *m)
+{
+	char sql[512];
+	bool no_tx = current(m)->script.no_transaction;
+
+	m->phase = PHASE_APPLYING;
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
+		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
+	send_sql(m, sql, no_tx ? session_reset : migration_started);
+}
+
+/* A no-transaction file is marked in progress before its first statement,
+ * so that a crash part-way is seen at the next start. */
+static void session_reset(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+	char version[24];
+	const char *params[2] = { version, mig->name };
+
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	snprintf(version, sizeof(version), "%" PRId64, mig->version);
+	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
+		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
+		    "SET started_at = now(), started_by = current_user", 2, params, migration_started);
+}
+
+static void migration_started(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		report_sql_error(m, "migration transaction", current(m), NULL, res);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	send_statement(m);
+}
+
+static void send_statement(struct migrator *m)
+{
+	const struct sql_stmt *st = &current(m)->script.stmts[m->stmt];
+	char *sql = strndup(current(m)->sql + st->start, st->len);
+
+	if (sql == NULL) {
 		log_error("out of memory");
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	struct timeval tv = { .tv_sec = PROGRESS_INTERVAL_SEC, .tv_usec = 0 };
+	send_sql(m, sql, statement_done);
+	free(sql);
+}
 
-	m->cur = 0;
-	m->cur_ordinal = 0;
-	m->npending = 0;
-	m->bookkeeping_ready = false;
-	if (m->dry_run) {
-		migrator_send(m, S_EXISTS,
-			      "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, "
-			      "to_regclass('momentum_maintd.migrations_in_progress') IS NULL", 0, NULL);
+static void statement_done(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+
+	if (!ok && strcmp(db_sqlstate(res), "55P03") == 0 && m->lock_attempt < m->conf->mig_lock_retries) {
+		lock_timed_out(m);
 		return;
 	}
-	notify_status("taking the migration lock");
-	event_add(m->progress, &tv);
-	/* the DBA's timeouts are for the application: an index build or a wait
-	 * for another instance's migrations must not be cut short by them */
-	migrator_send(m, S_TRY_LOCK, SESSION_SETUP_SQL "SELECT pg_try_advisory_lock(" LOCK_ARGS "), "
-		      BOOKKEEPING_READY_SQL, 0, NULL);
+	if (!ok) {
+		report_sql_error(m, "migration", mig, st, res);
+		migration_failed(m);
+		return;
+	}
+	if (!mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) != PQTRANS_INTRANS) {
+		/* the splitter refuses COMMIT and friends; this catches what it cannot see */
+		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+			 "%s:%d:%d: this statement ended the migration's transaction; what ran before it may "
+			 "be committed and the migration is not recorded: check the database by hand, then "
+			 "remove the transaction control from the file", mig->path, st->line, st->column);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	if (++m->stmt < mig->script.n)
+		send_statement(m);
+	else
+		record_migration(m);
+}
+
+/* Recorded as the role the daemon connected as, whatever SET ROLE the file
+ * did; a transactional file commits in the same round trip, a
+ * no-transaction file's row is one implicit transaction. */
+static void record_migration(struct migrator *m)
+{
+	const struct migration *mig = current(m);
+	bool rerun = m->interrupted[m->cur];
+	char *name = PQescapeLiteral(db_pgconn(m->db), mig->name, strlen(mig->name));
+	char *sql = NULL;
+	char done[128] = "";
+
+	/* the end of an in-progress mark commits with the tracking row */
+	if (mig->script.no_transaction || rerun)
+		snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
+			 "WHERE version = %" PRId64 ") ", mig->version);
+	if (name == NULL ||
+	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s%s"
+		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
+		     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s",
+		     /* a re-run of an interrupted file: CREATE INDEX
+		      * CONCURRENTLY IF NOT EXISTS skips the invalid index the
+		      * interrupted build left; refuse to record it */
+		     mig->script.no_transaction && rerun ? sql_migrate_invalid_index_guard : "",
+		     done, mig->version, name, mig->checksum, elapsed_since(&m->cur_start),
+		     mig->script.no_transaction ? "" : "; COMMIT") < 0) {
+		PQfreemem(name);
+		log_error("out of memory");
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	send_sql(m, sql, migration_recorded);
+	PQfreemem(name);
+	free(sql);
+}
+
+static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+
+	if (!ok && !mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
+		/* the row went in and the COMMIT failed (a deferred
+		 * constraint of the file, say): the transaction is gone */
+		report_sql_error(m, "migration transaction", mig, NULL, res);
+		log_error("%s: not applied", mig->path);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	if (!ok) {
+		report_sql_error(m, "recording the migration in momentum_maintd.schema_migrations", mig, NULL, res);
+		migration_failed(m);
+		return;
+	}
+	/* a transactional file's last result is the COMMIT's */
+	if (!mig->script.no_transaction && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+			 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	migration_applied(m);
+}
+
+static void migration_applied(struct migrator *m)
+{
+	const struct migration *mig = current(m);
+	char ms[32];
+
+	snprintf(ms, sizeof(ms), "%.0f", elapsed_since(&m->cur_start) * 1000);
+	struct log_field f[] = {
+		{ "MIGRATION", mig->name }, { "FILE", mig->path },
+		{ "DURATION_MS", ms }, { "CHECKSUM", mig->checksum },
+	};
+	log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
+		 "applied migration %s in %s ms%s", mig->name, ms,
+		 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
+	m->applied_now++;
+	m->applied_total++;
+	m->cur++;
+	apply_next(m);
+}
+
+/* The file failed and was reported: a transactional one is rolled back
+ * before the run ends; a no-transaction one stays as far as it got. */
+static void migration_failed(struct migrator *m)
+{
+	if (current(m)->script.no_transaction) {
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	m->phase = PHASE_ENDING;
+	send_sql(m, "ROLLBACK", rolled_back);
+}
+
+static void rolled_back(struct migrator *m, PGresult *res, bool ok)
+{
+	(void)res; (void)ok;
+	finish(m, MIGRATE_FAILED);
+}
+
+static void unlocked(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	finish(m, MIGRATE_OK);
+}
+
+/* ---- a lock timeout: say who is in the way, wait, try again -------------- */
+
+/* Lock not granted in time.  Transactional files start over after a
+ * ROLLBACK; a no-transaction file retries the statement. */
+static void lock_timed_out(struct migrator *m)
+{
+	m->phase = PHASE_LOCK_RETRY;
+	if (current(m)->script.no_transaction)
+		find_blockers(m);
+	else
+		send_sql(m, "ROLLBACK", rolled_back_for_retry);
+}
+
+static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	find_blockers(m);
+}
+
+/* Say who is most likely in the way, then try again after a backoff. */
+static void find_blockers(struct migrator *m)
+{
+	m->lock_attempt++;
+	send_sql(m, m->blockers, blockers_found);
+}
+
+/* "pid 123 (application "api", idle in transaction, transaction open 12 s); ..." */
+static void describe_blockers(const PGresult *res, bool ok, char *who, size_t size)
+{
+	size_t used = 0;
+
+	who[0] = '\0';
+	for (int i = 0; ok && i < PQntuples(res) && used < size; i++)
+		used += (size_t)snprintf(who + used, size - used,
+					 "%spid %s (application \"%s\", %s, transaction open %s s)",
+					 i ? "; " : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+					 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+	if (who[0] == '\0')
+		snprintf(who, size, "a transaction that has since ended");
+}
+
+static void blockers_found(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
+	long delay = backoff_ms(m->lock_attempt, LOCK_RETRY_BASE_MS, LOCK_RETRY_CAP_MS);
+	struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
+	char who[768], ms[32];
+
+	describe_blockers(res, ok, who, sizeof(who));
+	snprintf(ms, sizeof(ms), "%lld", (long long)m->conf->mig_lock_timeout_ms);
+	struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "BLOCKERS", who },
+				 { "LOCK_TIMEOUT_MS", ms } };
+
+	log_emit(LOG_WARNING, MSGID_MIGRATION_LOCK_TIMEOUT, LOG_FIELDS(f),
+		 "%s:%d: lock not granted within %s ms, so the application's queries are not held up; "
+		 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
+		 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
+	notify_status("applying %s (%zu/%zu): waiting for a lock, retry %d of %lld; blocked by %s",
+		      mig->name, m->cur_ordinal, m->npending, m->lock_attempt,
+		      (long long)m->conf->mig_lock_retries, who);
+	evtimer_add(m->retry, &tv);
+}
+
+static void retry_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct migrator *m = arg;
+
+	(void)fd; (void)what;
+	if (current(m)->script.no_transaction) {
+		m->phase = PHASE_APPLYING;
+		send_statement(m);
+		return;
+	}
+	m->stmt = 0;
+	start_migration(m);
 }

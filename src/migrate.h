@@ -50,19 +50,40 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 			  const char *sql, const struct sql_stmt *st, const char *outcome,
 			  const struct pg_result *res);
 
-/* Creates the momentum_maintd schema and its tables if missing. */
-extern const char migrate_bootstrap_sql[];
+struct migplan_row;
+/* Which bookkeeping tables exist: schema_migrations, and
+ * migrations_in_progress (bookkeeping from before it lacks it). */
+#define MIGRATE_BOOKKEEPING_EXISTS_SQL \
+	"SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, " \
+	"to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL"
+/* The statement that reads what is applied and in progress, for bookkeeping
+ * with or without migrations_in_progress. */
+const char *migrate_read_applied_sql(bool with_in_progress);
+/* Its answer as the plan's input (rows with a NULL version, another
+ * query's, left out), pointing into res; the count, or -1 (out of memory). */
+int migrate_applied_rows(const struct pg_result *res, struct migplan_row **rows);
 
-/* Advisory lock that serialises migration runs across instances. */
+/* Advisory lock that serialises migration runs across instances, taken the
+ * same way by the daemon (asynchronously) and by migrate down and baseline
+ * (blocking): try, else wait; then check that the server session holds it. */
 #define MIGRATION_LOCK_CLASSID "1835885684"  /* 'mmdt' */
 #define MIGRATION_LOCK_OBJID   "1"
+#define MIGRATION_LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
+#define MIGRATION_LOCK_TRY_SQL "SELECT pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ")"
+#define MIGRATION_LOCK_WAIT_SQL "SELECT pg_advisory_lock(" MIGRATION_LOCK_ARGS ")"
+/* Whether this session holds the migration lock (pg_lock_status() is what
+ * pg_locks shows, without the view). */
+#define MIGRATION_LOCK_HELD_EXPR \
+	"EXISTS (SELECT 1 FROM pg_lock_status() l WHERE l.pid = pg_backend_pid() " \
+	"AND l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID \
+	" AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2)"
 /* pid of the server session, and whether it holds the migration lock:
  * behind a transaction-mode pooler the next query may run elsewhere. */
-#define MIGRATION_LOCK_HELD_SQL \
-	"SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() " \
-	"AND locktype = 'advisory' AND granted AND classid = " MIGRATION_LOCK_CLASSID \
-	" AND objid = " MIGRATION_LOCK_OBJID " AND objsubid = 2)"
-/* Logs that the connection cannot hold the lock (a transaction pooler). */
-void migrate_report_pooler(int server_pid);
+#define MIGRATION_LOCK_HELD_SQL "SELECT pg_backend_pid(), " MIGRATION_LOCK_HELD_EXPR
+/* Reads that check's answer: server_pid, and held ('t', or 'true' as text).
+ * Not held: logs that a transaction-mode pooler is in the way, returns
+ * false.  A server pid other than the connection's own (client_pid) is a
+ * pooler that keeps the session: noted once in *noted (unless NULL). */
+bool migration_lock_held(int client_pid, const char *server_pid, const char *held, bool *noted);
 
 #endif

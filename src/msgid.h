@@ -21,6 +21,8 @@
 #define MSGID_JOB_FINISHED        "e554d8042b584c648d614cc4de53b001"
 #define MSGID_VERIFY_FINDING      "5ac9bd389fff40fabf1d8c147ecb3171"
 #define MSGID_VERIFY_RESOLVED     "d08450aa690c4e7d9921c9845f1b4616"
-#define MSGID_POSTCHECK           "76d1dbb1446449509ea860ab148f9f0f"
+/* Retired: MSGID_POSTCHECK, the RLS-only post-migration check, replaced by
+ * the verification pass (MSGID_VERIFY_FINDING); its ID (git log -S
+ * MSGID_POSTCHECK) is not to be reused. */
 
 #endif

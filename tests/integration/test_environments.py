@@ -1,6 +1,8 @@
 """The seed's per-environment rules: production backs up first and needs
-rollback plans; staging and production check RLS after migrating;
-development logs at debug and allows migrate reset."""
+rollback plans; staging and production run the verification pass after
+migrating; development logs at debug and allows migrate reset."""
+import re
+import signal
 
 from conftest import MIGRATIONS, SEED_MIGRATIONS, migrations_dir, run
 
@@ -28,8 +30,8 @@ def test_production_runs_the_backup_first_with_the_connection_in_its_environment
     assert lines[0] == "0", "the backup ran before anything was applied"
     assert lines[1] == "%s %s" % (db.name, " ".join(SEED_MIGRATIONS))
     assert "backup command finished" in r.stderr
-    # staging and production verify RLS after migrating
-    assert "row level security is enabled on all 6 table(s) in public" in r.stderr
+    # staging and production run the full verification pass after migrating
+    assert "verification after migrating: no findings" in r.stderr, r.stderr
 
 
 def test_production_failing_backup_applies_nothing(db):
@@ -54,15 +56,33 @@ def test_staging_reports_tables_without_rls_after_migrating(db, tmp_path):
     r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"],
             env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging"})
     assert r.returncode == 0
-    assert "post-migration check: table public.open_table has row level security disabled" in r.stderr
-    assert "check=rls_enabled object=public.open_table" in r.stderr
+    assert 'level=error msg="verify: error rls_disabled_in_public public.open_table: row level security is off' \
+        in r.stderr, r.stderr
+    assert "check=rls_disabled_in_public object=public.open_table" in r.stderr
+    assert "verification after migrating: 1 error" in r.stderr
+
+
+def test_staging_daemon_verifies_right_after_migrating_whatever_the_schedule(db, tmp_path, daemons, notify):
+    """The daemon's post-migration check is the verify job's first pass,
+    which runs right after READY=1 even when the schedule is a year away."""
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE open_table (x int);\n"})
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + mdir,
+                 "--set", "jobs.verify.schedule=0 0 1 1 *"],
+                env={"MOMENTUM_MAINTD_ENVIRONMENT": "staging"}, notify=notify)
+    assert notify.wait_for(lambda l: l == "READY=1"), d.stderr()
+    assert notify.wait_for(lambda l: re.match(r"STATUS=ready; verify: 1 error, 0 warnings, 0 info at ", l)), \
+        notify.lines()
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    assert "verify: error rls_disabled_in_public public.open_table: row level security is off" in d.stderr()
+    assert "post-migration check" not in d.stderr()
 
 
 def test_development_logs_debug_by_default_and_allows_reset(db):
     r = seed(db, "development", "migrate", "up", extra_env={"MOMENTUM_MAINTD_LOG_LEVEL": None})
     assert r.returncode == 0
     assert "level=debug" in r.stderr
-    assert "post-migration check" not in r.stderr
+    assert "verification after migrating" not in r.stderr
     db.query("CREATE TABLE scratch (x int)")
     db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
              "SELECT NULL, 'a', 'r', now() WHERE false")

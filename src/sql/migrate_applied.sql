@@ -1,0 +1,10 @@
+-- What the bookkeeping says, as migrate_applied_rows() reads it: version,
+-- name, checksum, in progress, when.  A tracking row per applied
+-- migration, and a mark per no-transaction migration that started and
+-- never finished.  Unordered: the plan sorts.  No ";": other statements
+-- append to it with UNION ALL.
+SELECT version, name, checksum, false, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ')
+FROM momentum_maintd.schema_migrations
+UNION ALL
+SELECT version, name, '', true, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')
+FROM momentum_maintd.migrations_in_progress
