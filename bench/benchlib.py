@@ -1,12 +1,20 @@
 """What every benchmark under bench/ needs: the binary, a clean environment,
-the machine's description and a way to stop.  Standard library only."""
+a throwaway PostgreSQL (tests/pgcluster.py, which the integration tests use
+too), the machine's description and a way to stop.  Standard library only."""
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = os.path.relpath(os.path.abspath(sys.argv[0]), SRC) if sys.argv and sys.argv[0] else "bench"
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+
+sys.path.insert(0, os.path.join(SRC, "tests"))
+import pgcluster  # noqa: E402
 
 
 def die(msg):
@@ -16,12 +24,14 @@ def die(msg):
 
 def clean_env():
     """The environment without anything that would redirect libpq or configure the daemon."""
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("PG") or k.startswith("MOMENTUM_MAINTD_")
-                   or k in ("DATABASE_URL", "NOTIFY_SOCKET", "JOURNAL_STREAM",
-                            "WATCHDOG_USEC", "WATCHDOG_PID", "CREDENTIALS_DIRECTORY"))}
-    env["LC_ALL"] = "C"
-    return env
+    return dict(pgcluster.clean_env(), LC_ALL="C")
+
+
+def new_cluster(prefix, settings):
+    """A throwaway PostgreSQL cluster (initdb done; start() it) in the system's
+    temporary directory, PGBIN's programs, psql() sessions named "bench";
+    a PostgreSQL program that fails ends the benchmark."""
+    return pgcluster.Cluster(prefix=prefix, bindir=PGBIN, settings=settings, fail=die, app="bench")
 
 
 def build(builddir):
@@ -33,6 +43,35 @@ def build(builddir):
         if r.returncode != 0 or not os.access(b, os.X_OK):
             die(f"build failed; run scripts/build {builddir} to see why")
     return b
+
+
+def run_on_cluster(binary, run, prefix, settings, on_exit=None):
+    """run(binary, version, cluster, work) on a started throwaway cluster,
+    work a scratch directory.  stdout is line-buffered; SIGINT, SIGTERM and
+    SIGHUP end the run; whatever happens, on_exit() runs, then the cluster
+    and the directory are removed.  Interrupted, it says so and exits 130."""
+    sys.stdout.reconfigure(line_buffering=True)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+
+    def on_signal(sig, frame):
+        raise SystemExit(128 + sig)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    work = tempfile.mkdtemp(prefix=prefix.rstrip(".") + "-files.")
+    try:
+        with new_cluster(prefix, settings) as cluster:
+            try:
+                cluster.start()
+                run(binary, version, cluster, work)
+            finally:
+                if on_exit:
+                    on_exit()
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; cluster stopped and removed", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def find_binary():

@@ -1,21 +1,23 @@
 """Fixtures for the integration tests: real PostgreSQL 15 clusters in
 temporary directories, the real daemon binary, and a datagram socket that
 plays systemd's NOTIFY_SOCKET."""
+import contextlib
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import uuid
 
-import psycopg2
 import pytest
 
-PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pgcluster import DEFAULT_BIN, Cluster, clean_env  # noqa: E402  (tests/pgcluster.py, shared with bench/)
+
+PG_BIN = os.environ.get("PG_BIN", DEFAULT_BIN)
 SRCDIR = os.environ.get("MAINTD_SRCDIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN = os.environ.get("MAINTD_BIN", os.path.join(SRCDIR, "src", "momentum-maintd"))
 MIGRATIONS = os.path.join(SRCDIR, "migrations")
@@ -36,75 +38,9 @@ SEED_COUNT = len(SEED_MIGRATIONS)
 SEED_TABLES = ["profiles", "deliverables", "organizations", "organization_members",
                "brand_settings", "zoom_credentials"]
 
-
-def _as_postgres():
-    """initdb and pg_ctl refuse to run as root: drop to the postgres user."""
-    if os.geteuid() != 0:
-        return None
-    pw = pwd.getpwnam("postgres")
-
-    def demote():
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return demote, pw
-
-
-class Cluster:
-    """A throwaway PostgreSQL cluster listening on a Unix socket only."""
-
-    def __init__(self, base):
-        self.dir = tempfile.mkdtemp(prefix="maintd-pg-", dir=base)
-        self.data = os.path.join(self.dir, "data")
-        self.log = os.path.join(self.dir, "server.log")
-        self.port = 5432
-        self.running = False
-        demote = _as_postgres()
-        self._preexec = demote[0] if demote else None
-        if demote:
-            os.chown(self.dir, demote[1].pw_uid, demote[1].pw_gid)
-        self._run([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
-                   "--no-sync", "-E", "UTF8", "--locale", "C"])
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            f.write("listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n"
-                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n"
-                    "log_min_messages = warning\n" % self.dir)
-
-    def _run(self, argv):
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       preexec_fn=self._preexec, cwd="/")
-
-    def start(self):
-        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "start"])
-        self.running = True
-
-    def stop(self, mode="fast"):
-        if self.running:
-            self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"])
-            self.running = False
-
-    def conninfo(self, dbname="postgres"):
-        return "host=%s port=%d user=postgres dbname=%s" % (self.dir, self.port, dbname)
-
-    def connect(self, dbname="postgres"):
-        c = psycopg2.connect(self.conninfo(dbname))
-        c.autocommit = True
-        return c
-
-    def create_db(self, name=None):
-        name = name or "t_" + uuid.uuid4().hex[:12]
-        c = self.connect()
-        try:
-            with c.cursor() as cur:
-                cur.execute('CREATE DATABASE "%s"' % name)
-        finally:
-            c.close()
-        return name
-
-    def destroy(self):
-        try:
-            self.stop("immediate")
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+# a throwaway cluster need not survive a crash of the machine
+CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                    "max_connections": 100, "log_min_messages": "warning"}
 
 
 @pytest.fixture(scope="session")
@@ -115,12 +51,27 @@ def tmpbase():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _cluster(base, start=True):
+    with Cluster(base, bindir=PG_BIN, settings=CLUSTER_SETTINGS) as c:
+        if start:
+            c.start()
+        yield c
+
+
 @pytest.fixture(scope="session")
 def cluster(tmpbase):
-    c = Cluster(tmpbase)
-    c.start()
-    yield c
-    c.destroy()
+    """The cluster most tests share; a test that stops it takes its own (new_cluster)."""
+    with _cluster(tmpbase) as c:
+        yield c
+
+
+@pytest.fixture
+def new_cluster(tmpbase):
+    """new_cluster(start=True): a cluster of the test's own, started unless
+    start is false, and removed after the test."""
+    with contextlib.ExitStack() as clusters:
+        yield lambda start=True: clusters.enter_context(_cluster(tmpbase, start))
 
 
 @pytest.fixture
@@ -204,20 +155,21 @@ def notify(tmp_path):
     n.close()
 
 
+def daemon_env(env=None):
+    """The environment of the binary under test: nothing of ours leaks in, no
+    installed configuration file, TEST_DEFAULTS; then env (None unsets)."""
+    e = dict(clean_env(), MOMENTUM_MAINTD_CONFIG=EMPTY_CONFIG, **TEST_DEFAULTS)
+    e.update(env or {})
+    return {k: v for k, v in e.items() if v is not None}
+
+
 class Daemon:
     """The real binary, in the foreground, with stderr captured to a file."""
 
     def __init__(self, args, env=None, notify=None, cwd=None, log_path=None):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY_SOCKET", "DATABASE_URL",
-                                  "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "WATCHDOG_"))}
-        e["MOMENTUM_MAINTD_CONFIG"] = EMPTY_CONFIG
-        e.update(TEST_DEFAULTS)
         if notify is not None:
-            e["NOTIFY_SOCKET"] = notify.path
-        e.update(env or {})
-        for k in [k for k, v in e.items() if v is None]:
-            del e[k]
+            env = dict({"NOTIFY_SOCKET": notify.path}, **(env or {}))
+        e = daemon_env(env)
         self.log_path = log_path or tempfile.mktemp(prefix="maintd-", suffix=".log")
         self._log = open(self.log_path, "w+")
         self.proc = subprocess.Popen([BIN] + list(args), env=e, stdin=subprocess.DEVNULL,
@@ -259,15 +211,7 @@ def daemons():
 
 def run(args, env=None, timeout=60, input=None):
     """Runs a one-shot command; returns CompletedProcess with text output."""
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY_SOCKET", "DATABASE_URL",
-                              "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"))}
-    e["MOMENTUM_MAINTD_CONFIG"] = EMPTY_CONFIG
-    e.update(TEST_DEFAULTS)
-    e.update(env or {})
-    for k in [k for k, v in e.items() if v is None]:
-        del e[k]
-    return subprocess.run([BIN] + list(args), env=e, capture_output=True, text=True,
+    return subprocess.run([BIN] + list(args), env=daemon_env(env), capture_output=True, text=True,
                           timeout=timeout, input=input, cwd="/")
 
 
@@ -300,3 +244,38 @@ def errors(log):
     (test_verify.py covers those)."""
     return [l for l in log.splitlines() if "level=error" in l
             and 'msg="job verify' not in l and 'msg="verify: ' not in l]
+
+
+# ---- Zoom tokens (on a database the seed's migrations made) -------------------------
+
+def fill_tokens(db, total, expired, near=0):
+    """Adds total users, each with a profile and a Zoom token, in random order:
+    `expired` tokens expired more than 7 days ago, `near` expired just inside
+    the 7 days (by 3 to 4 minutes), the others inside them (from 6 days 23
+    hours ago to 30 days ahead).  Only the `near` ones come within an hour of
+    the boundary, where a retention in calendar days and one in hours differ."""
+    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (total,))
+    db.query("INSERT INTO profiles (id, email) SELECT u.id, u.id::text FROM auth.users u "
+             "WHERE NOT EXISTS (SELECT FROM profiles p WHERE p.id = u.id)")
+    db.query("""
+        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
+        SELECT id, 'a', 'r',
+               CASE WHEN rn <= %s THEN now() - interval '7 days 1 hour' - random() * interval '60 days'
+                    WHEN rn <= %s THEN now() - interval '7 days' + interval '3 minutes' + random() * interval '1 minute'
+                    ELSE now() - interval '6 days 23 hours' + random() * interval '30 days' END
+        FROM (SELECT p.id, row_number() OVER (ORDER BY random()) AS rn FROM profiles p
+              WHERE NOT EXISTS (SELECT FROM zoom_credentials z WHERE z.user_id = p.id)) u""",
+             (expired, expired + near))
+
+
+def young_ids(db):
+    """Tokens that expired less than the retention ago (or not yet)."""
+    return {r for (r,) in db.query("SELECT id FROM zoom_credentials WHERE expires_at >= now() - interval '7 days'")}
+
+
+def missed_history(db):
+    """The last run was two days ago: the daily 02:00 run was missed, and a
+    daemon that starts runs it once."""
+    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, rows_affected) "
+             "VALUES ('zoom-token-cleanup', 'earlier', date_trunc('day', now()) - interval '2 days' + interval '2 hours', "
+             "now() - interval '2 days', 'ok', 0)")

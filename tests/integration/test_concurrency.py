@@ -10,27 +10,13 @@ import os
 import signal
 import time
 
-from conftest import MIGRATIONS, Cluster, Database, NotifySocket, errors, wait_until
+from conftest import MIGRATIONS, Database, NotifySocket, errors, fill_tokens, wait_until
 
 NDAEMONS = 8
 
 
-def add_tokens(db, expired, fresh):
-    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (expired + fresh,))
-    db.query("INSERT INTO profiles (id, email) SELECT u.id, u.id::text FROM auth.users u "
-             "WHERE NOT EXISTS (SELECT FROM profiles p WHERE p.id = u.id)")
-    db.query("""
-        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
-        SELECT id, 'a', 'r',
-               CASE WHEN rn <= %s THEN now() - interval '8 days' - random() * interval '30 days'
-                    ELSE now() - interval '6 days' + random() * interval '30 days' END
-        FROM (SELECT p.id, row_number() OVER () AS rn FROM profiles p
-              WHERE NOT EXISTS (SELECT FROM zoom_credentials z WHERE z.user_id = p.id)) u""", (expired,))
-
-
-def test_eight_daemons_two_ticks_each_runs_once(tmpbase, tmp_path, daemons):
-    pg = Cluster(tmpbase)
-    pg.start()
+def test_eight_daemons_two_ticks_each_runs_once(new_cluster, tmp_path, daemons):
+    pg = new_cluster()
     socks = []
     server_log_start = os.path.getsize(pg.log) if os.path.exists(pg.log) else 0
     try:
@@ -60,7 +46,7 @@ def test_eight_daemons_two_ticks_each_runs_once(tmpbase, tmp_path, daemons):
         expected = {}
         for k, tick in enumerate(ticks):
             expired = 300 + 100 * k
-            add_tokens(db, expired, 50)
+            fill_tokens(db, expired + 50, expired)
             expected[tick] = expired
             assert time.time() < tick, "filling took past the tick"
             time.sleep(max(0, tick - time.time()))
@@ -88,7 +74,6 @@ def test_eight_daemons_two_ticks_each_runs_once(tmpbase, tmp_path, daemons):
             with open(pg.log, errors="replace") as f:
                 f.seek(server_log_start)
                 server_log = f.read()
-        pg.destroy()
 
     # each tick: one instance ran it, the others skipped it or saw it done
     assert per_job_tick == [], per_job_tick

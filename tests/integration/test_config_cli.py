@@ -222,3 +222,38 @@ def test_sample_config_sets_every_key_to_its_default():
     assert not missing, "keys not documented in etc/momentum-maintd.conf: %s" % missing
     strip = lambda out: [re.sub(r";  #.*", ";", l) for l in out.splitlines()[1:] if "directory =" not in l]
     assert strip(r.stdout) == strip(d.stdout), "the sample's values are the defaults"
+
+
+def test_password_in_a_badly_encoded_uri_is_never_echoed(tmp_path):
+    for url in ("postgresql://app:pa/ss@localhost:5432/db", "postgresql://app:p@ss@localhost/db",
+                "host=x password=Secret junk"):
+        r = run(["check-config"], env={"DATABASE_URL": url})
+        assert r.returncode == 78, (url, r.stdout, r.stderr)
+        for piece in ("pa/ss", "ss@", "Secret"):
+            assert piece not in r.stdout + r.stderr, (url, r.stderr)
+        assert "DATABASE_URL" in r.stderr
+
+
+def test_integer_too_large_for_libconfig_is_an_error(tmp_path):
+    p = tmp_path / "c.conf"
+    p.write_text("jobs: { zoom_token_cleanup: {\n  batch_size = 4294972296;\n}; };\n")
+    r = run(["-c", str(p), "check-config"])
+    assert r.returncode == 78
+    assert "%s:2: jobs.zoom_token_cleanup.batch_size: integer too large" % p in r.stderr
+    p.write_text("verify: { remind_every = 4294967297; };\n")
+    r = run(["-c", str(p), "check-config"])
+    assert r.returncode == 78 and "integer too large" in r.stderr
+
+
+def test_migrations_directory_missing_is_a_configuration_error(db):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=/nonexistent/migrations", "migrate", "up"])
+    assert r.returncode == 78
+    assert "/nonexistent/migrations: cannot open migrations directory" in r.stderr
+
+
+def test_dotted_name_in_config_file_gets_a_hint(tmp_path):
+    p = tmp_path / "c.conf"
+    p.write_text('log.level = "debug";\n')
+    r = run(["-c", str(p), "check-config"])
+    assert r.returncode == 78
+    assert "write a section as log: { level" in r.stderr

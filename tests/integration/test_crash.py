@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import MIGRATIONS, NotifySocket, errors, run, wait_until
+from conftest import MIGRATIONS, NotifySocket, errors, fill_tokens, missed_history, run, wait_until, young_ids
 
 SEED = int(os.environ.get("MAINTD_CRASH_SEED") or random.SystemRandom().randrange(1, 2**31))
 NMIGRATIONS = 50
@@ -301,23 +301,8 @@ FRESH = 5000
 
 
 def fill(db):
-    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (EXPIRED + FRESH,))
-    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
-    # expired: 7 days and 1 minute to 60 days ago; fresh: from 7 days minus
-    # 3 minutes ago (just inside the retention) to 30 days ahead
-    db.query("""
-        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
-        SELECT id, 'a', 'r',
-               CASE WHEN rn <= %s THEN now() - interval '7 days 1 minute' - random() * interval '53 days'
-                    WHEN rn <= %s THEN now() - interval '7 days' + interval '3 minutes' + random() * interval '1 minute'
-                    ELSE now() - interval '7 days' + interval '10 minutes' + random() * interval '37 days' END
-        FROM (SELECT id, row_number() OVER (ORDER BY random()) AS rn FROM auth.users) u""",
-             (EXPIRED, EXPIRED + 50))
-
-
-def young_ids(db):
-    """Tokens that expired less than the retention ago (or not yet)."""
-    return {r for (r,) in db.query("SELECT id FROM zoom_credentials WHERE expires_at >= now() - interval '7 days'")}
+    """Expired tokens, 50 just inside the retention, and the rest inside it by an hour or more."""
+    fill_tokens(db, EXPIRED + FRESH, EXPIRED, near=50)
 
 
 def all_ids(db):
@@ -405,10 +390,7 @@ def test_daemon_killed_during_its_scheduled_run_the_next_start_finishes_it(db, t
     require(r.returncode == 0, r.stderr)
     fill(db)
     young = young_ids(db)
-    # the daily run was missed: the daemon runs it once after start
-    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, rows_affected) "
-             "VALUES ('zoom-token-cleanup', 'earlier', date_trunc('day', now()) - interval '2 days' + interval '2 hours', "
-             "now() - interval '2 days', 'ok', 0)")
+    missed_history(db)   # the daemon runs the missed daily run once after start
     args = ["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS,
             "--set", "jobs.zoom_token_cleanup.batch_size=300"]
     n1 = NotifySocket(str(tmp_path / "n1.sock"))

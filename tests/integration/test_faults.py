@@ -10,22 +10,13 @@ import time
 
 import pytest
 
-from conftest import BIN, MIGRATIONS, Cluster, Database, errors, run, wait_until
-
-
-@pytest.fixture(scope="module")
-def pg(tmpbase):
-    """A cluster of this module's own: its tests stop and start it."""
-    c = Cluster(tmpbase)
-    c.start()
-    yield c
-    c.destroy()
+from conftest import BIN, MIGRATIONS, Database, errors, fill_tokens, missed_history, run, wait_until, young_ids
 
 
 @pytest.fixture
-def fdb(pg):
-    if not pg.running:
-        pg.start()
+def fdb(new_cluster):
+    """A database on a cluster of the test's own: the test stops and starts it."""
+    pg = new_cluster()
     return Database(pg, pg.create_db())
 
 
@@ -140,19 +131,11 @@ def migrate_seed(db):
 
 
 def fill(db, expired, fresh):
-    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (expired + fresh,))
-    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
-    db.query("""
-        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
-        SELECT id, 'a', 'r',
-               CASE WHEN rn <= %s THEN now() - interval '7 days 1 minute' - random() * interval '53 days'
-                    ELSE now() - interval '7 days' + interval '5 minutes' + random() * interval '30 days' END
-        FROM (SELECT id, row_number() OVER (ORDER BY random()) AS rn FROM auth.users) u""", (expired,))
-    # the daily run was missed: the daemon runs it once after start
-    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, rows_affected) "
-             "VALUES ('zoom-token-cleanup', 'earlier', date_trunc('day', now()) - interval '2 days' + interval '2 hours', "
-             "now() - interval '2 days', 'ok', 0)")
-    return {r for (r,) in db.query("SELECT id FROM zoom_credentials WHERE expires_at >= now() - interval '7 days'")}
+    """Tokens, and a missed daily run that a daemon runs once after start;
+    returns the ids of the tokens the cleanup must keep."""
+    fill_tokens(db, expired + fresh, expired)
+    missed_history(db)
+    return young_ids(db)
 
 
 def tokens(db):

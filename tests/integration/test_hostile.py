@@ -28,7 +28,7 @@ import tempfile
 
 import pytest
 
-from conftest import BIN, EMPTY_CONFIG, SRCDIR, TEST_DEFAULTS
+from conftest import BIN, SRCDIR, daemon_env
 
 HOSTILE = os.path.join(SRCDIR, "tests", "hostile")
 TIMEOUT = 30
@@ -67,14 +67,7 @@ def _bin_for_nobody():
 def maintd(args, env=None, as_nobody=False):
     """Runs the binary; returns (exit code, stdout, stderr) and checks what
     every hostile case must satisfy: no crash, no hang, no sanitizer report."""
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY_SOCKET", "DATABASE_URL",
-                              "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "WATCHDOG_"))}
-    e["MOMENTUM_MAINTD_CONFIG"] = EMPTY_CONFIG
-    e.update(TEST_DEFAULTS)
-    e.update(env or {})
-    for k in [k for k, v in e.items() if v is None]:
-        del e[k]
+    e = daemon_env(env)
     if as_nobody and os.geteuid() != 0:
         pytest.skip("needs root to run as nobody")
     try:
@@ -99,12 +92,9 @@ def one_line(err):
 
 
 @pytest.fixture(scope="module")
-def scratch():
-    """A directory nobody can enter (pytest's tmp_path is root-only)."""
-    d = tempfile.mkdtemp(prefix="maintd-hostile-")
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+def scratch(tmpbase):
+    """A directory anybody can enter (pytest's tmp_path is root-only)."""
+    return case_dir(tmpbase, "hostile")
 
 
 def case_dir(scratch, name):

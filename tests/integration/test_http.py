@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import MIGRATIONS, SEED_COUNT, SRCDIR, Cluster, run, wait_until
+from conftest import MIGRATIONS, SEED_COUNT, SRCDIR, run, wait_until
 
 
 def free_port():
@@ -50,38 +50,36 @@ def metric(text, name):
     return None
 
 
-def test_probes_follow_migrations_and_the_database(tmpbase, daemons, notify):
-    c = Cluster(tmpbase)
+def test_probes_follow_migrations_and_the_database(new_cluster, daemons, notify):
+    c = new_cluster(start=False)
     port = free_port()
-    try:
-        d = daemons(["-d", c.conninfo("postgres"), "--set", "migrations.directory=" + MIGRATIONS,
-                     "--set", "http.listen=127.0.0.1:%d" % port], notify=notify)
-        assert wait_status(port, "/healthz", 200), d.stderr()
-        status, body = get(port, "/readyz")
-        assert status == 503 and "migrations are not done" in body
-        c.start()
-        assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
-        assert wait_status(port, "/readyz", 200)
-        status, m = get(port, "/metrics")
-        assert status == 200
-        assert metric(m, "momentum_maintd_ready") == 1 and metric(m, "momentum_maintd_migrations_applied") == SEED_COUNT
-        assert metric(m, "momentum_maintd_database_up") == 1
-        c.stop()
-        assert wait_status(port, "/readyz", 503), "503 while the database is unreachable"
-        assert get(port, "/healthz")[0] == 200, "the loop still answers"
-        c.start()
-        assert wait_status(port, "/readyz", 200, timeout=60), d.stderr()
-        m = get(port, "/metrics")[1]
-        assert metric(m, "momentum_maintd_database_reconnects_total") >= 1
-        assert get(port, "/nope")[0] == 404
-        d.signal(signal.SIGTERM)
-        assert d.wait() == 0
-    finally:
-        c.destroy()
+    d = daemons(["-d", c.conninfo("postgres"), "--set", "migrations.directory=" + MIGRATIONS,
+                 "--set", "http.listen=127.0.0.1:%d" % port], notify=notify)
+    assert wait_status(port, "/healthz", 200), d.stderr()
+    status, body = get(port, "/readyz")
+    assert status == 503 and "migrations are not done" in body
+    c.start()
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
+    assert wait_status(port, "/readyz", 200)
+    status, m = get(port, "/metrics")
+    assert status == 200
+    assert metric(m, "momentum_maintd_ready") == 1 and metric(m, "momentum_maintd_migrations_applied") == SEED_COUNT
+    assert metric(m, "momentum_maintd_database_up") == 1
+    c.stop()
+    assert wait_status(port, "/readyz", 503), "503 while the database is unreachable"
+    assert get(port, "/healthz")[0] == 200, "the loop still answers"
+    c.start()
+    assert wait_status(port, "/readyz", 200, timeout=60), d.stderr()
+    m = get(port, "/metrics")[1]
+    assert metric(m, "momentum_maintd_database_reconnects_total") >= 1
+    assert get(port, "/nope")[0] == 404
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
 
 
 def test_metrics_change_after_a_cleanup_run_and_pass_promtool(db, daemons, notify):
-    from test_jobs import fill_tokens, migrate, missed_history, wait_for, job_runs
+    from conftest import fill_tokens, missed_history
+    from test_jobs import migrate, wait_for, job_runs
     migrate(db)
     fill_tokens(db, 1000, 300)
     port = free_port()

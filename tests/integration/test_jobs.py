@@ -4,24 +4,12 @@ import signal
 import time
 
 
-from conftest import MIGRATIONS, run
+from conftest import MIGRATIONS, fill_tokens, missed_history, run
 
 
 def migrate(db):
     r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
     assert r.returncode == 0, r.stderr
-
-
-def fill_tokens(db, total, expired, boundary=True):
-    """total tokens; `expired` of them expired more than 7 days ago, spread randomly."""
-    db.query("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, %s)", (total,))
-    db.query("INSERT INTO profiles (id, email) SELECT id, id::text FROM auth.users")
-    db.query("""
-        INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at)
-        SELECT id, 'a', 'r',
-               CASE WHEN rn <= %s THEN now() - interval '7 days 1 hour' - random() * interval '60 days'
-                    ELSE now() - interval '6 days 23 hours' + random() * interval '30 days' END
-        FROM (SELECT id, row_number() OVER (ORDER BY random()) AS rn FROM auth.users) u""", (expired,))
 
 
 def job_runs(db):
@@ -162,13 +150,6 @@ def start_daemon(daemons, db, notify=None, env=None, *extra):
                    notify=notify, env=env)
 
 
-def missed_history(db):
-    """The last run was two days ago: the daily 02:00 run was missed."""
-    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, finished_at, status, rows_affected) "
-             "VALUES ('zoom-token-cleanup', 'earlier', date_trunc('day', now()) - interval '2 days' + interval '2 hours', "
-             "now() - interval '2 days', 'ok', 0)")
-
-
 def wait_for(pred, timeout=30):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -298,25 +279,22 @@ def test_a_second_runner_is_skipped_while_the_first_holds_the_job(db):
     assert sorted(s for s, _, _ in job_runs(db)) == ["ok", "skipped"]
 
 
-def test_cleanup_pauses_while_a_replica_lags_and_finishes_after(tmpbase):
+def test_cleanup_pauses_while_a_replica_lags_and_finishes_after(tmpbase, new_cluster):
     """A real streaming replica made by pg_basebackup, its replay paused."""
     import os
-    import subprocess
     import tempfile
-    from conftest import PG_BIN, Cluster, Database
-    primary = Cluster(tmpbase)
-    primary.start()
+    from conftest import Database
+    primary = new_cluster()
     standby_dir = tempfile.mkdtemp(prefix="maintd-standby-", dir=tmpbase)
     standby = None
     try:
         os.chown(standby_dir, *(os.stat(primary.dir)[4:6]))
-        primary._run([os.path.join(PG_BIN, "pg_basebackup"), "-h", primary.dir, "-U", "postgres",
-                      "-D", os.path.join(standby_dir, "data"), "-R", "-X", "stream"])
+        primary.pg("pg_basebackup", "-h", primary.dir, "-U", "postgres",
+                   "-D", os.path.join(standby_dir, "data"), "-R", "-X", "stream")
         with open(os.path.join(standby_dir, "data", "postgresql.conf"), "a") as f:
             f.write("unix_socket_directories = '%s'\n" % standby_dir)
-        standby = subprocess.run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(standby_dir, "data"),
-                                  "-l", os.path.join(standby_dir, "log"), "-w", "start"],
-                                 preexec_fn=primary._preexec, capture_output=True, cwd="/")
+        standby = primary.pg("pg_ctl", "-D", os.path.join(standby_dir, "data"),
+                             "-l", os.path.join(standby_dir, "log"), "-w", "start", check=False)
         assert standby.returncode == 0, standby.stderr
         db = Database(primary, primary.create_db())
         migrate(db)
@@ -340,48 +318,42 @@ def test_cleanup_pauses_while_a_replica_lags_and_finishes_after(tmpbase):
         assert "replicas caught up, going on" in r.stderr
         assert took >= 5, "the cleanup waited for the paused replica (%.1f s)" % took
     finally:
-        subprocess.run([os.path.join(PG_BIN, "pg_ctl"), "-D", os.path.join(standby_dir, "data"), "-m",
-                        "immediate", "stop"], preexec_fn=primary._preexec, capture_output=True, cwd="/")
-        primary.destroy()
+        primary.pg("pg_ctl", "-D", os.path.join(standby_dir, "data"), "-m", "immediate", "stop", check=False)
         import shutil
         shutil.rmtree(standby_dir, ignore_errors=True)
 
 
-def test_postgres_restart_during_cleanup_and_while_idle(tmpbase, daemons, notify):
-    from conftest import Cluster, Database
-    c = Cluster(tmpbase)
+def test_postgres_restart_during_cleanup_and_while_idle(new_cluster, daemons, notify):
+    from conftest import Database
+    c = new_cluster()
+    db = Database(c, c.create_db())
+    migrate(db)
+    fill_tokens(db, 1000, 300)
+    missed_history(db)
+    app = c.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")
+    d = start_daemon(daemons, db, notify)
+    assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND query LIKE 'WITH doomed%%'")[0][0] == 1), d.stderr()
+    c.stop()                       # fast shutdown: every session ends, the app's too
+    app.close()
+    time.sleep(2)
     c.start()
-    try:
-        db = Database(c, c.create_db())
-        migrate(db)
-        fill_tokens(db, 1000, 300)
-        missed_history(db)
-        app = c.connect(db.name)
-        app.autocommit = False
-        app.cursor().execute("LOCK TABLE zoom_credentials IN SHARE MODE")
-        d = start_daemon(daemons, db, notify)
-        assert wait_for(lambda: db.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                         "AND query LIKE 'WITH doomed%%'")[0][0] == 1), d.stderr()
-        c.stop()                       # fast shutdown: every session ends, the app's too
-        app.close()
-        time.sleep(2)
-        c.start()
-        assert wait_for(lambda: [s for s, _, _ in job_runs(db)][1:] == ["failed", "ok"], 60), (job_runs(db), d.stderr())
-        assert job_runs(db)[2][1] == 300
-        assert notify.wait_for(lambda l: "reconnected" in l, timeout=30), d.stderr()
-        # and once more while idle
-        c.stop()
-        time.sleep(1)
-        c.start()
-        assert wait_for(lambda: d.stderr().count("reconnected") >= 0 and
-                        sum("reconnected" in l for l in notify.lines()) >= 2, 60), d.stderr()
-        assert d.proc.poll() is None
-        d.signal(signal.SIGTERM)
-        assert d.wait() == 0
-        log = d.stderr()
-        assert "database connection to" in log and "lost" in log
-    finally:
-        c.destroy()
+    assert wait_for(lambda: [s for s, _, _ in job_runs(db)][1:] == ["failed", "ok"], 60), (job_runs(db), d.stderr())
+    assert job_runs(db)[2][1] == 300
+    assert notify.wait_for(lambda l: "reconnected" in l, timeout=30), d.stderr()
+    # and once more while idle
+    c.stop()
+    time.sleep(1)
+    c.start()
+    assert wait_for(lambda: d.stderr().count("reconnected") >= 0 and
+                    sum("reconnected" in l for l in notify.lines()) >= 2, 60), d.stderr()
+    assert d.proc.poll() is None
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    log = d.stderr()
+    assert "database connection to" in log and "lost" in log
 
 
 def test_sigterm_right_after_ready_does_not_wait_for_the_catch_up_check(db, daemons, tmp_path):

@@ -2,7 +2,7 @@
 import signal
 import time
 
-from conftest import MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, SEED_TABLES, Cluster, migrations_dir
+from conftest import MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, SEED_TABLES, migrations_dir
 
 
 def seed_args(db, *extra):
@@ -116,24 +116,21 @@ def test_failure_reports_detail(db, notify, daemons, tmp_path):
     assert "detail: Key (user_id)=(00000000-0000-0000-0000-000000000001) is not present" in log
 
 
-def test_database_down_at_start_is_waited_for(tmpbase, notify, daemons, tmp_path):
-    c = Cluster(tmpbase)
-    try:
-        d = daemons(["-d", c.conninfo("postgres"), "--set", "migrations.directory=" + MIGRATIONS],
-                    notify=notify)
-        waiting = notify.wait_for(lambda l: l.startswith("STATUS=waiting for the database"), timeout=10)
-        assert waiting, d.stderr()
-        assert "since" in waiting and "attempt" in waiting
-        time.sleep(3)
-        assert d.proc.poll() is None, "the daemon gave up: " + d.stderr()
-        c.start()
-        assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
-        log = d.stderr()
-        assert log.count("unavailable, retrying") == 1, "each fault is reported once: " + log
-        d.signal(signal.SIGTERM)
-        assert d.wait() == 0
-    finally:
-        c.destroy()
+def test_database_down_at_start_is_waited_for(new_cluster, notify, daemons, tmp_path):
+    c = new_cluster(start=False)
+    d = daemons(["-d", c.conninfo("postgres"), "--set", "migrations.directory=" + MIGRATIONS],
+                notify=notify)
+    waiting = notify.wait_for(lambda l: l.startswith("STATUS=waiting for the database"), timeout=10)
+    assert waiting, d.stderr()
+    assert "since" in waiting and "attempt" in waiting
+    time.sleep(3)
+    assert d.proc.poll() is None, "the daemon gave up: " + d.stderr()
+    c.start()
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
+    log = d.stderr()
+    assert log.count("unavailable, retrying") == 1, "each fault is reported once: " + log
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
 
 
 def test_connection_lost_after_ready_is_not_fatal(db, notify, daemons):
