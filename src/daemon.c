@@ -81,9 +81,11 @@ static void on_job_done(const char *job, enum run_status st, int64_t rows, const
 {
 	struct daemon *d = arg;
 
+	struct job_stats stats[SCHEDULER_MAX_JOBS];
+
 	(void)job; (void)st; (void)rows; (void)error;
 	if (d->phase == PHASE_READY)
-		notify_status("ready; %s", scheduler_summary(d->sched));
+		notify_jobs(stats, scheduler_stats(d->sched, stats));
 }
 
 static void restart_needed(const char *path, void *arg)

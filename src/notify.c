@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #include "log.h"
 #include "notify.h"
+#include "scheduler.h"
+#include "verify.h"
 
 static struct event *watchdog_timer;
 
@@ -118,4 +121,55 @@ void notify_extend_timeout(uint64_t usec)
 
 	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
 	send_state(msg);
+}
+
+/* One job's part of the summary, or "" when it has none yet. */
+static void job_summary(const struct job_stats *st, char *buf, size_t size)
+{
+	char when[64], counts[96];
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (st->has_findings) {
+		if (st->findings_at == 0)
+			return;
+		localtime_r(&st->findings_at, &tm);
+		strftime(when, sizeof(when), "%H:%M", &tm);
+		findings_summary(st->findings, counts, sizeof(counts));
+		snprintf(buf, size, "%s: %s at %s", st->job, counts, when);
+	} else if (st->last_end != 0) {
+		localtime_r(&st->last_end, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z", &tm);
+		snprintf(buf, size, "last %s run: %s, %" PRId64 " rows, at %s", st->job,
+			 run_status_name(st->last_status), st->last_rows, when);
+	}
+}
+
+void notify_jobs(const struct job_stats *st, size_t n)
+{
+	char line[512] = "", part[200];
+	size_t i, used = 0;
+	int findings;
+
+	/* findings first: what is wrong matters more than what ran */
+	for (findings = 1; findings >= 0; findings--) {
+		for (i = 0; i < n; i++) {
+			if (st[i].has_findings != (bool)findings)
+				continue;
+			job_summary(&st[i], part, sizeof(part));
+			if (part[0] != '\0' && used < sizeof(line))
+				used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s", used ? "; " : "", part);
+		}
+	}
+	notify_status("ready; %s", line);
+}
+
+void notify_job_progress(const char *job, int64_t rows)
+{
+	notify_status("ready; job %s running: %" PRId64 " rows deleted", job, rows);
+}
+
+void notify_job_paused(const char *job, double lag, int64_t rows)
+{
+	notify_status("ready; job %s paused: a replica is %.0f s behind (%" PRId64 " rows deleted)", job, lag, rows);
 }

@@ -4,6 +4,7 @@
 #ifndef MOMENTUM_NOTIFY_H
 #define MOMENTUM_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
@@ -20,5 +21,14 @@ void notify_stopping(const char *status);
 void notify_reloading(void);
 /* Asks the service manager for usec more time to start or stop. */
 void notify_extend_timeout(uint64_t usec);
+
+/* The STATUS= lines of the running daemon are worded here; callers give
+ * data.  "ready; verify: 1 error, 3 warnings, 0 info at 14:15; last
+ * zoom-token-cleanup run: ok, 1200 rows, at 2025-01-01 02:00 UTC" */
+struct job_stats;
+void notify_jobs(const struct job_stats *st, size_t n);
+/* a job at work, and a job paused for a replica lag seconds behind */
+void notify_job_progress(const char *job, int64_t rows);
+void notify_job_paused(const char *job, double lag, int64_t rows);
 
 #endif

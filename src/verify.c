@@ -10,34 +10,6 @@
 #include "sql_text.h"
 #include "verify.h"
 
-const char verify_sql_lifecycle[] =
-	"WITH cur AS (\n"
-	"  SELECT * FROM jsonb_to_recordset($1::jsonb)\n"
-	"    AS x(key text, check_name text, level text, object text, detail text, remedy text)\n"
-	"), gone AS (\n"
-	"  DELETE FROM momentum_maintd.verify_findings f\n"
-	"  WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.key = f.key) AND f.key <> ALL (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))\n"
-	"    AND ($4::boolean OR f.check_name NOT LIKE 'probe\\_%')\n"
-	"  RETURNING 'resolved'::text AS action, f.key, f.check_name, f.level, f.object, f.detail,\n"
-	"            ''::text AS remedy, f.first_seen\n"
-	"), up AS (\n"
-	"  INSERT INTO momentum_maintd.verify_findings AS f (key, check_name, level, object, detail)\n"
-	"  SELECT key, check_name, level, object, detail FROM cur\n"
-	"  ON CONFLICT (key) DO UPDATE SET level = excluded.level, detail = excluded.detail, last_seen = now(),\n"
-	"    reminded_at = CASE WHEN f.reminded_at <= now() - $2::interval OR f.level <> excluded.level\n"
-	"                       THEN now() ELSE f.reminded_at END\n"
-	"  RETURNING CASE WHEN f.xmax = 0 THEN 'new' WHEN f.reminded_at = now() THEN 'remind' ELSE '' END AS action,\n"
-	"            f.key, f.check_name, f.level, f.object, f.detail, f.first_seen\n"
-	")\n"
-	"SELECT action, key, check_name, level, object, detail, remedy, since FROM (\n"
-	"  SELECT up.action, up.key, up.check_name, up.level, up.object, up.detail, coalesce(cur.remedy, '') AS remedy,\n"
-	"         to_char(up.first_seen, 'YYYY-MM-DD HH24:MI TZ') AS since\n"
-	"  FROM up JOIN cur USING (key) WHERE up.action <> ''\n"
-	"  UNION ALL\n"
-	"  SELECT action, key, check_name, level, object, detail, remedy, to_char(first_seen, 'YYYY-MM-DD HH24:MI TZ')\n"
-	"  FROM gone\n"
-	") r ORDER BY action, CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, check_name, object";
-
 /* tmpl with every @NAME@ replaced by its value (pairs, NULL-terminated) */
 static char *subst(const char *tmpl, ...)
 {

@@ -43,12 +43,7 @@ const char *verify_sql_checks(bool drift);
 const char *verify_sql_probe(bool isolation, long timeout_ms);
 /* what a pass gives the probe (its statement_timeout) */
 #define VERIFY_PROBE_TIMEOUT_MS 60000
-/* $1 the findings (findings_json), $2 verify.remind_every as an interval,
- * $4 whether the probe read everything (when not, earlier probe_* findings
- * are kept, not resolved),
- * $3 the ignored keys as a JSON array: rows (action, key, check, level, object,
- * detail, remedy, first_seen) for what is new, reminded or resolved. */
-extern const char verify_sql_lifecycle[];
+/* The findings' lifecycle is src/sql/verify_lifecycle.sql (sql_verify_lifecycle). */
 
 /* "error", "warn", "info"; -1 for anything else */
 int vlevel_parse(const char *s);
