@@ -1,5 +1,6 @@
-/* The verification job: a pass (checks, probe, rollback), then the
- * findings' lifecycle recorded, so that each finding is logged once,
+/* The verification job: the pass every verification shares (verify.c:
+ * snapshot, checks, probe, rollback), driven on the job's connection, then
+ * the findings' lifecycle recorded, so that each finding is logged once,
  * reminded, and logged when resolved. */
 #include "config.h"
 
@@ -16,12 +17,8 @@
 #include "sql_text.h"
 #include "verify.h"
 
-/* a verification pass: the catalog checks, and the probe's transaction */
-#define VERIFY_CHECKS_TIMEOUT "5min"
-
 struct verify_job {
-	struct findings found;        /* this pass's, until recorded */
-	bool probe_failed;
+	struct verify_pass pass;      /* this pass's, until recorded */
 	int counts[3];                /* the last recorded pass's, by level */
 	time_t verified_at;           /* when it ended; 0: no pass yet */
 };
@@ -55,7 +52,7 @@ static void verify_free(void *state)
 {
 	struct verify_job *v = state;
 
-	findings_free(&v->found);
+	verify_pass_free(&v->pass);
 	free(v);
 }
 
@@ -64,32 +61,10 @@ static void verify_configured(const struct conf *c)
 	verify_log_ignored(c->verify_ignore);
 }
 
-static void checks_done(struct job *j, PGresult *res);
+static void record(struct job *j);
+static void pass_step(struct job *j, PGresult *res);
 
-static void verify_begin(struct job *j)
-{
-	struct verify_job *v = job_state(j);
-	char *sql = NULL;
-	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
-
-	findings_free(&v->found);
-	v->probe_failed = false;
-	if (job_stopping(j)) {
-		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
-		return;
-	}
-	if (record == NULL || checks == NULL ||
-	    asprintf(&sql, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0) {
-		job_finish(j, RUN_FAILED, "out of memory");
-		return;
-	}
-	job_work(j, sql, 0, NULL, checks_done);
-	free(sql);
-}
-
-static void probe_done(struct job *j, PGresult *res);
-
-static void checks_failed(struct job *j, PGresult *res)
+static void pass_failed(struct job *j, PGresult *res)
 {
 	if (job_stopping(j) && strcmp(db_sqlstate(res), "57014") == 0) {
 		/* our own cancel at shutdown: not an error */
@@ -105,57 +80,51 @@ static void checks_failed(struct job *j, PGresult *res)
 	job_query_failed(j, res);
 }
 
-static void checks_done(struct job *j, PGresult *res)
+/* The pass says what comes next; res is the result it was given. */
+static void pass_next(struct job *j, enum verify_next next, PGresult *res)
 {
-	struct verify_job *v = job_state(j);
-	int env = job_conf(j)->environment;
-	const char *sql;
+	struct verify_pass *p = &((struct verify_job *)job_state(j))->pass;
 
-	if (!job_res_ok(res)) {
-		checks_failed(j, res);
+	switch (next) {
+	case VERIFY_SEND:
+		if (p->cancellable)
+			job_work(j, p->sql, 0, NULL, pass_step);
+		else
+			job_query(j, p->sql, 0, NULL, pass_step);
 		return;
-	}
-	if (findings_add(&v->found, res) < 0) {
+	case VERIFY_DONE:
+		record(j);
+		return;
+	case VERIFY_FAILED:
+		pass_failed(j, res);
+		return;
+	case VERIFY_CANCELLED:
+		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
+		return;
+	case VERIFY_NOMEM:
 		job_finish(j, RUN_FAILED, "out of memory");
 		return;
 	}
+}
+
+static void pass_step(struct job *j, PGresult *res)
+{
+	struct verify_job *v = job_state(j);
+
+	pass_next(j, verify_pass_result(&v->pass, res, db_connected(job_db(j)), job_stopping(j)), res);
+}
+
+static void verify_begin(struct job *j)
+{
+	struct verify_job *v = job_state(j);
+
+	verify_pass_free(&v->pass);
 	if (job_stopping(j)) {
 		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
 		return;
 	}
-	sql = verify_sql_probe(env == ENV_STAGING || env == ENV_DEVELOPMENT, VERIFY_PROBE_TIMEOUT_MS);
-	if (sql == NULL) {
-		job_finish(j, RUN_FAILED, "out of memory");
-		return;
-	}
-	job_work(j, sql, 0, NULL, probe_done);
-}
-
-static void record(struct job *j);
-
-static void rolled_back(struct job *j, PGresult *res)
-{
-	(void)res;
-	if (job_stopping(j)) {
-		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
-		return;
-	}
-	record(j);
-}
-
-static void probe_done(struct job *j, PGresult *res)
-{
-	struct verify_job *v = job_state(j);
-
-	if (job_res_ok(res)) {
-		if (findings_add(&v->found, res) < 0)
-			v->probe_failed = true;
-	} else if (!job_stopping(j)) {
-		/* the checks stand; the probe's failure is a finding */
-		v->probe_failed = true;
-		findings_probe_failed(&v->found, res);
-	}
-	job_query(j, "ROLLBACK", 0, NULL, rolled_back);
+	verify_pass_init(&v->pass, job_conf(j), true);
+	pass_next(j, verify_pass_start(&v->pass), NULL);
 }
 
 static int level_priority(const char *level)
@@ -230,11 +199,9 @@ static void record(struct job *j)
 	const struct conf *c = job_conf(j);
 	char remind[48], *json, *ignored;
 
-	findings_ignore(&v->found, c->verify_ignore);
-	findings_sort(&v->found);
 	snprintf(remind, sizeof(remind), "%lld milliseconds", (long long)c->verify_remind_every_ms);
 	ignored = ignored_json(c->verify_ignore);
-	json = findings_json(&v->found);
+	json = findings_json(&v->pass.found);
 	if (json == NULL || ignored == NULL) {
 		free(json);
 		free(ignored);
@@ -242,10 +209,9 @@ static void record(struct job *j)
 		return;
 	}
 	{
-		const char *params[4] = { json, remind, ignored,
-					  v->probe_failed || findings_probe_partial(&v->found) ? "false" : "true" };
+		const char *params[4] = { json, remind, ignored, verify_pass_complete(&v->pass) ? "true" : "false" };
 
-		job_set_rows(j, (int64_t)v->found.n);
+		job_set_rows(j, (int64_t)v->pass.found.n);
 		job_query(j, sql_verify_lifecycle, 4, params, recorded);
 	}
 	free(json);
@@ -261,7 +227,7 @@ static void verify_log_end(struct job *j, enum run_status st, const char *ms, co
 
 	/* quiet when it went well (the findings speak for themselves) or was
 	 * only interrupted (the next pass checks the same) */
-	findings_summary(v->found.counts, counts, sizeof(counts));
+	findings_summary(v->pass.found.counts, counts, sizeof(counts));
 	log_emit(st == RUN_FAILED ? LOG_ERR : st == RUN_OK ? LOG_DEBUG : LOG_INFO, MSGID_JOB_FINISHED,
 		 LOG_FIELDS(f), "job %s %s: %s in %s ms%s%s", job_name(j),
 		 st == RUN_OK ? "finished" : run_status_name(st), st == RUN_OK ? counts : "no pass", ms,
@@ -273,10 +239,10 @@ static void verify_ended(struct job *j, enum run_status st)
 	struct verify_job *v = job_state(j);
 
 	if (st == RUN_OK) {
-		memcpy(v->counts, v->found.counts, sizeof(v->counts));
+		memcpy(v->counts, v->pass.found.counts, sizeof(v->counts));
 		v->verified_at = time(NULL);
 	}
-	findings_free(&v->found);
+	verify_pass_free(&v->pass);
 }
 
 static bool verify_findings(const struct job *j, int counts[3], time_t *at)

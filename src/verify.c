@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "db.h"
 #include "log.h"
 #include "sql_text.h"
@@ -355,4 +356,112 @@ void findings_print_json(FILE *out, const struct findings *f)
 	}
 	fprintf(out, "\n], \"summary\": {\"error\": %d, \"warn\": %d, \"info\": %d, \"ignored\": %zu}}\n",
 		f->counts[0], f->counts[1], f->counts[2], f->ignored);
+}
+
+/* ---- one pass -------------------------------------------------------------- */
+
+/* the daemon's catalog checks end within this (the probe has its own) */
+#define VERIFY_CHECKS_TIMEOUT "5min"
+
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot)
+{
+	memset(p, 0, sizeof(*p));
+	p->record_snapshot = record_snapshot;
+	/* the probe's users A and B: not in production's auth.users */
+	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
+	p->ignore = c->verify_ignore;
+}
+
+void verify_pass_free(struct verify_pass *p)
+{
+	findings_free(&p->found);
+	free(p->built);
+	p->built = NULL;
+}
+
+bool verify_pass_complete(const struct verify_pass *p)
+{
+	return !p->probe_failed && !findings_probe_partial(&p->found);
+}
+
+static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, const char *sql, bool cancellable)
+{
+	p->step = step;
+	p->sql = sql;
+	p->cancellable = cancellable;
+	return sql != NULL ? VERIFY_SEND : VERIFY_NOMEM;
+}
+
+enum verify_next verify_pass_start(struct verify_pass *p)
+{
+	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
+
+	if (!p->record_snapshot)
+		/* drift needs the snapshot the daemon (or "migrate up") records */
+		return pass_send(p, VERIFY_SNAPSHOT, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
+			    "AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL", false);
+	p->drift = true;
+	free(p->built);
+	p->built = NULL;
+	if (record == NULL || checks == NULL ||
+	    asprintf(&p->built, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0)
+		p->built = NULL;
+	return pass_send(p, VERIFY_CHECKS, p->built, true);
+}
+
+static enum verify_next checks_done(struct verify_pass *p, const PGresult *res, bool stopping)
+{
+	if (findings_add(&p->found, res) < 0)
+		return VERIFY_NOMEM;
+	if (!p->drift && findings_push(&p->found, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
+				       "no snapshot of the schema has been recorded, so drift is not checked",
+				       "start the daemon (or run \"migrate up\"): it records the snapshot after "
+				       "migrating") < 0)
+		return VERIFY_NOMEM;
+	if (stopping)
+		return VERIFY_CANCELLED;
+	/* the probe: its transaction is rolled back whatever happens */
+	return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, VERIFY_PROBE_TIMEOUT_MS), true);
+}
+
+static enum verify_next probe_done(struct verify_pass *p, const PGresult *res, bool ok, bool connected,
+				   bool stopping)
+{
+	if (ok) {
+		p->nomem |= findings_add(&p->found, res) < 0;
+	} else if (!connected) {
+		return VERIFY_FAILED;
+	} else if (!stopping) {
+		/* the checks stand; the probe's failure is a finding */
+		p->probe_failed = true;
+		p->nomem |= findings_probe_failed(&p->found, res) < 0;
+	}
+	return pass_send(p, VERIFY_ROLLBACK, "ROLLBACK", false);
+}
+
+enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping)
+{
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	switch (p->step) {
+	case VERIFY_SNAPSHOT:
+		if (!ok)
+			return VERIFY_FAILED;
+		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift), true);
+	case VERIFY_CHECKS:
+		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
+	case VERIFY_PROBE:
+		return probe_done(p, res, ok, connected, stopping);
+	case VERIFY_ROLLBACK:
+		break;
+	}
+	/* the probe is rolled back (or its connection gone, which rolls back) */
+	if (stopping)
+		return VERIFY_CANCELLED;
+	if (p->nomem)
+		return VERIFY_NOMEM;
+	findings_ignore(&p->found, p->ignore);
+	findings_sort(&p->found);
+	return VERIFY_DONE;
 }

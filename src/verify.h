@@ -79,4 +79,47 @@ void findings_free(struct findings *f);
 void findings_print_text(FILE *out, const struct findings *f);
 void findings_print_json(FILE *out, const struct findings *f);
 
+/* One verification pass, whoever drives it: the daemon's verify job (and
+ * so run-job verify), the verify command, and migrate up after applying.
+ * The pass does no I/O: its driver sends p->sql on its connection, hands
+ * the result to verify_pass_result(), and so on until the pass is over.
+ * The probe is steps of its own (the probe's transaction, its ROLLBACK):
+ * it can move to a connection of its own without touching the checks. */
+struct conf;
+
+enum verify_step { VERIFY_SNAPSHOT, VERIFY_CHECKS, VERIFY_PROBE, VERIFY_ROLLBACK };
+
+/* What the driver does next. */
+enum verify_next {
+	VERIFY_SEND,              /* send p->sql */
+	VERIFY_DONE,              /* p->found: the findings, ignored ones dropped, sorted */
+	VERIFY_FAILED,            /* the result says why (the connection, or the checks failed) */
+	VERIFY_CANCELLED,         /* stopping: the probe was rolled back, nothing is recorded */
+	VERIFY_NOMEM,
+};
+
+struct verify_pass {
+	const char *sql;          /* the statement to send on VERIFY_SEND */
+	bool cancellable;         /* a shutdown may cancel it (the checks, the probe) */
+	struct findings found;
+	/* the rest is the pass's own */
+	enum verify_step step;
+	bool record_snapshot, isolation, drift, probe_failed, nomem;
+	char *const *ignore;
+	char *built;              /* a statement built for this pass */
+};
+
+/* record_snapshot (the daemon's pass): record the bookkeeping tables and
+ * the snapshot first, so that drift is always checked, under a statement
+ * timeout (nobody watches the pass).  Otherwise the pass is read-only and
+ * checks drift only when a snapshot exists. */
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot);
+enum verify_next verify_pass_start(struct verify_pass *p);
+/* connected: the driver's connection is still up after res; stopping: a
+ * shutdown asked the pass to end (it ends after the probe's rollback). */
+enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping);
+/* The probe read everything: its absent findings mean resolved. */
+bool verify_pass_complete(const struct verify_pass *p);
+void verify_pass_free(struct verify_pass *p);
+
 #endif
