@@ -87,7 +87,8 @@ void notify_status(const char *fmt, ...)
 	va_end(ap);
 }
 
-void notify_ready(const char *fmt, ...)
+static void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_ready(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,11 +97,16 @@ void notify_ready(const char *fmt, ...)
 	va_end(ap);
 }
 
-void notify_stopping(const char *status)
+void notify_stopping(enum stop_reason why)
 {
+	static const char *const status[] = {
+		[STOP_SIGNAL] = "stopping",
+		[STOP_MIGRATIONS_FAILED] = "migrations failed",
+		[STOP_POOLER] = "the connection cannot hold the migration lock",
+	};
 	char msg[600];
 
-	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status);
+	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status[why]);
 	send_state(msg);
 }
 
@@ -121,6 +127,51 @@ void notify_extend_timeout(uint64_t usec)
 
 	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
 	send_state(msg);
+}
+
+void notify_connecting(void)
+{
+	notify_status("connecting to the database");
+}
+
+void notify_reading_migrations(const char *directory)
+{
+	notify_status("reading migrations from %s", directory);
+}
+
+void notify_waiting(const char *target, time_t since, int attempt, long next_ms, const char *error)
+{
+	char when[32];
+	struct tm tm;
+
+	localtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S %Z", &tm);
+	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
+		      target, when, attempt, (double)next_ms / 1000, error);
+}
+
+void notify_migrated(size_t applied_now, size_t applied_total, const char *target)
+{
+	notify_ready("ready: %zu migration(s) applied now, %zu in all; database %s", applied_now, applied_total,
+		     target);
+}
+
+void notify_reconnected(const char *target)
+{
+	notify_status("ready; database %s reconnected", target);
+}
+
+void notify_reloaded(void)
+{
+	notify_ready("ready; configuration reloaded");
+}
+
+void notify_reload_failed(const char *why)
+{
+	if (why != NULL)
+		notify_ready("ready; reload failed (%s), running with the previous configuration", why);
+	else
+		notify_ready("ready; reload failed, running with the previous configuration");
 }
 
 /* One job's part of the summary, or "" when it has none yet. */
