@@ -2,7 +2,8 @@
  * tick runs on exactly one instance (a session advisory lock per job plus
  * one job_runs row per job and scheduled time), every run is recorded in
  * momentum_maintd.job_runs, and a run missed while the daemon was down is
- * caught up once after start. */
+ * caught up once after start.  The jobs' own work lives in job_cleanup.c
+ * and job_verify.c, behind the ops table of job.h. */
 #ifndef MOMENTUM_SCHEDULER_H
 #define MOMENTUM_SCHEDULER_H
 
