@@ -120,7 +120,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static bool exec_ok(PGconn *c, const char *sql, const char *what);
 static void record_snapshot(PGconn *c);
-static void verify_after_migrating(PGconn *c, const struct conf *conf);
+static void verify_after_migrating(struct event_base *base, struct db *db, const struct conf *conf);
 
 /* The relation locks this transaction holds, strongest first; relations it
  * created itself are left out (nobody else can be waiting for them). */
@@ -262,7 +262,7 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, 
 		record_snapshot(db_pgconn(o.db));
 		if (migrator_applied_now(m) > 0 &&
 		    (conf->environment == ENV_STAGING || conf->environment == ENV_PRODUCTION))
-			verify_after_migrating(db_pgconn(o.db), conf);
+			verify_after_migrating(o.base, o.db, conf);
 		printf("%zu migration(s) applied, %zu applied in all\n",
 		       migrator_applied_now(m), migrator_applied_total(m));
 		goto out;
@@ -763,76 +763,82 @@ out:
 	return rc;
 }
 
-/* One verification pass on c, read-only: the checks (with drift when a
- * snapshot exists) and the probe, rolled back.  Returns 0, or an exit code
- * (the database went away, or out of memory). */
-static int verify_pass(PGconn *c, const struct conf *conf, struct findings *f)
-{
-	PGresult *res;
-	bool drift, isolation = conf->environment == ENV_STAGING || conf->environment == ENV_DEVELOPMENT;
-	const char *sql;
+/* One verification pass (verify.c), read-only, driven on the one-shot
+ * connection's own loop.  Returns 0, or an exit code (the database went
+ * away, or out of memory). */
+struct pass_driver {
+	struct event_base *base;
+	struct verify_pass *p;
+	int rc;                   /* -1 while the pass runs */
+};
 
-	/* drift needs the snapshot the daemon (or "migrate up") records */
-	res = PQexec(c, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
-			"AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto failed;
-	drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if ((sql = verify_sql_checks(drift)) == NULL)
-		goto nomem;
-	res = PQexec(c, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto failed;
-	if (findings_add(f, res) < 0)
-		goto nomem_res;
-	PQclear(res);
-	if (!drift && findings_push(f, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
-				    "no snapshot of the schema has been recorded, so drift is not checked",
-				    "start the daemon (or run \"migrate up\"): it records the snapshot after migrating") < 0)
-		goto nomem;
-	/* the probe: its transaction is rolled back whatever happened */
-	if ((sql = verify_sql_probe(isolation, VERIFY_PROBE_TIMEOUT_MS)) == NULL)
-		goto nomem;
-	res = PQexec(c, sql);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-		if (findings_add(f, res) < 0)
-			goto nomem_res;
-	} else if (PQstatus(c) != CONNECTION_OK) {
-		goto failed;
-	} else if (findings_probe_failed(f, res) < 0) {
-		goto nomem_res;
+static void on_pass_result(struct db *db, PGresult *res, void *arg);
+
+static void pass_send(struct pass_driver *r, struct db *db)
+{
+	if (db_query(db, r->p->sql, 0, NULL, on_pass_result, r) == 0)
+		return;
+	log_error("verification query failed: %s", db_error(db));
+	r->rc = EX_UNAVAILABLE;
+	event_base_loopbreak(r->base);
+}
+
+static void on_pass_result(struct db *db, PGresult *res, void *arg)
+{
+	struct pass_driver *r = arg;
+
+	switch (verify_pass_result(r->p, res, db_connected(db), false)) {
+	case VERIFY_SEND:
+		pass_send(r, db);
+		return;
+	case VERIFY_DONE:
+		r->rc = EX_OK;
+		break;
+	case VERIFY_FAILED:
+		log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
+		r->rc = db_connected(db) ? EX_SOFTWARE : EX_UNAVAILABLE;
+		break;
+	case VERIFY_CANCELLED:        /* never: the command does not stop a pass */
+		r->rc = EX_SOFTWARE;
+		break;
+	case VERIFY_NOMEM:
+		log_error("out of memory");
+		r->rc = EX_SOFTWARE;
+		break;
 	}
-	PQclear(res);
-	exec_ok(c, "ROLLBACK", "rolling back the probe");
-	findings_ignore(f, conf->verify_ignore);
-	findings_sort(f);
-	return EX_OK;
-failed:
-	log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
-	PQclear(res);
-	return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
-nomem_res:
-	PQclear(res);
-nomem:
-	log_error("out of memory");
-	return EX_SOFTWARE;
+	event_base_loopbreak(r->base);
+}
+
+static int verify_pass(struct event_base *base, struct db *db, const struct conf *conf, struct verify_pass *p)
+{
+	struct pass_driver r = { .base = base, .p = p, .rc = -1 };
+
+	verify_pass_init(p, conf, false);
+	if (verify_pass_start(p) != VERIFY_SEND) {
+		log_error("out of memory");
+		return EX_SOFTWARE;
+	}
+	pass_send(&r, db);
+	if (r.rc < 0)
+		event_base_dispatch(base);
+	/* still -1: a signal closed the connection (migrate up) */
+	return r.rc < 0 ? EX_UNAVAILABLE : r.rc;
 }
 
 /* After "migrate up" applied something in staging or production: the
  * verification's findings, logged (the command's exit status stays). */
-static void verify_after_migrating(PGconn *c, const struct conf *conf)
+static void verify_after_migrating(struct event_base *base, struct db *db, const struct conf *conf)
 {
-	struct findings f = { 0 };
+	struct verify_pass p;
 	char summary[96];
 	size_t i;
 
-	if (verify_pass(c, conf, &f) != EX_OK) {
-		findings_free(&f);
+	if (verify_pass(base, db, conf, &p) != EX_OK) {
+		verify_pass_free(&p);
 		return;
 	}
-	for (i = 0; i < f.n; i++) {
-		const struct finding *x = &f.v[i];
+	for (i = 0; i < p.found.n; i++) {
+		const struct finding *x = &p.found.v[i];
 		char key[1024];
 
 		finding_key(x, key, sizeof(key));
@@ -848,32 +854,32 @@ static void verify_after_migrating(PGconn *c, const struct conf *conf)
 				 vlevel_name(x->level), x->check, x->object, x->detail, x->remedy);
 		}
 	}
-	findings_summary(f.counts, summary, sizeof(summary));
+	findings_summary(p.found.counts, summary, sizeof(summary));
 	log_notice("verification after migrating: %s", summary);
-	findings_free(&f);
+	verify_pass_free(&p);
 }
 
 int cli_verify(const struct conf *conf, const char *password, bool json, const char *fail_on)
 {
 	struct oneshot o;
-	struct findings f = { 0 };
+	struct verify_pass p = { 0 };
 	int rc = oneshot_connect(&o, conf, password, false), threshold = vlevel_parse(fail_on ? fail_on : "error");
 	size_t i;
 
 	if (rc != 0)
 		goto out;
-	rc = verify_pass(db_pgconn(o.db), conf, &f);
+	rc = verify_pass(o.base, o.db, conf, &p);
 	if (rc != EX_OK)
 		goto out;
 	if (json)
-		findings_print_json(stdout, &f);
+		findings_print_json(stdout, &p.found);
 	else
-		findings_print_text(stdout, &f);
-	for (i = 0; i < f.n; i++)
-		if ((int)f.v[i].level <= threshold)
+		findings_print_text(stdout, &p.found);
+	for (i = 0; i < p.found.n; i++)
+		if ((int)p.found.v[i].level <= threshold)
 			rc = 1;
 out:
-	findings_free(&f);
+	verify_pass_free(&p);
 	oneshot_close(&o);
 	return rc;
 }

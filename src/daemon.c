@@ -28,6 +28,8 @@
 /* A connection that lived shorter than this does not reset the backoff:
  * a server that drops every session at once must not be hammered. */
 #define STABLE_CONNECTION_SEC 10
+/* the start timeout systemd is asked for beyond the next retry */
+#define START_MARGIN_MS 30000
 /* SIGTERM must end the process within systemd's and the 5 s */
 #define STOP_DEADLINE_SEC 3
 
@@ -49,9 +51,7 @@ struct daemon {
 
 	enum phase phase;
 	bool migrated;
-	int attempt;              /* connection attempts since the last stable connection */
-	time_t waiting_since;
-	time_t connected_at;
+	struct daemon_retry backoff;
 	char last_error[512];     /* logged once per distinct error */
 	int exit_code;
 };
@@ -81,9 +81,11 @@ static void on_job_done(const char *job, enum run_status st, int64_t rows, const
 {
 	struct daemon *d = arg;
 
+	struct job_stats stats[SCHEDULER_MAX_JOBS];
+
 	(void)job; (void)st; (void)rows; (void)error;
 	if (d->phase == PHASE_READY)
-		notify_status("ready; %s", scheduler_summary(d->sched));
+		notify_jobs(stats, scheduler_stats(d->sched, stats));
 }
 
 static void restart_needed(const char *path, void *arg)
@@ -112,7 +114,7 @@ static void reload(struct daemon *d)
 	if (newc == NULL) {
 		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0,
 			 "reload failed, keeping the running configuration: %s", err.msg);
-		notify_ready("ready; reload failed (%s), running with the previous configuration", err.msg);
+		notify_reload_failed(err.msg);
 		return;
 	}
 	if (conf_keep_restart_only(newc, d->conf, restart_needed, d) < 0 ||
@@ -120,7 +122,7 @@ static void reload(struct daemon *d)
 		log_set_level(conf_syslog_level(d->conf));
 		log_error("reload failed: out of memory; keeping the running configuration");
 		conf_free(newc);
-		notify_ready("ready; reload failed, running with the previous configuration");
+		notify_reload_failed(NULL);
 		return;
 	}
 	migrator_set_conf(d->migrator, newc);
@@ -128,7 +130,7 @@ static void reload(struct daemon *d)
 	conf_free(d->reloaded);
 	d->reloaded = newc;
 	log_notice("configuration reloaded");
-	notify_ready("ready; configuration reloaded");
+	notify_reloaded();
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -155,7 +157,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		exit(EX_OK);
 	}
 	log_info("%s received, stopping", strsignal((int)sig));
-	notify_stopping("stopping");
+	notify_stopping(STOP_SIGNAL);
 	/* A running statement is cancelled and its transaction rolled back by
 	 * the server when the connection closes. */
 	if (db_busy(d->db))
@@ -176,25 +178,33 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	stop(d, EX_OK);
 }
 
+long daemon_retry_ms(int attempt)
+{
+	return backoff_ms(attempt, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
+}
+
+void daemon_retry_lost(struct daemon_retry *r, time_t now)
+{
+	if (now - r->connected_at >= STABLE_CONNECTION_SEC)
+		r->attempt = 0;
+	r->waiting_since = now;
+	r->attempt++;
+}
+
 static void retry_later(struct daemon *d)
 {
-	long ms = backoff_ms(d->attempt, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
+	long ms = daemon_retry_ms(d->backoff.attempt);
 	struct timeval tv;
-	char since[32];
-	struct tm tm;
 
 	/* up to 20% jitter so that many replicas do not retry in lockstep */
 	ms += ms / 5 * (long)(random() % 100) / 100;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	localtime_r(&d->waiting_since, &tm);
-	strftime(since, sizeof(since), "%H:%M:%S %Z", &tm);
-	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
-		      db_target(d->db), since, d->attempt, (double)ms / 1000, db_error(d->db));
+	notify_waiting(db_target(d->db), d->backoff.waiting_since, d->backoff.attempt, ms, db_error(d->db));
 	/* waiting for the database is part of starting: do not let systemd's
 	 * start timeout turn it into a restart loop */
 	if (!d->migrated)
-		notify_extend_timeout((uint64_t)(ms + 30000) * 1000);
+		notify_extend_timeout((uint64_t)(ms + START_MARGIN_MS) * 1000);
 	evtimer_add(d->retry, &tv);
 }
 
@@ -209,19 +219,9 @@ static void on_connect_failed(struct daemon *d)
 			 "database %s unavailable, retrying with backoff: %s", db_target(d->db), err);
 		snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 	} else {
-		log_debug("database still unavailable (attempt %d): %s", d->attempt, err);
+		log_debug("database still unavailable (attempt %d): %s", d->backoff.attempt, err);
 	}
 	retry_later(d);
-}
-
-/* After a connection ends: start the backoff over only if it had lasted. */
-static void forget_stable_connection(struct daemon *d)
-{
-	if (time(NULL) - d->connected_at >= STABLE_CONNECTION_SEC) {
-		d->attempt = 0;
-		d->waiting_since = time(NULL);
-	}
-	d->attempt++;
 }
 
 static void on_migrated(enum migrate_result r, void *arg)
@@ -248,24 +248,23 @@ static void on_migrated(enum migrate_result r, void *arg)
 		else
 			log_emit(LOG_INFO, MSGID_MIGRATIONS_DONE, LOG_FIELDS(f),
 				 "database schema is up to date (%zu migrations applied)", total);
-		notify_ready("ready: %zu migration(s) applied now, %zu in all; database %s",
-			     now, total, db_target(d->db));
+		notify_migrated(now, total, db_target(d->db));
 		scheduler_start(d->sched);
 		return;
 	}
 	case MIGRATE_FAILED:
 		log_error("stopping: migrations failed, the database was left as it was before the failing migration");
-		notify_stopping("migrations failed");
+		notify_stopping(STOP_MIGRATIONS_FAILED);
 		stop(d, EX_DATAERR);
 		return;
 	case MIGRATE_UNSAFE:
-		notify_stopping("the connection cannot hold the migration lock");
+		notify_stopping(STOP_POOLER);
 		stop(d, EX_CONFIG);
 		return;
 	case MIGRATE_DB_LOST:
 		d->phase = PHASE_CONNECTING;
 		d->health.db_up = false;
-		forget_stable_connection(d);
+		daemon_retry_lost(&d->backoff, time(NULL));
 		retry_later(d);
 		return;
 	}
@@ -282,7 +281,7 @@ static void on_lost(struct db *db, void *arg)
 	d->health.db_up = false;
 	d->health.reconnects++;
 	d->phase = PHASE_RECONNECTING;
-	forget_stable_connection(d);
+	daemon_retry_lost(&d->backoff, time(NULL));
 	retry_later(d);
 }
 
@@ -298,19 +297,19 @@ static void on_connected(struct db *db, bool ok, void *arg)
 		char waited[32];
 		struct log_field f[] = { { "TARGET", db_target(db) }, { "WAITED_S", waited } };
 
-		snprintf(waited, sizeof(waited), "%ld", (long)(time(NULL) - d->waiting_since));
-		log_emit(d->attempt > 1 || d->phase == PHASE_RECONNECTING ? LOG_NOTICE : LOG_INFO,
+		snprintf(waited, sizeof(waited), "%ld", (long)(time(NULL) - d->backoff.waiting_since));
+		log_emit(d->backoff.attempt > 1 || d->phase == PHASE_RECONNECTING ? LOG_NOTICE : LOG_INFO,
 			 MSGID_DB_CONNECTED, LOG_FIELDS(f),
 			 "connected to database %s (PostgreSQL %d.%d)%s", db_target(db),
 			 PQserverVersion(db_pgconn(db)) / 10000, PQserverVersion(db_pgconn(db)) % 100,
-			 d->attempt > 1 ? " after waiting" : "");
+			 d->backoff.attempt > 1 ? " after waiting" : "");
 	}
 	d->last_error[0] = '\0';
-	d->connected_at = time(NULL);
+	d->backoff.connected_at = time(NULL);
 	d->health.db_up = true;
 	if (d->migrated) {
 		d->phase = PHASE_READY;
-		notify_status("ready; database %s reconnected", db_target(db));
+		notify_reconnected(db_target(db));
 		return;
 	}
 	d->phase = PHASE_MIGRATING;
@@ -319,9 +318,8 @@ static void on_connected(struct db *db, bool ok, void *arg)
 
 static void try_connect(struct daemon *d)
 {
-	d->attempt++;
-	if (d->attempt == 1)
-		notify_status("connecting to the database");
+	if (++d->backoff.attempt == 1)
+		notify_connecting();
 	if (db_connect(d->db, CONNECT_TIMEOUT_SEC, on_connected, d) < 0)
 		on_connect_failed(d);
 }
@@ -332,6 +330,62 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	try_connect(arg);
 }
 
+/* The event loop and everything on it; -1 with the reason logged. */
+static int daemon_setup(struct daemon *d, const char *password)
+{
+	d->base = event_base_new();
+	if (d->base == NULL) {
+		log_error("cannot create the event loop");
+		return -1;
+	}
+	d->db = db_new(d->base, d->conf->db_conninfo, password);
+	d->migrator = d->db ? migrator_new(d->base, d->db, d->conf, &d->migrations, on_migrated, d) : NULL;
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->sig_usr1 = evsignal_new(d->base, SIGUSR1, on_signal, d);
+	d->retry = evtimer_new(d->base, on_retry, d);
+	d->deadline = evtimer_new(d->base, on_deadline, d);
+	d->sched = scheduler_new(d->base, d->conf, password);
+	if (d->migrator == NULL || d->sig_term == NULL || d->sig_int == NULL || d->sig_hup == NULL ||
+	    d->sig_usr1 == NULL || d->retry == NULL || d->deadline == NULL || d->sched == NULL ||
+	    event_add(d->sig_term, NULL) < 0 || event_add(d->sig_int, NULL) < 0 ||
+	    event_add(d->sig_hup, NULL) < 0 || event_add(d->sig_usr1, NULL) < 0 || notify_setup(d->base) < 0) {
+		log_error("cannot set up the event loop: out of memory");
+		return -1;
+	}
+	db_set_lost_cb(d->db, on_lost, d);
+	scheduler_set_done_cb(d->sched, on_job_done, d);
+	d->health.sched = d->sched;
+	if (d->conf->http_listen[0] != '\0') {
+		d->http = http_new(d->base, d->conf->http_listen, &d->health);
+		if (d->http == NULL) {
+			d->exit_code = EX_CONFIG;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void daemon_teardown(struct daemon *d)
+{
+	notify_teardown();
+	http_free(d->http);
+	scheduler_free(d->sched);
+	if (d->deadline) event_free(d->deadline);
+	if (d->retry) event_free(d->retry);
+	if (d->sig_hup) event_free(d->sig_hup);
+	if (d->sig_usr1) event_free(d->sig_usr1);
+	if (d->sig_int) event_free(d->sig_int);
+	if (d->sig_term) event_free(d->sig_term);
+	migrator_free(d->migrator);
+	db_free(d->db);
+	if (d->base)
+		event_base_free(d->base);
+	migration_set_free(&d->migrations);
+	conf_free(d->reloaded);
+}
+
 int daemon_run(const struct conf *conf, const char *password, conf_reload_fn reload_fn, void *reload_arg)
 {
 	struct daemon d = { .conf = conf, .exit_code = EX_SOFTWARE, .reload = reload_fn, .reload_arg = reload_arg };
@@ -339,43 +393,14 @@ int daemon_run(const struct conf *conf, const char *password, conf_reload_fn rel
 	int rc;
 
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-	d.base = event_base_new();
-	if (d.base == NULL) {
-		log_error("cannot create the event loop");
+	if (daemon_setup(&d, password) < 0)
 		goto out;
-	}
-	d.db = db_new(d.base, conf->db_conninfo, password);
-	d.migrator = d.db ? migrator_new(d.base, d.db, conf, &d.migrations, on_migrated, &d) : NULL;
-	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
-	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
-	d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
-	d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_signal, &d);
-	d.retry = evtimer_new(d.base, on_retry, &d);
-	d.deadline = evtimer_new(d.base, on_deadline, &d);
-	d.sched = scheduler_new(d.base, conf, password);
-	if (d.migrator == NULL || d.sig_term == NULL || d.sig_int == NULL || d.sig_hup == NULL || d.sig_usr1 == NULL ||
-	    d.retry == NULL || d.deadline == NULL || d.sched == NULL || event_add(d.sig_term, NULL) < 0 || event_add(d.sig_int, NULL) < 0 ||
-	    event_add(d.sig_hup, NULL) < 0 || event_add(d.sig_usr1, NULL) < 0 || notify_setup(d.base) < 0) {
-		log_error("cannot set up the event loop: out of memory");
-		goto out;
-	}
-	db_set_lost_cb(d.db, on_lost, &d);
-	scheduler_set_done_cb(d.sched, on_job_done, &d);
-	d.health.sched = d.sched;
-	if (conf->http_listen[0] != '\0') {
-		d.http = http_new(d.base, conf->http_listen, &d.health);
-		if (d.http == NULL) {
-			d.exit_code = EX_CONFIG;
-			goto out;
-		}
-	}
-
 	/* The server forks a backend for us while we read the files: start the
 	 * connection first.  Its callbacks only run once the loop does. */
 	d.phase = PHASE_CONNECTING;
-	d.waiting_since = time(NULL);
+	d.backoff.waiting_since = time(NULL);
 	try_connect(&d);
-	notify_status("reading migrations from %s", conf->mig_directory);
+	notify_reading_migrations(conf->mig_directory);
 	rc = migration_set_load(conf->mig_directory, &d.migrations, err, sizeof(err));
 	if (rc < 0) {
 		struct log_field f[] = { { "DIRECTORY", conf->mig_directory } };
@@ -397,20 +422,6 @@ int daemon_run(const struct conf *conf, const char *password, conf_reload_fn rel
 		log_error("event loop failed");
 	log_emit(LOG_INFO, MSGID_STOPPED, NULL, 0, "stopped (exit status %d)", d.exit_code);
 out:
-	notify_teardown();
-	http_free(d.http);
-	scheduler_free(d.sched);
-	if (d.deadline) event_free(d.deadline);
-	if (d.retry) event_free(d.retry);
-	if (d.sig_hup) event_free(d.sig_hup);
-	if (d.sig_usr1) event_free(d.sig_usr1);
-	if (d.sig_int) event_free(d.sig_int);
-	if (d.sig_term) event_free(d.sig_term);
-	migrator_free(d.migrator);
-	db_free(d.db);
-	if (d.base)
-		event_base_free(d.base);
-	migration_set_free(&d.migrations);
-	conf_free(d.reloaded);
+	daemon_teardown(&d);
 	return d.exit_code;
 }

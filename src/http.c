@@ -95,9 +95,10 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
 
 static void metrics(const struct daemon_health *h, struct evbuffer *b)
 {
-	struct job_stats st[SCHEDULER_JOBS];
+	struct job_stats st[SCHEDULER_MAX_JOBS];
 	static const char *const statuses[] = { "ok", "failed", "skipped", "cancelled" };
-	int i, j, counts[3];
+	int i, counts[3];
+	size_t j, n;
 	time_t at = 0;
 	bool have;
 
@@ -115,23 +116,23 @@ static void metrics(const struct daemon_health *h, struct evbuffer *b)
 	metric(b, "momentum_maintd_migrations_pending", "gauge", "Migration files not applied yet.");
 	evbuffer_add_printf(b, "momentum_maintd_migrations_pending %zu\n", h->migrations_pending);
 
-	scheduler_stats(h->sched, st);
+	n = scheduler_stats(h->sched, st);
 	metric(b, "momentum_maintd_job_last_success_timestamp_seconds", "gauge",
 	       "Unix time the job last finished successfully (0: never, since start).");
-	for (j = 0; j < SCHEDULER_JOBS; j++)
+	for (j = 0; j < n; j++)
 		evbuffer_add_printf(b, "momentum_maintd_job_last_success_timestamp_seconds{job=\"%s\"} %lld\n",
 				    st[j].job, (long long)st[j].last_success);
 	metric(b, "momentum_maintd_job_last_duration_seconds", "gauge", "Duration of the job's last run.");
-	for (j = 0; j < SCHEDULER_JOBS; j++)
+	for (j = 0; j < n; j++)
 		evbuffer_add_printf(b, "momentum_maintd_job_last_duration_seconds{job=\"%s\"} %.3f\n", st[j].job,
 				    st[j].last_duration);
 	metric(b, "momentum_maintd_job_last_rows", "gauge",
 	       "Rows affected by the job's last run (verify: findings, ignored ones left out).");
-	for (j = 0; j < SCHEDULER_JOBS; j++)
+	for (j = 0; j < n; j++)
 		evbuffer_add_printf(b, "momentum_maintd_job_last_rows{job=\"%s\"} %" PRId64 "\n", st[j].job,
 				    st[j].last_rows);
 	metric(b, "momentum_maintd_job_runs_total", "counter", "Runs of the job since start, by outcome.");
-	for (j = 0; j < SCHEDULER_JOBS; j++)
+	for (j = 0; j < n; j++)
 		for (i = 0; i < 4; i++)
 			evbuffer_add_printf(b, "momentum_maintd_job_runs_total{job=\"%s\",status=\"%s\"} %" PRIu64 "\n",
 					    st[j].job, statuses[i], st[j].runs[i]);

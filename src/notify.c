@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #include "log.h"
 #include "notify.h"
+#include "scheduler.h"
+#include "verify.h"
 
 static struct event *watchdog_timer;
 
@@ -84,7 +87,8 @@ void notify_status(const char *fmt, ...)
 	va_end(ap);
 }
 
-void notify_ready(const char *fmt, ...)
+static void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_ready(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,11 +97,16 @@ void notify_ready(const char *fmt, ...)
 	va_end(ap);
 }
 
-void notify_stopping(const char *status)
+void notify_stopping(enum stop_reason why)
 {
+	static const char *const status[] = {
+		[STOP_SIGNAL] = "stopping",
+		[STOP_MIGRATIONS_FAILED] = "migrations failed",
+		[STOP_POOLER] = "the connection cannot hold the migration lock",
+	};
 	char msg[600];
 
-	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status);
+	snprintf(msg, sizeof(msg), "STOPPING=1\nSTATUS=%s", status[why]);
 	send_state(msg);
 }
 
@@ -118,4 +127,100 @@ void notify_extend_timeout(uint64_t usec)
 
 	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
 	send_state(msg);
+}
+
+void notify_connecting(void)
+{
+	notify_status("connecting to the database");
+}
+
+void notify_reading_migrations(const char *directory)
+{
+	notify_status("reading migrations from %s", directory);
+}
+
+void notify_waiting(const char *target, time_t since, int attempt, long next_ms, const char *error)
+{
+	char when[32];
+	struct tm tm;
+
+	localtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S %Z", &tm);
+	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
+		      target, when, attempt, (double)next_ms / 1000, error);
+}
+
+void notify_migrated(size_t applied_now, size_t applied_total, const char *target)
+{
+	notify_ready("ready: %zu migration(s) applied now, %zu in all; database %s", applied_now, applied_total,
+		     target);
+}
+
+void notify_reconnected(const char *target)
+{
+	notify_status("ready; database %s reconnected", target);
+}
+
+void notify_reloaded(void)
+{
+	notify_ready("ready; configuration reloaded");
+}
+
+void notify_reload_failed(const char *why)
+{
+	if (why != NULL)
+		notify_ready("ready; reload failed (%s), running with the previous configuration", why);
+	else
+		notify_ready("ready; reload failed, running with the previous configuration");
+}
+
+/* One job's part of the summary, or "" when it has none yet. */
+static void job_summary(const struct job_stats *st, char *buf, size_t size)
+{
+	char when[64], counts[96];
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (st->has_findings) {
+		if (st->findings_at == 0)
+			return;
+		localtime_r(&st->findings_at, &tm);
+		strftime(when, sizeof(when), "%H:%M", &tm);
+		findings_summary(st->findings, counts, sizeof(counts));
+		snprintf(buf, size, "%s: %s at %s", st->job, counts, when);
+	} else if (st->last_end != 0) {
+		localtime_r(&st->last_end, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z", &tm);
+		snprintf(buf, size, "last %s run: %s, %" PRId64 " rows, at %s", st->job,
+			 run_status_name(st->last_status), st->last_rows, when);
+	}
+}
+
+void notify_jobs(const struct job_stats *st, size_t n)
+{
+	char line[512] = "", part[200];
+	size_t i, used = 0;
+	int findings;
+
+	/* findings first: what is wrong matters more than what ran */
+	for (findings = 1; findings >= 0; findings--) {
+		for (i = 0; i < n; i++) {
+			if (st[i].has_findings != (bool)findings)
+				continue;
+			job_summary(&st[i], part, sizeof(part));
+			if (part[0] != '\0' && used < sizeof(line))
+				used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s", used ? "; " : "", part);
+		}
+	}
+	notify_status("ready; %s", line);
+}
+
+void notify_job_progress(const char *job, int64_t rows)
+{
+	notify_status("ready; job %s running: %" PRId64 " rows deleted", job, rows);
+}
+
+void notify_job_paused(const char *job, double lag, int64_t rows)
+{
+	notify_status("ready; job %s paused: a replica is %.0f s behind (%" PRId64 " rows deleted)", job, lag, rows);
 }

@@ -5,38 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "db.h"
 #include "log.h"
 #include "sql_text.h"
 #include "verify.h"
-
-const char verify_sql_lifecycle[] =
-	"WITH cur AS (\n"
-	"  SELECT * FROM jsonb_to_recordset($1::jsonb)\n"
-	"    AS x(key text, check_name text, level text, object text, detail text, remedy text)\n"
-	"), gone AS (\n"
-	"  DELETE FROM momentum_maintd.verify_findings f\n"
-	"  WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.key = f.key) AND f.key <> ALL (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))\n"
-	"    AND ($4::boolean OR f.check_name NOT LIKE 'probe\\_%')\n"
-	"  RETURNING 'resolved'::text AS action, f.key, f.check_name, f.level, f.object, f.detail,\n"
-	"            ''::text AS remedy, f.first_seen\n"
-	"), up AS (\n"
-	"  INSERT INTO momentum_maintd.verify_findings AS f (key, check_name, level, object, detail)\n"
-	"  SELECT key, check_name, level, object, detail FROM cur\n"
-	"  ON CONFLICT (key) DO UPDATE SET level = excluded.level, detail = excluded.detail, last_seen = now(),\n"
-	"    reminded_at = CASE WHEN f.reminded_at <= now() - $2::interval OR f.level <> excluded.level\n"
-	"                       THEN now() ELSE f.reminded_at END\n"
-	"  RETURNING CASE WHEN f.xmax = 0 THEN 'new' WHEN f.reminded_at = now() THEN 'remind' ELSE '' END AS action,\n"
-	"            f.key, f.check_name, f.level, f.object, f.detail, f.first_seen\n"
-	")\n"
-	"SELECT action, key, check_name, level, object, detail, remedy, since FROM (\n"
-	"  SELECT up.action, up.key, up.check_name, up.level, up.object, up.detail, coalesce(cur.remedy, '') AS remedy,\n"
-	"         to_char(up.first_seen, 'YYYY-MM-DD HH24:MI TZ') AS since\n"
-	"  FROM up JOIN cur USING (key) WHERE up.action <> ''\n"
-	"  UNION ALL\n"
-	"  SELECT action, key, check_name, level, object, detail, remedy, to_char(first_seen, 'YYYY-MM-DD HH24:MI TZ')\n"
-	"  FROM gone\n"
-	") r ORDER BY action, CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, check_name, object";
 
 /* tmpl with every @NAME@ replaced by its value (pairs, NULL-terminated) */
 static char *subst(const char *tmpl, ...)
@@ -383,4 +356,112 @@ void findings_print_json(FILE *out, const struct findings *f)
 	}
 	fprintf(out, "\n], \"summary\": {\"error\": %d, \"warn\": %d, \"info\": %d, \"ignored\": %zu}}\n",
 		f->counts[0], f->counts[1], f->counts[2], f->ignored);
+}
+
+/* ---- one pass -------------------------------------------------------------- */
+
+/* the daemon's catalog checks end within this (the probe has its own) */
+#define VERIFY_CHECKS_TIMEOUT "5min"
+
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot)
+{
+	memset(p, 0, sizeof(*p));
+	p->record_snapshot = record_snapshot;
+	/* the probe's users A and B: not in production's auth.users */
+	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
+	p->ignore = c->verify_ignore;
+}
+
+void verify_pass_free(struct verify_pass *p)
+{
+	findings_free(&p->found);
+	free(p->built);
+	p->built = NULL;
+}
+
+bool verify_pass_complete(const struct verify_pass *p)
+{
+	return !p->probe_failed && !findings_probe_partial(&p->found);
+}
+
+static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, const char *sql, bool cancellable)
+{
+	p->step = step;
+	p->sql = sql;
+	p->cancellable = cancellable;
+	return sql != NULL ? VERIFY_SEND : VERIFY_NOMEM;
+}
+
+enum verify_next verify_pass_start(struct verify_pass *p)
+{
+	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
+
+	if (!p->record_snapshot)
+		/* drift needs the snapshot the daemon (or "migrate up") records */
+		return pass_send(p, VERIFY_SNAPSHOT, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
+			    "AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL", false);
+	p->drift = true;
+	free(p->built);
+	p->built = NULL;
+	if (record == NULL || checks == NULL ||
+	    asprintf(&p->built, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0)
+		p->built = NULL;
+	return pass_send(p, VERIFY_CHECKS, p->built, true);
+}
+
+static enum verify_next checks_done(struct verify_pass *p, const PGresult *res, bool stopping)
+{
+	if (findings_add(&p->found, res) < 0)
+		return VERIFY_NOMEM;
+	if (!p->drift && findings_push(&p->found, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
+				       "no snapshot of the schema has been recorded, so drift is not checked",
+				       "start the daemon (or run \"migrate up\"): it records the snapshot after "
+				       "migrating") < 0)
+		return VERIFY_NOMEM;
+	if (stopping)
+		return VERIFY_CANCELLED;
+	/* the probe: its transaction is rolled back whatever happens */
+	return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, VERIFY_PROBE_TIMEOUT_MS), true);
+}
+
+static enum verify_next probe_done(struct verify_pass *p, const PGresult *res, bool ok, bool connected,
+				   bool stopping)
+{
+	if (ok) {
+		p->nomem |= findings_add(&p->found, res) < 0;
+	} else if (!connected) {
+		return VERIFY_FAILED;
+	} else if (!stopping) {
+		/* the checks stand; the probe's failure is a finding */
+		p->probe_failed = true;
+		p->nomem |= findings_probe_failed(&p->found, res) < 0;
+	}
+	return pass_send(p, VERIFY_ROLLBACK, "ROLLBACK", false);
+}
+
+enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping)
+{
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	switch (p->step) {
+	case VERIFY_SNAPSHOT:
+		if (!ok)
+			return VERIFY_FAILED;
+		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift), true);
+	case VERIFY_CHECKS:
+		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
+	case VERIFY_PROBE:
+		return probe_done(p, res, ok, connected, stopping);
+	case VERIFY_ROLLBACK:
+		break;
+	}
+	/* the probe is rolled back (or its connection gone, which rolls back) */
+	if (stopping)
+		return VERIFY_CANCELLED;
+	if (p->nomem)
+		return VERIFY_NOMEM;
+	findings_ignore(&p->found, p->ignore);
+	findings_sort(&p->found);
+	return VERIFY_DONE;
 }

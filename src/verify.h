@@ -43,12 +43,7 @@ const char *verify_sql_checks(bool drift);
 const char *verify_sql_probe(bool isolation, long timeout_ms);
 /* what a pass gives the probe (its statement_timeout) */
 #define VERIFY_PROBE_TIMEOUT_MS 60000
-/* $1 the findings (findings_json), $2 verify.remind_every as an interval,
- * $4 whether the probe read everything (when not, earlier probe_* findings
- * are kept, not resolved),
- * $3 the ignored keys as a JSON array: rows (action, key, check, level, object,
- * detail, remedy, first_seen) for what is new, reminded or resolved. */
-extern const char verify_sql_lifecycle[];
+/* The findings' lifecycle is src/sql/verify_lifecycle.sql (sql_verify_lifecycle). */
 
 /* "error", "warn", "info"; -1 for anything else */
 int vlevel_parse(const char *s);
@@ -83,5 +78,48 @@ void findings_free(struct findings *f);
 /* Output of the verify command. */
 void findings_print_text(FILE *out, const struct findings *f);
 void findings_print_json(FILE *out, const struct findings *f);
+
+/* One verification pass, whoever drives it: the daemon's verify job (and
+ * so run-job verify), the verify command, and migrate up after applying.
+ * The pass does no I/O: its driver sends p->sql on its connection, hands
+ * the result to verify_pass_result(), and so on until the pass is over.
+ * The probe is steps of its own (the probe's transaction, its ROLLBACK):
+ * it can move to a connection of its own without touching the checks. */
+struct conf;
+
+enum verify_step { VERIFY_SNAPSHOT, VERIFY_CHECKS, VERIFY_PROBE, VERIFY_ROLLBACK };
+
+/* What the driver does next. */
+enum verify_next {
+	VERIFY_SEND,              /* send p->sql */
+	VERIFY_DONE,              /* p->found: the findings, ignored ones dropped, sorted */
+	VERIFY_FAILED,            /* the result says why (the connection, or the checks failed) */
+	VERIFY_CANCELLED,         /* stopping: the probe was rolled back, nothing is recorded */
+	VERIFY_NOMEM,
+};
+
+struct verify_pass {
+	const char *sql;          /* the statement to send on VERIFY_SEND */
+	bool cancellable;         /* a shutdown may cancel it (the checks, the probe) */
+	struct findings found;
+	/* the rest is the pass's own */
+	enum verify_step step;
+	bool record_snapshot, isolation, drift, probe_failed, nomem;
+	char *const *ignore;
+	char *built;              /* a statement built for this pass */
+};
+
+/* record_snapshot (the daemon's pass): record the bookkeeping tables and
+ * the snapshot first, so that drift is always checked, under a statement
+ * timeout (nobody watches the pass).  Otherwise the pass is read-only and
+ * checks drift only when a snapshot exists. */
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot);
+enum verify_next verify_pass_start(struct verify_pass *p);
+/* connected: the driver's connection is still up after res; stopping: a
+ * shutdown asked the pass to end (it ends after the probe's rollback). */
+enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping);
+/* The probe read everything: its absent findings mean resolved. */
+bool verify_pass_complete(const struct verify_pass *p);
+void verify_pass_free(struct verify_pass *p);
 
 #endif

@@ -4,6 +4,7 @@ terminated by pg_terminate_backend().  The daemon never crashes, says
 each fault once, recovers by itself, applies nothing twice or by halves,
 and its job history tells the truth."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -66,6 +67,54 @@ def test_postgres_down_at_start_daemon_waits_then_becomes_ready(fdb, tmp_path, d
     assert errors(log) == [], log
     assert fdb.query("SELECT version FROM momentum_maintd.schema_migrations ORDER BY 1") == [(1,), (2,)]
     assert fdb.query("SELECT count(*) FROM b") == [(1,)]
+
+
+def waiting_statuses(notify, start=0):
+    return [l for l in notify.lines()[start:] if l.startswith("STATUS=waiting for the database")]
+
+
+def first_wait_after_loss(fdb, d, notify):
+    """Stops the cluster; the first STATUS= that says the daemon waits:
+    (attempt, next in s, seconds between the loss and the "since")."""
+    start = len(notify.lines())
+    lost_at = time.time()
+    fdb.cluster.stop()
+    assert wait_until(lambda: waiting_statuses(notify, start), 10), (notify.lines()[start:], d.stderr())
+    first = waiting_statuses(notify, start)[0]
+    m = re.search(r" since (\d\d):(\d\d):(\d\d) \S+ \(attempt (\d+), next in ([0-9.]+) s\)", first)
+    assert m, first
+    t = time.localtime(lost_at)
+    since = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    return int(m.group(4)), float(m.group(5)), (since - (t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec)) % 86400
+
+
+def test_a_connection_that_lasted_restarts_the_backoff(fdb, tmp_path, daemons, notify):
+    """README: a lost connection is retried with backoff from 0.5 s once the
+    connection had lasted (10 s), however many attempts the start needed; a
+    connection that did not last goes on with the backoff (a server that
+    drops every session must not be hammered).  Either way STATUS= says the
+    daemon waits since the loss, not since it started."""
+    mdir = write(str(tmp_path / "m"), {"001_a.sql": "CREATE TABLE a (x int);\n"})
+    fdb.cluster.stop()
+    d = daemons(["-d", fdb.conninfo, "--set", "migrations.directory=" + mdir], notify=notify)
+    # the start's backoff climbs: 0.5 s, 1 s, 2 s, 4 s, ...
+    assert notify.wait_for(lambda l: l.startswith("STATUS=waiting for the database") and "(attempt 4," in l,
+                           timeout=20), notify.lines()
+    fdb.cluster.start()
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
+    # lost at once: the backoff goes on from the start's attempts
+    attempt, wait, since = first_wait_after_loss(fdb, d, notify)
+    assert attempt >= 5 and wait >= 8, (attempt, wait)
+    assert since <= 5, "waiting since the loss, not since the start: %r" % notify.lines()
+    fdb.cluster.start()
+    assert notify.wait_for(lambda l: "reconnected" in l, timeout=30), d.stderr()
+    time.sleep(11)                     # longer than a stable connection
+    attempt, wait, since = first_wait_after_loss(fdb, d, notify)
+    assert attempt == 1 and 0.5 <= wait <= 0.6, "the backoff starts over: %r" % ((attempt, wait),)
+    assert since <= 5, "waiting since the loss: %r" % notify.lines()
+    fdb.cluster.start()
+    assert wait_until(lambda: sum("reconnected" in l for l in notify.lines()) == 2, 30), d.stderr()
+    assert_alive(d, "after the outages")
 
 
 # ---- PostgreSQL stopped in the middle of a migration ----------------------------------

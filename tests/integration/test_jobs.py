@@ -136,13 +136,17 @@ def test_run_job_exit_codes(db, cluster):
 
 def test_history_older_than_retention_is_pruned(db):
     migrate(db)
-    db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, started_at, finished_at, status) "
-             "VALUES ('zoom-token-cleanup', 'old', now() - interval '100 days', now() - interval '100 days', "
-             "now() - interval '100 days', 'ok')")
+    for instance, age in (("old", "100 days"), ("recent", "80 days")):
+        db.query("INSERT INTO momentum_maintd.job_runs (job, instance, scheduled_for, started_at, finished_at, "
+                 "status) VALUES ('zoom-token-cleanup', %s, now() - %s::interval, now() - %s::interval, "
+                 "now() - %s::interval, 'ok')", (instance, age, age, age))
     r = cleanup(db)
     assert r.returncode == 0
-    assert [s for s, _, _ in job_runs(db)] == ["ok"]
-    assert "pruned" in r.stderr
+    # the run older than the 90 days goes; the younger one and this run stay
+    kept = db.query("SELECT instance, status FROM momentum_maintd.job_runs ORDER BY id")
+    assert [i for i, _ in kept][:1] == ["recent"] and len(kept) == 2, kept
+    assert kept[1][0] not in ("old", "recent") and kept[1][1] == "ok", kept
+    assert "job history: 1 run(s) older than jobs.history_retention pruned" in r.stderr, r.stderr
 
 
 def start_daemon(daemons, db, notify=None, env=None, *extra):

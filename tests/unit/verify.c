@@ -1,13 +1,94 @@
-/* Findings: levels, ignore keys, order, summary, JSON; the pass's SQL texts. */
+/* Findings: levels, ignore keys, order, summary, JSON; the pass's SQL
+ * texts, and the pass's steps fed with made-up results. */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "tap.h"
 #include "verify.h"
 
 static char *ignore_none[] = { NULL };
+
+/* A result as the server would give it: rows of (check, level, object,
+ * detail, remedy), or one value, or an error. */
+static PGresult *rows(int n, const char *const *cells, int ncols)
+{
+	PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+	PGresAttDesc att[5] = { { 0 } };
+	int i, k;
+
+	for (k = 0; k < ncols; k++)
+		att[k].name = (char *)"c";
+	PQsetResultAttrs(r, ncols, att);
+	for (i = 0; i < n; i++)
+		for (k = 0; k < ncols; k++)
+			PQsetvalue(r, i, k, (char *)cells[i * ncols + k], (int)strlen(cells[i * ncols + k]));
+	return r;
+}
+
+static enum verify_next feed(struct verify_pass *p, PGresult *r, bool connected, bool stopping)
+{
+	enum verify_next n = verify_pass_result(p, r, connected, stopping);
+
+	PQclear(r);
+	return n;
+}
+
+static void test_pass(void)
+{
+	struct conf *c = conf_new();
+	struct verify_pass p;
+	const char *no[] = { "f" };
+	const char *lint[] = { "rls_disabled_in_public", "error", "public.t", "d", "r" };
+	const char *probe[] = { "probe_policy_error", "error", "public.u (as anon)", "d", "r" };
+
+	/* the verify command: read-only, no snapshot yet, the probe fails */
+	verify_pass_init(&p, c, false);
+	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "to_regclass") && !p.cancellable,
+	   "read-only: asks first whether a snapshot exists");
+	ok(feed(&p, rows(1, no, 1), true, false) == VERIFY_SEND && strstr(p.sql, "verify_snapshot") == NULL &&
+	   p.cancellable, "no snapshot: the checks without drift");
+	ok(feed(&p, rows(1, lint, 5), true, false) == VERIFY_SEND && strstr(p.sql, "BEGIN;") && p.cancellable,
+	   "then the probe");
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_SEND &&
+	   strcmp(p.sql, "ROLLBACK") == 0 && !p.cancellable, "a failed probe is rolled back");
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, false) == VERIFY_DONE, "done");
+	ok(p.found.n == 3 && p.found.counts[VL_ERROR] == 1 && p.found.counts[VL_WARN] == 1 &&
+	   p.found.counts[VL_INFO] == 1, "the lint, probe_failed and drift_unchecked");
+	is_str(p.found.v[0].check, "rls_disabled_in_public", "sorted by level");
+	ok(!verify_pass_complete(&p), "a failed probe makes the pass incomplete");
+	verify_pass_free(&p);
+
+	/* the daemon's pass: the snapshot recorded first, stopped by a shutdown */
+	verify_pass_init(&p, c, true);
+	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "statement_timeout = '5min'") &&
+	   strstr(p.sql, "verify_snapshot") && p.cancellable, "recording: snapshot and checks with drift at once");
+	ok(feed(&p, rows(0, NULL, 5), true, false) == VERIFY_SEND && strstr(p.sql, "BEGIN;"), "the probe");
+	ok(feed(&p, rows(1, probe, 5), true, true) == VERIFY_SEND && strcmp(p.sql, "ROLLBACK") == 0,
+	   "stopping: the probe is still rolled back");
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, true) == VERIFY_CANCELLED, "then cancelled");
+	verify_pass_free(&p);
+
+	/* failures */
+	verify_pass_init(&p, c, true);
+	verify_pass_start(&p);
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_FAILED,
+	   "failed checks fail the pass");
+	verify_pass_free(&p);
+	verify_pass_init(&p, c, true);
+	verify_pass_start(&p);
+	feed(&p, rows(0, NULL, 5), true, false);
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), false, false) == VERIFY_FAILED,
+	   "a probe that lost its connection fails the pass");
+	verify_pass_free(&p);
+	verify_pass_init(&p, c, true);
+	verify_pass_start(&p);
+	ok(feed(&p, rows(1, lint, 5), true, true) == VERIFY_CANCELLED, "stopping after the checks: no probe");
+	verify_pass_free(&p);
+	conf_free(c);
+}
 
 int main(void)
 {
@@ -86,5 +167,6 @@ int main(void)
 		contains(verify_sql_probe(false, 1500), "statement_timeout = 1500", "the timeout");
 		contains(verify_sql_probe(false, 1500), "BEGIN;", "in a transaction");
 	}
+	test_pass();
 	return done_testing();
 }
