@@ -145,8 +145,7 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	notify_extend_timeout(EXTEND_USEC);
 	if (m->phase != PHASE_APPLYING)
 		return;
-	notify_status("applying %s (%zu/%zu, %.0f s)", current(m)->name,
-		      m->cur_ordinal, m->npending, elapsed_since(&m->cur_start));
+	notify_applying(current(m)->name, m->cur_ordinal, m->npending, elapsed_since(&m->cur_start));
 }
 
 static char *concat(const char *a, const char *b)
@@ -458,7 +457,7 @@ void migrator_start(struct migrator *m)
 		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
 		return;
 	}
-	notify_status("taking the migration lock");
+	notify_migration_lock(NULL);
 	event_add(m->progress, &tv);
 	/* the DBA's timeouts are for the application: an index build or a wait
 	 * for another instance's migrations must not be cut short by them */
@@ -484,7 +483,7 @@ static void holder_found(struct migrator *m, PGresult *res, bool ok)
 	const char *pid = ok ? PQgetvalue(res, 0, 0) : "unknown";
 	struct log_field f[] = { { "HOLDER_PID", pid } };
 
-	notify_status("waiting for the migration lock held by another instance (backend pid %s)", pid);
+	notify_migration_lock(pid);
 	log_emit(LOG_INFO, MSGID_MIGRATION_LOCK_WAIT, LOG_FIELDS(f),
 		 "another instance is applying migrations (backend pid %s); waiting for it", pid);
 	send_sql(m, MIGRATION_LOCK_WAIT_SQL, lock_waited);
@@ -842,7 +841,7 @@ static int backup_start(struct migrator *m)
 		log_error("cannot watch the backup command");
 		return -1;
 	}
-	notify_status("running the backup command before applying %zu migration(s)", m->npending);
+	notify_backup(m->npending);
 	log_notice("production: running the backup command before applying %zu migration(s)", m->npending);
 	fflush(NULL);
 	m->backup_pid = fork();
@@ -880,7 +879,7 @@ static void after_backup(struct migrator *m)
 {
 	m->cur = 0;
 	if (m->conf->mig_supabase_compat) {
-		notify_status("creating missing Supabase objects (compatibility step)");
+		notify_compat();
 		db_set_notice_cb(m->db, compat_notice, m);
 		send_sql(m, supabase_compat_sql, compat_done);
 		return;
@@ -911,8 +910,7 @@ static void apply_next(struct migrator *m)
 			m->cur = i;
 			m->cur_ordinal++;
 			clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
-			notify_status("applying %s (%zu/%zu)", m->set->items[i].name,
-				      m->cur_ordinal, m->npending);
+			notify_applying(m->set->items[i].name, m->cur_ordinal, m->npending, -1);
 			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
 				 m->cur_ordinal, m->npending);
 			m->stmt = 0;
@@ -1189,9 +1187,7 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 		 "%s:%d: lock not granted within %s ms, so the application's queries are not held up; "
 		 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
 		 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
-	notify_status("applying %s (%zu/%zu): waiting for a lock, retry %d of %lld; blocked by %s",
-		      mig->name, m->cur_ordinal, m->npending, m->lock_attempt,
-		      (long long)m->conf->mig_lock_retries, who);
+	notify_lock_retry(mig->name, m->cur_ordinal, m->npending, m->lock_attempt, m->conf->mig_lock_retries, who);
 	evtimer_add(m->retry, &tv);
 }
 

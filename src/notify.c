@@ -78,7 +78,8 @@ static void send_formatted(const char *prefix, const char *fmt, va_list ap)
 	send_state(msg);
 }
 
-void notify_status(const char *fmt, ...)
+static void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_status(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -148,6 +149,39 @@ void notify_waiting(const char *target, time_t since, int attempt, long next_ms,
 	strftime(when, sizeof(when), "%H:%M:%S %Z", &tm);
 	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
 		      target, when, attempt, (double)next_ms / 1000, error);
+}
+
+void notify_migration_lock(const char *holder_pid)
+{
+	if (holder_pid == NULL)
+		notify_status("taking the migration lock");
+	else
+		notify_status("waiting for the migration lock held by another instance (backend pid %s)", holder_pid);
+}
+
+void notify_backup(size_t pending)
+{
+	notify_status("running the backup command before applying %zu migration(s)", pending);
+}
+
+void notify_compat(void)
+{
+	notify_status("creating missing Supabase objects (compatibility step)");
+}
+
+void notify_applying(const char *name, size_t ordinal, size_t pending, double seconds)
+{
+	if (seconds < 0)
+		notify_status("applying %s (%zu/%zu)", name, ordinal, pending);
+	else
+		notify_status("applying %s (%zu/%zu, %.0f s)", name, ordinal, pending, seconds);
+}
+
+void notify_lock_retry(const char *name, size_t ordinal, size_t pending, int attempt, long long retries,
+		       const char *who)
+{
+	notify_status("applying %s (%zu/%zu): waiting for a lock, retry %d of %lld; blocked by %s", name, ordinal,
+		      pending, attempt, retries, who);
 }
 
 void notify_migrated(size_t applied_now, size_t applied_total, const char *target)

@@ -19,9 +19,7 @@ void notify_reloading(void);
 /* Asks the service manager for usec more time to start or stop. */
 void notify_extend_timeout(uint64_t usec);
 
-/* The STATUS= lines are worded here, and callers give data (migrate.c
- * still words its own through notify_status). */
-void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Every STATUS= line is worded here; callers give data. */
 
 /* starting */
 void notify_connecting(void);
@@ -29,6 +27,16 @@ void notify_reading_migrations(const char *directory);
 /* waiting for the database (target) since, before attempt number attempt,
  * in next_ms, because of error */
 void notify_waiting(const char *target, time_t since, int attempt, long next_ms, const char *error);
+/* migrating: taking the migration lock, or (holder_pid) waiting for the
+ * instance that holds it */
+void notify_migration_lock(const char *holder_pid);
+void notify_backup(size_t pending);
+void notify_compat(void);
+/* migration ordinal of pending, running for seconds (< 0: just started) */
+void notify_applying(const char *name, size_t ordinal, size_t pending, double seconds);
+/* a statement of it timed out on a lock held by who; retry attempt of retries */
+void notify_lock_retry(const char *name, size_t ordinal, size_t pending, int attempt, long long retries,
+		       const char *who);
 /* READY=1: the migrations are done */
 void notify_migrated(size_t applied_now, size_t applied_total, const char *target);
 void notify_reconnected(const char *target);

@@ -44,6 +44,9 @@ def test_fresh_database_ready_only_after_migrations_then_clean_stop(db, notify, 
     d.signal(signal.SIGTERM)
     assert d.wait(10) == 0, d.stderr()
     assert time.monotonic() - t0 < 5
+    # the datagram was sent before the exit; the test's reader thread may
+    # not have taken it yet
+    assert notify.wait_for(lambda l: l == "STOPPING=1", timeout=5), notify.lines()
     lines = notify.lines()
     assert "STOPPING=1" in lines[lines.index("READY=1"):]
     log = d.stderr()
@@ -153,4 +156,4 @@ def test_sigterm_while_waiting_for_database_exits_promptly(tmpbase, notify, daem
     d.signal(signal.SIGTERM)
     assert d.wait(10) == 0
     assert time.monotonic() - t0 < 5
-    assert "STOPPING=1" in notify.lines()
+    assert notify.wait_for(lambda l: l == "STOPPING=1", timeout=5), notify.lines()
