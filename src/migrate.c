@@ -1032,7 +1032,9 @@ static void record_migration(struct migrator *m)
 		snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
 			 "WHERE version = %" PRId64 ") ", mig->version);
 	if (name == NULL ||
-	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; %s%s"
+	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
+		     /* the file's own timeouts are not the bookkeeping's */
+		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; %s%s"
 		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
 		     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s",
 		     /* a re-run of an interrupted file: CREATE INDEX

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import MIGRATIONS, SEED_COUNT, NotifySocket, migrations_dir, run
+from conftest import MIGRATIONS, SEED_COUNT, NotifySocket, migrations_dir, run, wait_until
 
 
 def up(db, mdir, *extra, **kw):
@@ -404,6 +404,26 @@ def test_session_settings_do_not_leak_into_the_next_migration(db, tmp_path):
     r = up(db, mdir)
     assert r.returncode == 0, r.stderr
     assert db.query("SELECT tableowner FROM pg_tables WHERE tablename = 'b'") == [("postgres",)]
+
+
+def test_a_migration_timeout_does_not_apply_to_its_tracking_row(db, tmp_path):
+    # a file may set its own statement_timeout; recording it must not
+    # inherit that: here the tracking INSERT has to wait a second for a lock
+    import subprocess
+    (tmp_path / "empty").mkdir()
+    assert up(db, migrations_dir(tmp_path / "empty", {})).returncode == 0
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\nSET statement_timeout = '50ms';\n"})
+    holder = subprocess.Popen(["/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-d", db.conninfo, "-c",
+                               "BEGIN; LOCK TABLE momentum_maintd.schema_migrations IN SHARE MODE; "
+                               "SELECT pg_sleep(1); COMMIT"], stdout=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: db.query("SELECT count(*) FROM pg_locks WHERE mode = 'ShareLock' "
+                                           "AND relation = 'momentum_maintd.schema_migrations'::regclass")[0][0] == 1)
+        r = up(db, mdir)
+    finally:
+        holder.wait(30)
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == [1]
 
 
 def test_a_migration_whose_commit_fails_is_not_recorded(db, tmp_path):
