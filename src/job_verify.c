@@ -302,6 +302,8 @@ static void verify_begin(struct job *j)
 {
 	struct verify_job *v = job_state(j);
 
+	/* (a retry after the job's connection was lost: its probe goes too) */
+	probe_close(v);
 	verify_pass_free(&v->pass);
 	if (job_stopping(j)) {
 		job_finish(j, RUN_CANCELLED, JOB_STOPPED);

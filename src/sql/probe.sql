@@ -166,17 +166,22 @@ BEGIN
     PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_a::text, true);
     PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
     BEGIN
+        -- service_role where it may; else the login itself (the daemon's
+        -- login is granted INSERT on auth.users for this)
+        IF writer = 'none' OR NOT pg_catalog.has_table_privilege(writer, 'auth.users', 'INSERT') THEN
+            PERFORM pg_catalog.set_config('role', 'none', true);
+        END IF;
         PERFORM pg_catalog.set_config('search_path', app_path, true);
         INSERT INTO auth.users (id, email)
         VALUES (user_a, 'probe-a-' || user_a || '@momentum-maintd.invalid'),
                (user_b, 'probe-b-' || user_b || '@momentum-maintd.invalid');
+        PERFORM pg_catalog.set_config('role', writer, true);
     EXCEPTION WHEN OTHERS THEN
         found := found || pg_catalog.jsonb_build_object(
             'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', 'auth.users',
             'detail', pg_catalog.format('cannot make the probe users: ERROR %s: %s', SQLSTATE, SQLERRM),
-            'remedy', pg_catalog.format('GRANT INSERT ON auth.users TO %I (the probe writes its two users as %s, and always rolls back)',
-                                        CASE writer WHEN 'none' THEN session_user ELSE writer END,
-                                        CASE writer WHEN 'none' THEN session_user ELSE writer END));
+            'remedy', pg_catalog.format('GRANT USAGE ON SCHEMA auth TO %1$I; GRANT INSERT ON auth.users TO %1$I (the probe''s login writes its two users, and always rolls back)',
+                                        session_user));
         PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
         RETURN;
     END;

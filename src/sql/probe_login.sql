@@ -1,7 +1,8 @@
 -- The probe's login, made by the daemon when verify.probe_conninfo is not
 -- set and its role may create roles: LOGIN NOINHERIT, a member of the API
 -- roles that exist and of nothing else, with the password @VERIFIER@ (a
--- SCRAM verifier: the cleartext never reaches the server).  Raises MMD02
+-- SCRAM verifier: the cleartext never reaches the server), and INSERT on
+-- auth.users (see below).  Raises MMD02
 -- when the daemon's role may not create roles, MMD03 when a role of that
 -- name exists with more than that.  Runs on the daemon's own session: it
 -- calls nothing but pg_catalog.
@@ -41,5 +42,18 @@ BEGIN
             EXECUTE pg_catalog.format('GRANT %I TO momentum_maintd_probe', r);
         END IF;
     END LOOP;
+    -- the isolation check's two users are written by the login itself
+    -- where service_role may not: a GRANT on a table, made only where no
+    -- event trigger could run code on this session
+    IF pg_catalog.to_regclass('auth.users') IS NOT NULL
+       AND NOT pg_catalog.has_table_privilege('momentum_maintd_probe', 'auth.users', 'INSERT')
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled <> 'D') THEN
+        BEGIN
+            GRANT USAGE ON SCHEMA auth TO momentum_maintd_probe;
+            GRANT INSERT ON auth.users TO momentum_maintd_probe;
+        EXCEPTION WHEN insufficient_privilege THEN
+            NULL;   -- the probe's finding says what it needs
+        END;
+    END IF;
 END
 $login$
