@@ -404,6 +404,10 @@ char *verify_probe_conninfo(const char *main, const char *probe, const char *use
 			conninfo_put(f, "user", user);
 		if (!conninfo_sets(q, "application_name"))
 			conninfo_put(f, "application_name", "momentum-maintd probe");
+		/* a backend whose client went away (a killed "verify") ends, even
+		 * in a loop that catches the cancel */
+		if (!conninfo_sets(q, "options"))
+			conninfo_put(f, "options", "-c client_connection_check_interval=2000");
 		if (fclose(f) != 0) {
 			free(out);
 			out = NULL;

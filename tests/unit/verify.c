@@ -103,10 +103,12 @@ static void test_pass(void)
 	verify_pass_free(&p);
 	conf_free(c);
 	is_str(verify_probe_conninfo("postgresql://u:secret@db.example:6543/app?sslmode=require", "user=p password=x", NULL),
-	       "dbname='app' host='db.example' port='6543' user='p' password='x' application_name='momentum-maintd probe' ",
+	       "dbname='app' host='db.example' port='6543' user='p' password='x' application_name='momentum-maintd probe' "
+	       "options='-c client_connection_check_interval=2000' ",
 	       "the probe's conninfo: host, port and dbname from database.conninfo, never its password");
 	is_str(verify_probe_conninfo("host=/tmp dbname=a user=postgres", "", "momentum_maintd_probe"),
-	       "dbname='a' host='/tmp' user='momentum_maintd_probe' application_name='momentum-maintd probe' ",
+	       "dbname='a' host='/tmp' user='momentum_maintd_probe' application_name='momentum-maintd probe' "
+	       "options='-c client_connection_check_interval=2000' ",
 	       "the login the daemon makes");
 }
 
