@@ -180,7 +180,7 @@ BEGIN
         found := found || pg_catalog.jsonb_build_object(
             'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', 'auth.users',
             'detail', pg_catalog.format('cannot make the probe users: ERROR %s: %s', SQLSTATE, SQLERRM),
-            'remedy', pg_catalog.format('GRANT USAGE ON SCHEMA auth TO %1$I; GRANT INSERT ON auth.users TO %1$I (the probe''s login writes its two users, and always rolls back)',
+            'remedy', pg_catalog.format('GRANT USAGE ON SCHEMA auth TO %1$I; GRANT INSERT ON auth.users TO %1$I; with row level security on auth.users, also CREATE POLICY %1$I ON auth.users FOR INSERT TO %1$I WITH CHECK (true) (the probe''s login writes its two users, and always rolls back)',
                                         session_user));
         PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
         RETURN;

@@ -2,7 +2,7 @@
 -- set and its role may create roles: LOGIN NOINHERIT, a member of the API
 -- roles that exist and of nothing else, with the password @VERIFIER@ (a
 -- SCRAM verifier: the cleartext never reaches the server), and INSERT on
--- auth.users (see below).  Raises MMD02
+-- auth.users for the isolation check's two users (see below).  Raises MMD02
 -- when the daemon's role may not create roles, MMD03 when a role of that
 -- name exists with more than that.  Runs on the daemon's own session: it
 -- calls nothing but pg_catalog.
@@ -51,6 +51,13 @@ BEGIN
         BEGIN
             GRANT USAGE ON SCHEMA auth TO momentum_maintd_probe;
             GRANT INSERT ON auth.users TO momentum_maintd_probe;
+            -- (row level security on auth.users: a policy for this login's
+            -- inserts only, which the probe always rolls back)
+            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy
+                           WHERE polrelid = 'auth.users'::pg_catalog.regclass AND polname = 'momentum_maintd_probe') THEN
+                CREATE POLICY momentum_maintd_probe ON auth.users AS PERMISSIVE FOR INSERT TO momentum_maintd_probe
+                    WITH CHECK (true);
+            END IF;
         EXCEPTION WHEN insufficient_privilege THEN
             NULL;   -- the probe's finding says what it needs
         END;
