@@ -556,7 +556,10 @@ def rls_table_read_through(db, name, function, role="anon"):
 def test_a_policy_that_resets_its_role_cannot_run_a_program(db, tmpbase):
     import os
     migrate(db)
-    out = os.path.join(tmpbase, "copy-to-program-%s" % db.name)
+    drop = os.path.join(tmpbase, "copy-to-program-%s" % db.name)
+    os.mkdir(drop)
+    os.chmod(drop, 0o777)     # the server's user could write there
+    out = os.path.join(drop, "written")
     db.query("CREATE FUNCTION public.evil() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN "
              "RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch %s'; RETURN true; END $f$" % out)
     rls_table_read_through(db, "bait", "evil")
