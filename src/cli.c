@@ -764,22 +764,24 @@ out:
 }
 
 /* One verification pass (verify.c), read-only, driven on the one-shot
- * connection's own loop.  Returns 0, or an exit code (the database went
- * away, or out of memory). */
+ * connection's own loop, the probe on a connection of its own.  Returns 0,
+ * or an exit code (the database went away, the probe did not end, or out
+ * of memory). */
 struct pass_driver {
 	struct event_base *base;
+	struct db *db;
+	struct db *probe;         /* the probe's own connection */
+	struct event *deadline;   /* the probe's: cancel, then terminate */
+	bool cancel_sent, terminating;
 	struct verify_pass *p;
 	int rc;                   /* -1 while the pass runs */
 };
 
-static void on_pass_result(struct db *db, PGresult *res, void *arg);
+static void pass_next(struct pass_driver *r, enum verify_next next, const PGresult *res);
 
-static void pass_send(struct pass_driver *r, struct db *db)
+static void pass_end(struct pass_driver *r, int rc)
 {
-	if (db_query(db, r->p->sql, 0, NULL, on_pass_result, r) == 0)
-		return;
-	log_error("verification query failed: %s", db_error(db));
-	r->rc = EX_UNAVAILABLE;
+	r->rc = rc;
 	event_base_loopbreak(r->base);
 }
 
@@ -787,40 +789,116 @@ static void on_pass_result(struct db *db, PGresult *res, void *arg)
 {
 	struct pass_driver *r = arg;
 
-	switch (verify_pass_result(r->p, res, db_connected(db), false)) {
+	if (r->terminating)
+		return;
+	if (db == r->probe)
+		evtimer_del(r->deadline);
+	pass_next(r, verify_pass_result(r->p, res, db_connected(db), false), res);
+}
+
+static void on_probe_connected(struct db *db, bool ok, void *arg)
+{
+	struct pass_driver *r = arg;
+	struct timeval tv = { .tv_sec = (r->p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS) / 1000 };
+
+	if (ok && r->p->made_login)
+		log_debug("verify: the probe connects as %s, with a password set for this pass", VERIFY_PROBE_LOGIN);
+	pass_next(r, verify_pass_connected(r->p, ok, db_error(db)), NULL);
+	if (ok && r->p->step == VERIFY_PROBE && db_busy(db))
+		evtimer_add(r->deadline, &tv);
+}
+
+static void on_terminated(struct db *db, PGresult *res, void *arg)
+{
+	struct pass_driver *r = arg;
+	bool ended = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	(void)db;
+	log_error("verification: the probe did not end %d ms after its statement timeout, nor when cancelled "
+		  "(a policy or trigger that catches query_canceled?): its backend %s", VERIFY_PROBE_GRACE_MS,
+		  ended ? "was terminated" : "could not be terminated");
+	pass_end(r, EX_SOFTWARE);
+}
+
+static void on_probe_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct pass_driver *r = arg;
+	char pid[16];
+	const char *params[1] = { pid };
+	struct timeval tv = { .tv_sec = VERIFY_PROBE_CANCEL_GRACE_MS / 1000 };
+
+	(void)fd; (void)what;
+	if (!r->cancel_sent) {
+		r->cancel_sent = true;
+		db_cancel(r->probe);
+		evtimer_add(r->deadline, &tv);
+		return;
+	}
+	r->terminating = true;
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db_pgconn(r->probe)));
+	if (db_query(r->db, "SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", 1, params, on_terminated, r) < 0)
+		pass_end(r, EX_UNAVAILABLE);
+}
+
+static void pass_send(struct pass_driver *r)
+{
+	struct db *db = r->p->on_probe ? r->probe : r->db;
+
+	if (db_query(db, r->p->sql, 0, NULL, on_pass_result, r) == 0)
+		return;
+	log_error("verification query failed: %s", db_error(db));
+	pass_end(r, EX_UNAVAILABLE);
+}
+
+static void pass_next(struct pass_driver *r, enum verify_next next, const PGresult *res)
+{
+	switch (next) {
 	case VERIFY_SEND:
-		pass_send(r, db);
+		pass_send(r);
+		return;
+	case VERIFY_CONNECT_PROBE:
+		r->probe = db_new(r->base, r->p->probe_conninfo, r->p->probe_password);
+		if (r->probe == NULL) {
+			log_error("out of memory");
+			pass_end(r, EX_SOFTWARE);
+		} else if (db_connect(r->probe, CONNECT_TIMEOUT_SEC, on_probe_connected, r) < 0) {
+			on_probe_connected(r->probe, false, r);
+		}
 		return;
 	case VERIFY_DONE:
-		r->rc = EX_OK;
-		break;
+		pass_end(r, EX_OK);
+		return;
 	case VERIFY_FAILED:
 		log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
-		r->rc = db_connected(db) ? EX_SOFTWARE : EX_UNAVAILABLE;
-		break;
+		pass_end(r, db_connected(r->db) ? EX_SOFTWARE : EX_UNAVAILABLE);
+		return;
 	case VERIFY_CANCELLED:        /* never: the command does not stop a pass */
-		r->rc = EX_SOFTWARE;
-		break;
+		pass_end(r, EX_SOFTWARE);
+		return;
 	case VERIFY_NOMEM:
 		log_error("out of memory");
-		r->rc = EX_SOFTWARE;
-		break;
+		pass_end(r, EX_SOFTWARE);
+		return;
 	}
-	event_base_loopbreak(r->base);
 }
 
 static int verify_pass(struct event_base *base, struct db *db, const struct conf *conf, struct verify_pass *p)
 {
-	struct pass_driver r = { .base = base, .p = p, .rc = -1 };
+	struct pass_driver r = { .base = base, .db = db, .p = p, .rc = -1 };
 
-	verify_pass_init(p, conf, false);
-	if (verify_pass_start(p) != VERIFY_SEND) {
+	verify_pass_init(p, conf, false, db_pgconn(db));
+	r.deadline = evtimer_new(base, on_probe_deadline, &r);
+	if (r.deadline == NULL || verify_pass_start(p) != VERIFY_SEND) {
 		log_error("out of memory");
-		return EX_SOFTWARE;
+		r.rc = EX_SOFTWARE;
+	} else {
+		pass_send(&r);
+		if (r.rc < 0)
+			event_base_dispatch(base);
 	}
-	pass_send(&r, db);
-	if (r.rc < 0)
-		event_base_dispatch(base);
+	if (r.deadline != NULL)
+		event_free(r.deadline);
+	db_free(r.probe);
 	/* still -1: a signal closed the connection (migrate up) */
 	return r.rc < 0 ? EX_UNAVAILABLE : r.rc;
 }

@@ -45,7 +45,7 @@ static const struct conf_choice log_format_choices[] = {
 	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
 };
 
-static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen;
+static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_secret_file;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
@@ -113,6 +113,16 @@ const struct conf_key conf_keys[] = {
 	{ .path = "verify.ignore", .type = CT_STRLIST, .offset = OFF(verify_ignore), .def = "",
 	  .flags = CK_RELOADABLE,
 	  .help = "finding keys to silence" },
+	{ .path = "verify.probe_conninfo", .type = CT_STRING, .offset = OFF(verify_probe_conninfo), .def = "",
+	  .check = check_conninfo, .flags = CK_SECRET,
+	  .help = "libpq conninfo of the probe's unprivileged login (host, port, dbname default to "
+		  "database.conninfo's); \"\": the daemon makes momentum_maintd_probe where its role may" },
+	{ .path = "verify.probe_password_file", .type = CT_STRING, .offset = OFF(verify_probe_password_file),
+	  .def = "", .check = check_secret_file,
+	  .help = "file whose first line is the probe login's password (mode 0600 or 0400)" },
+	{ .path = "verify.probe_timeout", .type = CT_DURATION, .offset = OFF(verify_probe_timeout_ms), .def = "60 s",
+	  .min = 1000, .max = 3600000, .flags = CK_RELOADABLE,
+	  .help = "the probe's statement timeout; a probe still running 10 s later is cancelled, then ended" },
 	/* the seed: development "enables verbose logging for debugging" */
 	{ .path = "log.level", .type = CT_ENUM, .offset = OFF(log_level), .def = "info", .def_development = "debug",
 	  .choices = log_level_choices, .flags = CK_RELOADABLE,
@@ -249,6 +259,27 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 	}
 	PQconninfoFree(opts);
 	return rc;
+}
+
+/* A file holding a secret: readable, and neither group nor others may
+ * read or write it; owned by the daemon's user or root. */
+static int check_secret_file(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	struct stat st;
+
+	if (s[0] == '\0')
+		return 0;
+	if (access(s, R_OK) < 0 || stat(s, &st) < 0) {
+		set_error(err, "%s: %s: cannot read \"%s\": %s", where, k->path, s, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		set_error(err, "%s: %s: \"%s\" holds a password: it must be mode 0600 or 0400 and owned by "
+			  "the daemon's user or root (mode %04o, owner %u); run chmod 600 %s", where, k->path, s,
+			  (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, s);
+		return -1;
+	}
+	return 0;
 }
 
 /* "127.0.0.1:9187", "[::1]:9187", "localhost:9187" */

@@ -39,6 +39,9 @@ struct conf {
 
 	int64_t verify_remind_every_ms;
 	char **verify_ignore;       /* NULL-terminated */
+	char *verify_probe_conninfo;   /* "": the login the daemon makes, where it may */
+	char *verify_probe_password_file;
+	int64_t verify_probe_timeout_ms;
 
 	int log_level;              /* a syslog priority, LOG_ERR .. LOG_DEBUG (log.h) */
 	int log_format;             /* enum log_format (log.h) */

@@ -18,6 +18,7 @@
 
 struct conf;
 struct db;
+struct event_base;
 struct job;
 
 /* A job's statement waits this long for a lock (the cleanup then shrinks
@@ -53,6 +54,9 @@ struct job_ops {
 	void (*prepare)(struct job *j);
 	/* the run is claimed: do the work, end with job_finish() */
 	void (*begin)(struct job *j);
+	/* optional: a shutdown asks the run to stop: end what the job waits
+	 * for on a connection of its own (the scheduler cancels only its) */
+	void (*stop)(struct job *j);
 	/* optional: the pause asked with job_pause() is over */
 	void (*resume)(struct job *j);
 	/* the log line of a run's end; duration_ms and error ("" if none) given */
@@ -76,6 +80,8 @@ const char *job_name(const struct job *j);
 const struct conf *job_conf(const struct job *j);
 void *job_state(const struct job *j);
 struct db *job_db(const struct job *j);
+/* the event loop, for a connection or a timer of the job's own */
+struct event_base *job_base(const struct job *j);
 /* a shutdown asked the run to stop */
 bool job_stopping(const struct job *j);
 /* seconds since the run started */

@@ -1,13 +1,21 @@
 /* The verification job: the pass every verification shares (verify.c:
- * snapshot, checks, probe, rollback), driven on the job's connection, then
- * the findings' lifecycle recorded, so that each finding is logged once,
- * reminded, and logged when resolved. */
+ * snapshot, checks, probe, rollback), driven on the job's connection and
+ * the probe's own, then the findings' lifecycle recorded, so that each
+ * finding is logged once, reminded, and logged when resolved.
+ *
+ * The probe runs code the database holds (policies, triggers) on a
+ * connection of its own as an unprivileged login, under a client-side
+ * deadline: past it, it is cancelled, then its backend is terminated from
+ * the job's connection, so that a probe that does not end cannot hold the
+ * job's lock forever. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "conf.h"
 #include "db.h"
@@ -19,6 +27,12 @@
 
 struct verify_job {
 	struct verify_pass pass;      /* this pass's, until recorded */
+	struct db *probe;             /* the probe's connection, during a pass */
+	struct event *deadline;       /* the probe's: cancel, then terminate */
+	bool connecting;              /* the probe's connection is being made */
+	bool cancel_sent;             /* the deadline passed once: the probe is cancelled */
+	bool terminating;             /* its backend is being terminated */
+	bool login_said;              /* the log said the daemon makes the probe's login */
 	int counts[3];                /* the last recorded pass's, by level */
 	time_t verified_at;           /* when it ended; 0: no pass yet */
 };
@@ -39,19 +53,39 @@ static void verify_notice(const char *message, void *arg)
 	log_info("%s", p != NULL ? p : message);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
+
 static void *verify_new(struct job *j)
 {
 	struct verify_job *v = calloc(1, sizeof(*v));
 
-	if (v != NULL)
-		db_set_notice_cb(job_db(j), verify_notice, NULL);
+	if (v == NULL)
+		return NULL;
+	v->deadline = evtimer_new(job_base(j), on_deadline, j);
+	if (v->deadline == NULL) {
+		free(v);
+		return NULL;
+	}
+	db_set_notice_cb(job_db(j), verify_notice, NULL);
 	return v;
+}
+
+/* The probe's connection goes with its pass (closing it from its own
+ * callback is allowed; it is freed later). */
+static void probe_close(struct verify_job *v)
+{
+	evtimer_del(v->deadline);
+	if (v->probe != NULL)
+		db_close(v->probe);
 }
 
 static void verify_free(void *state)
 {
 	struct verify_job *v = state;
 
+	probe_close(v);
+	db_free(v->probe);
+	event_free(v->deadline);
 	verify_pass_free(&v->pass);
 	free(v);
 }
@@ -80,17 +114,34 @@ static void pass_failed(struct job *j, PGresult *res)
 	job_query_failed(j, res);
 }
 
+#define PROBE_CONNECT_TIMEOUT_SEC 10
+
+static void probe_step(struct db *db, PGresult *res, void *arg);
+static void probe_connect(struct job *j);
+
 /* The pass says what comes next; res is the result it was given. */
 static void pass_next(struct job *j, enum verify_next next, PGresult *res)
 {
-	struct verify_pass *p = &((struct verify_job *)job_state(j))->pass;
+	struct verify_job *v = job_state(j);
+	struct verify_pass *p = &v->pass;
 
+	if (next != VERIFY_SEND && next != VERIFY_CONNECT_PROBE)
+		probe_close(v);
 	switch (next) {
 	case VERIFY_SEND:
-		if (p->cancellable)
+		if (p->on_probe) {
+			if (db_query(v->probe, p->sql, 0, NULL, probe_step, j) < 0) {
+				probe_close(v);
+				job_finish(j, RUN_FAILED, "the probe's connection: %s", db_error(v->probe));
+			}
+		} else if (p->cancellable) {
 			job_work(j, p->sql, 0, NULL, pass_step);
-		else
+		} else {
 			job_query(j, p->sql, 0, NULL, pass_step);
+		}
+		return;
+	case VERIFY_CONNECT_PROBE:
+		probe_connect(j);
 		return;
 	case VERIFY_DONE:
 		record(j);
@@ -114,16 +165,151 @@ static void pass_step(struct job *j, PGresult *res)
 	pass_next(j, verify_pass_result(&v->pass, res, db_connected(job_db(j)), job_stopping(j)), res);
 }
 
+/* ---- the probe's own connection ---------------------------------------------- */
+
+static void arm_deadline(struct verify_job *v, long ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(v->deadline, &tv);
+}
+
+static void probe_step(struct db *db, PGresult *res, void *arg)
+{
+	struct job *j = arg;
+	struct verify_job *v = job_state(j);
+
+	if (v->terminating)
+		/* its end is the termination's: terminated() goes on */
+		return;
+	evtimer_del(v->deadline);
+	pass_next(j, verify_pass_result(&v->pass, res, db_connected(db), job_stopping(j)), res);
+}
+
+static void probe_connected(struct db *db, bool ok, void *arg)
+{
+	struct job *j = arg;
+	struct verify_job *v = job_state(j);
+	struct verify_pass *p = &v->pass;
+
+	v->connecting = false;
+	if (job_stopping(j)) {
+		probe_close(v);
+		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
+		return;
+	}
+	if (ok && p->made_login && !v->login_said) {
+		v->login_said = true;
+		log_notice("verify: the probe connects as %s, a login this daemon made (LOGIN NOINHERIT, a member of "
+			   "anon, authenticated and service_role only) with a password it sets at each pass and keeps "
+			   "only in memory; set verify.probe_conninfo to use a login of your own", VERIFY_PROBE_LOGIN);
+	}
+	pass_next(j, verify_pass_connected(p, ok, db_error(db)), NULL);
+	if (ok && v->pass.step == VERIFY_PROBE && db_busy(db)) {
+		v->cancel_sent = false;
+		arm_deadline(v, p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS);
+	}
+}
+
+static void probe_connect(struct job *j)
+{
+	struct verify_job *v = job_state(j);
+	struct verify_pass *p = &v->pass;
+
+	db_free(v->probe);
+	v->terminating = false;
+	v->probe = db_new(job_base(j), p->probe_conninfo, p->probe_password);
+	if (v->probe == NULL) {
+		job_finish(j, RUN_FAILED, "out of memory");
+		return;
+	}
+	db_set_notice_cb(v->probe, verify_notice, NULL);
+	v->connecting = true;
+	if (db_connect(v->probe, PROBE_CONNECT_TIMEOUT_SEC, probe_connected, j) < 0)
+		probe_connected(v->probe, false, j);
+}
+
+static void terminated(struct job *j, PGresult *res)
+{
+	struct verify_job *v = job_state(j);
+	int pid = PQbackendPID(db_pgconn(v->probe));
+	bool ended = job_res_ok(res) && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	probe_close(v);
+	if (job_stopping(j)) {
+		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
+		return;
+	}
+	job_finish(j, RUN_FAILED, "the probe did not end within %ld ms of its %ld ms statement timeout, nor when "
+		   "cancelled (a policy or trigger that catches query_canceled?): its backend (PID %d) %s",
+		   (long)VERIFY_PROBE_GRACE_MS, v->pass.probe_timeout_ms, pid,
+		   ended ? "was terminated" : job_res_ok(res) ? "could not be terminated"
+		   : "could not be terminated (the daemon's role needs pg_signal_backend)");
+}
+
+/* Ends the probe's backend from the job's connection (its own may be
+ * stuck): pg_terminate_backend waits up to 5 s for it to exit. */
+static void terminate_probe(struct job *j)
+{
+	struct verify_job *v = job_state(j);
+	char pid[16];
+	const char *params[1] = { pid };
+
+	evtimer_del(v->deadline);
+	v->terminating = true;
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db_pgconn(v->probe)));
+	job_query(j, "SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", 1, params, terminated);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct verify_job *v = job_state(j);
+
+	(void)fd; (void)what;
+	if (v->probe == NULL || !db_busy(v->probe))
+		return;
+	if (!v->cancel_sent) {
+		log_warning("verify: the probe still runs %ld ms after its statement timeout: cancelling it",
+			    (long)VERIFY_PROBE_GRACE_MS);
+		v->cancel_sent = true;
+		db_cancel(v->probe);
+		arm_deadline(v, VERIFY_PROBE_CANCEL_GRACE_MS);
+		return;
+	}
+	log_warning("verify: the probe ignored its cancel: terminating its backend");
+	terminate_probe(j);
+}
+
+/* A shutdown: the probe's connection is not the scheduler's to cancel. */
+static void verify_stop(struct job *j)
+{
+	struct verify_job *v = job_state(j);
+
+	if (v->probe == NULL || v->terminating)
+		return;
+	if (db_busy(v->probe)) {
+		terminate_probe(j);
+	} else if (v->connecting) {
+		/* nothing ran on it yet */
+		v->connecting = false;
+		probe_close(v);
+		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
+	}
+}
+
 static void verify_begin(struct job *j)
 {
 	struct verify_job *v = job_state(j);
 
+	/* (a retry after the job's connection was lost: its probe goes too) */
+	probe_close(v);
 	verify_pass_free(&v->pass);
 	if (job_stopping(j)) {
 		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
 		return;
 	}
-	verify_pass_init(&v->pass, job_conf(j), true);
+	verify_pass_init(&v->pass, job_conf(j), true, db_pgconn(job_db(j)));
 	pass_next(j, verify_pass_start(&v->pass), NULL);
 }
 
@@ -242,6 +428,7 @@ static void verify_ended(struct job *j, enum run_status st)
 		memcpy(v->counts, v->pass.found.counts, sizeof(v->counts));
 		v->verified_at = time(NULL);
 	}
+	probe_close(v);
 	verify_pass_free(&v->pass);
 }
 
@@ -264,6 +451,7 @@ const struct job_ops verify_job_ops = {
 	.state_free = verify_free,
 	.configured = verify_configured,
 	.begin = verify_begin,
+	.stop = verify_stop,
 	.log_end = verify_log_end,
 	.ended = verify_ended,
 	.findings = verify_findings,

@@ -113,6 +113,7 @@ const char *job_name(const struct job *j) { return j->ops->name; }
 const struct conf *job_conf(const struct job *j) { return j->s->conf; }
 void *job_state(const struct job *j) { return j->state; }
 struct db *job_db(const struct job *j) { return j->db; }
+struct event_base *job_base(const struct job *j) { return j->s->base; }
 bool job_stopping(const struct job *j) { return j->stop_requested; }
 double job_elapsed(const struct job *j) { return elapsed_since(&j->started); }
 int64_t job_rows(const struct job *j) { return j->rows; }
@@ -816,6 +817,8 @@ static void job_stop(struct job *j)
 	if (!j->running)
 		return;
 	j->stop_requested = true;
+	if (j->ops->stop != NULL)
+		j->ops->stop(j);
 	switch (j->phase) {
 	case JOB_PAUSED:
 		event_del(j->pause);

@@ -1,9 +1,11 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "conf.h"
 #include "db.h"
@@ -358,18 +360,154 @@ void findings_print_json(FILE *out, const struct findings *f)
 		f->counts[0], f->counts[1], f->counts[2], f->ignored);
 }
 
+/* ---- the probe's connection ------------------------------------------------- */
+
+static void conninfo_put(FILE *f, const char *keyword, const char *value)
+{
+	const char *q;
+
+	fprintf(f, "%s='", keyword);
+	for (q = value; *q != '\0'; q++) {
+		if (*q == '\'' || *q == '\\')
+			fputc('\\', f);
+		fputc(*q, f);
+	}
+	fputs("' ", f);
+}
+
+static bool conninfo_sets(const PQconninfoOption *opts, const char *keyword)
+{
+	for (; opts != NULL && opts->keyword != NULL; opts++)
+		if (opts->val != NULL && strcmp(opts->keyword, keyword) == 0)
+			return true;
+	return false;
+}
+
+char *verify_probe_conninfo(const char *main, const char *probe, const char *user)
+{
+	static const char *const inherited[] = { "host", "hostaddr", "port", "dbname", NULL };
+	PQconninfoOption *m = PQconninfoParse(main, NULL), *q = PQconninfoParse(probe, NULL), *o;
+	char *out = NULL;
+	size_t len = 0, i;
+	FILE *f = m && q ? open_memstream(&out, &len) : NULL;
+
+	if (f != NULL) {
+		for (o = m; o->keyword != NULL; o++)
+			for (i = 0; inherited[i] != NULL; i++)
+				if (o->val != NULL && strcmp(o->keyword, inherited[i]) == 0 &&
+				    !conninfo_sets(q, o->keyword))
+					conninfo_put(f, o->keyword, o->val);
+		for (o = q; o->keyword != NULL; o++)
+			if (o->val != NULL && !(user != NULL && strcmp(o->keyword, "user") == 0))
+				conninfo_put(f, o->keyword, o->val);
+		if (user != NULL)
+			conninfo_put(f, "user", user);
+		if (!conninfo_sets(q, "application_name"))
+			conninfo_put(f, "application_name", "momentum-maintd probe");
+		/* a backend whose client went away (a killed "verify") ends, even
+		 * in a loop that catches the cancel */
+		if (!conninfo_sets(q, "options"))
+			conninfo_put(f, "options", "-c client_connection_check_interval=2000");
+		if (fclose(f) != 0) {
+			free(out);
+			out = NULL;
+		}
+	}
+	PQconninfoFree(m);
+	PQconninfoFree(q);
+	return out;
+}
+
+/* The first line of a password file (conf.c checked its mode and owner);
+ * NULL with err set. */
+static char *read_password_file(const char *path, char *err, size_t size)
+{
+	char buf[1024], *out;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, size, "verify.probe_password_file: cannot read \"%s\": %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	out = n > 0 ? strdup(buf) : NULL;
+	explicit_bzero(buf, sizeof(buf));
+	if (out == NULL)
+		snprintf(err, size, "verify.probe_password_file: \"%s\" %s", path, n ? "cannot be read: out of memory"
+			 : "is empty");
+	return out;
+}
+
+static void forget(char **secret)
+{
+	if (*secret != NULL) {
+		explicit_bzero(*secret, strlen(*secret));
+		free(*secret);
+		*secret = NULL;
+	}
+}
+
+/* A new random password for the login, and the statement that sets it
+ * (as a SCRAM verifier); -1 when there is no randomness or memory. */
+static int login_statement(struct verify_pass *p)
+{
+	unsigned char raw[24];
+	char hex[2 * sizeof(raw) + 1], *verifier;
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return -1;
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	forget(&p->probe_password);
+	p->probe_password = strdup(hex);
+	explicit_bzero(hex, sizeof(hex));
+	verifier = p->probe_password && p->main
+		? PQencryptPasswordConn(p->main, p->probe_password, VERIFY_PROBE_LOGIN, "scram-sha-256") : NULL;
+	if (verifier == NULL || strpbrk(verifier, "'\\") != NULL) {
+		PQfreemem(verifier);
+		return -1;
+	}
+	{
+		char literal[512];
+
+		snprintf(literal, sizeof(literal), "'%s'", verifier);
+		PQfreemem(verifier);
+		free(p->built);
+		p->built = subst(sql_probe_login, "VERIFIER", literal, (char *)NULL);
+	}
+	return p->built ? 0 : -1;
+}
+
 /* ---- one pass -------------------------------------------------------------- */
 
 /* the daemon's catalog checks end within this (the probe has its own) */
 #define VERIFY_CHECKS_TIMEOUT "5min"
 
-void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot)
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot, PGconn *main)
 {
+	const char *probe = c->verify_probe_conninfo, *pwfile = c->verify_probe_password_file;
+	char err[512];
+
 	memset(p, 0, sizeof(*p));
 	p->record_snapshot = record_snapshot;
 	/* the probe's users A and B: not in production's auth.users */
 	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
 	p->ignore = c->verify_ignore;
+	p->main = main;
+	p->probe_timeout_ms = (long)c->verify_probe_timeout_ms;
+	p->make_login = probe[0] == '\0';
+	p->probe_conninfo = verify_probe_conninfo(c->db_conninfo, probe, p->make_login ? VERIFY_PROBE_LOGIN : NULL);
+	if (p->probe_conninfo == NULL)
+		p->nomem = true;
+	if (!p->make_login && pwfile[0] != '\0' && (p->probe_password = read_password_file(pwfile, err, sizeof(err))) == NULL)
+		p->probe_error = strdup(err);
 }
 
 void verify_pass_free(struct verify_pass *p)
@@ -377,6 +515,11 @@ void verify_pass_free(struct verify_pass *p)
 	findings_free(&p->found);
 	free(p->built);
 	p->built = NULL;
+	free(p->probe_conninfo);
+	p->probe_conninfo = NULL;
+	forget(&p->probe_password);
+	free(p->probe_error);
+	p->probe_error = NULL;
 }
 
 bool verify_pass_complete(const struct verify_pass *p)
@@ -389,6 +532,7 @@ static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, 
 	p->step = step;
 	p->sql = sql;
 	p->cancellable = cancellable;
+	p->on_probe = step == VERIFY_PROBE || step == VERIFY_ROLLBACK;
 	return sql != NULL ? VERIFY_SEND : VERIFY_NOMEM;
 }
 
@@ -409,6 +553,47 @@ enum verify_next verify_pass_start(struct verify_pass *p)
 	return pass_send(p, VERIFY_CHECKS, p->built, true);
 }
 
+/* The findings are complete: ignored ones dropped, sorted. */
+static enum verify_next pass_end(struct verify_pass *p, bool stopping)
+{
+	if (stopping)
+		return VERIFY_CANCELLED;
+	if (p->nomem)
+		return VERIFY_NOMEM;
+	findings_ignore(&p->found, p->ignore);
+	findings_sort(&p->found);
+	return VERIFY_DONE;
+}
+
+/* The probe does not run this pass: its absent findings prove nothing. */
+static enum verify_next probe_not_run(struct verify_pass *p, const char *check, enum vlevel level,
+				      const char *detail, const char *remedy)
+{
+	p->probe_failed = true;
+	p->nomem |= findings_push(&p->found, check, level, "momentum-maintd probe", detail, remedy) < 0;
+	return pass_end(p, false);
+}
+
+#define PROBE_LOGIN_SQL \
+	"CREATE ROLE " VERIFY_PROBE_LOGIN " LOGIN NOINHERIT PASSWORD '...'; " \
+	"GRANT anon, authenticated, service_role TO " VERIFY_PROBE_LOGIN "; " \
+	"then set verify.probe_conninfo = \"user=" VERIFY_PROBE_LOGIN "\" and verify.probe_password_file " \
+	"(or let the daemon's role create roles: it then makes this login itself)"
+
+static enum verify_next probe_begin(struct verify_pass *p)
+{
+	if (p->probe_error != NULL)
+		return probe_not_run(p, "probe_failed", VL_WARN, p->probe_error,
+				     "make the file readable by the daemon's user only (chmod 600), with the "
+				     "password on its first line");
+	if (p->make_login) {
+		if (login_statement(p) < 0)
+			return VERIFY_NOMEM;
+		return pass_send(p, VERIFY_LOGIN, p->built, false);
+	}
+	return VERIFY_CONNECT_PROBE;
+}
+
 static enum verify_next checks_done(struct verify_pass *p, const PGresult *res, bool stopping)
 {
 	if (findings_add(&p->found, res) < 0)
@@ -420,8 +605,36 @@ static enum verify_next checks_done(struct verify_pass *p, const PGresult *res, 
 		return VERIFY_NOMEM;
 	if (stopping)
 		return VERIFY_CANCELLED;
-	/* the probe: its transaction is rolled back whatever happens */
-	return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, VERIFY_PROBE_TIMEOUT_MS), true);
+	return probe_begin(p);
+}
+
+static enum verify_next login_done(struct verify_pass *p, const PGresult *res, bool ok)
+{
+	char detail[768];
+
+	if (ok) {
+		p->made_login = true;
+		return VERIFY_CONNECT_PROBE;
+	}
+	forget(&p->probe_password);
+	snprintf(detail, sizeof(detail), "the probe runs policies and triggers as an unprivileged login of its "
+		 "own, and there is none: verify.probe_conninfo is not set, and %s; the lints and drift checks "
+		 "ran", db_message(res));
+	return probe_not_run(p, "probe_unchecked", VL_INFO, detail, PROBE_LOGIN_SQL);
+}
+
+enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const char *error)
+{
+	char detail[768];
+
+	/* the password did its work: it is not kept */
+	forget(&p->probe_password);
+	if (ok)
+		/* the probe: its transaction is rolled back whatever happens */
+		return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, p->probe_timeout_ms), true);
+	snprintf(detail, sizeof(detail), "cannot connect as the probe's login: %s", error);
+	return probe_not_run(p, "probe_failed", VL_WARN, detail,
+			     "check verify.probe_conninfo and verify.probe_password_file");
 }
 
 static enum verify_next probe_done(struct verify_pass *p, const PGresult *res, bool ok, bool connected,
@@ -429,13 +642,14 @@ static enum verify_next probe_done(struct verify_pass *p, const PGresult *res, b
 {
 	if (ok) {
 		p->nomem |= findings_add(&p->found, res) < 0;
-	} else if (!connected) {
-		return VERIFY_FAILED;
 	} else if (!stopping) {
 		/* the checks stand; the probe's failure is a finding */
 		p->probe_failed = true;
 		p->nomem |= findings_probe_failed(&p->found, res) < 0;
 	}
+	if (!connected)
+		/* its connection is gone, which rolled it back */
+		return pass_end(p, stopping);
 	return pass_send(p, VERIFY_ROLLBACK, "ROLLBACK", false);
 }
 
@@ -451,17 +665,15 @@ enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, 
 		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift), true);
 	case VERIFY_CHECKS:
 		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
+	case VERIFY_LOGIN:
+		if (!ok && !connected)
+			return VERIFY_FAILED;
+		return stopping ? VERIFY_CANCELLED : login_done(p, res, ok);
 	case VERIFY_PROBE:
 		return probe_done(p, res, ok, connected, stopping);
 	case VERIFY_ROLLBACK:
 		break;
 	}
 	/* the probe is rolled back (or its connection gone, which rolls back) */
-	if (stopping)
-		return VERIFY_CANCELLED;
-	if (p->nomem)
-		return VERIFY_NOMEM;
-	findings_ignore(&p->found, p->ignore);
-	findings_sort(&p->found);
-	return VERIFY_DONE;
+	return pass_end(p, stopping);
 }

@@ -4,7 +4,11 @@
  *   checks  splinter-style lints, and drift against the snapshot recorded
  *           after the last migration run (one catalog query);
  *   probe   act as anon and authenticated in a transaction that is always
- *           rolled back (one DO block; then ROLLBACK);
+ *           rolled back (one DO block; then ROLLBACK), on a connection of
+ *           its own whose session user is an unprivileged login (LOGIN
+ *           NOINHERIT, member of anon, authenticated and service_role
+ *           only): code the probe runs (policies, triggers) that resets its
+ *           role lands on that login, never on the daemon's role;
  *   record  (the daemon only) the findings against the ones already known,
  *           so each is logged once, reminded, and logged when resolved.
  * Each finding has a stable check name, a level, the object, a detail and a
@@ -41,8 +45,17 @@ const char *verify_sql_checks(bool drift);
 /* BEGIN, the probe, and the SELECT of its findings: the transaction stays
  * open, and the caller sends ROLLBACK whatever happened. */
 const char *verify_sql_probe(bool isolation, long timeout_ms);
-/* what a pass gives the probe (its statement_timeout) */
-#define VERIFY_PROBE_TIMEOUT_MS 60000
+/* The login the daemon makes when verify.probe_conninfo is "" and its
+ * role may create roles, with a new random password at each pass. */
+#define VERIFY_PROBE_LOGIN "momentum_maintd_probe"
+/* A probe still running this long after its statement timeout is
+ * cancelled; this long after the cancel, its backend is terminated. */
+#define VERIFY_PROBE_GRACE_MS 10000
+#define VERIFY_PROBE_CANCEL_GRACE_MS 5000
+/* The probe's connection string: database.conninfo's host, hostaddr, port
+ * and dbname, then probe's own keywords, then user= when user is given;
+ * NULL when either does not parse or on ENOMEM.  free() it. */
+char *verify_probe_conninfo(const char *main, const char *probe, const char *user);
 /* The findings' lifecycle is src/sql/verify_lifecycle.sql (sql_verify_lifecycle). */
 
 /* "error", "warn", "info"; -1 for anything else */
@@ -87,11 +100,13 @@ void findings_print_json(FILE *out, const struct findings *f);
  * it can move to a connection of its own without touching the checks. */
 struct conf;
 
-enum verify_step { VERIFY_SNAPSHOT, VERIFY_CHECKS, VERIFY_PROBE, VERIFY_ROLLBACK };
+enum verify_step { VERIFY_SNAPSHOT, VERIFY_CHECKS, VERIFY_LOGIN, VERIFY_PROBE, VERIFY_ROLLBACK };
 
 /* What the driver does next. */
 enum verify_next {
-	VERIFY_SEND,              /* send p->sql */
+	VERIFY_SEND,              /* send p->sql, on the probe's connection when p->on_probe */
+	VERIFY_CONNECT_PROBE,     /* connect the probe's connection (p->probe_conninfo,
+				   * p->probe_password), then verify_pass_connected() */
 	VERIFY_DONE,              /* p->found: the findings, ignored ones dropped, sorted */
 	VERIFY_FAILED,            /* the result says why (the connection, or the checks failed) */
 	VERIFY_CANCELLED,         /* stopping: the probe was rolled back, nothing is recorded */
@@ -101,10 +116,19 @@ enum verify_next {
 struct verify_pass {
 	const char *sql;          /* the statement to send on VERIFY_SEND */
 	bool cancellable;         /* a shutdown may cancel it (the checks, the probe) */
+	bool on_probe;            /* p->sql goes to the probe's connection */
+	long probe_timeout_ms;    /* the probe's statement timeout (the driver's deadline
+				   * adds VERIFY_PROBE_GRACE_MS) */
+	char *probe_conninfo;     /* for VERIFY_CONNECT_PROBE */
+	char *probe_password;     /* NULL: none (libpq's own: .pgpass, ...) */
+	bool made_login;          /* the daemon's role made (or updated) the login */
 	struct findings found;
 	/* the rest is the pass's own */
 	enum verify_step step;
 	bool record_snapshot, isolation, drift, probe_failed, nomem;
+	bool make_login;          /* no verify.probe_conninfo: the daemon's role makes it */
+	char *probe_error;        /* the probe cannot run (its password file) */
+	PGconn *main;             /* the driver's connection (to hash the login's password) */
 	char *const *ignore;
 	char *built;              /* a statement built for this pass */
 };
@@ -113,11 +137,13 @@ struct verify_pass {
  * the snapshot first, so that drift is always checked, under a statement
  * timeout (nobody watches the pass).  Otherwise the pass is read-only and
  * checks drift only when a snapshot exists. */
-void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot);
+void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot, PGconn *main);
 enum verify_next verify_pass_start(struct verify_pass *p);
 /* connected: the driver's connection is still up after res; stopping: a
  * shutdown asked the pass to end (it ends after the probe's rollback). */
 enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping);
+/* The probe's connection is up (ok) or could not be made (error says why). */
+enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const char *error);
 /* The probe read everything: its absent findings mean resolved. */
 bool verify_pass_complete(const struct verify_pass *p);
 void verify_pass_free(struct verify_pass *p);

@@ -2,7 +2,10 @@
 -- ROLE, JWT claims in request.jwt.claims) and use every table that has row
 -- level security.  Runs inside a transaction the daemon always rolls back;
 -- findings go out through the transaction-local setting
--- momentum_maintd.probe (JSON), read before the rollback.
+-- momentum_maintd.probe (JSON), read before the rollback.  Its session user
+-- is the probe's own login (LOGIN NOINHERIT, a member of anon,
+-- authenticated and service_role only): code it runs that resets its role
+-- lands there, and can do nothing.  A login that may act as more is refused.
 --
 -- 1. Every role that may read an RLS table reads it (SELECT ... LIMIT 1):
 --    a policy that fails when used (42P17 infinite recursion, a bad cast of
@@ -32,16 +35,39 @@ DECLARE
     -- the app's queries run with the connection's default search_path;
     -- the probe's own names are all qualified
     app_path text := (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path');
+    -- the isolation rows are written as service_role where the login may
+    -- act as it, else as the login itself
+    writer text := 'none';
+    powers text;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', '', true);
 
-    -- the daemon's role must be able to act as the API roles
+    -- nothing the probe runs may gain a privilege: not from its login, nor
+    -- from a role the login may become
+    SELECT pg_catalog.string_agg(x.rolname, ', ' ORDER BY x.rolname) INTO powers FROM (
+        SELECT g.rolname FROM pg_catalog.pg_roles g
+        WHERE pg_catalog.pg_has_role(session_user, g.oid, 'MEMBER')
+          AND (g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication
+               OR g.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files',
+                                'pg_signal_backend', 'pg_write_all_data'))
+        ORDER BY g.rolname LIMIT 3) x;
+    IF powers IS NOT NULL THEN
+        found := found || pg_catalog.jsonb_build_object(
+            'check_name', 'probe_unchecked', 'level', 'warn', 'object', 'momentum-maintd probe',
+            'detail', pg_catalog.format('the probe does not run: its login %s may act as %s, whose privileges a policy or trigger could use',
+                                        session_user, powers),
+            'remedy', 'connect the probe (verify.probe_conninfo) as a LOGIN NOINHERIT role that is a member of anon, authenticated and service_role only');
+        PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+        RETURN;
+    END IF;
+
+    -- the probe's login must be able to act as the API roles
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) AND NOT pg_catalog.pg_has_role(r, 'MEMBER') THEN
             found := found || pg_catalog.jsonb_build_object(
                 'check_name', 'probe_unchecked', 'level', 'info', 'object', r,
-                'detail', pg_catalog.format('the probe cannot act as %s: the daemon''s role %s is not a member of it', r, current_user),
-                'remedy', pg_catalog.format('GRANT %I TO %I', r, current_user));
+                'detail', pg_catalog.format('the probe cannot act as %s: its login %s is not a member of it', r, session_user),
+                'remedy', pg_catalog.format('GRANT %I TO %I', r, session_user));
         END IF;
     END LOOP;
 
@@ -114,9 +140,15 @@ BEGIN
         END LOOP;
     END LOOP;
 
-    -- (to_regclass raises when the schema may not be used: test that first)
+    -- (to_regclass raises when the schema may not be used: test that first,
+    -- as the role that writes the rows)
+    IF isolation AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'service_role')
+       AND pg_catalog.pg_has_role(session_user, 'service_role', 'MEMBER') THEN
+        writer := 'service_role';
+    END IF;
+    PERFORM pg_catalog.set_config('role', writer, true);
     IF isolation AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticated')
-       AND pg_catalog.pg_has_role('authenticated', 'MEMBER')
+       AND pg_catalog.pg_has_role(session_user, 'authenticated', 'MEMBER')
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'auth') THEN
         isolation_ok := pg_catalog.has_schema_privilege('auth', 'USAGE')
                         AND pg_catalog.to_regclass('auth.users') IS NOT NULL;
@@ -134,15 +166,22 @@ BEGIN
     PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_a::text, true);
     PERFORM pg_catalog.set_config('request.jwt.claim.role', 'authenticated', true);
     BEGIN
+        -- service_role where it may; else the login itself (the daemon's
+        -- login is granted INSERT on auth.users for this)
+        IF writer = 'none' OR NOT pg_catalog.has_table_privilege(writer, 'auth.users', 'INSERT') THEN
+            PERFORM pg_catalog.set_config('role', 'none', true);
+        END IF;
         PERFORM pg_catalog.set_config('search_path', app_path, true);
         INSERT INTO auth.users (id, email)
         VALUES (user_a, 'probe-a-' || user_a || '@momentum-maintd.invalid'),
                (user_b, 'probe-b-' || user_b || '@momentum-maintd.invalid');
+        PERFORM pg_catalog.set_config('role', writer, true);
     EXCEPTION WHEN OTHERS THEN
         found := found || pg_catalog.jsonb_build_object(
             'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', 'auth.users',
             'detail', pg_catalog.format('cannot make the probe users: ERROR %s: %s', SQLSTATE, SQLERRM),
-            'remedy', 'let the daemon''s role insert into auth.users (the probe always rolls back)');
+            'remedy', pg_catalog.format('GRANT USAGE ON SCHEMA auth TO %1$I; GRANT INSERT ON auth.users TO %1$I; with row level security on auth.users, also CREATE POLICY %1$I ON auth.users FOR INSERT TO %1$I WITH CHECK (true) (the probe''s login writes its two users, and always rolls back)',
+                                        session_user));
         PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
         RETURN;
     END;
@@ -332,7 +371,7 @@ BEGIN
                 PERFORM pg_catalog.set_config('search_path', app_path, true);
                 SET LOCAL ROLE authenticated;
                 EXECUTE pg_catalog.format('SELECT count(*) FROM %s WHERE %I = $1', t.obj, t.owner_col) INTO n USING user_a;
-                RESET ROLE;
+                PERFORM pg_catalog.set_config('role', writer, true);
                 PERFORM pg_catalog.set_config('search_path', '', true);
                 IF n > 0 THEN
                     found := found || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(

@@ -383,6 +383,9 @@ def test_probe_leaves_nothing_behind(db):
                 db.query("SELECT count(*) FROM pg_class WHERE relpersistence = 't'"),
                 db.query("SELECT n_tup_ins - n_tup_del - n_live_tup FROM pg_stat_user_tables "
                          "WHERE relname = 'no_such_table'"))
+    # the probe's login (momentum_maintd_probe) is made by the first pass and
+    # kept, as the daemon keeps it: what must not change is what comes after
+    findings(db)
     before = state()
     f = findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": "development"})
     assert not [k for k in f if k[0] == "probe_isolation_unchecked"], f
@@ -401,13 +404,20 @@ def test_probe_without_the_right_to_act_as_the_api_roles_says_so(db):
     db.query("GRANT USAGE ON SCHEMA storage TO verifier")
     db.query("GRANT SELECT ON storage.buckets TO verifier")
     try:
-        r = run(["-d", db.conninfo + " user=verifier", "verify", "--format", "json", "--fail-on", "info"])
+        # the probe connects as a login of its own: one that is not a member
+        # of authenticated says so
+        db.query("DO $$ BEGIN CREATE ROLE half_probe LOGIN NOINHERIT; EXCEPTION WHEN duplicate_object THEN NULL; "
+                 "END $$")
+        db.query("GRANT anon TO half_probe")
+        r = run(["-d", db.conninfo + " user=verifier", "--set", "verify.probe_conninfo=user=half_probe",
+                 "verify", "--format", "json", "--fail-on", "info"])
         f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
-        assert f[("probe_unchecked", "authenticated")]["remedy"] == "GRANT authenticated TO verifier"
+        assert f[("probe_unchecked", "authenticated")]["remedy"] == "GRANT authenticated TO half_probe"
         assert not [k for k in f if k[0] == "probe_policy_error"], "no false alarm"
     finally:
         db.query("DROP OWNED BY verifier")
         db.query("DROP ROLE verifier")
+        db.query("DROP ROLE IF EXISTS half_probe")
 
 
 # ---- findings over time, in the daemon -------------------------------------------------------
@@ -530,3 +540,145 @@ def test_a_pass_waits_while_migrations_are_applied(db):
     assert "migrations are being applied; the next pass checks" in r.stdout + r.stderr
     assert db.query("SELECT status, error FROM momentum_maintd.job_runs WHERE job = 'verify' ORDER BY id DESC "
                     "LIMIT 1") == [("skipped", "migrations are being applied; the next pass checks")]
+
+
+# ---- the probe has no privilege to lose (issue 14) ---------------------------------------
+
+def rls_table_read_through(db, name, function, role="anon"):
+    """A table anon may read whose policy calls function()."""
+    db.query("CREATE TABLE public.%s (id int PRIMARY KEY)" % name)
+    db.query("ALTER TABLE public.%s ENABLE ROW LEVEL SECURITY" % name)
+    db.query("GRANT SELECT ON public.%s TO %s" % (name, role))
+    db.query("CREATE POLICY p ON public.%s FOR SELECT TO %s USING (public.%s())" % (name, role, function))
+    db.query("INSERT INTO public.%s VALUES (1)" % name)   # a policy is evaluated for a row
+
+
+def test_a_policy_that_resets_its_role_cannot_run_a_program(db, tmpbase):
+    import os
+    migrate(db)
+    drop = os.path.join(tmpbase, "copy-to-program-%s" % db.name)
+    os.mkdir(drop)
+    os.chmod(drop, 0o777)     # the server's user could write there
+    out = os.path.join(drop, "written")
+    db.query("CREATE FUNCTION public.evil() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN "
+             "RESET ROLE; COPY (SELECT 1) TO PROGRAM 'touch %s'; RETURN true; END $f$" % out)
+    rls_table_read_through(db, "bait", "evil")
+    f = findings(db)
+    assert not os.path.exists(out), "the policy ran a program as the daemon's role"
+    x = f[("probe_policy_error", "public.bait (as anon)")]
+    assert "42501" in x["detail"] and "pg_execute_server_program" in x["detail"], x
+    r = run_job(db)
+    assert not os.path.exists(out), "the daemon's pass too"
+    assert "probe_policy_error public.bait (as anon)" in r.stderr, r.stderr
+
+
+def test_isolation_rows_and_their_triggers_never_run_as_the_daemons_role(db):
+    migrate(db)
+    db.query("CREATE TABLE public.diary (id serial PRIMARY KEY, user_id uuid NOT NULL REFERENCES profiles(id))")
+    db.query("ALTER TABLE public.diary ENABLE ROW LEVEL SECURITY")
+    db.query("GRANT SELECT ON public.diary TO authenticated")
+    db.query("CREATE POLICY own ON public.diary FOR SELECT TO authenticated USING (user_id = (SELECT auth.uid()))")
+    db.query("CREATE FUNCTION public.diary_who() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+             "RAISE EXCEPTION 'inserted as % in the session of %', current_user, session_user; END $f$")
+    db.query("CREATE TRIGGER who BEFORE INSERT ON public.diary FOR EACH ROW EXECUTE FUNCTION public.diary_who()")
+    f = findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": "development"})
+    x = f[("probe_isolation_unchecked", "public.diary")]
+    assert "inserted as service_role in the session of momentum_maintd_probe" in x["detail"], x
+    assert "postgres" not in x["detail"], x
+
+
+def test_a_probe_login_of_ones_own_with_a_password_file(db, tmp_path):
+    import os
+    migrate(db)
+    db.query("DO $$ BEGIN CREATE ROLE own_probe LOGIN NOINHERIT PASSWORD 'pw-of-own-probe'; "
+             "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.query("GRANT anon, authenticated, service_role TO own_probe")
+    db.query("CREATE FUNCTION public.who() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN "
+             "RAISE EXCEPTION 'read in the session of %', session_user; END $f$")
+    rls_table_read_through(db, "whose", "who")
+    pw = tmp_path / "probe-password"
+    pw.write_text("pw-of-own-probe\n")
+    os.chmod(pw, 0o640)
+    conf = ["--set", "verify.probe_conninfo=user=own_probe", "--set", "verify.probe_password_file=%s" % pw]
+    r = run(["-d", db.conninfo] + conf + ["verify"])
+    assert r.returncode == 78 and "must be mode 0600 or 0400" in r.stderr, (r.returncode, r.stderr)
+    os.chmod(pw, 0o600)
+    r = run(["-d", db.conninfo] + conf + ["verify", "--format", "json", "--fail-on", "info"])
+    f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
+    assert "read in the session of own_probe" in f[("probe_policy_error", "public.whose (as anon)")]["detail"], f
+    r = run(["-d", db.conninfo] + conf + ["check-config"])
+    assert "probe_conninfo = \"user=own_probe\"" in r.stdout and "pw-of-own-probe" not in r.stdout, r.stdout
+    r = run(["-d", db.conninfo, "--set", "verify.probe_conninfo=user=own_probe password=s3cret", "check-config"])
+    assert "s3cret" not in r.stdout and "********" in r.stdout, r.stdout
+    # a login that may act as a superuser is refused: nothing is read
+    f = {(x["check"], x["object"]): x for x in json.loads(run(
+        ["-d", db.conninfo, "--set", "verify.probe_conninfo=user=postgres", "verify", "--format", "json",
+         "--fail-on", "info"]).stdout)["findings"]}
+    x = f[("probe_unchecked", "momentum-maintd probe")]
+    assert x["level"] == "warn" and "may act as" in x["detail"], x
+    assert ("probe_policy_error", "public.whose (as anon)") not in f
+    db.query("DROP ROLE own_probe")
+
+
+def test_without_a_role_that_may_create_roles_the_probe_is_unchecked(db):
+    migrate(db)
+    db.query("DO $$ BEGIN CREATE ROLE plain_daemon LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.query("GRANT USAGE ON SCHEMA momentum_maintd TO plain_daemon")
+    db.query("GRANT SELECT ON ALL TABLES IN SCHEMA momentum_maintd TO plain_daemon")
+    db.query("GRANT USAGE ON SCHEMA storage TO plain_daemon")
+    db.query("GRANT SELECT ON storage.buckets TO plain_daemon")
+    try:
+        r = run(["-d", db.conninfo + " user=plain_daemon", "verify", "--format", "json", "--fail-on", "info"])
+        assert r.returncode in (0, 1), r.stderr
+        f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
+        x = f[("probe_unchecked", "momentum-maintd probe")]
+        assert x["level"] == "info" and "may not create roles" in x["detail"], x
+        assert "CREATE ROLE momentum_maintd_probe LOGIN NOINHERIT" in x["remedy"], x
+        assert "GRANT anon, authenticated, service_role TO momentum_maintd_probe" in x["remedy"], x
+    finally:
+        db.query("DROP OWNED BY plain_daemon")
+        db.query("DROP ROLE plain_daemon")
+
+
+STUCK = ("CREATE FUNCTION public.stuck() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN LOOP BEGIN "
+         "PERFORM pg_sleep(0.1); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $f$")
+
+
+def probe_backends(db):
+    return db.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'momentum-maintd probe'")[0][0]
+
+
+def test_a_probe_that_does_not_end_is_ended_and_the_next_pass_runs(db):
+    migrate(db)
+    db.query(STUCK)
+    rls_table_read_through(db, "tar_pit", "stuck")
+    start = time.monotonic()
+    r = run(["-d", db.conninfo, "--set", "verify.probe_timeout=1 s", "run-job", "verify"], timeout=60)
+    assert r.returncode != 0 and time.monotonic() - start < 40, (r.returncode, r.stderr)
+    assert "the probe did not end within 10000 ms of its 1000 ms statement timeout, nor when cancelled" in r.stderr
+    assert "was terminated" in r.stderr, r.stderr
+    assert probe_backends(db) == 0
+    (status, error), = db.query("SELECT status, error FROM momentum_maintd.job_runs WHERE job = 'verify' "
+                                "ORDER BY id DESC LIMIT 1")
+    assert status == "failed" and "the probe did not end" in error, error
+    db.query("DROP TABLE public.tar_pit")
+    r = run_job(db)
+    assert "another instance" not in r.stdout + r.stderr
+
+
+def test_sigterm_during_a_probe_ends_it(db, daemons, notify):
+    migrate(db)
+    db.query(STUCK)
+    rls_table_read_through(db, "tar_pit", "stuck")
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS], notify=notify)
+    deadline = time.monotonic() + 30
+    while probe_backends(db) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert probe_backends(db) == 1, d.stderr()
+    start = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0, d.stderr()
+    assert time.monotonic() - start < 8
+    assert probe_backends(db) == 0
+    assert db.query("SELECT status FROM momentum_maintd.job_runs WHERE job = 'verify' ORDER BY id DESC LIMIT 1") \
+        == [("cancelled",)]

@@ -43,15 +43,21 @@ static void test_pass(void)
 	const char *no[] = { "f" };
 	const char *lint[] = { "rls_disabled_in_public", "error", "public.t", "d", "r" };
 	const char *probe[] = { "probe_policy_error", "error", "public.u (as anon)", "d", "r" };
+	struct conf_error err;
+
+	/* a probe login of the user's own: no login made, a connection of its own */
+	ok(conf_set(c, "verify.probe_conninfo", "user=probe", "test", &err) == 0, "a probe login");
 
 	/* the verify command: read-only, no snapshot yet, the probe fails */
-	verify_pass_init(&p, c, false);
+	verify_pass_init(&p, c, false, NULL);
 	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "to_regclass") && !p.cancellable,
 	   "read-only: asks first whether a snapshot exists");
 	ok(feed(&p, rows(1, no, 1), true, false) == VERIFY_SEND && strstr(p.sql, "verify_snapshot") == NULL &&
 	   p.cancellable, "no snapshot: the checks without drift");
-	ok(feed(&p, rows(1, lint, 5), true, false) == VERIFY_SEND && strstr(p.sql, "BEGIN;") && p.cancellable,
-	   "then the probe");
+	ok(feed(&p, rows(1, lint, 5), true, false) == VERIFY_CONNECT_PROBE && strstr(p.probe_conninfo, "user='probe'"),
+	   "then the probe's own connection");
+	ok(verify_pass_connected(&p, true, NULL) == VERIFY_SEND && strstr(p.sql, "BEGIN;") && p.cancellable &&
+	   p.on_probe, "then the probe, on it");
 	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_SEND &&
 	   strcmp(p.sql, "ROLLBACK") == 0 && !p.cancellable, "a failed probe is rolled back");
 	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, false) == VERIFY_DONE, "done");
@@ -62,32 +68,48 @@ static void test_pass(void)
 	verify_pass_free(&p);
 
 	/* the daemon's pass: the snapshot recorded first, stopped by a shutdown */
-	verify_pass_init(&p, c, true);
+	verify_pass_init(&p, c, true, NULL);
 	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "statement_timeout = '5min'") &&
 	   strstr(p.sql, "verify_snapshot") && p.cancellable, "recording: snapshot and checks with drift at once");
-	ok(feed(&p, rows(0, NULL, 5), true, false) == VERIFY_SEND && strstr(p.sql, "BEGIN;"), "the probe");
+	ok(feed(&p, rows(0, NULL, 5), true, false) == VERIFY_CONNECT_PROBE &&
+	   verify_pass_connected(&p, true, NULL) == VERIFY_SEND && strstr(p.sql, "BEGIN;"), "the probe");
 	ok(feed(&p, rows(1, probe, 5), true, true) == VERIFY_SEND && strcmp(p.sql, "ROLLBACK") == 0,
 	   "stopping: the probe is still rolled back");
 	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, true) == VERIFY_CANCELLED, "then cancelled");
 	verify_pass_free(&p);
 
 	/* failures */
-	verify_pass_init(&p, c, true);
+	verify_pass_init(&p, c, true, NULL);
 	verify_pass_start(&p);
 	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_FAILED,
 	   "failed checks fail the pass");
 	verify_pass_free(&p);
-	verify_pass_init(&p, c, true);
+	verify_pass_init(&p, c, true, NULL);
 	verify_pass_start(&p);
 	feed(&p, rows(0, NULL, 5), true, false);
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), false, false) == VERIFY_FAILED,
-	   "a probe that lost its connection fails the pass");
+	verify_pass_connected(&p, true, NULL);
+	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), false, false) == VERIFY_DONE &&
+	   !verify_pass_complete(&p), "a probe that lost its connection: the checks stand, the pass is incomplete");
 	verify_pass_free(&p);
-	verify_pass_init(&p, c, true);
+	verify_pass_init(&p, c, true, NULL);
+	verify_pass_start(&p);
+	feed(&p, rows(0, NULL, 5), true, false);
+	ok(verify_pass_connected(&p, false, "no such role") == VERIFY_DONE && !verify_pass_complete(&p) &&
+	   strcmp(p.found.v[0].check, "probe_failed") == 0, "no probe connection: probe_failed");
+	verify_pass_free(&p);
+	verify_pass_init(&p, c, true, NULL);
 	verify_pass_start(&p);
 	ok(feed(&p, rows(1, lint, 5), true, true) == VERIFY_CANCELLED, "stopping after the checks: no probe");
 	verify_pass_free(&p);
 	conf_free(c);
+	is_str(verify_probe_conninfo("postgresql://u:secret@db.example:6543/app?sslmode=require", "user=p password=x", NULL),
+	       "dbname='app' host='db.example' port='6543' user='p' password='x' application_name='momentum-maintd probe' "
+	       "options='-c client_connection_check_interval=2000' ",
+	       "the probe's conninfo: host, port and dbname from database.conninfo, never its password");
+	is_str(verify_probe_conninfo("host=/tmp dbname=a user=postgres", "", "momentum_maintd_probe"),
+	       "dbname='a' host='/tmp' user='momentum_maintd_probe' application_name='momentum-maintd probe' "
+	       "options='-c client_connection_check_interval=2000' ",
+	       "the login the daemon makes");
 }
 
 int main(void)
