@@ -1287,14 +1287,13 @@ void conf_mask_conninfo(const char *conninfo, char *out, size_t size)
 	PQconninfoFree(opts);
 }
 
+/* A libconfig string: its escapes (\\ \" \n \t \r \xNN) are those of
+ * ESCAPE_LOGFMT, so a value from the environment or a file shows its
+ * control characters and still loads again as it was. */
 static void print_string(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
+	fputs_escaped(f, s, ESCAPE_LOGFMT);
 	fputc('"', f);
 }
 
@@ -1385,8 +1384,9 @@ void conf_print(const struct conf *c, FILE *f)
 	size_t open_len = 0, i;
 	int depth = 0;
 
-	fprintf(f, "# momentum-maintd effective configuration (file: %s)\n",
-		c->file ? c->file : "none, built-in defaults and environment");
+	fputs("# momentum-maintd effective configuration (file: ", f);
+	fputs_escaped(f, c->file ? c->file : "none, built-in defaults and environment", ESCAPE_LINE);
+	fputs(")\n", f);
 	for (i = 0; i < conf_nkeys; i++) {
 		const struct conf_key *k = &conf_keys[i];
 		size_t slen = section_len(k->path);
@@ -1410,7 +1410,9 @@ void conf_print(const struct conf *c, FILE *f)
 		}
 		fprintf(f, "%*s%s = ", depth * 2, "", p);
 		print_value(c, k, f);
-		fprintf(f, ";  # %s\n", c->origin[i]);
+		fputs(";  # ", f);
+		fputs_escaped(f, c->origin[i], ESCAPE_LINE);   /* names a file: the line stays one */
+		fputc('\n', f);
 		open = k->path;
 		open_len = slen;
 	}

@@ -543,10 +543,14 @@ static int check_options(const struct command *cmd, struct invocation *inv)
 static int configuration_error(const struct conf_error *err)
 {
 	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
-	if (log_active_format() == LOG_FORMAT_JOURNAL)
+	if (log_active_format() == LOG_FORMAT_JOURNAL) {
 		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err->msg);
-	else
-		fprintf(stderr, "%s: configuration error: %s\n", PACKAGE_NAME, err->msg);
+	} else {
+		/* the message may quote a value from the environment or a file */
+		fprintf(stderr, "%s: configuration error: ", PACKAGE_NAME);
+		fputs_escaped(stderr, err->msg, ESCAPE_TEXT);
+		fputc('\n', stderr);
+	}
 	return EX_CONFIG;
 }
 

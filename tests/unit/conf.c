@@ -48,6 +48,38 @@ static char *printed(const struct conf *c)
 	return buf;
 }
 
+static const char *escaped(const char *s, enum escape_style style)
+{
+	static char buf[256];
+	char *e = escaped_dup(s, style);
+
+	snprintf(buf, sizeof(buf), "%s", e ? e : "(out of memory)");
+	free(e);
+	return buf;
+}
+
+/* Issue 14, item 6: control characters in what is printed. */
+static void escapes(void)
+{
+	struct conf *c;
+	struct conf_error err;
+	char *out;
+
+	is_str(escaped("boom\n\x1b[2J\x1b[31mFORGED", ESCAPE_LINE), "boom\\n\\x1b[2J\\x1b[31mFORGED", "ESC and newline shown");
+	is_str(escaped("a\x7f" "b\xc2\x9b" "c\xff", ESCAPE_LINE), "a\\x7fb\\xc2\\x9bc\\xff", "DEL, C1 and non-UTF-8 shown");
+	is_str(escaped("Grüße, 日本 \xf0\x9f\x98\x80", ESCAPE_LINE), "Grüße, 日本 \xf0\x9f\x98\x80", "UTF-8 letters kept");
+	is_str(escaped("l1\n\tl2\x1b", ESCAPE_TEXT), "l1\n\tl2\\x1b", "text keeps newline and tab");
+	is_str(escaped("\"\\\x1b\xc2\x9b\n", ESCAPE_JSON), "\\\"\\\\\\u001b\\u009b\\n", "JSON uses \\u escapes");
+
+	/* check-config shows control characters, as libconfig escapes */
+	c = conf_new();
+	ok(conf_set(c, "migrations.backup_command", "x\x1b[2Jy", "command line", &err) == 0, "set a value with ESC");
+	out = printed(c);
+	contains(out, "backup_command = \"x\\x1b[2Jy\";", "check-config escapes it");
+	free(out);
+	conf_free(c);
+}
+
 int main(void)
 {
 	struct conf *c;
@@ -266,5 +298,6 @@ int main(void)
 	contains(err.msg, "command line: database.password_file: cannot read \"/nonexistent/pw\"", "names it");
 	conf_free(c);
 
+	escapes();
 	return done_testing();
 }
