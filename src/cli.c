@@ -197,8 +197,10 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 			r = PQexec(c, stmt);
 			free(stmt);
 			if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-				printf("  could not check, line %d: ERROR %s: %s\n", mig->script.stmts[j].line,
-				       db_sqlstate(r), db_message(r));
+				printf("  could not check, line %d: ERROR %s: ", mig->script.stmts[j].line,
+				       db_sqlstate(r));
+				fputs_escaped(stdout, db_message(r), ESCAPE_LINE);
+				putchar('\n');
 				broken = true;
 			}
 			PQclear(r);
@@ -212,8 +214,9 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 			if (seen_lock(before, PQgetvalue(r, k, 0), PQgetvalue(r, k, 1)))
 				continue;
 			format_rows(PQgetvalue(r, k, 3), rows, sizeof(rows));
-			printf("  %s on %s (%s, %s)\n", PQgetvalue(r, k, 1), PQgetvalue(r, k, 0),
-			       PQgetvalue(r, k, 2), rows);
+			printf("  %s on ", PQgetvalue(r, k, 1));
+			fputs_escaped(stdout, PQgetvalue(r, k, 0), ESCAPE_LINE);   /* a table's name */
+			printf(" (%s, %s)\n", PQgetvalue(r, k, 2), rows);
 			shown++;
 		}
 		if (shown == 0)
@@ -312,8 +315,12 @@ static void print_status_text(const struct migplan_entry *e)
 		: e->state == MIGPLAN_FILE_MISSING ? "FILE MISSING"
 		: e->applied ? "ok" : "-";
 
-	printf("%-8" PRId64 " %-36s %-14s %-24s %s\n", e->version, e->name, migplan_state_name(e->state),
+	/* the name may come from a tracking row: escaped, padded as %-36s */
+	char *name = escaped_dup(e->name, ESCAPE_LINE);
+
+	printf("%-8" PRId64 " %-36s %-14s %-24s %s\n", e->version, name ? name : "?", migplan_state_name(e->state),
 	       e->applied ? e->applied->at : "-", sum);
+	free(name);
 }
 
 /* Every migration with a file or a tracking row, by version; returns how
@@ -734,13 +741,17 @@ int cli_run_job(const struct conf *conf, const char *password, const char *name)
 			printf("verify: %s (each new, reminded or resolved finding is logged; "
 			       "'momentum-maintd verify' lists them all)\n", summary);
 		} else {
-			printf("%s: deleted %" PRId64 " expired Zoom token(s)%s%s\n", name, r.rows,
-			       r.error[0] ? "; " : "", r.error);
+			printf("%s: deleted %" PRId64 " expired Zoom token(s)%s", name, r.rows,
+			       r.error[0] ? "; " : "");
+			fputs_escaped(stdout, r.error, ESCAPE_LINE);
+			putchar('\n');
 		}
 		rc = EX_OK;
 		break;
 	case RUN_SKIPPED:
-		printf("%s: skipped: %s\n", name, r.error);
+		printf("%s: skipped: ", name);
+		fputs_escaped(stdout, r.error, ESCAPE_LINE);   /* may quote the server */
+		putchar('\n');
 		rc = EX_TEMPFAIL;
 		break;
 	case RUN_CANCELLED:
@@ -924,7 +935,7 @@ static void verify_after_migrating(struct event_base *base, struct db *db, const
 			/* no MESSAGE_ID: the daemon's lifecycle (new, remind,
 			 * resolved) owns that one; this is a one-shot report */
 			struct log_field lf[] = { { "CHECK", x->check }, { "OBJECT", x->object },
-						  { "LEVEL", vlevel_name(x->level) }, { "FINDING_KEY", key },
+						  { "FINDING_LEVEL", vlevel_name(x->level) }, { "FINDING_KEY", key },
 						  { "REMEDY", x->remedy } };
 
 			log_emit(x->level == VL_ERROR ? LOG_ERR : x->level == VL_WARN ? LOG_WARNING : LOG_INFO,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -987,6 +988,7 @@ static int load_setting(struct conf *c, const char *file, config_setting_t *s,
 	return key_set(c, k, fs.where, err);
 }
 
+/* password= or sslpassword= (the client key's passphrase): a secret */
 static bool conninfo_has_password(const char *conninfo)
 {
 	PQconninfoOption *opts, *o;
@@ -995,7 +997,8 @@ static bool conninfo_has_password(const char *conninfo)
 	if (conninfo[0] == '\0' || (opts = PQconninfoParse(conninfo, NULL)) == NULL)
 		return false;
 	for (o = opts; o->keyword != NULL; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) &&
+		    o->val != NULL && o->val[0] != '\0')
 			has = true;
 	PQconninfoFree(opts);
 	return has;
@@ -1079,22 +1082,60 @@ static int refuse_nul_bytes(FILE *f, const char *path, struct conf_error *err)
 	return 0;
 }
 
-/* A password in the database.conninfo of a file other users can read is
- * refused, as ssh refuses such a key. */
+static void user_name(uid_t uid, char *buf, size_t size)
+{
+	const struct passwd *pw = getpwuid(uid);
+
+	snprintf(buf, size, "%s", pw != NULL ? pw->pw_name : "?");
+}
+
+/* A file holding a secret must be the daemon user's (or root's) and no one
+ * else's, as ssh requires of a private key: others could read it, or put
+ * their own password in it.  True, with why set to "is ...; run FIX", when
+ * it is not. */
+static bool secret_file_refused(const char *path, const struct stat *st, char *why, size_t size)
+{
+	uid_t me = geteuid();
+	char owner[64], daemon_user[64];
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+
+	if (st->st_uid != me && st->st_uid != 0) {
+		user_name(st->st_uid, owner, sizeof(owner));
+		user_name(me, daemon_user, sizeof(daemon_user));
+		snprintf(why, size, "is owned by %s (uid %u), not by the daemon's user %s (uid %u)%s; "
+			 "run chown %s %s", owner, (unsigned)st->st_uid, daemon_user, (unsigned)me,
+			 me != 0 ? " or root" : "", daemon_user, path);
+		return true;
+	}
+	if ((mode & 077) == 0)
+		return false;
+	snprintf(why, size, "is %s by other users (mode %04o); run chmod 600 %s",
+		 mode & 044 ? "readable" : mode & 022 ? "writable" : "usable", mode, path);
+	return true;
+}
+
+/* A password (or sslpassword) in a conninfo makes the file it is in a
+ * secret: refused unless only its owner may read it. */
 static int check_file_secrets(const struct conf *c, const char *path, const struct stat *st,
 			      struct conf_error *err)
 {
-	const struct conf_key *k = key_lookup("database.conninfo");
-	const char *origin = c->origin[k - conf_keys];
+	const struct conf_key *k;
+	char why[512];
 
-	if (is_default(c, k) || strncmp(origin, path, strlen(path)) != 0 ||
-	    !conninfo_has_password(c->db_conninfo) || !(st->st_mode & (S_IROTH | S_IWOTH)))
-		return 0;
-	set_error(err, "%s: holds a password in database.conninfo and is readable by other users "
-		  "(mode %04o); run chmod o-rwx %s, or move the password to database.password_file, "
-		  "systemd's LoadCredential=db-password or PGPASSFILE", path,
-		  (unsigned)(st->st_mode & 07777), path);
-	return -1;
+	for (k = conf_keys; k < conf_keys + conf_nkeys; k++) {
+		const char *origin = c->origin[k - conf_keys];
+
+		if (!(k->flags & CK_SECRET) || k->type != CT_STRING || is_default(c, k) ||
+		    strncmp(origin, path, strlen(path)) != 0 ||
+		    !conninfo_has_password(*(char *const *)cfield(c, k)) ||
+		    !secret_file_refused(path, st, why, sizeof(why)))
+			continue;
+		set_error(err, "%s: holds a password in %s and %s, or move the password to "
+			  "database.password_file, systemd's LoadCredential=db-password or PGPASSFILE",
+			  path, k->path, why);
+		return -1;
+	}
+	return 0;
 }
 
 int conf_load_file(struct conf *c, const char *path, bool must_exist, struct conf_error *err)
@@ -1249,22 +1290,36 @@ int conf_set(struct conf *c, const char *path, const char *value, const char *or
 	return key_set(c, k, origin, err);
 }
 
+/* database.password_file, and any other *.password_file key */
+static bool is_password_file(const struct conf_key *k)
+{
+	size_t n = strlen(k->path), suffix = strlen("password_file");
+
+	return k->type == CT_STRING && n >= suffix && strcmp(k->path + n - suffix, "password_file") == 0;
+}
+
 int conf_validate(const struct conf *c, struct conf_error *err)
 {
-	const char *pwf = c->db_password_file;
+	const struct conf_key *k;
 
-	struct stat st;
+	for (k = conf_keys; k < conf_keys + conf_nkeys; k++) {
+		const char *file, *origin = c->origin[k - conf_keys];
+		char why[512];
+		struct stat st;
 
-	if (pwf[0] != '\0' && access(pwf, R_OK) < 0) {
-		set_error(err, "%s: database.password_file: cannot read \"%s\": %s",
-			  c->origin[key_lookup("database.password_file") - conf_keys], pwf, strerror(errno));
-		return -1;
-	}
-	if (pwf[0] != '\0' && stat(pwf, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
-		set_error(err, "%s: database.password_file: \"%s\" is readable by other users (mode %04o); "
-			  "run chmod o-rwx %s", c->origin[key_lookup("database.password_file") - conf_keys], pwf,
-			  (unsigned)(st.st_mode & 07777), pwf);
-		return -1;
+		if (!is_password_file(k))
+			continue;
+		file = *(char *const *)cfield(c, k);
+		if (file[0] == '\0')
+			continue;
+		if (access(file, R_OK) < 0 || stat(file, &st) < 0) {
+			set_error(err, "%s: %s: cannot read \"%s\": %s", origin, k->path, file, strerror(errno));
+			return -1;
+		}
+		if (secret_file_refused(file, &st, why, sizeof(why))) {
+			set_error(err, "%s: %s: \"%s\" %s", origin, k->path, file, why);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -1318,14 +1373,85 @@ void conf_mask_conninfo(const char *conninfo, char *out, size_t size)
 	PQconninfoFree(opts);
 }
 
+static bool is_password_keyword(const char *key, size_t len)
+{
+	return (len == 8 && strncmp(key, "password", 8) == 0) || (len == 11 && strncmp(key, "sslpassword", 11) == 0);
+}
+
+static void hide(char *from, const char *to)
+{
+	memset(from, '*', (size_t)(to - from));
+}
+
+/* postgresql://user:PASSWORD@host/db?sslpassword=PASSPHRASE&... */
+static void hide_uri_password(char *s)
+{
+	char *rest = strstr(s, "://") + 3, *query = strchr(rest, '?'), *at = NULL, *p, *colon;
+
+	/* the last '@' before the query: a password with an unencoded '@'
+	 * (refused later) is hidden whole all the same */
+	for (p = rest; *p != '\0' && p != query; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL && (colon = memchr(rest, ':', (size_t)(at - rest))) != NULL)
+		hide(colon + 1, at);
+	for (p = query; p != NULL && *p != '\0'; p = strchr(p, '&')) {
+		char *key = ++p, *eq = strchr(key, '='), *end = key + strcspn(key, "&");
+
+		if (eq != NULL && eq < end && is_password_keyword(key, (size_t)(eq - key)))
+			hide(eq + 1, end);
+	}
+}
+
+/* host=h password='it\'s' sslpassword=x ..., by libpq's rules for quotes
+ * and backslashes */
+static void hide_keyword_passwords(char *p)
+{
+	while (*p != '\0') {
+		char *key, *value;
+		size_t key_len;
+		bool quoted;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		key = p;
+		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+			p++;
+		key_len = (size_t)(p - key);
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != '=')
+			return;
+		p++;
+		while (isspace((unsigned char)*p))
+			p++;
+		quoted = *p == '\'';
+		if (quoted)
+			p++;
+		value = p;
+		while (*p != '\0' && (quoted ? *p != '\'' : !isspace((unsigned char)*p)))
+			p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
+		if (is_password_keyword(key, key_len))
+			hide(value, p);
+		p += quoted && *p == '\'';
+	}
+}
+
+void conf_hide_password(char *conninfo)
+{
+	if (strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0)
+		hide_uri_password(conninfo);
+	else
+		hide_keyword_passwords(conninfo);
+}
+
+/* A libconfig string: its escapes (\\ \" \n \t \r \xNN) are those of
+ * ESCAPE_LOGFMT, so a value from the environment or a file shows its
+ * control characters and still loads again as it was. */
 static void print_string(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
+	fputs_escaped(f, s, ESCAPE_LOGFMT);
 	fputc('"', f);
 }
 
@@ -1416,8 +1542,9 @@ void conf_print(const struct conf *c, FILE *f)
 	size_t open_len = 0, i;
 	int depth = 0;
 
-	fprintf(f, "# momentum-maintd effective configuration (file: %s)\n",
-		c->file ? c->file : "none, built-in defaults and environment");
+	fputs("# momentum-maintd effective configuration (file: ", f);
+	fputs_escaped(f, c->file ? c->file : "none, built-in defaults and environment", ESCAPE_LINE);
+	fputs(")\n", f);
 	for (i = 0; i < conf_nkeys; i++) {
 		const struct conf_key *k = &conf_keys[i];
 		size_t slen = section_len(k->path);
@@ -1441,7 +1568,9 @@ void conf_print(const struct conf *c, FILE *f)
 		}
 		fprintf(f, "%*s%s = ", depth * 2, "", p);
 		print_value(c, k, f);
-		fprintf(f, ";  # %s\n", c->origin[i]);
+		fputs(";  # ", f);
+		fputs_escaped(f, c->origin[i], ESCAPE_LINE);   /* names a file: the line stays one */
+		fputc('\n', f);
 		open = k->path;
 		open_len = slen;
 	}

@@ -112,6 +112,10 @@ int conf_validate(const struct conf *c, struct conf_error *err);
 void conf_print(const struct conf *c, FILE *f);
 /* Copies conninfo into out with any password replaced by "********". */
 void conf_mask_conninfo(const char *conninfo, char *out, size_t size);
+/* Overwrites with '*', in place, the values of password= and sslpassword=
+ * in a conninfo or URI (the user:PASSWORD@ part too), keeping the rest
+ * readable: for a string others can see, such as the command line. */
+void conf_hide_password(char *conninfo);
 
 const char *conf_environment_name(int env);
 /* After a reload: keys that need a restart keep their running value in

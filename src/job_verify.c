@@ -330,7 +330,7 @@ static void report(const PGresult *res)
 		const char *check = PQgetvalue(res, i, 2), *level = PQgetvalue(res, i, 3);
 		const char *object = PQgetvalue(res, i, 4), *detail = PQgetvalue(res, i, 5);
 		const char *remedy = PQgetvalue(res, i, 6), *since = PQgetvalue(res, i, 7);
-		struct log_field f[] = { { "CHECK", check }, { "OBJECT", object }, { "LEVEL", level },
+		struct log_field f[] = { { "CHECK", check }, { "OBJECT", object }, { "FINDING_LEVEL", level },
 					 { "FINDING_KEY", key }, { "STATE", action }, { "REMEDY", *remedy ? remedy : NULL } };
 
 		if (strcmp(action, "resolved") == 0)

@@ -78,6 +78,95 @@ static void lower_key(char *dst, size_t size, const char *key)
 	dst[i] = '\0';
 }
 
+/* Length of the valid UTF-8 sequence at p that is not a C1 control
+ * (U+0080..U+009F), else 0: such a sequence is written as it is. */
+static size_t utf8_printable(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xc2)
+		lo = 0xa0;          /* C2 80..C2 9F are the C1 controls */
+	else if (p[0] == 0xe0)
+		lo = 0xa0;          /* overlong */
+	else if (p[0] == 0xed)
+		hi = 0x9f;          /* surrogates */
+	else if (p[0] == 0xf0)
+		lo = 0x90;          /* overlong */
+	else if (p[0] == 0xf4)
+		hi = 0x8f;          /* above U+10FFFF */
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* Writes one byte the reader must not receive as it is (a control
+ * character, or part of one, or not UTF-8). */
+static void put_escaped_byte(FILE *f, unsigned char ch, enum escape_style style)
+{
+	const char *named = ch == '\n' ? "\\n" : ch == '\t' ? "\\t" : ch == '\r' ? "\\r" : NULL;
+
+	if (named != NULL)
+		fputs(named, f);
+	else if (style == ESCAPE_JSON)
+		fprintf(f, "\\u%04x", ch);
+	else
+		fprintf(f, "\\x%02x", ch);
+}
+
+void fputs_escaped(FILE *f, const char *s, enum escape_style style)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t n;
+
+		if ((*p == '"' || *p == '\\') && (style == ESCAPE_LOGFMT || style == ESCAPE_JSON)) {
+			fputc('\\', f);
+			fputc(*p++, f);
+		} else if ((*p == '\n' || *p == '\t') && style == ESCAPE_TEXT) {
+			fputc(*p++, f);
+		} else if (*p >= ' ' && *p < 0x7f) {
+			fputc(*p++, f);
+		} else if (*p >= 0x80 && (n = utf8_printable(p)) > 0) {
+			fwrite(p, 1, n, f);
+			p += n;
+		} else if (style == ESCAPE_JSON && *p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			put_escaped_byte(f, p[1], style);   /* the C1 control U+0080..U+009F */
+			p += 2;
+		} else {
+			put_escaped_byte(f, *p++, style);
+		}
+	}
+}
+
+char *escaped_dup(const char *s, enum escape_style style)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (f == NULL)
+		return NULL;
+	fputs_escaped(f, s, style);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* logfmt: bare value when it is simple, else double-quoted with escapes. */
 static void put_logfmt_value(FILE *f, const char *v)
 {
@@ -92,42 +181,14 @@ static void put_logfmt_value(FILE *f, const char *v)
 		return;
 	}
 	fputc('"', f);
-	for (p = v; *p != '\0'; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		case '\r': fputs("\\r", f); break;
-		default:
-			if ((unsigned char)*p < ' ')
-				fprintf(f, "\\x%02x", (unsigned char)*p);
-			else
-				fputc(*p, f);
-		}
-	}
+	fputs_escaped(f, v, ESCAPE_LOGFMT);
 	fputc('"', f);
 }
 
 void json_fputs(FILE *f, const char *v)
 {
-	const char *p;
-
 	fputc('"', f);
-	for (p = v; *p != '\0'; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		case '\r': fputs("\\r", f); break;
-		default:
-			if ((unsigned char)*p < ' ')
-				fprintf(f, "\\u%04x", (unsigned char)*p);
-			else
-				fputc(*p, f);
-		}
-	}
+	fputs_escaped(f, v, ESCAPE_JSON);
 	fputc('"', f);
 }
 
@@ -154,7 +215,8 @@ static void emit_stream(int priority, const char *message_id,
 	FILE *f = open_memstream(&line, &len);
 
 	if (f == NULL) {
-		fprintf(stderr, "%s\n", msg);
+		fputs_escaped(stderr, msg, ESCAPE_LINE);
+		fputc('\n', stderr);
 		return;
 	}
 	format_time(ts, sizeof(ts));
@@ -194,7 +256,12 @@ static void emit_stream(int priority, const char *message_id,
 			for (const char *p = nl + 1; *p != '\0';) {
 				size_t n = strcspn(p, "\n");
 
-				fprintf(f, "  %.*s\n", (int)n, p);
+				char *more = strndup(p, n);
+
+				fputs("  ", f);
+				fputs_escaped(f, more ? more : "", ESCAPE_LINE);
+				fputc('\n', f);
+				free(more);
 				p += n + (p[n] == '\n');
 			}
 			free(first);
@@ -204,7 +271,8 @@ static void emit_stream(int priority, const char *message_id,
 		fwrite(line, 1, len, stderr);
 		fflush(stderr);
 	} else {
-		fprintf(stderr, "%s\n", msg);
+		fputs_escaped(stderr, msg, ESCAPE_LINE);
+		fputc('\n', stderr);
 	}
 	free(line);
 }
@@ -217,9 +285,15 @@ static int emit_journal(int priority, const char *message_id,
 	char *bufs[LOG_MAX_FIELDS + 4];
 	size_t n = 0, i;
 	int r = -ENOMEM;
+	char *text = escaped_dup(msg, ESCAPE_TEXT);
 
-	if (asprintf(&bufs[n++], "MESSAGE=%s", msg) < 0)
+	/* journalctl shows MESSAGE and fields as they are (with -a, or when a
+	 * field is printed on its own): they are escaped like every output */
+	if (text == NULL || asprintf(&bufs[n++], "MESSAGE=%s", text) < 0) {
+		free(text);
 		return -ENOMEM;
+	}
+	free(text);
 	if (asprintf(&bufs[n], "PRIORITY=%d", priority) < 0)
 		goto out;
 	n++;
@@ -234,8 +308,12 @@ static int emit_journal(int priority, const char *message_id,
 	for (i = 0; i < nfields && n < LOG_MAX_FIELDS + 4; i++) {
 		if (fields[i].value == NULL)
 			continue;
-		if (asprintf(&bufs[n], "%s=%s", fields[i].key, fields[i].value) < 0)
+		text = escaped_dup(fields[i].value, ESCAPE_TEXT);
+		if (text == NULL || asprintf(&bufs[n], "%s=%s", fields[i].key, text) < 0) {
+			free(text);
 			goto out;
+		}
+		free(text);
 		n++;
 	}
 	for (i = 0; i < n; i++) {

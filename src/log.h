@@ -29,7 +29,23 @@ void log_emit(int priority, const char *message_id,
 	      const struct log_field *fields, size_t nfields,
 	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Writes v as a JSON string, quotes included. */
+/* How fputs_escaped() shows what the daemon did not write (text from the
+ * database, a migration file, the environment): control characters (C0,
+ * DEL, C1 in UTF-8) and bytes that are not UTF-8 never reach the reader as
+ * they are, so such text cannot move a terminal's cursor, recolour it or
+ * forge a line.  Valid UTF-8 letters are kept. */
+enum escape_style {
+	ESCAPE_TEXT,    /* newline and tab kept, the rest as \xNN */
+	ESCAPE_LINE,    /* one line: \n, \t, \r, \xNN */
+	ESCAPE_LOGFMT,  /* ESCAPE_LINE with " and \ escaped: inside a quoted value */
+	ESCAPE_JSON,    /* inside a JSON string: \uXXXX, " and \ escaped */
+};
+
+void fputs_escaped(FILE *f, const char *s, enum escape_style style);
+/* The same in a malloc'ed string; NULL when out of memory. */
+char *escaped_dup(const char *s, enum escape_style style);
+
+/* Writes v as a JSON string, quotes included (escaped as ESCAPE_JSON). */
 void json_fputs(FILE *f, const char *v);
 
 #define LOG_FIELDS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))

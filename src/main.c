@@ -384,7 +384,10 @@ static void usage(FILE *f)
 		"  -c, --config FILE   configuration file (default %s,\n"
 		"                      or $MOMENTUM_MAINTD_CONFIG; a missing default file is not an error)\n"
 		"  -d, --database CONNINFO\n"
-		"                      libpq connection string or URI (same as --set database.conninfo=...)\n"
+		"                      libpq connection string or URI (same as --set database.conninfo=...);\n"
+		"                      its password is hidden from ps once read, but another user can\n"
+		"                      see it for a moment: with a password, -d is for one-off use\n"
+		"                      (a daemon reads it from database.password_file or PGPASSFILE)\n"
 		"  -s, --set KEY=VALUE set a configuration key, e.g. --set log.level=debug\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version\n"
@@ -405,10 +408,24 @@ static void usage(FILE *f)
 
 /* ---- the command line ---- */
 
-/* -d CONNINFO and --set KEY=VALUE, kept as pointers into argv. */
-static int add_setting(struct conf_sources *src, int opt, const char *arg)
+static bool is_secret_key(const char *key, size_t len)
 {
-	const char *eq = strchr(arg, '=');
+	size_t i;
+
+	for (i = 0; i < conf_nkeys; i++)
+		if ((conf_keys[i].flags & CK_SECRET) && strlen(conf_keys[i].path) == len &&
+		    strncmp(conf_keys[i].path, key, len) == 0)
+			return true;
+	return false;
+}
+
+/* -d CONNINFO and --set KEY=VALUE, kept as pointers into argv, except a
+ * connection string's: /proc/PID/cmdline is readable by every user, so it
+ * is copied (for the life of the process: SIGHUP reads it again) and its
+ * password overwritten in argv. */
+static int add_setting(struct conf_sources *src, int opt, char *arg)
+{
+	char *eq = strchr(arg, '='), *copy;
 	struct setting *s;
 
 	if (src->nsets == MAX_SETS) {
@@ -431,6 +448,19 @@ static int add_setting(struct conf_sources *src, int opt, const char *arg)
 		s->key = arg;
 		s->key_len = (int)(eq - arg);
 		s->value = eq + 1;
+	}
+	if (is_secret_key(s->key, (size_t)s->key_len)) {
+		size_t at = (size_t)(s->value - arg);
+
+		copy = strdup(arg);
+		if (copy == NULL) {
+			fprintf(stderr, "%s: out of memory\n", PACKAGE_NAME);
+			return -1;
+		}
+		if (opt != 'd')
+			s->key = copy;
+		s->value = copy + at;
+		conf_hide_password(arg + at);
 	}
 	src->nsets++;
 	return 0;
@@ -543,10 +573,14 @@ static int check_options(const struct command *cmd, struct invocation *inv)
 static int configuration_error(const struct conf_error *err)
 {
 	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
-	if (log_active_format() == LOG_FORMAT_JOURNAL)
+	if (log_active_format() == LOG_FORMAT_JOURNAL) {
 		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err->msg);
-	else
-		fprintf(stderr, "%s: configuration error: %s\n", PACKAGE_NAME, err->msg);
+	} else {
+		/* the message may quote a value from the environment or a file */
+		fprintf(stderr, "%s: configuration error: ", PACKAGE_NAME);
+		fputs_escaped(stderr, err->msg, ESCAPE_TEXT);
+		fputc('\n', stderr);
+	}
 	return EX_CONFIG;
 }
 

@@ -337,8 +337,17 @@ void findings_print_text(FILE *out, const struct findings *f)
 	for (i = 0; i < f->n; i++) {
 		const struct finding *x = &f->v[i];
 
-		fprintf(out, "%-5s %s %s: %s\n      fix: %s\n", vlevel_name(x->level), x->check, x->object,
-			x->detail, x->remedy);
+		/* object names, messages and remedies come from the database:
+		 * one finding stays two lines, whatever they hold */
+		fprintf(out, "%-5s ", vlevel_name(x->level));
+		fputs_escaped(out, x->check, ESCAPE_LINE);
+		fputc(' ', out);
+		fputs_escaped(out, x->object, ESCAPE_LINE);
+		fputs(": ", out);
+		fputs_escaped(out, x->detail, ESCAPE_LINE);
+		fputs("\n      fix: ", out);
+		fputs_escaped(out, x->remedy, ESCAPE_LINE);
+		fputc('\n', out);
 	}
 	findings_summary(f->counts, summary, sizeof(summary));
 	fprintf(out, "%s", summary);

@@ -2,6 +2,8 @@
 import json
 import os
 import re
+import signal
+import time
 
 import pytest
 
@@ -97,7 +99,8 @@ def test_check_config_masks_secrets_everywhere(tmp_path):
     path = write(tmp_path, 'database: { conninfo = "host=/tmp user=app password=%s dbname=m"; };\n' % secret)
     r = run(["-c", path, "check-config"])
     assert r.returncode == 78, "a password in a file others can read is refused"
-    assert "holds a password in database.conninfo and is readable by other users (mode 0644)" in r.stderr
+    assert "holds a password in database.conninfo and is readable by other users (mode 0644); " \
+        "run chmod 600 %s" % path in r.stderr
     assert secret not in r.stderr
     os.chmod(path, 0o600)
     r = run(["-c", path, "check-config"])
@@ -257,3 +260,100 @@ def test_dotted_name_in_config_file_gets_a_hint(tmp_path):
     r = run(["-c", str(p), "check-config"])
     assert r.returncode == 78
     assert "write a section as log: { level" in r.stderr
+
+
+# ---- issue 14, item 5: secrets in files and on the command line ------------------
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().decode()
+
+
+@pytest.mark.parametrize("form", ["keywords", "uri", "set"])
+def test_the_password_given_with_d_is_not_in_proc_cmdline(db, daemons, notify, form):
+    """/proc/PID/cmdline is readable by every user: once read, the password
+    in -d (or --set database.conninfo=) is overwritten there, the rest of
+    the connection string stays readable, and the daemon still uses it."""
+    secret = "Sup3r-s3cret"
+    if form == "uri":
+        target = ["-d", "postgresql://postgres:%s@/%s?host=%s&port=%d&sslpassword=kp-%s" % (
+            secret, db.name, db.cluster.dir, db.cluster.port, secret)]
+    elif form == "set":
+        target = ["--set", "database.conninfo=%s password='%s x'" % (db.conninfo, secret)]
+    else:
+        target = ["-d", "%s password=%s sslpassword=kp-%s" % (db.conninfo, secret, secret)]
+    d = daemons(target + ["--set", "migrations.directory=" + MIGRATIONS], notify=notify)
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=30), d.stderr()
+    seen = cmdline(d.proc.pid)
+    assert secret not in seen, seen
+    assert "*" * len(secret) in seen, seen
+    assert db.name in seen and "migrations.directory=" + MIGRATIONS in seen, "the rest stays readable: " + seen
+    # SIGHUP reads the command line's settings again: the copy, not the stars
+    d.signal(signal.SIGHUP)
+    time.sleep(1)
+    assert d.proc.poll() is None, d.stderr()
+    assert "configuration error" not in d.stderr() and secret not in d.stderr(), d.stderr()
+
+
+def test_help_says_d_with_a_password_is_for_one_off_use():
+    r = run(["--help"])
+    assert "with a password, -d is for one-off use" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o660, 0o604, 0o620, 0o600, 0o400])
+def test_a_password_file_must_be_its_owners_alone(tmp_path, mode):
+    """0600 or 0400, as ssh wants keys: a group or other bit is refused"""
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    os.chmod(pw, mode)
+    r = run(["--set", "database.password_file=" + str(pw), "check-config"])
+    assert "from-file" not in r.stdout + r.stderr
+    if mode in (0o600, 0o400):
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 78, r.stderr
+    assert 'database.password_file: "%s" is ' % pw in r.stderr, r.stderr
+    assert "by other users (mode %04o); run chmod 600 %s" % (mode, pw) in r.stderr, r.stderr
+
+
+def test_a_secret_owned_by_another_user_is_refused(tmp_path):
+    """ssh's rule for keys: a file someone else owns could hold their password."""
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    os.chmod(pw, 0o600)
+    os.chown(pw, 65534, 65534)
+    r = run(["--set", "database.password_file=" + str(pw), "check-config"])
+    assert r.returncode == 78, r.stderr
+    assert re.search(r'"%s" is owned by \S+ \(uid 65534\), not by the daemon\'s user root \(uid 0\); '
+                     r"run chown root %s" % (re.escape(str(pw)), re.escape(str(pw))), r.stderr), r.stderr
+    conf = write(tmp_path, 'database: { conninfo = "host=/tmp password=x"; };\n')
+    os.chmod(conf, 0o600)
+    os.chown(conf, 65534, 65534)
+    r = run(["-c", conf, "check-config"])
+    assert r.returncode == 78 and "%s: holds a password in database.conninfo and is owned by" % conf in r.stderr, \
+        r.stderr
+
+
+@pytest.mark.parametrize("mode,key", [(0o640, "password"), (0o660, "password"), (0o644, "sslpassword"),
+                                      (0o640, "sslpassword")])
+def test_a_config_file_with_a_secret_others_can_open_is_refused(tmp_path, mode, key):
+    conf = write(tmp_path, 'database: { conninfo = "host=/tmp user=app %s=Pa55 dbname=m"; };\n' % key)
+    os.chmod(conf, mode)
+    r = run(["-c", conf, "check-config"])
+    assert r.returncode == 78, r.stderr
+    assert "%s: holds a password in database.conninfo and is readable by other users (mode %04o); " \
+        "run chmod 600 %s" % (conf, mode, conf) in r.stderr, r.stderr
+    assert "Pa55" not in r.stdout + r.stderr
+
+
+def test_a_config_file_without_a_secret_may_be_readable_by_all(tmp_path):
+    """the unit's comment: with no password in it, the file is readable by others"""
+    conf = write(tmp_path, 'database: { conninfo = "host=/tmp user=app dbname=m"; };\n')
+    os.chmod(conf, 0o644)
+    r = run(["-c", conf, "check-config"])
+    assert r.returncode == 0, r.stderr
+    conf = write(tmp_path, 'database: { conninfo = "host=/tmp sslpassword=Pa55"; };\n', "secret.conf")
+    os.chmod(conf, 0o600)
+    r = run(["-c", conf, "check-config"])
+    assert r.returncode == 0, r.stderr
+    assert "Pa55" not in r.stdout and "sslpassword=********" in r.stdout, r.stdout

@@ -115,3 +115,23 @@ def test_configuration_errors_reach_the_journal_too(tmp_path, fake_journal):
     assert rc == 78
     e = [e for e in entries(fake_journal) if e.get("MESSAGE_ID") == "318a24ab7b56448ea202257c9f5a82c7"]
     assert e and 'unknown key "log.colour"' in e[0]["MESSAGE"] and e[0]["PRIORITY"] == "3"
+
+
+def test_text_from_the_database_reaches_the_journal_escaped(db, tmp_path, fake_journal):
+    """issue 14, item 6: journalctl shows MESSAGE and fields as they are (with
+    -a, or -o verbose/cat): a finding's message and object from the
+    database reach it with their control characters escaped.  The
+    finding's level is FINDING_LEVEL=, as in the text and JSON logs."""
+    from test_output_escaping import CONTROLS, TABLE, hostile_database
+    hostile_database(db)
+    rc, stderr = run_as_journal_client(["-d", db.conninfo, "run-job", "verify"], tmp_path)
+    assert rc == 0, stderr
+    got = [e for e in entries(fake_journal) if e.get("MESSAGE_ID") == "5ac9bd389fff40fabf1d8c147ecb3171"]
+    assert got, entries(fake_journal)
+    for e in got:
+        for k, v in e.items():
+            assert not CONTROLS.search(v), (k, v)
+        assert "LEVEL" not in e and e["FINDING_LEVEL"] in ("error", "warn", "info"), e
+    assert any("boom\n\\x1b[2J\\x1b[31mFORGED\\xc2\\x9b0m" in e["MESSAGE"] for e in got), got
+    escaped_table = TABLE.replace("\x1b", "\\x1b").replace("\u009b", "\\xc2\\x9b")
+    assert any(e["OBJECT"] == 'public."%s"' % escaped_table for e in got), got

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -46,6 +47,105 @@ static char *printed(const struct conf *c)
 	conf_print(c, f);
 	fclose(f);
 	return buf;
+}
+
+/* conf_hide_password() on a copy of s */
+static const char *hidden(const char *s)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	conf_hide_password(buf);
+	return buf;
+}
+
+static const char *escaped(const char *s, enum escape_style style)
+{
+	static char buf[256];
+	char *e = escaped_dup(s, style);
+
+	snprintf(buf, sizeof(buf), "%s", e ? e : "(out of memory)");
+	free(e);
+	return buf;
+}
+
+/* A file holding text, with this mode; its path in path[]. */
+static int file_with_mode(const char *text, mode_t mode)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/conf-test-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, strlen(text)) < 0 || fchmod(fd, mode) < 0)
+		return -1;
+	return close(fd);
+}
+
+/* Issue 14, item 6: control characters in what is printed. */
+static void escapes(void)
+{
+	struct conf *c;
+	struct conf_error err;
+	char *out;
+
+	is_str(escaped("boom\n\x1b[2J\x1b[31mFORGED", ESCAPE_LINE), "boom\\n\\x1b[2J\\x1b[31mFORGED", "ESC and newline shown");
+	is_str(escaped("a\x7f" "b\xc2\x9b" "c\xff", ESCAPE_LINE), "a\\x7fb\\xc2\\x9bc\\xff", "DEL, C1 and non-UTF-8 shown");
+	is_str(escaped("Grüße, 日本 \xf0\x9f\x98\x80", ESCAPE_LINE), "Grüße, 日本 \xf0\x9f\x98\x80", "UTF-8 letters kept");
+	is_str(escaped("l1\n\tl2\x1b", ESCAPE_TEXT), "l1\n\tl2\\x1b", "text keeps newline and tab");
+	is_str(escaped("\"\\\x1b\xc2\x9b\n", ESCAPE_JSON), "\\\"\\\\\\u001b\\u009b\\n", "JSON uses \\u escapes");
+
+	/* check-config shows control characters, as libconfig escapes */
+	c = conf_new();
+	ok(conf_set(c, "migrations.backup_command", "x\x1b[2Jy", "command line", &err) == 0, "set a value with ESC");
+	out = printed(c);
+	contains(out, "backup_command = \"x\\x1b[2Jy\";", "check-config escapes it");
+	free(out);
+	conf_free(c);
+}
+
+/* Issue 14, item 5: secrets in files and on the command line. */
+static void secrets(void)
+{
+	static const mode_t refused[] = { 0640, 0660, 0644, 0604 };
+	struct conf *c;
+	struct conf_error err;
+
+	is_str(hidden("host=h password=s3cret user=u"), "host=h password=****** user=u", "conninfo password hidden");
+	is_str(hidden("password = 'it\\'s a b' sslpassword=kp dbname=d"),
+	       "password = '*********' sslpassword=** dbname=d", "quoted password and sslpassword hidden");
+	is_str(hidden("postgresql://app:pw@db.example/m?sslmode=require&sslpassword=kp"),
+	       "postgresql://app:**@db.example/m?sslmode=require&sslpassword=**", "URI password and sslpassword hidden");
+	is_str(hidden("postgres://app@h/m?password=x"), "postgres://app@h/m?password=*", "URI query password hidden");
+	is_str(hidden("host=h user=u"), "host=h user=u", "nothing to hide: unchanged");
+
+	/* a file holding a secret: its owner's alone, as ssh wants keys */
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		c = conf_new();
+		ok(file_with_mode("database: { conninfo = \"host=h sslpassword=kp\"; };\n", refused[i]) == 0 &&
+		   conf_load_file(c, path, true, &err) < 0, "sslpassword in a %04o file refused", (unsigned)refused[i]);
+		contains(err.msg, "holds a password in database.conninfo and is", "says why");
+		contains(err.msg, "run chmod 600", "and the fix");
+		unlink(path);
+		conf_free(c);
+
+		c = conf_new();
+		ok(file_with_mode("pw\n", refused[i]) == 0 &&
+		   conf_set(c, "database.password_file", path, "command line", &err) == 0 &&
+		   conf_validate(c, &err) < 0, "a %04o password file refused", (unsigned)refused[i]);
+		contains(err.msg, "by other users (mode 0", "names the mode: %s", err.msg);
+		unlink(path);
+		conf_free(c);
+	}
+	c = conf_new();
+	ok(file_with_mode("pw\n", 0400) == 0 && conf_set(c, "database.password_file", path, "command line", &err) == 0 &&
+	   conf_validate(c, &err) == 0, "a 0400 password file accepted");
+	unlink(path);
+	conf_free(c);
+	c = conf_new();
+	ok(file_with_mode("database: { conninfo = \"host=h\"; };\n", 0644) == 0 &&
+	   conf_load_file(c, path, true, &err) == 0, "a 0644 file without a secret accepted");
+	unlink(path);
+	conf_free(c);
 }
 
 int main(void)
@@ -266,5 +366,7 @@ int main(void)
 	contains(err.msg, "command line: database.password_file: cannot read \"/nonexistent/pw\"", "names it");
 	conf_free(c);
 
+	escapes();
+	secrets();
 	return done_testing();
 }
