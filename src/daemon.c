@@ -200,11 +200,19 @@ static void retry_later(struct daemon *d)
 	ms += ms / 5 * (long)(random() % 100) / 100;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	notify_waiting(db_target(d->db), d->backoff.waiting_since, d->backoff.attempt, ms, db_error(d->db));
-	/* waiting for the database is part of starting: do not let systemd's
-	 * start timeout turn it into a restart loop */
-	if (!d->migrated)
-		notify_extend_timeout((uint64_t)(ms + START_MARGIN_MS) * 1000);
+	if (db_auth_failed(d->db)) {
+		/* Refused credentials do not fix themselves: keep trying (the
+		 * password file may be corrected) but let systemd's start
+		 * timeout apply, or `systemctl start` would wait forever. */
+		notify_auth_failed(db_target(d->db), d->backoff.waiting_since, d->backoff.attempt, ms,
+				   db_error(d->db));
+	} else {
+		notify_waiting(db_target(d->db), d->backoff.waiting_since, d->backoff.attempt, ms, db_error(d->db));
+		/* waiting for the database is part of starting: do not let
+		 * systemd's start timeout turn it into a restart loop */
+		if (!d->migrated)
+			notify_extend_timeout((uint64_t)(ms + START_MARGIN_MS) * 1000);
+	}
 	evtimer_add(d->retry, &tv);
 }
 

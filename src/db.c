@@ -172,6 +172,28 @@ PGconn *db_pgconn(struct db *db)
 	return db->conn;
 }
 
+/* libpq 15 gives no SQLSTATE for a failed connection, only its text: the
+ * server's invalid_password (28P01) and invalid_authorization_specification
+ * (28000) reports, and libpq's own when it has no password to send. */
+bool db_auth_failed(const struct db *db)
+{
+	static const char *const said[] = {
+		"password authentication failed",            /* 28P01 */
+		"authentication failed for user",            /* 28P01/28000: ident, peer, SCRAM... */
+		"no pg_hba.conf entry",                      /* 28000 */
+		"pg_hba.conf rejects connection",            /* 28000 */
+		"fe_sendauth: no password supplied",         /* libpq */
+	};
+	const char *role;
+
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		if (strstr(db->error, said[i]) != NULL)
+			return true;
+	/* 28000: FATAL:  role "x" does not exist (spaces made single) */
+	role = strstr(db->error, "FATAL: role \"");
+	return role != NULL && strstr(role, "\" does not exist") != NULL;
+}
+
 const char *db_sqlstate(const PGresult *res)
 {
 	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);

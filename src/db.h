@@ -41,6 +41,10 @@ bool db_connected(const struct db *db);
 bool db_busy(const struct db *db);
 /* Last connection error, one line. */
 const char *db_error(const struct db *db);
+/* The last connection failed because the server refused our credentials
+ * (a wrong password, a missing role, no pg_hba.conf entry): retrying
+ * alone does not fix it. */
+bool db_auth_failed(const struct db *db);
 /* "host:port/dbname" (or the socket directory), never the password. */
 const char *db_target(const struct db *db);
 PGconn *db_pgconn(struct db *db);

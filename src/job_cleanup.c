@@ -33,6 +33,7 @@
 #define BATCH_FAST_SEC 0.003      /* a batch this quick may grow */
 #define BATCH_SLOW_SEC 0.010      /* a batch this slow shrinks */
 #define WAL_SAMPLES 64
+#define MAX_RUNTIME_REACHED "stopped at max_runtime; the rest waits for the next run"
 
 struct cleanup {
 	long batch;                   /* rows in the next batch */
@@ -86,7 +87,7 @@ static void next_batch(struct job *j)
 		return;
 	}
 	if (job_elapsed(j) * 1000 >= (double)job_conf(j)->cleanup_max_runtime_ms) {
-		job_finish(j, RUN_OK, "stopped at max_runtime; the rest waits for the next run");
+		job_finish(j, RUN_OK, MAX_RUNTIME_REACHED);
 		return;
 	}
 	if (elapsed_since(&c->last_progress) >= PROGRESS_LOG_SEC) {
@@ -166,20 +167,65 @@ static void pause_for_replica(struct job *j, double lag)
 
 static void batch_done(struct job *j, PGresult *res);
 
+/* sql with $1 and $2 replaced by the literals v1 and v2 (our own text:
+ * digits and a unit), after prefix; NULL when out of memory */
+static char *with_literals(const char *prefix, const char *sql, const char *v1, const char *v2)
+{
+	size_t len = strlen(prefix) + strlen(sql) + 1, n;
+	char *out, *o;
+	const char *p;
+
+	for (p = sql; (p = strchr(p, '$')) != NULL; p++)
+		len += strlen(v1) + strlen(v2);
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	o = out + sprintf(out, "%s", prefix);
+	for (p = sql; *p != '\0'; p++) {
+		const char *v = p[0] == '$' && p[1] == '1' ? v1 : p[0] == '$' && p[1] == '2' ? v2 : NULL;
+
+		if (v == NULL) {
+			*o++ = *p;
+			continue;
+		}
+		n = strlen(v);
+		memcpy(o, v, n);
+		o += n;
+		p++;
+	}
+	*o = '\0';
+	return out;
+}
+
 static void send_batch(struct job *j)
 {
 	struct cleanup *c = job_state(j);
 	int64_t retention_ms = job_conf(j)->cleanup_retention_ms;
-	char retention[48], limit[24];
-	const char *params[2] = { retention, limit };
+	double left_ms = (double)job_conf(j)->cleanup_max_runtime_ms - job_elapsed(j) * 1000;
+	char retention[48], limit[24], timeout[64];
+	char *sql;
 
+	if (left_ms < 1) {
+		job_finish(j, RUN_OK, MAX_RUNTIME_REACHED);
+		return;
+	}
 	/* whole days as days, as the seed's interval '7 days' (calendar days in
 	 * the session's time zone), else milliseconds */
 	if (retention_ms % 86400000 == 0)
-		snprintf(retention, sizeof(retention), "%lld days", (long long)(retention_ms / 86400000));
+		snprintf(retention, sizeof(retention), "'%lld days'", (long long)(retention_ms / 86400000));
 	else
-		snprintf(retention, sizeof(retention), "%lld milliseconds", (long long)retention_ms);
+		snprintf(retention, sizeof(retention), "'%lld milliseconds'", (long long)retention_ms);
 	snprintf(limit, sizeof(limit), "%ld", c->batch);
+	/* The batch ends at max_runtime too, however long a trigger or a lock
+	 * holds it: the server cancels it then and it rolls back.  SET LOCAL in
+	 * the same query string (one implicit transaction, each statement timed
+	 * on its own) leaves the session's statement_timeout = 0 as it was; the
+	 * simple protocol takes no parameters, hence the literals.  Rounded up:
+	 * a batch the server cut ends past max_runtime (batch_failed). */
+	snprintf(timeout, sizeof(timeout), "SET LOCAL statement_timeout = %lld; ", (long long)left_ms + 1);
+	if ((sql = with_literals(timeout, sql_job_cleanup_batch, retention, limit)) == NULL) {
+		job_finish(j, RUN_FAILED, "out of memory");
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &c->batch_started);
 	/* The same rows as the seed's cleanup_expired_zoom_tokens(), a batch
 	 * at a time in expires_at order (its index), skipping rows the app
@@ -191,7 +237,25 @@ static void send_batch(struct job *j)
 	 * which the DELETE does not see: it is left for the next batch, never
 	 * deleted unchecked.  So the batch says how many rows it locked as well
 	 * as how many it deleted, and the run ends only when a batch finds none. */
-	job_work(j, sql_job_cleanup_batch, 2, params, batch_done);
+	job_work(j, sql, 0, NULL, batch_done);
+	free(sql);
+}
+
+/* Replicas are connected but the role may not see how far they are: a
+ * guard that saw no lag would delete while a replica is hours behind.
+ * Without pg_read_all_stats (pg_monitor has it) pg_stat_replication still
+ * lists each walsender, with every column but pid NULL; state is never
+ * NULL otherwise, so the lag query counts those rows. */
+static void lag_unreadable(struct job *j, const char *replicas, const char *role)
+{
+	struct log_field f[] = { { "JOB", job_name(j) } };
+
+	log_emit(LOG_ERR, MSGID_JOB_FINISHED, LOG_FIELDS(f),
+		 "job %s: %s streaming replica(s) are connected but role %s cannot read their replay position "
+		 "in pg_stat_replication, so their lag is unknown; the cleanup does not run without it. "
+		 "Fix: GRANT pg_monitor TO %s", job_name(j), replicas, role, role);
+	job_finish(j, RUN_FAILED, "replica lag unknown: role %s cannot read pg_stat_replication's positions "
+		   "of %s streaming replica(s); it needs GRANT pg_monitor", role, replicas);
 }
 
 static void lag_checked(struct job *j, PGresult *res)
@@ -207,6 +271,9 @@ static void lag_checked(struct job *j, PGresult *res)
 	if (!job_res_ok(res)) {
 		/* no right to read pg_stat_replication is not a reason to stop */
 		log_debug("job %s: cannot read replica lag: %s", job_name(j), db_message(res));
+	} else if (strcmp(PQgetvalue(res, 0, 4), "0") != 0) {
+		lag_unreadable(j, PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5));
+		return;
 	} else {
 		lsn = parse_lsn(PQgetvalue(res, 0, 0));
 		lag = replica_lag(c, res);
@@ -257,6 +324,12 @@ static void batch_failed(struct job *j, PGresult *res)
 	struct cleanup *c = job_state(j);
 	const char *state = db_sqlstate(res);
 
+	if (!job_stopping(j) && strcmp(state, "57014") == 0 &&
+	    job_elapsed(j) * 1000 >= (double)job_conf(j)->cleanup_max_runtime_ms) {
+		/* our statement_timeout: the batch was cut at max_runtime */
+		job_finish(j, RUN_OK, MAX_RUNTIME_REACHED);
+		return;
+	}
 	if (job_stopping(j) || strcmp(state, "57014") == 0) {
 		job_finish(j, RUN_CANCELLED, "%s", job_stopping(j) ? JOB_STOPPED ": the running batch was "
 			   "cancelled and rolled back" : db_message(res));

@@ -55,6 +55,8 @@ extern const char supabase_compat_sql[];
 	"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID \
 	" AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2" \
 	" AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+/* the server's "must be owner of table x" (42501) */
+#define NOT_OWNER "must be owner of "
 #define SESSION_SETUP_SQL \
 	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
@@ -95,6 +97,7 @@ struct migrator {
 	size_t cur_ordinal;       /* its place among the pending ones, from 1 */
 	struct timespec cur_start;
 	struct event *progress;
+	char not_owner_of[128];   /* the relation a failed statement had to own ("" if none) */
 };
 
 /* The steps of a run, in the order it takes them: each send names the
@@ -114,6 +117,7 @@ static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok);
 static void blockers_found(struct migrator *m, PGresult *res, bool ok);
 static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back(struct migrator *m, PGresult *res, bool ok);
+static void owner_found(struct migrator *m, PGresult *res, bool ok);
 static void unlocked(struct migrator *m, PGresult *res, bool ok);
 /* and what they go on with */
 static void lock_taken(struct migrator *m);
@@ -357,7 +361,10 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
 					 "\nhint: put \"-- momentum-maintd: no-transaction\" at the top of the file "
 					 "to run its statements outside a transaction");
-	if (strcmp(sqlstate, "42501") == 0 && used < sizeof(extra))
+	/* "must be owner of": the database owner may be the wrong role
+	 * too; the migrator names the owner needed (owner_found) */
+	if (strcmp(sqlstate, "42501") == 0 && strncmp(db_message(res), NOT_OWNER, strlen(NOT_OWNER)) != 0 &&
+	    used < sizeof(extra))
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
 					 "\nhint: the daemon's database role lacks a privilege; it should connect as the "
 					 "role that owns the application's schema and momentum_maintd (usually the database owner)");
@@ -985,6 +992,23 @@ static void send_statement(struct migrator *m)
 	free(sql);
 }
 
+/* The relation a "must be owner of" error names, kept to look up its
+ * owner once the transaction is rolled back. */
+static void not_owner_of(struct migrator *m, const PGresult *res)
+{
+	static const char *const kinds[] = { "table ", "relation ", "view ", "materialized view ", "sequence ",
+					     "index ", "foreign table " };
+	const char *msg = db_message(res);
+
+	m->not_owner_of[0] = '\0';
+	if (strcmp(db_sqlstate(res), "42501") != 0 || strncmp(msg, NOT_OWNER, strlen(NOT_OWNER)) != 0)
+		return;
+	msg += strlen(NOT_OWNER);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncmp(msg, kinds[i], strlen(kinds[i])) == 0)
+			snprintf(m->not_owner_of, sizeof(m->not_owner_of), "%s", msg + strlen(kinds[i]));
+}
+
 static void statement_done(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
@@ -996,6 +1020,7 @@ static void statement_done(struct migrator *m, PGresult *res, bool ok)
 	}
 	if (!ok) {
 		report_sql_error(m, "migration", mig, st, res);
+		not_owner_of(m, res);
 		migration_failed(m);
 		return;
 	}
@@ -1105,17 +1130,46 @@ static void migration_applied(struct migrator *m)
  * before the run ends; a no-transaction one stays as far as it got. */
 static void migration_failed(struct migrator *m)
 {
-	if (current(m)->script.no_transaction) {
-		finish(m, MIGRATE_FAILED);
-		return;
-	}
 	m->phase = PHASE_ENDING;
-	send_sql(m, "ROLLBACK", rolled_back);
+	if (!current(m)->script.no_transaction)
+		send_sql(m, "ROLLBACK", rolled_back);
+	else
+		rolled_back(m, NULL, true);
 }
 
 static void rolled_back(struct migrator *m, PGresult *res, bool ok)
 {
-	(void)res; (void)ok;
+	const char *params[1] = { m->not_owner_of };
+
+	(void)res;
+	if (ok && m->not_owner_of[0] != '\0') {
+		send_params(m, sql_migrate_not_owner, 1, params, owner_found);
+		return;
+	}
+	finish(m, MIGRATE_FAILED);
+}
+
+/* Which role the failed statement needed, from the catalog: on hosted
+ * Supabase storage.objects belongs to supabase_storage_admin, not to the
+ * database owner the daemon usually connects as. */
+static void owner_found(struct migrator *m, PGresult *res, bool ok)
+{
+	const struct migration *mig = current(m);
+	struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
+
+	if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != '\0') {
+		const char *session = PQgetvalue(res, 0, 1), *role = PQgetvalue(res, 0, 2);
+		bool same = strcmp(session, role) == 0;
+
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+			 "%s: hint: %s, and the daemon is connected as %s%s%s%s: only the owner, or a member of "
+			 "its role, may do this; apply this migration as that role", mig->path,
+			 PQgetvalue(res, 0, 0), session, same ? "" : " (acting as ", same ? "" : role, same ? "" : ")");
+	}
+	else if (ok && PQntuples(res) == 1)
+		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+			 "%s: hint: only the owner of %s, or a member of its role, may do this; the daemon is "
+			 "connected as %s", mig->path, m->not_owner_of, PQgetvalue(res, 0, 1));
 	finish(m, MIGRATE_FAILED);
 }
 

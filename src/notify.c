@@ -140,14 +140,31 @@ void notify_reading_migrations(const char *directory)
 	notify_status("reading migrations from %s", directory);
 }
 
+/* "14:02:07 UTC" */
+static void time_of_day(time_t t, char *out, size_t size)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(out, size, "%H:%M:%S %Z", &tm);
+}
+
 void notify_waiting(const char *target, time_t since, int attempt, long next_ms, const char *error)
 {
 	char when[32];
-	struct tm tm;
 
-	localtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%H:%M:%S %Z", &tm);
+	time_of_day(since, when, sizeof(when));
 	notify_status("waiting for the database %s since %s (attempt %d, next in %.1f s): %s",
+		      target, when, attempt, (double)next_ms / 1000, error);
+}
+
+void notify_auth_failed(const char *target, time_t since, int attempt, long next_ms, const char *error)
+{
+	char when[32];
+
+	time_of_day(since, when, sizeof(when));
+	notify_status("authentication failed: the database %s refuses the daemon's credentials since %s "
+		      "(attempt %d, next in %.1f s; the start timeout is not extended): %s",
 		      target, when, attempt, (double)next_ms / 1000, error);
 }
 

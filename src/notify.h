@@ -27,6 +27,9 @@ void notify_reading_migrations(const char *directory);
 /* waiting for the database (target) since, before attempt number attempt,
  * in next_ms, because of error */
 void notify_waiting(const char *target, time_t since, int attempt, long next_ms, const char *error);
+/* the same, but the server refused the credentials: no more time is asked
+ * for starting */
+void notify_auth_failed(const char *target, time_t since, int attempt, long next_ms, const char *error);
 /* migrating: taking the migration lock, or (holder_pid) waiting for the
  * instance that holds it */
 void notify_migration_lock(const char *holder_pid);

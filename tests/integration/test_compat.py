@@ -87,3 +87,24 @@ def test_compat_can_be_turned_off(db, tmp_path):
              "--set", "migrations.supabase_compat=false", "migrate", "up"])
     assert r.returncode == 0, r.stderr
     assert db.query("SELECT to_regnamespace('auth')") == [(None,)]
+
+
+def test_003_as_a_role_that_does_not_own_storage_objects_names_the_owner(db, tmp_path):
+    # As on hosted Supabase: storage.objects belongs to supabase_storage_admin,
+    # and the daemon connects as the database's owner, which is not it.
+    db.execute_file(os.path.join(FIXTURES, "supabase_like.sql"))
+    db.query("""CREATE ROLE supabase_storage_admin NOLOGIN;
+        ALTER TABLE storage.objects OWNER TO supabase_storage_admin;
+        CREATE ROLE "db owner" LOGIN;
+        ALTER DATABASE "%s" OWNER TO "db owner";
+        GRANT USAGE ON SCHEMA auth, storage TO "db owner";
+        GRANT ALL ON storage.buckets TO "db owner";""" % db.name)
+    with open(os.path.join(MIGRATIONS, "003_storage_buckets.sql")) as f:
+        mdir = migrations_dir(tmp_path, {"003_storage_buckets.sql": f.read()})
+    conninfo = db.conninfo.replace("user=postgres", "user='db owner'")
+    r = run(["-d", conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 65, (r.returncode, r.stderr)
+    assert "must be owner of table objects" in r.stderr, r.stderr
+    assert "usually the database owner" not in r.stderr, "the role is the database owner already: " + r.stderr
+    assert "storage.objects is owned by supabase_storage_admin" in r.stderr, r.stderr
+    assert 'connected as \\"db owner\\"' in r.stderr, r.stderr   # logfmt escapes quotes

@@ -203,7 +203,7 @@ def runs(db):
 def job_backend(db):
     """The pid of the job's session: the one running (or last running) the cleanup."""
     r = db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                 "AND application_name = 'momentum-maintd' AND (query LIKE 'WITH doomed%%' "
+                 "AND application_name = 'momentum-maintd' AND (query LIKE '%%WITH doomed%%' "
                  "OR query LIKE 'SELECT pg_current_wal_lsn()%%')")
     return r[0][0] if len(r) == 1 else None
 

@@ -157,3 +157,56 @@ def test_sigterm_while_waiting_for_database_exits_promptly(tmpbase, notify, daem
     assert d.wait(10) == 0
     assert time.monotonic() - t0 < 5
     assert notify.wait_for(lambda l: l == "STOPPING=1", timeout=5), notify.lines()
+
+
+def password_cluster(new_cluster, tmp_path, password):
+    """A cluster where role app logs in with a password (scram-sha-256); a
+    password file holding password; the daemon's arguments for both."""
+    import os
+    c = new_cluster(start=False)
+    with open(os.path.join(c.data, "pg_hba.conf"), "w") as f:
+        f.write("local all postgres trust\nlocal all all scram-sha-256\n")
+    c.start()
+    admin = c.connect()
+    admin.cursor().execute("CREATE ROLE app LOGIN SUPERUSER PASSWORD 'the-right-one'")
+    admin.close()
+    pw = tmp_path / "db-password"
+    pw.write_text(password + "\n")
+    os.chmod(pw, 0o600)
+    return c, ["-d", "host=%s port=%d user=app dbname=postgres" % (c.dir, c.port),
+               "--set", "database.password_file=" + str(pw), "--set", "migrations.directory=" + MIGRATIONS]
+
+
+def test_wrong_password_stops_extending_the_start_timeout(new_cluster, notify, daemons, tmp_path):
+    # Retrying is kept (the password file may be fixed), but systemd's
+    # TimeoutStartSec applies again: a wrong password must not keep
+    # `systemctl start` waiting forever.
+    c, args = password_cluster(new_cluster, tmp_path, "a-wrong-one")
+    d = daemons(args, notify=notify)
+    status = notify.wait_for(lambda l: l.startswith("STATUS=") and "password authentication failed" in l,
+                             timeout=10)
+    assert status, (notify.lines(), d.stderr())
+    assert status.startswith("STATUS=authentication failed"), status
+    assert "start timeout" in status, status
+    first = notify.lines().index(status)
+    time.sleep(4)   # several retries (backoff from 0.5 s)
+    assert d.proc.poll() is None, "the daemon keeps retrying: " + d.stderr()
+    later = notify.lines()[first:]
+    assert len([l for l in later if l.startswith("STATUS=authentication failed")]) >= 2, later
+    assert not [l for l in notify.lines() if l.startswith("EXTEND_TIMEOUT_USEC=")], notify.lines()
+    assert "a-wrong-one" not in d.stderr() and "a-wrong-one" not in "\n".join(notify.lines())
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+
+
+def test_database_down_keeps_extending_the_start_timeout(new_cluster, notify, daemons, tmp_path):
+    c, args = password_cluster(new_cluster, tmp_path, "the-right-one")
+    c.stop()
+    d = daemons(args, notify=notify)
+    assert notify.wait_for(lambda l: l.startswith("STATUS=waiting for the database"), timeout=10), d.stderr()
+    time.sleep(3)
+    assert len([l for l in notify.lines() if l.startswith("EXTEND_TIMEOUT_USEC=")]) >= 2, notify.lines()
+    c.start()
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=40), d.stderr()
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
