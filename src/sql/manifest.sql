@@ -11,7 +11,7 @@ SELECT 'table'::text AS kind, format('%I.%I', n.nspname, c.relname) AS object,
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
 UNION ALL
-SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, p.polname),
+SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')),
        format('%s for %s to %s using (%s) with check (%s)',
               CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
               CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
