@@ -72,11 +72,10 @@ BEGIN
         FOR t IN
             WITH tabs AS (
                 SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
-                       (SELECT pg_catalog.jsonb_agg(pol ORDER BY pol) FROM (
-                            SELECT pg_catalog.jsonb_build_array(p.polcmd, p.polpermissive, p.polroles,
-                                       pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS pol
-                            FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) pols) AS policies
+                       -- (rows and arrays as text quote what they hold)
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid ORDER BY pol)::text AS policies
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
                 WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
                   AND pg_catalog.has_table_privilege(r, c.oid, 'SELECT')
@@ -192,23 +191,21 @@ BEGIN
             -- a table that others reference is made for itself; the others
             -- are grouped by what the probe does with them (owner column,
             -- columns, constraints, policies): one of each group is checked.
-            -- (A JSON array, not text joined with separators: names may
-            -- hold any separator.)
-            SELECT cand.*, CASE WHEN cand.parent THEN pg_catalog.to_jsonb(cand.relid) ELSE pg_catalog.jsonb_build_array(
+            -- (Rows and arrays as text quote what they hold, unlike text
+            -- joined with separators that names may hold.)
+            SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE ROW(
                        cand.owner_col, cand.rls,
                        pg_catalog.has_table_privilege('authenticated', cand.relid, 'SELECT'),
-                       (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(at.attname, at.atttypid, at.attnotnull,
-                                   at.atthasdef, at.attidentity, at.attgenerated) ORDER BY at.attnum)
-                        FROM pg_catalog.pg_attribute at
-                        WHERE at.attrelid = cand.relid AND at.attnum > 0 AND NOT at.attisdropped),
-                       (SELECT pg_catalog.jsonb_agg(def ORDER BY def) FROM (
-                            SELECT pg_catalog.pg_get_constraintdef(k.oid) AS def
-                            FROM pg_catalog.pg_constraint k WHERE k.conrelid = cand.relid) defs),
-                       (SELECT pg_catalog.jsonb_agg(pol ORDER BY pol) FROM (
-                            SELECT pg_catalog.jsonb_build_array(p.polcmd, p.polpermissive, p.polroles,
-                                       pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) AS pol
-                            FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid) pols)) END AS grp
+                       ARRAY(SELECT ROW(at.attname, at.atttypid, at.attnotnull, at.atthasdef, at.attidentity,
+                                        at.attgenerated)::text
+                             FROM pg_catalog.pg_attribute at
+                             WHERE at.attrelid = cand.relid AND at.attnum > 0 AND NOT at.attisdropped
+                             ORDER BY at.attnum),
+                       ARRAY(SELECT pg_catalog.pg_get_constraintdef(k.oid) AS def
+                             FROM pg_catalog.pg_constraint k WHERE k.conrelid = cand.relid ORDER BY def),
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid ORDER BY pol))::text END AS grp
             FROM cand
         )
         SELECT DISTINCT ON (k.grp) k.relid, k.depth, k.owner_col, k.rls, k.obj, k.parent,
