@@ -6,10 +6,10 @@ stop the probe from reporting a leak elsewhere."""
 import os
 
 from conftest import MIGRATIONS, migrations_dir, run
-from test_verify import findings, migrate, run_job, verify
+from test_verify import findings, migrate, run_job
 
 NAMES = ["org units", "it's", 'say "hi"', "qty(", "a)b", "back\\slash", "100%", "new\nline", "Ünïcødé",
-         "semi; -- /* $$", "x'\"() \\%\nü"]
+         "semi; -- /* $$", "a&b <c>", "x'\"() \\%\nü"]
 
 STAGING = {"MOMENTUM_MAINTD_ENVIRONMENT": "staging"}
 
@@ -130,8 +130,9 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
 # ---- drift --------------------------------------------------------------------------------------
 
 def hostile_migration(names):
-    """A migration that makes a table, an index, a foreign key, a policy and a
-    function of each name (the same text is in the fuzz corpus)."""
+    """A migration that makes a table, an index, a foreign key, a policy, a
+    function and a storage bucket of each name (the same text is in the fuzz
+    corpus)."""
     out = []
     for n in names:
         t = "public." + ident(n)
@@ -143,7 +144,8 @@ def hostile_migration(names):
                 % (ident(n), t, ident("owner " + n)),
                 "COMMENT ON TABLE %s IS %s;" % (t, lit("made for " + n)),
                 "CREATE FUNCTION public.%s() RETURNS text LANGUAGE sql AS %s;"
-                % (ident("fn " + n), lit("SELECT " + lit(n)))]
+                % (ident("fn " + n), lit("SELECT " + lit(n))),
+                "INSERT INTO storage.buckets (id, name, public) VALUES (%s, %s, false);" % (lit("b " + n), lit(n))]
     return "\n".join(out) + "\n"
 
 
@@ -165,6 +167,7 @@ def test_drift_names_hostile_objects(db, tmp_path):
                  % lit(qualified("public", "ix " + n)))
         db.query("CREATE OR REPLACE FUNCTION public.%s() RETURNS text LANGUAGE sql AS 'SELECT 1'"
                  % ident("fn " + n))
+        db.query("UPDATE storage.buckets SET public = true WHERE id = %s" % lit("b " + n))
         expect.update({
             ("drift_dropped", policy_obj("public", n, n)): "error",
             ("drift_added", policy_obj("public", n, "new " + n)): "warn",
@@ -172,6 +175,7 @@ def test_drift_names_hostile_objects(db, tmp_path):
             ("drift_dropped", "%s (fk %s)" % (obj, n)): "error",
             ("drift_index_invalid", qualified("public", "ix " + n)): "error",
             ("drift_changed", qualified("public", "fn " + n) + "()"): "warn",
+            ("drift_changed", "storage bucket b " + n): "error",
         })
     f = findings(db)
     assert {k: x["level"] for k, x in f.items() if k[0].startswith("drift_")} == expect

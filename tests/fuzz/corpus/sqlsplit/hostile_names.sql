@@ -1,47 +1,54 @@
--- tables, columns, policies, constraints, indexes, functions and schemas
--- whose names hold quotes, parentheses, backslashes, %, newlines, ; -- /* $$
+-- tables, columns, policies, constraints, indexes, functions, buckets and
+-- schemas whose names hold quotes, parentheses, backslashes, %, newlines, ; -- /* $$
 CREATE TABLE public."org units" (id int PRIMARY KEY, "owner org units" uuid CONSTRAINT "fk org units" REFERENCES auth.users (id));
 CREATE INDEX "ix org units" ON public."org units" ("owner org units");
 ALTER TABLE public."org units" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "org units" ON public."org units" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner org units");
 COMMENT ON TABLE public."org units" IS 'made for org units';
 CREATE FUNCTION public."fn org units"() RETURNS text LANGUAGE sql AS 'SELECT ''org units''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b org units', 'org units', false);
 CREATE TABLE public."it's" (id int PRIMARY KEY, "owner it's" uuid CONSTRAINT "fk it's" REFERENCES auth.users (id));
 CREATE INDEX "ix it's" ON public."it's" ("owner it's");
 ALTER TABLE public."it's" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "it's" ON public."it's" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner it's");
 COMMENT ON TABLE public."it's" IS 'made for it''s';
 CREATE FUNCTION public."fn it's"() RETURNS text LANGUAGE sql AS 'SELECT ''it''''s''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b it''s', 'it''s', false);
 CREATE TABLE public."say ""hi""" (id int PRIMARY KEY, "owner say ""hi""" uuid CONSTRAINT "fk say ""hi""" REFERENCES auth.users (id));
 CREATE INDEX "ix say ""hi""" ON public."say ""hi""" ("owner say ""hi""");
 ALTER TABLE public."say ""hi""" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "say ""hi""" ON public."say ""hi""" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner say ""hi""");
 COMMENT ON TABLE public."say ""hi""" IS 'made for say "hi"';
 CREATE FUNCTION public."fn say ""hi"""() RETURNS text LANGUAGE sql AS 'SELECT ''say "hi"''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b say "hi"', 'say "hi"', false);
 CREATE TABLE public."qty(" (id int PRIMARY KEY, "owner qty(" uuid CONSTRAINT "fk qty(" REFERENCES auth.users (id));
 CREATE INDEX "ix qty(" ON public."qty(" ("owner qty(");
 ALTER TABLE public."qty(" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "qty(" ON public."qty(" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner qty(");
 COMMENT ON TABLE public."qty(" IS 'made for qty(';
 CREATE FUNCTION public."fn qty("() RETURNS text LANGUAGE sql AS 'SELECT ''qty(''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b qty(', 'qty(', false);
 CREATE TABLE public."a)b" (id int PRIMARY KEY, "owner a)b" uuid CONSTRAINT "fk a)b" REFERENCES auth.users (id));
 CREATE INDEX "ix a)b" ON public."a)b" ("owner a)b");
 ALTER TABLE public."a)b" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "a)b" ON public."a)b" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner a)b");
 COMMENT ON TABLE public."a)b" IS 'made for a)b';
 CREATE FUNCTION public."fn a)b"() RETURNS text LANGUAGE sql AS 'SELECT ''a)b''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b a)b', 'a)b', false);
 CREATE TABLE public."back\slash" (id int PRIMARY KEY, "owner back\slash" uuid CONSTRAINT "fk back\slash" REFERENCES auth.users (id));
 CREATE INDEX "ix back\slash" ON public."back\slash" ("owner back\slash");
 ALTER TABLE public."back\slash" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "back\slash" ON public."back\slash" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner back\slash");
 COMMENT ON TABLE public."back\slash" IS 'made for back\slash';
 CREATE FUNCTION public."fn back\slash"() RETURNS text LANGUAGE sql AS 'SELECT ''back\slash''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b back\slash', 'back\slash', false);
 CREATE TABLE public."100%" (id int PRIMARY KEY, "owner 100%" uuid CONSTRAINT "fk 100%" REFERENCES auth.users (id));
 CREATE INDEX "ix 100%" ON public."100%" ("owner 100%");
 ALTER TABLE public."100%" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "100%" ON public."100%" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner 100%");
 COMMENT ON TABLE public."100%" IS 'made for 100%';
 CREATE FUNCTION public."fn 100%"() RETURNS text LANGUAGE sql AS 'SELECT ''100%''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b 100%', '100%', false);
 CREATE TABLE public."new
 line" (id int PRIMARY KEY, "owner new
 line" uuid CONSTRAINT "fk new
@@ -62,18 +69,30 @@ line';
 CREATE FUNCTION public."fn new
 line"() RETURNS text LANGUAGE sql AS 'SELECT ''new
 line''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b new
+line', 'new
+line', false);
 CREATE TABLE public."Ünïcødé" (id int PRIMARY KEY, "owner Ünïcødé" uuid CONSTRAINT "fk Ünïcødé" REFERENCES auth.users (id));
 CREATE INDEX "ix Ünïcødé" ON public."Ünïcødé" ("owner Ünïcødé");
 ALTER TABLE public."Ünïcødé" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "Ünïcødé" ON public."Ünïcødé" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner Ünïcødé");
 COMMENT ON TABLE public."Ünïcødé" IS 'made for Ünïcødé';
 CREATE FUNCTION public."fn Ünïcødé"() RETURNS text LANGUAGE sql AS 'SELECT ''Ünïcødé''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b Ünïcødé', 'Ünïcødé', false);
 CREATE TABLE public."semi; -- /* $$" (id int PRIMARY KEY, "owner semi; -- /* $$" uuid CONSTRAINT "fk semi; -- /* $$" REFERENCES auth.users (id));
 CREATE INDEX "ix semi; -- /* $$" ON public."semi; -- /* $$" ("owner semi; -- /* $$");
 ALTER TABLE public."semi; -- /* $$" ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "semi; -- /* $$" ON public."semi; -- /* $$" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner semi; -- /* $$");
 COMMENT ON TABLE public."semi; -- /* $$" IS 'made for semi; -- /* $$';
 CREATE FUNCTION public."fn semi; -- /* $$"() RETURNS text LANGUAGE sql AS 'SELECT ''semi; -- /* $$''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b semi; -- /* $$', 'semi; -- /* $$', false);
+CREATE TABLE public."a&b <c>" (id int PRIMARY KEY, "owner a&b <c>" uuid CONSTRAINT "fk a&b <c>" REFERENCES auth.users (id));
+CREATE INDEX "ix a&b <c>" ON public."a&b <c>" ("owner a&b <c>");
+ALTER TABLE public."a&b <c>" ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "a&b <c>" ON public."a&b <c>" FOR SELECT TO authenticated USING ((SELECT auth.uid()) = "owner a&b <c>");
+COMMENT ON TABLE public."a&b <c>" IS 'made for a&b <c>';
+CREATE FUNCTION public."fn a&b <c>"() RETURNS text LANGUAGE sql AS 'SELECT ''a&b <c>''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b a&b <c>', 'a&b <c>', false);
 CREATE TABLE public."x'""() \%
 ü" (id int PRIMARY KEY, "owner x'""() \%
 ü" uuid CONSTRAINT "fk x'""() \%
@@ -94,6 +113,9 @@ COMMENT ON TABLE public."x'""() \%
 CREATE FUNCTION public."fn x'""() \%
 ü"() RETURNS text LANGUAGE sql AS 'SELECT ''x''''"() \%
 ü''';
+INSERT INTO storage.buckets (id, name, public) VALUES ('b x''"() \%
+ü', 'x''"() \%
+ü', false);
 CREATE SCHEMA "schema org units";
 CREATE TABLE "schema org units"."parent org units" (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "kind org units" text NOT NULL CHECK ("kind org units" IN ('k org units')));
 CREATE ROLE "role org units" NOLOGIN;
@@ -144,6 +166,10 @@ CREATE SCHEMA "schema semi; -- /* $$";
 CREATE TABLE "schema semi; -- /* $$"."parent semi; -- /* $$" (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "kind semi; -- /* $$" text NOT NULL CHECK ("kind semi; -- /* $$" IN ('k semi; -- /* $$')));
 CREATE ROLE "role semi; -- /* $$" NOLOGIN;
 CREATE FUNCTION "schema semi; -- /* $$"."fn semi; -- /* $$"("arg semi; -- /* $$" int) RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $body$ BEGIN RETURN 1; END $body$;
+CREATE SCHEMA "schema a&b <c>";
+CREATE TABLE "schema a&b <c>"."parent a&b <c>" (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "kind a&b <c>" text NOT NULL CHECK ("kind a&b <c>" IN ('k a&b <c>')));
+CREATE ROLE "role a&b <c>" NOLOGIN;
+CREATE FUNCTION "schema a&b <c>"."fn a&b <c>"("arg a&b <c>" int) RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $body$ BEGIN RETURN 1; END $body$;
 CREATE SCHEMA "schema x'""() \%
 ü";
 CREATE TABLE "schema x'""() \%
