@@ -3,6 +3,7 @@ constraints, indexes, functions, roles and schemas whose names hold spaces,
 quotes, parentheses, backslashes, %, newlines and non-ASCII letters are
 named correctly by the lints, the drift checks and the probe, and never
 stop the probe from reporting a leak elsewhere."""
+import json
 import os
 
 from conftest import MIGRATIONS, migrations_dir, run
@@ -112,6 +113,12 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
             assert key in f, (key, sorted(k for k in f if k[0] == key[0]))
             assert f[key]["level"] == level, f[key]
         assert ("auth_rls_initplan", 'public.calls: policy "auth.uid() = x"') not in f
+        # a finding's key, quotes and all, is what verify.ignore takes
+        key = f[("rls_disabled_in_public", qualified("public", 'say "hi"'))]["key"]
+        r = run(["-d", db.conninfo, "--set", 'verify.ignore=["%s"]' % key.replace('"', '\\"'), "verify",
+                 "--format", "json"])
+        assert key not in [x["key"] for x in json.loads(r.stdout)["findings"]], r.stdout
+        assert json.loads(r.stdout)["summary"]["ignored"] == 1, r.stdout
         run_job(db)
         # the remedies are SQL that works on these names
         fixed = [k for k in expect if k[0] in ("rls_disabled_in_public", "unindexed_foreign_key",
