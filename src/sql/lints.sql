@@ -39,7 +39,7 @@ SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),
           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
 FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid
 WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
-  AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(con.conkey)] = con.conkey)
+  AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] = con.conkey)
 UNION ALL
 SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),
        format('%s indexes on %s are identical', count(*), min(t.obj)),
@@ -54,16 +54,18 @@ SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,
        format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)
 FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid
 UNION ALL
-SELECT 'auth_rls_initplan', 'warn', format('%s: policy "%s"', t.obj, p.polname),
+SELECT 'auth_rls_initplan', 'warn', format('%s: policy "%s"', t.obj, replace(p.polname, '"', '""')),
        'calls auth.uid() / auth.role() for every row instead of once per statement',
        'write (select auth.uid()) instead of auth.uid() in the policy'
-FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid
-WHERE regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'auth\.(uid|role|jwt|email)\(\)')
-    > regexp_count(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-                   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), 'SELECT auth\.(uid|role|jwt|email)\(\)')
+FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid,
+     -- the policy's expressions less their quoted names and string
+     -- literals, which may hold any text (a column named "auth.uid()")
+     LATERAL (SELECT regexp_replace(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+                                    coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
+                                    '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
+WHERE regexp_count(e.code, 'auth\.(uid|role|jwt|email)\(\)') > regexp_count(e.code, 'SELECT auth\.(uid|role|jwt|email)\(\)')
 UNION ALL
-SELECT 'anon_write_policy', 'warn', format('%s: policy "%s"', t.obj, p.polname),
+SELECT 'anon_write_policy', 'warn', format('%s: policy "%s"', t.obj, replace(p.polname, '"', '""')),
        format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',
               CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
               CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),

@@ -11,7 +11,7 @@ SELECT 'table'::text AS kind, format('%I.%I', n.nspname, c.relname) AS object,
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
 UNION ALL
-SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, p.polname),
+SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')),
        format('%s for %s to %s using (%s) with check (%s)',
               CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
               CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
@@ -33,12 +33,13 @@ FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace
 WHERE con.contype = 'f' AND n.nspname IN ('public', 'storage')
 UNION ALL
 -- (read through query_to_xml, so that a database without storage.buckets
--- still verifies: the table is named only when it exists)
-SELECT 'bucket', format('storage bucket %s', (xpath('/row/id/text()', r))[1]::text),
-       format('public=%s', coalesce((xpath('/row/public/text()', r))[1]::text, 'false'))
-FROM unnest(xpath('/table/row', CASE WHEN to_regclass('storage.buckets') IS NOT NULL
-                                     THEN query_to_xml('SELECT id, public FROM storage.buckets', false, false, '')
-                                END)) r
+-- still verifies: the table is named only when it exists; XMLTABLE gives
+-- the ids back as they are, where xpath() would leave &amp; and &lt;)
+SELECT 'bucket', format('storage bucket %s', b.id), format('public=%s', coalesce(b.public, 'false'))
+FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS NOT NULL
+                                        THEN query_to_xml('SELECT id, public FROM storage.buckets', false, false, '')
+                                   END
+              COLUMNS id text PATH 'id', public text PATH 'public') b
 UNION ALL
 SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
        format('security %s, config %s, body md5 %s', CASE WHEN p.prosecdef THEN 'definer' ELSE 'invoker' END,

@@ -39,6 +39,16 @@ DECLARE
     -- act as it, else as the login itself
     writer text := 'none';
     powers text;
+    -- A CHECK constraint's first allowed value for a column, read from its
+    -- definition as PostgreSQL prints it ("col = ANY (ARRAY['v', ...])", or
+    -- "col = 'v'" for one value) with this fixed pattern, which reads it
+    -- token by token: a quoted name or a string literal is taken whole, so
+    -- no name is mistaken for SQL.  Group 1 is the name in front of the
+    -- "=", compared with quote_ident(attname); group 2 the value, its
+    -- quotes still doubled.  (No pattern is ever built from a name.)
+    check_value constant text :=
+        '("(?:[^"]|"")*"|[a-z_][a-z0-9_$]*)(?:\)::[a-z ]+)? = (?:ANY \(\(?ARRAY\[)?''((?:[^'']|'''')*)'''
+        '|"(?:[^"]|"")*"|''(?:[^'']|'''')*''';
 BEGIN
     PERFORM pg_catalog.set_config('search_path', '', true);
 
@@ -88,10 +98,10 @@ BEGIN
         FOR t IN
             WITH tabs AS (
                 SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
-                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws('|', p.polcmd, p.polpermissive,
-                                   p.polroles::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                   pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), ';' ORDER BY 1)
-                        FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) AS policies
+                       -- (rows and arrays as text quote what they hold)
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid ORDER BY pol)::text AS policies
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
                 WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
                   AND pg_catalog.has_table_privilege(r, c.oid, 'SELECT')
@@ -219,20 +229,22 @@ BEGIN
         ), keyed AS (
             -- a table that others reference is made for itself; the others
             -- are grouped by what the probe does with them (owner column,
-            -- columns, constraints, policies): one of each group is checked
-            SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE pg_catalog.concat_ws(' / ',
+            -- columns, constraints, policies): one of each group is checked.
+            -- (Rows and arrays as text quote what they hold, unlike text
+            -- joined with separators that names may hold.)
+            SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE ROW(
                        cand.owner_col, cand.rls,
                        pg_catalog.has_table_privilege('authenticated', cand.relid, 'SELECT'),
-                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(':', at.attname, at.atttypid, at.attnotnull,
-                                   at.atthasdef, at.attidentity, at.attgenerated), ',' ORDER BY at.attnum)
-                        FROM pg_catalog.pg_attribute at
-                        WHERE at.attrelid = cand.relid AND at.attnum > 0 AND NOT at.attisdropped),
-                       (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ',' ORDER BY 1)
-                        FROM pg_catalog.pg_constraint k WHERE k.conrelid = cand.relid),
-                       (SELECT pg_catalog.string_agg(pg_catalog.concat_ws('|', p.polcmd, p.polpermissive,
-                                   p.polroles::text, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                   pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), ';' ORDER BY 1)
-                        FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid)) END AS grp
+                       ARRAY(SELECT ROW(at.attname, at.atttypid, at.attnotnull, at.atthasdef, at.attidentity,
+                                        at.attgenerated)::text
+                             FROM pg_catalog.pg_attribute at
+                             WHERE at.attrelid = cand.relid AND at.attnum > 0 AND NOT at.attisdropped
+                             ORDER BY at.attnum),
+                       ARRAY(SELECT pg_catalog.pg_get_constraintdef(k.oid) AS def
+                             FROM pg_catalog.pg_constraint k WHERE k.conrelid = cand.relid ORDER BY def),
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid ORDER BY pol))::text END AS grp
             FROM cand
         )
         SELECT DISTINCT ON (k.grp) k.relid, k.depth, k.owner_col, k.rls, k.obj, k.parent,
@@ -250,19 +262,26 @@ BEGIN
         ok := true;
         FOR col IN
             SELECT a.attname, a.atttypid, ty.typcategory, ty.typtype,
-                   (SELECT pg_catalog.format('%I.%I', fns.nspname, fc.relname) || ' ' || pg_catalog.quote_ident(fa.attname)
-                    FROM pg_catalog.pg_constraint fk
-                    JOIN pg_catalog.pg_class fc ON fc.oid = fk.confrelid
-                    JOIN pg_catalog.pg_namespace fns ON fns.oid = fc.relnamespace
-                    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = fk.confrelid AND fa.attnum = fk.confkey[1]
-                    WHERE fk.conrelid = t.relid AND fk.contype = 'f' AND fk.conkey = ARRAY[a.attnum]
-                    LIMIT 1) AS parent,
-                   (SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_constraintdef(ck.oid),
-                            pg_catalog.quote_ident(a.attname) || ' = ANY \(\(?ARRAY\[''([^'']*)'''))[1]
-                    FROM pg_catalog.pg_constraint ck
+                   fk.relid::text || '/' || fk.attnum::text AS parent, fk.relid AS parent_rel,
+                   fk.tab AS parent_tab, fk.col AS parent_col,
+                   (SELECT pg_catalog.replace(m[2], '''''', '''')
+                    FROM pg_catalog.pg_constraint ck,
+                         pg_catalog.regexp_matches(pg_catalog.pg_get_constraintdef(ck.oid), check_value, 'g') m
                     WHERE ck.conrelid = t.relid AND ck.contype = 'c' AND a.attnum = ANY (ck.conkey)
+                      AND m[1] = pg_catalog.quote_ident(a.attname)
                     LIMIT 1) AS allowed
             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+            -- the referenced table and column, each a name of its own
+            LEFT JOIN LATERAL (
+                SELECT con.confrelid AS relid, con.confkey[1] AS attnum,
+                       pg_catalog.format('%I.%I', fns.nspname, fc.relname) AS tab,
+                       pg_catalog.quote_ident(fa.attname) AS col
+                FROM pg_catalog.pg_constraint con
+                JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
+                JOIN pg_catalog.pg_namespace fns ON fns.oid = fc.relnamespace
+                JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[1]
+                WHERE con.conrelid = t.relid AND con.contype = 'f' AND con.conkey = ARRAY[a.attnum]
+                LIMIT 1) fk ON true
             WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
               AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
               AND a.attname <> t.owner_col
@@ -275,21 +294,22 @@ BEGIN
                 v := parents ->> col.parent;
                 IF v IS NULL THEN
                     DECLARE
-                        ptab text := pg_catalog.split_part(col.parent, ' ', 1);
-                        pcol text := pg_catalog.split_part(col.parent, ' ', 2);
+                        ptab text := col.parent_tab;
+                        pcol text := col.parent_col;
                         pcols text := '';
                         pvals text := '';
                         pc record;
                     BEGIN
                         FOR pc IN
                             SELECT a.attname, ty.typcategory, ty.typtype, a.atttypid,
-                                   (SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_constraintdef(ck.oid),
-                                            pg_catalog.quote_ident(a.attname) || ' = ANY \(\(?ARRAY\[''([^'']*)'''))[1]
-                                    FROM pg_catalog.pg_constraint ck
-                                    WHERE ck.conrelid = ptab::pg_catalog.regclass AND ck.contype = 'c'
-                                      AND a.attnum = ANY (ck.conkey) LIMIT 1) AS allowed
+                                   (SELECT pg_catalog.replace(m[2], '''''', '''')
+                                    FROM pg_catalog.pg_constraint ck,
+                                         pg_catalog.regexp_matches(pg_catalog.pg_get_constraintdef(ck.oid), check_value, 'g') m
+                                    WHERE ck.conrelid = col.parent_rel AND ck.contype = 'c' AND a.attnum = ANY (ck.conkey)
+                                      AND m[1] = pg_catalog.quote_ident(a.attname)
+                                    LIMIT 1) AS allowed
                             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
-                            WHERE a.attrelid = ptab::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped
+                            WHERE a.attrelid = col.parent_rel AND a.attnum > 0 AND NOT a.attisdropped
                               AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
                         LOOP
                             pcols := pcols || CASE WHEN pcols = '' THEN '' ELSE ', ' END || pg_catalog.quote_ident(pc.attname);
