@@ -46,7 +46,7 @@ static const struct conf_choice log_format_choices[] = {
 	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
 };
 
-static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_secret_file;
+static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
@@ -119,7 +119,7 @@ const struct conf_key conf_keys[] = {
 	  .help = "libpq conninfo of the probe's unprivileged login (host, port, dbname default to "
 		  "database.conninfo's); \"\": the daemon makes momentum_maintd_probe where its role may" },
 	{ .path = "verify.probe_password_file", .type = CT_STRING, .offset = OFF(verify_probe_password_file),
-	  .def = "", .check = check_secret_file,
+	  .def = "",
 	  .help = "file whose first line is the probe login's password (mode 0600 or 0400)" },
 	{ .path = "verify.probe_timeout", .type = CT_DURATION, .offset = OFF(verify_probe_timeout_ms), .def = "60 s",
 	  .min = 1000, .max = 3600000, .flags = CK_RELOADABLE,
@@ -260,27 +260,6 @@ static int check_conninfo(const struct conf_key *k, const char *s, const char *w
 	}
 	PQconninfoFree(opts);
 	return rc;
-}
-
-/* A file holding a secret: readable, and neither group nor others may
- * read or write it; owned by the daemon's user or root. */
-static int check_secret_file(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
-{
-	struct stat st;
-
-	if (s[0] == '\0')
-		return 0;
-	if (access(s, R_OK) < 0 || stat(s, &st) < 0) {
-		set_error(err, "%s: %s: cannot read \"%s\": %s", where, k->path, s, strerror(errno));
-		return -1;
-	}
-	if ((st.st_mode & 077) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		set_error(err, "%s: %s: \"%s\" holds a password: it must be mode 0600 or 0400 and owned by "
-			  "the daemon's user or root (mode %04o, owner %u); run chmod 600 %s", where, k->path, s,
-			  (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, s);
-		return -1;
-	}
-	return 0;
 }
 
 /* "127.0.0.1:9187", "[::1]:9187", "localhost:9187" */

@@ -601,7 +601,7 @@ def test_a_probe_login_of_ones_own_with_a_password_file(db, tmp_path):
     os.chmod(pw, 0o640)
     conf = ["--set", "verify.probe_conninfo=user=own_probe", "--set", "verify.probe_password_file=%s" % pw]
     r = run(["-d", db.conninfo] + conf + ["verify"])
-    assert r.returncode == 78 and "must be mode 0600 or 0400" in r.stderr, (r.returncode, r.stderr)
+    assert r.returncode == 78 and "is readable by other users (mode 0640); run chmod 600" in r.stderr, (r.returncode, r.stderr)
     os.chmod(pw, 0o600)
     r = run(["-d", db.conninfo] + conf + ["verify", "--format", "json", "--fail-on", "info"])
     f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
