@@ -68,13 +68,18 @@ void notify_teardown(void)
 	}
 }
 
+/* STATUS= carries text the daemon did not write (the server's errors, an
+ * application_name of a blocking session): escaped, it stays one line that
+ * cannot drive the terminal of whoever runs "systemctl status". */
 static void send_formatted(const char *prefix, const char *fmt, va_list ap)
 {
-	char status[512];
-	char msg[600];
+	char status[512], msg[600];
+	char *safe;
 
 	vsnprintf(status, sizeof(status), fmt, ap);
-	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix, status);
+	safe = escaped_dup(status, ESCAPE_LINE);
+	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix, safe ? safe : "(out of memory)");
+	free(safe);
 	send_state(msg);
 }
 

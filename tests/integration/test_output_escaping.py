@@ -166,3 +166,14 @@ def test_a_configuration_error_quoting_a_value_is_escaped():
     r = run(["check-config"], env={"MOMENTUM_MAINTD_LOG_LEVEL": "x" + ESC + "[2J"})
     assert r.returncode == 78, r.stderr
     assert no_controls(r.stderr) == [] and "\\x1b[2J" in r.stderr, r.stderr
+
+
+def test_status_lines_escape_the_servers_text(cluster, daemons, notify):
+    # STATUS= shows the last connection error, which quotes a name the
+    # server was given: "systemctl status" prints it at a terminal
+    d = daemons(["-d", cluster.conninfo("no" + TABLE), "--set", "migrations.directory=" + MIGRATIONS],
+                notify=notify)
+    status = notify.wait_for(lambda l: l.startswith("STATUS=waiting for the database"), timeout=20)
+    assert status, d.stderr()
+    assert "does not exist" in status and not CONTROLS.search(status), repr(status)
+    assert "\\x1b[2J" in status, repr(status)
