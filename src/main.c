@@ -36,6 +36,7 @@ struct setting {
 	const char *key;
 	int key_len;
 	const char *value;
+	char *copy;                 /* a secret's own copy (argv's is overwritten) */
 };
 
 /* Where the configuration comes from, kept to read it again on SIGHUP. */
@@ -460,6 +461,7 @@ static int add_setting(struct conf_sources *src, int opt, char *arg)
 		if (opt != 'd')
 			s->key = copy;
 		s->value = copy + at;
+		s->copy = copy;
 		conf_hide_password(arg + at);
 	}
 	src->nsets++;
@@ -592,11 +594,18 @@ static void forget_password(char *password)
 	free(password);
 }
 
+/* The secrets the command line held, gone from memory. */
+static void forget_settings(struct conf_sources *src)
+{
+	for (int i = 0; i < src->nsets; i++)
+		forget_password(src->sets[i].copy);
+}
+
 int main(int argc, char **argv)
 {
 	struct invocation inv = { 0 };
 	const struct command *cmd;
-	struct conf *conf;
+	struct conf *conf = NULL;
 	struct conf_error err;
 	char *password = NULL;
 	int rc;
@@ -606,30 +615,32 @@ int main(int argc, char **argv)
 	inv.src.explicit_path = inv.src.path != NULL && inv.src.path[0] != '\0';
 	rc = parse_options(argc, argv, &inv);
 	if (rc >= 0)
-		return rc;
+		goto out;
 	cmd = find_command(argc, argv, &inv);
-	if (cmd == NULL)
-		return EX_USAGE;
-	rc = check_options(cmd, &inv);
+	rc = cmd == NULL ? EX_USAGE : check_options(cmd, &inv);
 	if (rc != EX_OK)
-		return rc;
+		goto out;
 
 	/* the configuration: defaults < file < environment < command line */
 	if (!inv.src.explicit_path)
 		inv.src.path = DEFAULT_CONFIG;
 	conf = load_configuration(&inv.src, &err);
-	if (conf == NULL)
-		return configuration_error(&err);
+	if (conf == NULL) {
+		rc = configuration_error(&err);
+		goto out;
+	}
 	if (load_password(conf, &password) < 0) {
-		conf_free(conf);
-		return EX_CONFIG;
+		rc = EX_CONFIG;
+		goto out;
 	}
 
 	/* logging as configured, then the command */
 	log_setup(conf_syslog_level(conf), conf->log_format);
 	signal(SIGPIPE, SIG_IGN);
 	rc = cmd->run(&inv, conf, password);
+out:
 	forget_password(password);
 	conf_free(conf);
+	forget_settings(&inv.src);
 	return rc;
 }

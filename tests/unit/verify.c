@@ -40,6 +40,7 @@ static void test_pass(void)
 {
 	struct conf *c = conf_new();
 	struct verify_pass p;
+	char *ci;
 	const char *no[] = { "f" };
 	const char *lint[] = { "rls_disabled_in_public", "error", "public.t", "d", "r" };
 	const char *probe[] = { "probe_policy_error", "error", "public.u (as anon)", "d", "r" };
@@ -102,14 +103,16 @@ static void test_pass(void)
 	ok(feed(&p, rows(1, lint, 5), true, true) == VERIFY_CANCELLED, "stopping after the checks: no probe");
 	verify_pass_free(&p);
 	conf_free(c);
-	is_str(verify_probe_conninfo("postgresql://u:secret@db.example:6543/app?sslmode=require", "user=p password=x", NULL),
-	       "dbname='app' host='db.example' port='6543' user='p' password='x' application_name='momentum-maintd probe' "
+	ci = verify_probe_conninfo("postgresql://u:secret@db.example:6543/app?sslmode=require", "user=p password=x", NULL);
+	is_str(ci, "dbname='app' host='db.example' port='6543' user='p' password='x' application_name='momentum-maintd probe' "
 	       "options='-c client_connection_check_interval=2000' ",
 	       "the probe's conninfo: host, port and dbname from database.conninfo, never its password");
-	is_str(verify_probe_conninfo("host=/tmp dbname=a user=postgres", "", "momentum_maintd_probe"),
-	       "dbname='a' host='/tmp' user='momentum_maintd_probe' application_name='momentum-maintd probe' "
+	free(ci);
+	ci = verify_probe_conninfo("host=/tmp dbname=a user=postgres", "", "momentum_maintd_probe");
+	is_str(ci, "dbname='a' host='/tmp' user='momentum_maintd_probe' application_name='momentum-maintd probe' "
 	       "options='-c client_connection_check_interval=2000' ",
 	       "the login the daemon makes");
+	free(ci);
 }
 
 int main(void)
