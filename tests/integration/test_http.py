@@ -343,7 +343,9 @@ def test_request_bodies_are_refused_without_being_read(db, daemons, notify):
         except (OSError, AssertionError) as e:
             statuses.append(repr(e))
         s.close()
-    assert grown < 4096, "peak RSS grew by %d kB" % grown
+    # evhttp grew by ~350 MB here; 16 MB leaves room for an ASan build's
+    # shadow memory and quarantine (8 MB seen) and still catches buffering
+    assert grown < 16384, "peak RSS grew by %d kB" % grown
     assert statuses == [413, 405] * 10, statuses
     assert get(port, "/healthz")[0] == 200
     d.signal(signal.SIGTERM)
