@@ -10,7 +10,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \
-        libpq-dev libevent-dev libconfig-dev libmd-dev \
+        libpq-dev libevent-dev libconfig-dev libmd-dev libpg-query-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <locale.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <sha2.h>
 
@@ -136,7 +138,55 @@ void text_position(const char *text, long charpos, int *line, int *column,
 	p = ls;
 	while (*p != '\0' && *p != '\n')
 		p++;
-	*line_len = (size_t)(p - ls);
+	*line_len = line_length(ls, (size_t)(p - ls));
+}
+
+size_t line_length(const char *line, size_t len)
+{
+	return len > 0 && line[len - 1] == '\r' ? len - 1 : len;
+}
+
+/* Display width of the UTF-8 character at s (n bytes), as a terminal shows
+ * it: 2 for wide East Asian characters, 0 for combining ones.  wcwidth()
+ * under C.UTF-8, whatever the daemon's own locale. */
+static int char_width(const char *s, size_t n)
+{
+	static locale_t utf8;
+	locale_t old;
+	wchar_t wc;
+	mbstate_t st = { 0 };
+	int w;
+
+	if ((unsigned char)*s < 0x80)
+		return 1;
+	if (utf8 == (locale_t)0)
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (utf8 == (locale_t)0)
+		return 1;
+	old = uselocale(utf8);
+	w = mbrtowc(&wc, s, n, &st) > 0 ? wcwidth(wc) : 1;
+	uselocale(old);
+	return w < 0 ? 1 : w;
+}
+
+size_t caret_indent(const char *line, size_t len, int col, char *out, size_t outsize)
+{
+	size_t used = 0, i = 0;
+
+	for (int c = 1; c < col && i < len; c++) {
+		size_t n = 1;
+		int w;
+
+		while (i + n < len && ((unsigned char)line[i + n] & 0xc0) == 0x80)
+			n++;
+		w = line[i] == '\t' ? 1 : char_width(line + i, n);
+		for (int k = 0; k < w && used + 1 < outsize; k++)
+			out[used++] = line[i] == '\t' ? '\t' : ' ';
+		i += n;
+	}
+	if (outsize > 0)
+		out[used < outsize ? used : outsize - 1] = '\0';
+	return used;
 }
 
 /* Reads a whole file with as few system calls as its size allows: name is
@@ -237,16 +287,6 @@ static int check_content(const char *path, const char *sql, size_t len, char *er
 	return 0;
 }
 
-static bool memmem_ci(const char *hay, size_t n, const char *needle)
-{
-	size_t k = strlen(needle), i;
-
-	for (i = 0; i + k <= n; i++)
-		if (strncasecmp(hay + i, needle, k) == 0)
-			return true;
-	return false;
-}
-
 /* sql_split's "line N: what" as "path:N: what". */
 static void split_error(const char *path, const char *why, char *err, size_t errsize)
 {
@@ -276,8 +316,7 @@ static int parse_statements(struct migration *m, char *err, size_t errsize)
 	for (i = 0; i < m->script.n; i++) {
 		const struct sql_stmt *st = &m->script.stmts[i];
 
-		if (strncasecmp(m->sql + st->start, "copy", 4) == 0 &&
-		    (memmem_ci(m->sql + st->start, st->len, "stdin") || memmem_ci(m->sql + st->start, st->len, "stdout"))) {
+		if (sql_is_copy_stdio(m->sql, st)) {
 			snprintf(err, errsize, "%s:%d:%d: COPY ... FROM STDIN / TO STDOUT needs a client that "
 				 "streams data; in a migration use INSERT, or COPY from a file on the server",
 				 m->path, st->line, st->column);

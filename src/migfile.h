@@ -54,8 +54,18 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 long utf8_invalid_offset(const char *s, size_t len);
 
 /* Converts a 1-based character position in text (as PostgreSQL reports
- * error positions) into a 1-based line and column, and the line's bounds. */
+ * error positions) into a 1-based line and column, and the line's bounds
+ * (without the \r of a CRLF line end). */
 void text_position(const char *text, long charpos, int *line, int *column,
 		   const char **line_start, size_t *line_len);
+
+/* len without a trailing \r (a CRLF file's line, to echo). */
+size_t line_length(const char *line, size_t len);
+
+/* Writes into out (NUL-terminated) what puts a caret under column col
+ * (1-based, characters) of line: its tabs kept, each other character as
+ * many spaces as it is wide on a terminal (2 for wide characters, 0 for
+ * combining ones).  Returns the bytes written. */
+size_t caret_indent(const char *line, size_t len, int col, char *out, size_t outsize);
 
 #endif

@@ -314,8 +314,11 @@ static void error_location(const char *sql, const struct sql_stmt *st, const cha
 
 		while (p > sql && p[-1] != '\n')
 			p--;
+		/* a byte order mark is not part of the first line */
+		if (p == sql && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+			p += 3;
 		*ls = p;
-		*ll = strcspn(p, "\n");
+		*ll = line_length(p, strcspn(p, "\n"));
 	}
 }
 
@@ -339,11 +342,11 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 
 		error_location(sql, st, pos, &line, &col, &ls, &ll);
 		snprintf(where, sizeof(where), "%s:%d:%d: ", path, line, col);
-		/* the line, and a caret under the column (tabs kept so it lines up) */
+		/* the line, and a caret under the column (tabs kept and wide
+		 * characters counted twice so it lines up) */
 		used = (size_t)snprintf(snippet, sizeof(snippet), "\n%6d | %.*s\n       | ", line,
 					(int)(ll > 300 ? 300 : ll), ls);
-		for (int i = 1; i < col && used + 2 < sizeof(snippet) && (size_t)(i - 1) < ll; i++)
-			snippet[used++] = ls[i - 1] == '\t' ? '\t' : ' ';
+		used += caret_indent(ls, ll > 300 ? 300 : ll, col, snippet + used, sizeof(snippet) - used - 2);
 		snprintf(snippet + used, sizeof(snippet) - used, "^%s", pos ? "" : " (statement starting here)");
 	} else if (path != NULL) {
 		snprintf(where, sizeof(where), "%s: ", path);

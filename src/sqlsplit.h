@@ -1,8 +1,10 @@
-/* Splits a migration file into statements the way psql does: semicolons
- * end statements except inside quotes ('', E'', ""), dollar quotes
- * ($$, $tag$), comments (--, nested slash-star) and BEGIN ATOMIC ... END
- * bodies of CREATE FUNCTION/PROCEDURE.  Also reads the file's leading
- * "-- momentum-maintd: ..." directives.  Pure: unit-tested alone. */
+/* Splits a migration file into statements: with PostgreSQL's own parser
+ * where it parses, else the way psql does (semicolons end statements
+ * except inside quotes ('', E'', ""), dollar quotes ($$, $tag$), comments
+ * (--, nested slash-star), parentheses and BEGIN ATOMIC ... END bodies of
+ * CREATE FUNCTION/PROCEDURE).  Also reads the directive
+ * "-- momentum-maintd: no-transaction" before the first statement.  Pure:
+ * unit-tested alone. */
 #ifndef MOMENTUM_SQLSPLIT_H
 #define MOMENTUM_SQLSPLIT_H
 
@@ -22,8 +24,28 @@ struct sql_script {
 	bool no_transaction;      /* -- momentum-maintd: no-transaction */
 };
 
-/* On error returns -1 and writes "line N: what" into err. */
+/* Splits with PostgreSQL 15's own parser (libpg_query).  Where it finds a
+ * syntax error, or after SET standard_conforming_strings = off, the
+ * scanner below splits instead and the server judges the statements
+ * (a newer server may know syntax the parser does not).  A UTF-8 byte
+ * order mark at the start is skipped, as psql does.  On error returns -1
+ * and writes "line N: what" into err. */
 int sql_split(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize);
+
+/* The scanner alone, psql's rules: quotes, dollar quotes, comments,
+ * parentheses, BEGIN ATOMIC bodies, standard_conforming_strings. */
+int sql_split_scanner(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize);
+
+/* 3 when text starts with a UTF-8 byte order mark, else 0. */
+size_t sql_bom_len(const char *text, size_t len);
+
+/* True for COPY ... FROM STDIN / TO STDOUT (by its tokens: a table whose
+ * name contains "stdin" is not). */
+bool sql_is_copy_stdio(const char *text, const struct sql_stmt *stmt);
+
+/* 0 when stmt sets standard_conforming_strings off, 1 when on (or RESET),
+ * -1 when it is not such a SET. */
+int sql_sets_standard_strings(const char *text, const struct sql_stmt *stmt);
 void sql_script_free(struct sql_script *s);
 
 /* True when stmt ends or begins a transaction (not allowed inside a

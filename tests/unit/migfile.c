@@ -233,6 +233,20 @@ int main(void)
 		ok(line == 3 && col == 3 && ll == 14 && strncmp(ls, "  nope", 6) == 0, "line 3 column 3 (%d:%d)", line, col);
 		text_position("\xc3\xa9\xc3\xa9 x", 4, &line, &col, &ls, &ll);
 		ok(line == 1 && col == 4, "positions count characters, not bytes (%d:%d)", line, col);
+		text_position("SELECT 1;\r\nSELECT x;\r\n", 18, &line, &col, &ls, &ll);
+		ok(line == 2 && col == 7 && ll == 9, "a CRLF line is echoed without its \\r (%d:%d, %zu)", line, col, ll);
+	}
+	/* the caret under an error: by display width */
+	{
+		char pad[64];
+		const char *l = "\tSELECT '\xe6\x97\xa5\xe6\x9c\xac', e\xcc\x81, nope";
+
+		/* tab, SELECT, space, quote, 2 wide chars, quote, comma, space, e + combining accent, comma, space */
+		ok(caret_indent(l, strlen(l), 19, pad, sizeof(pad)) == 19 &&
+		   strcmp(pad, "\t" "                  ") == 0, "tabs kept, wide characters 2, combining 0 (%zu: [%s])",
+		   strlen(pad), pad);
+		ok(caret_indent("abc", 3, 10, pad, sizeof(pad)) == 3, "never past the line");
+		ok(caret_indent("abcdef", 6, 6, pad, 3) == 2 && strcmp(pad, "  ") == 0, "never past the buffer");
 	}
 	ok(utf8_invalid_offset("abc", 3) == -1, "ASCII is UTF-8");
 	ok(utf8_invalid_offset("\xc3\xa9", 2) == -1, "two-byte sequence");
