@@ -1,4 +1,5 @@
-/* libFuzzer target: sql_split() on arbitrary migration files.  The buffer
+/* libFuzzer target: sql_split() (PostgreSQL's parser, then the scanner
+ * where it fails) and sql_split_scanner() on arbitrary migration files.  The buffer
  * is exactly the input, without a terminating NUL, so that any read past
  * `len` shows up under AddressSanitizer.  Statements must lie inside the
  * text, in order and without overlap.  Built and run by "make fuzz". */
@@ -12,20 +13,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One splitter on text: statements inside it, in order, not overlapping;
+ * a failure says why and leaves nothing allocated. */
+static void check(int (*split)(const char *, size_t, struct sql_script *, char *, size_t),
+		  const char *text, size_t size)
 {
 	struct sql_script script;
 	char err[512];
 	size_t i, end = 0;
-	char *text;
 
-	/* malloc(0) may return NULL; keep one byte but pass size */
-	text = malloc(size ? size : 1);
-	if (text == NULL)
-		return 0;
-	memcpy(text, data, size);
 	err[0] = '\0';
-	if (sql_split(text, size, &script, err, sizeof(err)) == 0) {
+	if (split(text, size, &script, err, sizeof(err)) == 0) {
 		for (i = 0; i < script.n; i++) {
 			const struct sql_stmt *st = &script.stmts[i];
 
@@ -34,11 +32,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			end = st->start + st->len;
 			(void)sql_is_transaction_control(text, st);
+			(void)sql_is_copy_stdio(text, st);
+			(void)sql_sets_standard_strings(text, st);
 		}
 		sql_script_free(&script);
 	} else if (err[0] == '\0' || script.stmts != NULL) {
-		abort(); /* a failure says why and leaves nothing allocated */
+		abort();
 	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text;
+
+	/* malloc(0) may return NULL; keep one byte but pass size */
+	text = malloc(size ? size : 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	/* the path migrations take (PostgreSQL's parser, the scanner where it
+	 * fails), and the scanner alone on every input */
+	check(sql_split, text, size);
+	check(sql_split_scanner, text, size);
 	free(text);
 	return 0;
 }
