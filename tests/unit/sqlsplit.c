@@ -96,6 +96,11 @@ int main(void)
 	   sc.n == 2 && !sc.no_transaction, "a comment starting momentum-maintd: after a statement is a comment");
 	ok(count_scanner("CREATE TABLE t (x int);\n-- momentum-maintd: this table is ...\nSELECT 1;") == 2,
 	   "... for the scanner too");
+	ok(split("/* a\n block */ -- momentum-maintd: no-transaction\r\nCREATE INDEX CONCURRENTLY i ON t (x);\r\n") == 0 &&
+	   sc.no_transaction, "the directive after a block comment, in a CRLF file");
+	ok(split("SELECT 1;\n/* one\n two */\n--momentum-maintd:no-transaction\nSELECT 2;") < 0 &&
+	   strcmp(err, "line 4: directives must come before the first statement") == 0,
+	   "a misplaced directive's line counts the comments before it (%s)", err);
 	ok(split("SELECT 1;\n-- momentum-maintd: no-transaction\n") < 0, "directive after a statement refused");
 	is_str(err, "line 2: directives must come before the first statement", "says why");
 
