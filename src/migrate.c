@@ -57,9 +57,26 @@ extern const char supabase_compat_sql[];
 	" AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 /* the server's "must be owner of table x" (42501) */
 #define NOT_OWNER "must be owner of "
+/* A session as a new connection has it: what DISCARD ALL does, less its
+ * pg_advisory_unlock_all(), which would let go of the migration lock (and
+ * DISCARD ALL may not run in a transaction, where a file's set-up goes).
+ * SET SESSION AUTHORIZATION DEFAULT also ends a SET ROLE; RESET ALL puts
+ * application_name back to what the connection gave.  A custom setting a
+ * file defined ("app.x") stays defined, reading '': PostgreSQL has no way
+ * to undefine one short of a new connection.  Then the daemon's own
+ * settings: the DBA's timeouts are for the application. */
 #define SESSION_SETUP_SQL \
-	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
+	"CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; " \
+	"DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; " \
+	"SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
+/* Who is in the way of a migration that timed out on a lock, read without
+ * touching the session the file set up (a no-transaction file's retry goes
+ * on in it): the query's own settings are LOCAL to a transaction of its
+ * own, which blockers_found ends. */
+#define BLOCKERS_SETUP_SQL \
+	"BEGIN; SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; " \
+	"SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; SET LOCAL search_path = pg_catalog; "
 
 struct migrator;
 /* A step of the run: handles the result of the query that named it. */
@@ -112,9 +129,11 @@ static void applied_read(struct migrator *m, PGresult *res, bool ok);
 static void compat_done(struct migrator *m, PGresult *res, bool ok);
 static void session_reset(struct migrator *m, PGresult *res, bool ok);
 static void migration_started(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok);
 static void statement_done(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok);
 static void blockers_found(struct migrator *m, PGresult *res, bool ok);
+static void blockers_ended(struct migrator *m, PGresult *res, bool ok);
 static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back(struct migrator *m, PGresult *res, bool ok);
 static void owner_found(struct migrator *m, PGresult *res, bool ok);
@@ -174,8 +193,7 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->arg = arg;
 	m->bootstrap_and_read = concat(sql_migrate_bootstrap, sql_migrate_applied);
 	m->check_and_read = concat(LOCK_CHECK_ROW_SQL, sql_migrate_applied);
-	/* after a ROLLBACK the session is as the previous file left it */
-	m->blockers = concat(SESSION_SETUP_SQL, sql_migrate_blockers);
+	m->blockers = concat(BLOCKERS_SETUP_SQL, sql_migrate_blockers);
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);
 	if (m->bootstrap_and_read == NULL || m->check_and_read == NULL || m->blockers == NULL ||
@@ -930,28 +948,59 @@ static void apply_next(struct migrator *m)
 	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked);
 }
 
-/* Each file starts from a clean session: a SET or SET ROLE in one file
- * must not change how the next one runs.  A migration's statements wait at
- * most migrations.lock_timeout for a lock, so that the application's
- * queries never queue behind its lock request for longer than that.
+/* Each file starts from a clean session (SESSION_SETUP_SQL): what one
+ * file leaves in it must not change how the next one runs.  A migration's
+ * statements wait at most migrations.lock_timeout for a lock, so that the
+ * application's queries never queue behind its lock request for longer
+ * than that.
  *
- * A transactional file gets the set-up and its BEGIN in one round trip:
- * the set-up then belongs to the migration's transaction, which is what
- * matters, as a rolled-back file is either retried from here or ends the
- * run. */
+ * The set-up commits on its own (an UNLISTEN takes effect at commit, and a
+ * failed file must not bring the previous file's session back), in the
+ * round trip that opens a transactional file's transaction.  The last
+ * statement, the first of that transaction, checks that this server
+ * session holds the migration lock: behind a transaction-mode pooler it
+ * may not, and the file must not run unprotected (CHECK_LOCK_SQL). */
+#define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_HELD_EXPR ")::text"
 static void start_migration(struct migrator *m)
 {
-	char sql[512];
+	char sql[1024];
 	bool no_tx = current(m)->script.no_transaction;
 
 	m->phase = PHASE_APPLYING;
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
-		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld; COMMIT; %s" CHECK_LOCK_SQL,
+		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : "BEGIN; ");
 	send_sql(m, sql, no_tx ? session_reset : migration_started);
 }
 
+/* The lock check's answer; when the lock is elsewhere the run ends with
+ * MIGRATE_UNSAFE (exit 78) once a transactional file's transaction, in
+ * which nothing of the file ran yet, is rolled back. */
+static bool lock_still_held(struct migrator *m, const PGresult *res)
+{
+	if (PQntuples(res) == 1 && PQnfields(res) == 2 &&
+	    migration_lock_held(PQbackendPID(db_pgconn(m->db)), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+				&m->pooler_noted))
+		return true;
+	log_error("%s: not applied: its session does not hold the migration lock", current(m)->path);
+	m->phase = PHASE_ENDING;
+	if (current(m)->script.no_transaction)
+		finish(m, MIGRATE_UNSAFE);
+	else
+		send_sql(m, "ROLLBACK", rolled_back_unsafe);
+	return false;
+}
+
+static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok)
+{
+	(void)res; (void)ok;
+	finish(m, MIGRATE_UNSAFE);
+}
+
 /* A no-transaction file is marked in progress before its first statement,
- * so that a crash part-way is seen at the next start. */
+ * so that a crash part-way is seen at the next start.  Its statements are
+ * not checked one by one: a check cannot share their transaction (CREATE
+ * INDEX CONCURRENTLY has none), so a transaction-mode pooler is refused
+ * when the lock is taken (pooler_probe) and here, before the file starts. */
 static void session_reset(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
@@ -962,6 +1011,8 @@ static void session_reset(struct migrator *m, PGresult *res, bool ok)
 		bookkeeping_failed(m, res);
 		return;
 	}
+	if (!lock_still_held(m, res))
+		return;
 	snprintf(version, sizeof(version), "%" PRId64, mig->version);
 	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
 		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
@@ -975,6 +1026,8 @@ static void migration_started(struct migrator *m, PGresult *res, bool ok)
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
+	if (!current(m)->script.no_transaction && !lock_still_held(m, res))
+		return;
 	send_statement(m);
 }
 
@@ -1185,7 +1238,9 @@ static void unlocked(struct migrator *m, PGresult *res, bool ok)
 /* ---- a lock timeout: say who is in the way, wait, try again -------------- */
 
 /* Lock not granted in time.  Transactional files start over after a
- * ROLLBACK; a no-transaction file retries the statement. */
+ * ROLLBACK, from a clean session again; a no-transaction file retries the
+ * statement in the session its earlier statements set up (its SETs, and
+ * its lock_timeout: the blockers query leaves them alone). */
 static void lock_timed_out(struct migrator *m)
 {
 	m->phase = PHASE_LOCK_RETRY;
@@ -1231,7 +1286,6 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 	const struct migration *mig = current(m);
 	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
 	long delay = backoff_ms(m->lock_attempt, LOCK_RETRY_BASE_MS, LOCK_RETRY_CAP_MS);
-	struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
 	char who[768], ms[32];
 
 	describe_blockers(res, ok, who, sizeof(who));
@@ -1244,6 +1298,19 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 		 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
 		 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
 	notify_lock_retry(mig->name, m->cur_ordinal, m->npending, m->lock_attempt, m->conf->mig_lock_retries, who);
+	/* the query's own transaction (BLOCKERS_SETUP_SQL), failed or not */
+	send_sql(m, "ROLLBACK", blockers_ended);
+}
+
+static void blockers_ended(struct migrator *m, PGresult *res, bool ok)
+{
+	long delay = backoff_ms(m->lock_attempt, LOCK_RETRY_BASE_MS, LOCK_RETRY_CAP_MS);
+	struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
+
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
 	evtimer_add(m->retry, &tv);
 }
 
