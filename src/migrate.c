@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,13 +434,79 @@ static void bookkeeping_failed(struct migrator *m, const PGresult *res)
 
 /* ---- the start, and the migration lock ---------------------------------- */
 
+#define POOLER_FIX \
+	"connect directly to PostgreSQL (on Supabase: the direct connection or the session pooler on port 5432, " \
+	"not port 6543) or set the pooler to session mode (PgBouncer pool_mode = session) in database.conninfo"
+
 static void report_pooler(int server_pid)
 {
 	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
 		 "the migration lock is not held by the server session that runs this connection's "
 		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
-		 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
-		 "the database itself or to a session-mode pooler", server_pid);
+		 "(PgBouncer pool_mode = transaction, Supabase's port 6543), where the lock protects nothing; "
+		 "nothing was applied. Fix: " POOLER_FIX, server_pid);
+}
+
+/* How long the probe waits for the pooler to give it a server session: a
+ * session-mode pool that is full keeps it waiting, which is the answer. */
+#define POOLER_PROBE_MS 2000
+
+/* The probe's answer to MIGRATION_LOCK_HELD_SQL within POOLER_PROBE_MS, or
+ * NULL (no answer: not shared). */
+static PGresult *probe_answer(PGconn *p)
+{
+	struct pollfd pfd = { .fd = PQsocket(p), .events = POLLIN };
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (PQsendQuery(p, MIGRATION_LOCK_HELD_SQL) != 1)
+		return NULL;
+	while (PQisBusy(p)) {
+		int left = POOLER_PROBE_MS - (int)(elapsed_since(&start) * 1000);
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0 || PQconsumeInput(p) != 1)
+			return NULL;
+	}
+	return PQgetResult(p);
+}
+
+/* Whether the pooler in front of c hands the server session that holds
+ * the migration lock to another of its clients: a second connection, made
+ * as c was and asking while c is idle, finds the lock held by its own
+ * server session.  A transaction-mode pooler does so as soon as that
+ * session is idle in its pool, whatever its size (it reuses the session
+ * last used); in session mode the second client gets a session of its own,
+ * or waits for one. */
+bool migration_pooler_shares_session(PGconn *c)
+{
+	PQconninfoOption *opts = PQconninfo(c), *o;
+	const char *keys[64], *vals[64];
+	int n = 0;
+	bool shared = false;
+
+	for (o = opts; o != NULL && o->keyword != NULL && n < 62; o++)
+		if (o->val != NULL && o->val[0] != '\0' && strcmp(o->keyword, "connect_timeout") != 0) {
+			keys[n] = o->keyword;
+			vals[n++] = o->val;
+		}
+	keys[n] = "connect_timeout"; vals[n++] = "5";
+	keys[n] = NULL; vals[n] = NULL;
+	PGconn *p = opts != NULL ? PQconnectdbParams(keys, vals, 0) : NULL;
+
+	if (p != NULL && PQstatus(p) == CONNECTION_OK) {
+		PGresult *r = probe_answer(p);
+
+		shared = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			 PQgetvalue(r, 0, 1)[0] == 't';
+		if (shared)
+			report_pooler(atoi(PQgetvalue(r, 0, 0)));
+		PQclear(r);
+	} else {
+		log_debug("pooler check: a second connection failed: %s", p ? PQerrorMessage(p) : "out of memory");
+	}
+	PQfinish(p);
+	PQconninfoFree(opts);
+	return shared;
 }
 
 bool migration_lock_held(int client_pid, const char *server_pid_text, const char *held, bool *noted)
@@ -540,7 +607,10 @@ static void lock_taken(struct migrator *m)
  * session does not hold the migration lock. */
 static bool lock_session_ok(struct migrator *m, const char *server_pid, const char *held)
 {
-	if (migration_lock_held(PQbackendPID(db_pgconn(m->db)), server_pid, held, &m->pooler_noted))
+	PGconn *c = db_pgconn(m->db);
+
+	if (migration_lock_held(PQbackendPID(c), server_pid, held, &m->pooler_noted) &&
+	    (PQbackendPID(c) == atoi(server_pid) || !migration_pooler_shares_session(c)))
 		return true;
 	finish(m, MIGRATE_UNSAFE);
 	return false;
