@@ -451,15 +451,22 @@ static void report_pooler(int server_pid)
  * session-mode pool that is full keeps it waiting, which is the answer. */
 #define POOLER_PROBE_MS 2000
 
-/* The probe's answer to MIGRATION_LOCK_HELD_SQL within POOLER_PROBE_MS, or
- * NULL (no answer: not shared). */
+/* The server pid and whether it holds the migration lock; if it does, the
+ * lock leaked into the pooler's pool, where it would keep every later run
+ * waiting, so the probe lets go of it in the same statement. */
+#define POOLER_PROBE_SQL \
+	"SELECT pg_backend_pid(), h, CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
+	"FROM (SELECT " MIGRATION_LOCK_HELD_EXPR " AS h) held"
+
+/* The probe's answer to POOLER_PROBE_SQL within POOLER_PROBE_MS, or NULL
+ * (no answer: not shared). */
 static PGresult *probe_answer(PGconn *p)
 {
 	struct pollfd pfd = { .fd = PQsocket(p), .events = POLLIN };
 	struct timespec start;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (PQsendQuery(p, MIGRATION_LOCK_HELD_SQL) != 1)
+	if (PQsendQuery(p, POOLER_PROBE_SQL) != 1)
 		return NULL;
 	while (PQisBusy(p)) {
 		int left = POOLER_PROBE_MS - (int)(elapsed_since(&start) * 1000);

@@ -126,6 +126,8 @@ def test_transaction_pooler_at_default_settings_is_refused(db, cluster, tmp_path
         refused(r)
         nothing_applied(db)
         assert db.query("SELECT to_regclass('public.second_table')") == [(None,)]
+        assert db.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1835885684 "
+                        "AND objid = 1") == [(0,)], "the lock is not left behind in the pool"
     finally:
         b.stop()
 
@@ -152,3 +154,19 @@ def test_session_pooler_at_default_settings_works(db, cluster, pool_size):
         assert db.query("SELECT count(*) FROM momentum_maintd.schema_migrations") == [(SEED_COUNT,)]
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize("second_no_tx", [False, True], ids=["transaction", "no-transaction"])
+def test_a_file_whose_session_lost_the_lock_is_not_run(db, tmp_path, second_no_tx):
+    """The check at the start of each file, without a pooler: the first file
+    lets go of the lock, so the second must not run."""
+    mdir = migrations_dir(tmp_path, {
+        "001_unlock.sql": "SELECT pg_advisory_unlock_all();\n",
+        "002_second.sql": ("-- momentum-maintd: no-transaction\n" if second_no_tx else "")
+                          + "CREATE TABLE second_table (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    refused(r)
+    assert "002_second.sql: not applied: its session does not hold the migration lock" in r.stderr
+    assert db.query("SELECT version FROM momentum_maintd.schema_migrations") == [(1,)]
+    assert db.query("SELECT count(*) FROM momentum_maintd.migrations_in_progress") == [(0,)]
+    assert db.query("SELECT to_regclass('public.second_table')") == [(None,)]
