@@ -443,8 +443,8 @@ static void report_pooler(int server_pid)
 	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
 		 "the migration lock is not held by the server session that runs this connection's "
 		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
-		 "(PgBouncer pool_mode = transaction, Supabase's port 6543), where the lock protects nothing; "
-		 "nothing was applied. Fix: " POOLER_FIX, server_pid);
+		 "(PgBouncer pool_mode = transaction, Supabase's port 6543), where the lock protects nothing. "
+		 "Fix: " POOLER_FIX, server_pid);
 }
 
 /* How long the probe waits for the pooler to give it a server session: a
@@ -490,6 +490,7 @@ bool migration_pooler_shares_session(PGconn *c)
 	const char *keys[64], *vals[64];
 	int n = 0;
 	bool shared = false;
+	PGconn *p = NULL;
 
 	for (o = opts; o != NULL && o->keyword != NULL && n < 62; o++)
 		if (o->val != NULL && o->val[0] != '\0' && strcmp(o->keyword, "connect_timeout") != 0) {
@@ -498,7 +499,8 @@ bool migration_pooler_shares_session(PGconn *c)
 		}
 	keys[n] = "connect_timeout"; vals[n++] = "5";
 	keys[n] = NULL; vals[n] = NULL;
-	PGconn *p = opts != NULL ? PQconnectdbParams(keys, vals, 0) : NULL;
+	if (opts != NULL)
+		p = PQconnectdbParams(keys, vals, 0);
 
 	if (p != NULL && PQstatus(p) == CONNECTION_OK) {
 		PGresult *r = probe_answer(p);
@@ -619,6 +621,7 @@ static bool lock_session_ok(struct migrator *m, const char *server_pid, const ch
 	if (migration_lock_held(PQbackendPID(c), server_pid, held, &m->pooler_noted) &&
 	    (PQbackendPID(c) == atoi(server_pid) || !migration_pooler_shares_session(c)))
 		return true;
+	log_error("nothing applied: the migration lock cannot protect this connection");
 	finish(m, MIGRATE_UNSAFE);
 	return false;
 }

@@ -3,6 +3,7 @@ pooling is detected and refused, because a session advisory lock does not
 protect anything there."""
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -38,10 +39,16 @@ class Bouncer:
                 os.chown(os.path.join(self.dir, n), pw.pw_uid, pw.pw_gid)
             kw["preexec_fn"] = lambda: (os.setgid(pw.pw_gid), os.setuid(pw.pw_uid))
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-        for _ in range(100):
-            if os.path.exists(os.path.join(self.dir, ".s.PGSQL.%d" % self.port)):
+        # listening, without opening a server connection (the pool stays cold)
+        for _ in range(200):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(os.path.join(self.dir, ".s.PGSQL.%d" % self.port))
                 break
-            time.sleep(0.05)
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                s.close()
 
     def conninfo(self, db):
         return "host=%s port=%d user=postgres dbname=%s" % (self.dir, self.port, db)
