@@ -177,3 +177,14 @@ def test_a_file_whose_session_lost_the_lock_is_not_run(db, tmp_path, second_no_t
     assert db.query("SELECT version FROM momentum_maintd.schema_migrations") == [(1,)]
     assert db.query("SELECT count(*) FROM momentum_maintd.migrations_in_progress") == [(0,)]
     assert db.query("SELECT to_regclass('public.second_table')") == [(None,)]
+
+
+def test_daemon_run_through_a_transaction_pooler_exits_78(db, cluster, daemons):
+    b = Bouncer(cluster, "transaction", "default_pool_size = 1\n")
+    try:
+        d = daemons(["-d", b.conninfo(db.name), "--set", "migrations.directory=" + MIGRATIONS])
+        assert d.wait() == 78, d.stderr()
+        refused(subprocess.CompletedProcess([], 78, "", d.stderr()))
+        nothing_applied(db)
+    finally:
+        b.stop()
