@@ -447,7 +447,8 @@ static int take_lock(struct oneshot *o)
 		PQclear(r);
 		return PQstatus(c) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
 	}
-	got = migration_lock_held(PQbackendPID(c), PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), NULL);
+	got = migration_lock_held(PQbackendPID(c), PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), NULL) &&
+	      (PQbackendPID(c) == atoi(PQgetvalue(r, 0, 0)) || !migration_pooler_shares_session(c));
 	PQclear(r);
 	return got ? EX_OK : EX_CONFIG;
 }

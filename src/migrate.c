@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,9 +58,26 @@ extern const char supabase_compat_sql[];
 	" AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 /* the server's "must be owner of table x" (42501) */
 #define NOT_OWNER "must be owner of "
+/* A session as a new connection has it: what DISCARD ALL does, less its
+ * pg_advisory_unlock_all(), which would let go of the migration lock (and
+ * DISCARD ALL may not run in a transaction, where a file's set-up goes).
+ * SET SESSION AUTHORIZATION DEFAULT also ends a SET ROLE; RESET ALL puts
+ * application_name back to what the connection gave.  A custom setting a
+ * file defined ("app.x") stays defined, reading '': PostgreSQL has no way
+ * to undefine one short of a new connection.  Then the daemon's own
+ * settings: the DBA's timeouts are for the application. */
 #define SESSION_SETUP_SQL \
-	"RESET SESSION AUTHORIZATION; RESET ALL; SET statement_timeout = 0; SET lock_timeout = 0; " \
+	"CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; " \
+	"DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; " \
+	"SET statement_timeout = 0; SET lock_timeout = 0; " \
 	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
+/* Who is in the way of a migration that timed out on a lock, read without
+ * touching the session the file set up (a no-transaction file's retry goes
+ * on in it): the query's own settings are LOCAL to a transaction of its
+ * own, which blockers_found ends. */
+#define BLOCKERS_SETUP_SQL \
+	"BEGIN; SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL ROLE NONE; " \
+	"SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; SET LOCAL search_path = pg_catalog; "
 
 struct migrator;
 /* A step of the run: handles the result of the query that named it. */
@@ -112,9 +130,11 @@ static void applied_read(struct migrator *m, PGresult *res, bool ok);
 static void compat_done(struct migrator *m, PGresult *res, bool ok);
 static void session_reset(struct migrator *m, PGresult *res, bool ok);
 static void migration_started(struct migrator *m, PGresult *res, bool ok);
+static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok);
 static void statement_done(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back_for_retry(struct migrator *m, PGresult *res, bool ok);
 static void blockers_found(struct migrator *m, PGresult *res, bool ok);
+static void blockers_ended(struct migrator *m, PGresult *res, bool ok);
 static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back(struct migrator *m, PGresult *res, bool ok);
 static void owner_found(struct migrator *m, PGresult *res, bool ok);
@@ -174,8 +194,7 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->arg = arg;
 	m->bootstrap_and_read = concat(sql_migrate_bootstrap, sql_migrate_applied);
 	m->check_and_read = concat(LOCK_CHECK_ROW_SQL, sql_migrate_applied);
-	/* after a ROLLBACK the session is as the previous file left it */
-	m->blockers = concat(SESSION_SETUP_SQL, sql_migrate_blockers);
+	m->blockers = concat(BLOCKERS_SETUP_SQL, sql_migrate_blockers);
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);
 	if (m->bootstrap_and_read == NULL || m->check_and_read == NULL || m->blockers == NULL ||
@@ -418,13 +437,88 @@ static void bookkeeping_failed(struct migrator *m, const PGresult *res)
 
 /* ---- the start, and the migration lock ---------------------------------- */
 
+#define POOLER_FIX \
+	"connect directly to PostgreSQL (on Supabase: the direct connection or the session pooler on port 5432, " \
+	"not port 6543) or set the pooler to session mode (PgBouncer pool_mode = session) in database.conninfo"
+
 static void report_pooler(int server_pid)
 {
 	log_emit(LOG_ERR, MSGID_MIGRATION_LOCK_WAIT, NULL, 0,
 		 "the migration lock is not held by the server session that runs this connection's "
 		 "queries (backend pid %d): the daemon is connected through a transaction-mode pooler "
-		 "(PgBouncer pool_mode = transaction, Supabase's port 6543). Set database.conninfo to "
-		 "the database itself or to a session-mode pooler", server_pid);
+		 "(PgBouncer pool_mode = transaction, Supabase's port 6543), where the lock protects nothing. "
+		 "Fix: " POOLER_FIX, server_pid);
+}
+
+/* How long the probe waits for the pooler to give it a server session: a
+ * session-mode pool that is full keeps it waiting, which is the answer. */
+#define POOLER_PROBE_MS 2000
+
+/* The server pid and whether it holds the migration lock; if it does, the
+ * lock leaked into the pooler's pool, where it would keep every later run
+ * waiting, so the probe lets go of it in the same statement. */
+#define POOLER_PROBE_SQL \
+	"SELECT pg_backend_pid(), h, CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
+	"FROM (SELECT " MIGRATION_LOCK_HELD_EXPR " AS h) held"
+
+/* The probe's answer to POOLER_PROBE_SQL within POOLER_PROBE_MS, or NULL
+ * (no answer: not shared). */
+static PGresult *probe_answer(PGconn *p)
+{
+	struct pollfd pfd = { .fd = PQsocket(p), .events = POLLIN };
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (PQsendQuery(p, POOLER_PROBE_SQL) != 1)
+		return NULL;
+	while (PQisBusy(p)) {
+		int left = POOLER_PROBE_MS - (int)(elapsed_since(&start) * 1000);
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0 || PQconsumeInput(p) != 1)
+			return NULL;
+	}
+	return PQgetResult(p);
+}
+
+/* Whether the pooler in front of c hands the server session that holds
+ * the migration lock to another of its clients: a second connection, made
+ * as c was and asking while c is idle, finds the lock held by its own
+ * server session.  A transaction-mode pooler does so as soon as that
+ * session is idle in its pool, whatever its size (it reuses the session
+ * last used); in session mode the second client gets a session of its own,
+ * or waits for one. */
+bool migration_pooler_shares_session(PGconn *c)
+{
+	PQconninfoOption *opts = PQconninfo(c), *o;
+	const char *keys[64], *vals[64];
+	int n = 0;
+	bool shared = false;
+	PGconn *p = NULL;
+
+	for (o = opts; o != NULL && o->keyword != NULL && n < 62; o++)
+		if (o->val != NULL && o->val[0] != '\0' && strcmp(o->keyword, "connect_timeout") != 0) {
+			keys[n] = o->keyword;
+			vals[n++] = o->val;
+		}
+	keys[n] = "connect_timeout"; vals[n++] = "5";
+	keys[n] = NULL; vals[n] = NULL;
+	if (opts != NULL)
+		p = PQconnectdbParams(keys, vals, 0);
+
+	if (p != NULL && PQstatus(p) == CONNECTION_OK) {
+		PGresult *r = probe_answer(p);
+
+		shared = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			 PQgetvalue(r, 0, 1)[0] == 't';
+		if (shared)
+			report_pooler(atoi(PQgetvalue(r, 0, 0)));
+		PQclear(r);
+	} else {
+		log_debug("pooler check: a second connection failed: %s", p ? PQerrorMessage(p) : "out of memory");
+	}
+	PQfinish(p);
+	PQconninfoFree(opts);
+	return shared;
 }
 
 bool migration_lock_held(int client_pid, const char *server_pid_text, const char *held, bool *noted)
@@ -525,8 +619,12 @@ static void lock_taken(struct migrator *m)
  * session does not hold the migration lock. */
 static bool lock_session_ok(struct migrator *m, const char *server_pid, const char *held)
 {
-	if (migration_lock_held(PQbackendPID(db_pgconn(m->db)), server_pid, held, &m->pooler_noted))
+	PGconn *c = db_pgconn(m->db);
+
+	if (migration_lock_held(PQbackendPID(c), server_pid, held, &m->pooler_noted) &&
+	    (PQbackendPID(c) == atoi(server_pid) || !migration_pooler_shares_session(c)))
 		return true;
+	log_error("nothing applied: the migration lock cannot protect this connection");
 	finish(m, MIGRATE_UNSAFE);
 	return false;
 }
@@ -933,28 +1031,59 @@ static void apply_next(struct migrator *m)
 	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked);
 }
 
-/* Each file starts from a clean session: a SET or SET ROLE in one file
- * must not change how the next one runs.  A migration's statements wait at
- * most migrations.lock_timeout for a lock, so that the application's
- * queries never queue behind its lock request for longer than that.
+/* Each file starts from a clean session (SESSION_SETUP_SQL): what one
+ * file leaves in it must not change how the next one runs.  A migration's
+ * statements wait at most migrations.lock_timeout for a lock, so that the
+ * application's queries never queue behind its lock request for longer
+ * than that.
  *
- * A transactional file gets the set-up and its BEGIN in one round trip:
- * the set-up then belongs to the migration's transaction, which is what
- * matters, as a rolled-back file is either retried from here or ends the
- * run. */
+ * The set-up commits on its own (an UNLISTEN takes effect at commit, and a
+ * failed file must not bring the previous file's session back), in the
+ * round trip that opens a transactional file's transaction.  The last
+ * statement, the first of that transaction, checks that this server
+ * session holds the migration lock: behind a transaction-mode pooler it
+ * may not, and the file must not run unprotected (CHECK_LOCK_SQL). */
+#define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_HELD_EXPR ")::text"
 static void start_migration(struct migrator *m)
 {
-	char sql[512];
+	char sql[1024];
 	bool no_tx = current(m)->script.no_transaction;
 
 	m->phase = PHASE_APPLYING;
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld;%s",
-		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : " BEGIN;");
+	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld; COMMIT; %s" CHECK_LOCK_SQL,
+		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : "BEGIN; ");
 	send_sql(m, sql, no_tx ? session_reset : migration_started);
 }
 
+/* The lock check's answer; when the lock is elsewhere the run ends with
+ * MIGRATE_UNSAFE (exit 78) once a transactional file's transaction, in
+ * which nothing of the file ran yet, is rolled back. */
+static bool lock_still_held(struct migrator *m, const PGresult *res)
+{
+	if (PQntuples(res) == 1 && PQnfields(res) == 2 &&
+	    migration_lock_held(PQbackendPID(db_pgconn(m->db)), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+				&m->pooler_noted))
+		return true;
+	log_error("%s: not applied: its session does not hold the migration lock", current(m)->path);
+	m->phase = PHASE_ENDING;
+	if (current(m)->script.no_transaction)
+		finish(m, MIGRATE_UNSAFE);
+	else
+		send_sql(m, "ROLLBACK", rolled_back_unsafe);
+	return false;
+}
+
+static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok)
+{
+	(void)res; (void)ok;
+	finish(m, MIGRATE_UNSAFE);
+}
+
 /* A no-transaction file is marked in progress before its first statement,
- * so that a crash part-way is seen at the next start. */
+ * so that a crash part-way is seen at the next start.  Its statements are
+ * not checked one by one: a check cannot share their transaction (CREATE
+ * INDEX CONCURRENTLY has none), so a transaction-mode pooler is refused
+ * when the lock is taken (pooler_probe) and here, before the file starts. */
 static void session_reset(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
@@ -965,6 +1094,8 @@ static void session_reset(struct migrator *m, PGresult *res, bool ok)
 		bookkeeping_failed(m, res);
 		return;
 	}
+	if (!lock_still_held(m, res))
+		return;
 	snprintf(version, sizeof(version), "%" PRId64, mig->version);
 	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
 		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
@@ -978,6 +1109,8 @@ static void migration_started(struct migrator *m, PGresult *res, bool ok)
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
+	if (!current(m)->script.no_transaction && !lock_still_held(m, res))
+		return;
 	send_statement(m);
 }
 
@@ -1188,7 +1321,9 @@ static void unlocked(struct migrator *m, PGresult *res, bool ok)
 /* ---- a lock timeout: say who is in the way, wait, try again -------------- */
 
 /* Lock not granted in time.  Transactional files start over after a
- * ROLLBACK; a no-transaction file retries the statement. */
+ * ROLLBACK, from a clean session again; a no-transaction file retries the
+ * statement in the session its earlier statements set up (its SETs, and
+ * its lock_timeout: the blockers query leaves them alone). */
 static void lock_timed_out(struct migrator *m)
 {
 	m->phase = PHASE_LOCK_RETRY;
@@ -1234,7 +1369,6 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 	const struct migration *mig = current(m);
 	const struct sql_stmt *st = &mig->script.stmts[m->stmt];
 	long delay = backoff_ms(m->lock_attempt, LOCK_RETRY_BASE_MS, LOCK_RETRY_CAP_MS);
-	struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
 	char who[768], ms[32];
 
 	describe_blockers(res, ok, who, sizeof(who));
@@ -1247,6 +1381,19 @@ static void blockers_found(struct migrator *m, PGresult *res, bool ok)
 		 "retry %d of %lld in %.1f s; likely blocked by %s", mig->path, st->line, ms,
 		 m->lock_attempt, (long long)m->conf->mig_lock_retries, (double)delay / 1000, who);
 	notify_lock_retry(mig->name, m->cur_ordinal, m->npending, m->lock_attempt, m->conf->mig_lock_retries, who);
+	/* the query's own transaction (BLOCKERS_SETUP_SQL), failed or not */
+	send_sql(m, "ROLLBACK", blockers_ended);
+}
+
+static void blockers_ended(struct migrator *m, PGresult *res, bool ok)
+{
+	long delay = backoff_ms(m->lock_attempt, LOCK_RETRY_BASE_MS, LOCK_RETRY_CAP_MS);
+	struct timeval tv = { .tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000 };
+
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
 	evtimer_add(m->retry, &tv);
 }
 

@@ -42,6 +42,7 @@ size_t migrator_applied_total(const struct migrator *m); /* tracked in the datab
 struct migration;
 struct sql_stmt;
 struct pg_result;
+struct pg_conn;
 /* Logs a failed statement of a migration or rollback file: file:line:column,
  * the line with a caret under the error, SQLSTATE, message, detail, hint.
  * st is the statement that failed (NULL when unknown); outcome says what
@@ -85,5 +86,10 @@ int migrate_applied_rows(const struct pg_result *res, struct migplan_row **rows)
  * false.  A server pid other than the connection's own (client_pid) is a
  * pooler that keeps the session: noted once in *noted (unless NULL). */
 bool migration_lock_held(int client_pid, const char *server_pid, const char *held, bool *noted);
+/* Behind a pooler (server pid not the connection's own): whether the
+ * pooler gives the server session that holds the migration lock to another
+ * client, as a transaction-mode pooler does; logs why and what to do.
+ * Blocks for up to 2 s (a second connection made as c was). */
+bool migration_pooler_shares_session(struct pg_conn *c);
 
 #endif

@@ -1,0 +1,160 @@
+"""Each migration file starts from a clean session (issue 16, item 2): what
+one file leaves in the session (temporary tables, prepared statements,
+cursors WITH HOLD, LISTENs, settings, roles, sequence state) is gone before
+the next file runs, whether the first file ran in a transaction or not; the
+migration lock, a session advisory lock, is kept all the while.  A
+no-transaction file retried after a lock timeout goes on in the session it
+set up."""
+import threading
+import time
+
+import pytest
+
+from conftest import migrations_dir, run
+
+NO_TX = "-- momentum-maintd: no-transaction\n"
+
+
+def up(db, mdir, *extra, **kw):
+    return run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir] + list(extra) + ["migrate", "up"], **kw)
+
+
+def versions(db):
+    return [v for (v,) in db.query("SELECT version FROM momentum_maintd.schema_migrations ORDER BY 1")]
+
+
+def two_files(db, tmp_path, first, second, first_no_tx):
+    mdir = migrations_dir(tmp_path, {"001_first.sql": (NO_TX if first_no_tx else "") + first,
+                                     "002_second.sql": second})
+    r = up(db, mdir)
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == [1, 2]
+    return r
+
+
+both = pytest.mark.parametrize("first_no_tx", [False, True], ids=["transaction", "no-transaction"])
+
+
+@both
+def test_temporary_table_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "CREATE TEMP TABLE scratch (x int);\nINSERT INTO scratch VALUES (1);\n",
+              "CREATE TEMP TABLE scratch (x int);\nCREATE TABLE done2 (x int);\n", first_no_tx)
+
+
+@both
+def test_temporary_table_on_commit_preserve_rows_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "CREATE TEMP TABLE ids ON COMMIT PRESERVE ROWS AS SELECT 1 AS id;\n",
+              "CREATE TABLE seen AS SELECT to_regclass('pg_temp.ids') AS t;\n", first_no_tx)
+    assert db.query("SELECT t FROM seen") == [(None,)]
+
+
+@both
+def test_prepared_statement_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "PREPARE q AS SELECT 1;\n",
+              "PREPARE q AS SELECT 2;\nCREATE TABLE seen AS SELECT count(*) AS n FROM pg_prepared_statements;\n",
+              first_no_tx)
+    assert db.query("SELECT n FROM seen") == [(1,)], "only the second file's own"
+
+
+@both
+def test_cursor_with_hold_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "DECLARE c CURSOR WITH HOLD FOR SELECT 1;\n",
+              "CREATE TABLE seen AS SELECT count(*) AS n FROM pg_cursors;\n"
+              "DECLARE c CURSOR WITH HOLD FOR SELECT 2;\n", first_no_tx)
+    assert db.query("SELECT n FROM seen") == [(0,)]
+
+
+@both
+def test_listen_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "LISTEN migration_channel;\n",
+              "CREATE TABLE seen AS SELECT ch FROM pg_listening_channels() ch;\n", first_no_tx)
+    assert db.query("SELECT count(*) FROM seen") == [(0,)]
+
+
+@both
+def test_sequence_state_is_gone(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "CREATE SEQUENCE s;\nSELECT nextval('s');\n",
+              "CREATE TABLE seen (lastval_defined boolean);\n"
+              "DO $$ BEGIN PERFORM lastval(); INSERT INTO seen VALUES (true);\n"
+              "EXCEPTION WHEN object_not_in_prerequisite_state THEN INSERT INTO seen VALUES (false); END $$;\n",
+              first_no_tx)
+    assert db.query("SELECT lastval_defined FROM seen") == [(False,)]
+
+
+@both
+def test_settings_are_back_to_the_defaults(db, tmp_path, first_no_tx):
+    two_files(db, tmp_path, "CREATE SCHEMA other;\nSET search_path = other;\nSET work_mem = '7MB';\n",
+              "CREATE TABLE seen AS SELECT current_setting('search_path') AS sp, "
+              "current_setting('work_mem') AS wm;\n", first_no_tx)
+    assert db.query("SELECT sp, wm FROM seen") == [('"$user", public', "4MB")]
+    assert db.query("SELECT to_regclass('public.seen') IS NOT NULL") == [(True,)]
+
+
+@both
+def test_custom_setting_has_no_value_in_the_next_file(db, tmp_path, first_no_tx):
+    """PostgreSQL cannot undefine a custom setting in a session: after
+    RESET it reads '' where a new connection reads NULL (README says so)."""
+    two_files(db, tmp_path, "SET app.tenant = 'leaked';\nSELECT set_config('app.other', 'leaked', false);\n",
+              "CREATE TABLE seen AS SELECT current_setting('app.tenant', true) AS a, "
+              "current_setting('app.other', true) AS b;\n", first_no_tx)
+    (a, b), = db.query("SELECT a, b FROM seen")
+    assert a in (None, "") and b in (None, ""), (a, b)
+
+
+@both
+def test_set_role_and_session_authorization_are_undone(db, tmp_path, first_no_tx):
+    role = "cs_" + db.name[-20:].replace("-", "_")
+    db.query("CREATE ROLE %s" % role)
+    try:
+        two_files(db, tmp_path, "SET SESSION AUTHORIZATION %s;\nSET ROLE %s;\n" % (role, role),
+                  "CREATE TABLE seen AS SELECT current_user::text AS cu, session_user::text AS su;\n",
+                  first_no_tx)
+        assert db.query("SELECT cu, su FROM seen") == [("postgres", "postgres")]
+        assert db.query("SELECT tableowner FROM pg_tables WHERE tablename = 'seen'") == [("postgres",)]
+    finally:
+        db.query("DROP OWNED BY %s; DROP ROLE %s" % (role, role))
+
+
+def test_the_daemons_own_settings_are_back_after_a_files_set(db, tmp_path):
+    """A file's statement_timeout must not cut the next file short, and
+    the next file waits for locks at most migrations.lock_timeout."""
+    two_files(db, tmp_path, "SET statement_timeout = '1ms';\nSET lock_timeout = '1h';\n",
+              "CREATE TABLE seen AS SELECT current_setting('statement_timeout') AS st, "
+              "current_setting('lock_timeout') AS lt, pg_sleep(0.05) IS NULL AS slept;\n", True)
+    assert db.query("SELECT st, lt FROM seen") == [("0", "2s")]
+
+
+def test_migration_lock_is_held_through_the_reset(db, tmp_path):
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "CREATE TEMP TABLE x (y int);\n",
+        "002_b.sql": "CREATE TABLE seen AS SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' "
+                     "AND pid = pg_backend_pid() AND classid = 1835885684 AND objid = 1;\n"})
+    r = up(db, mdir)
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT n FROM seen") == [(1,)]
+
+
+def test_no_transaction_retry_after_lock_timeout_keeps_the_files_session(db, tmp_path):
+    """The file sets search_path, then its ALTER waits for a lock: the
+    retry runs with the file's search_path and the lock timeout still on."""
+    db.query("CREATE SCHEMA app; CREATE TABLE app.t (x int)")
+    mdir = migrations_dir(tmp_path, {"001_alter.sql": NO_TX + "SET search_path = app;\n"
+                                     "ALTER TABLE t ADD COLUMN y int;\n"
+                                     "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lt;\n"})
+    app = db.cluster.connect(db.name)
+    app.autocommit = False
+    app.cursor().execute("LOCK TABLE app.t IN ACCESS SHARE MODE")
+    release = threading.Timer(1.5, app.rollback)
+    release.start()
+    try:
+        r = up(db, mdir, "--set", "migrations.lock_timeout=200 ms", "--set", "migrations.lock_retries=10",
+               timeout=60)
+    finally:
+        release.join()
+        app.close()
+    assert r.returncode == 0, r.stderr
+    assert "lock not granted within 200 ms" in r.stderr, "the test needs a retry"
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' "
+                    "AND table_name = 't' AND column_name = 'y'") == [(1,)]
+    assert db.query("SELECT lt FROM app.seen") == [("200ms",)]
+    assert versions(db) == [1]
