@@ -16,11 +16,29 @@
 
 #include "migfile.h"
 
+/* golang-migrate's pair, N_name.up.sql and N_name.down.sql: the length
+ * of ".up" or ".down" before ".sql" (0 for neither), and whether it is a
+ * down file. */
+static size_t updown_suffix(const char *filename, size_t len, bool *down)
+{
+	size_t end = len - 4;
+
+	*down = false;
+	if (end > 3 && strncmp(filename + end - 3, ".up", 3) == 0)
+		return 3;
+	if (end > 5 && strncmp(filename + end - 5, ".down", 5) == 0) {
+		*down = true;
+		return 5;
+	}
+	return 0;
+}
+
 int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *version,
 		     size_t *stem_off, const char **why)
 {
-	size_t len = strlen(filename), off = 0, i;
+	size_t len = strlen(filename), off = 0, i, updown;
 	int64_t v = 0;
+	bool down;
 
 	*kind = MIGFILE_IGNORED;
 	if (len < 4 || strcasecmp(filename + len - 4, ".sql") != 0)
@@ -31,12 +49,21 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 	}
 	if (strncmp(filename, "rollback_", 9) == 0)
 		off = 9;
+	updown = updown_suffix(filename, len, &down);
+	if (updown && off) {
+		*why = "a rollback_ file cannot also end in .up.sql or .down.sql (use one naming or the other)";
+		return -1;
+	}
 	for (i = off; isdigit((unsigned char)filename[i]); i++) {
 		if (i - off >= MIGRATION_VERSION_MAX_DIGITS) {
 			*why = "version number has more than 18 digits";
 			return -1;
 		}
 		v = v * 10 + (filename[i] - '0');
+	}
+	if (i == off && (filename[0] == 'V' || filename[0] == 'U') && isdigit((unsigned char)filename[1])) {
+		*why = "Flyway's V<version>__name.sql: rename it to <version>_name.sql (README, \"Coming from Flyway\")";
+		return -1;
 	}
 	if (i == off) {
 		*why = "name must start with a version number (NNN_name.sql or rollback_NNN_name.sql)";
@@ -46,11 +73,11 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 		*why = "version number must be followed by '_' and a name (NNN_name.sql)";
 		return -1;
 	}
-	if (i + 1 == len - 4) {
+	if (i + 1 >= len - 4 - updown) {
 		*why = "missing name after the version number (NNN_name.sql)";
 		return -1;
 	}
-	for (i++; i < len - 4; i++) {
+	for (i++; i < len - 4 - updown; i++) {
 		unsigned char ch = (unsigned char)filename[i];
 
 		if (!isalnum(ch) && ch != '_' && ch != '-') {
@@ -58,7 +85,7 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 			return -1;
 		}
 	}
-	*kind = off ? MIGFILE_ROLLBACK : MIGFILE_MIGRATION;
+	*kind = off || down ? MIGFILE_ROLLBACK : MIGFILE_MIGRATION;
 	*version = v;
 	*stem_off = off;
 	return 1;
@@ -309,7 +336,10 @@ int migration_read_rollback(const struct migration *m, char **sql, struct sql_sc
 
 	*sql = NULL;
 	if (m->rollback_path == NULL) {
-		snprintf(err, errsize, "%s: no rollback file (expected rollback_%s.sql beside it)", m->path, m->name);
+		char want[512];
+
+		migfile_rollback_name(m->name, want, sizeof(want));
+		snprintf(err, errsize, "%s: no rollback file (expected %s beside it)", m->path, want);
 		return -1;
 	}
 	if (read_file(m->rollback_path, sql, &len, err, errsize) < 0 ||
@@ -498,8 +528,29 @@ static int check_unique_versions(const struct migration_set *set, char *err, siz
 	return 0;
 }
 
+void migfile_rollback_name(const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+
+	if (n > 3 && strcmp(name + n - 3, ".up") == 0)
+		snprintf(out, size, "%.*s.down.sql", (int)(n - 3), name);
+	else
+		snprintf(out, size, "rollback_%s.sql", name);
+}
+
+/* rollback_NAME.sql for NAME.sql; N_x.down.sql for N_x.up.sql. */
+static bool rollback_matches(const char *base, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(base, "rollback_", 9) == 0)
+		return strncmp(base + 9, name, n) == 0 && strcmp(base + 9 + n, ".sql") == 0;
+	return n > 3 && strcmp(name + n - 3, ".up") == 0 && strncmp(base, name, n - 3) == 0 &&
+	       strcmp(base + n - 3, ".down.sql") == 0;
+}
+
 /* Gives each rollback to its migration: same version, same name after
- * "rollback_", one per migration. */
+ * "rollback_" (or golang-migrate's .down for .up), one per migration. */
 static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 {
 	size_t i;
@@ -514,10 +565,11 @@ static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 				 rb->file, (long long)rb->version);
 			return -1;
 		}
-		if (strncmp(base + 9, m->name, strlen(m->name)) != 0 ||
-		    strcmp(base + 9 + strlen(m->name), ".sql") != 0) {
-			snprintf(err, errsize, "%s: does not match %s (expected rollback_%s.sql)",
-				 rb->file, m->path, m->name);
+		if (!rollback_matches(base, m->name)) {
+			char want[512];
+
+			migfile_rollback_name(m->name, want, sizeof(want));
+			snprintf(err, errsize, "%s: does not match %s (expected %s)", rb->file, m->path, want);
 			return -1;
 		}
 		if (m->rollback_path != NULL) {
