@@ -1,0 +1,71 @@
+/* Unit tests for migrate adopt's pure parts: comparing SQL as two
+ * splitters cut it, and finding dbmate's down section. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "adopt.h"
+#include "tap.h"
+
+static void normalizes(const char *in, const char *want, const char *what)
+{
+	char *got = adopt_normalize_sql(in);
+
+	is_str(got, want, "%s", what);
+	free(got);
+}
+
+static bool same(const char *a, const char *b)
+{
+	char *x = adopt_normalize_sql(a), *y = adopt_normalize_sql(b);
+	bool eq = x && y && strcmp(x, y) == 0;
+
+	free(x);
+	free(y);
+	return eq;
+}
+
+static void test_normalize(void)
+{
+	normalizes("select  1 -- one\n;\n", "select 1", "comments and white space dropped, final ';' too");
+	normalizes("  a;;\n;b ; ", "a;b", "empty statements dropped");
+	normalizes("select ';' ; select 2;", "select ';';select 2", "';' inside a string is kept");
+	normalizes("select 'a  -- b' ;", "select 'a  -- b'", "a string is kept as it is");
+	normalizes("select \"x  y\";", "select \"x  y\"", "a quoted name is kept as it is");
+	normalizes("create function f() returns int language sql as $$ select  1 ; $$;",
+		   "create function f() returns int language sql as $$ select  1 ; $$", "a dollar quote is kept");
+	normalizes("do $body$ begin -- x;\n end $body$;", "do $body$ begin -- x;\n end $body$", "a tagged one too");
+	normalizes("select $1 ;  select 2", "select $1;select 2", "$1 is a parameter, not a quote");
+	normalizes("select E'it\\'s; ok' ; x", "select E'it\\'s; ok';x", "E'' strings with a backslash quote");
+	normalizes("a /* x /* y */ ; z */ b;", "a b", "nested block comments");
+	normalizes("\xef\xbb\xbf" "select 1;", "select 1", "a byte order mark is dropped");
+	normalizes("-- only a comment\n", "", "comments only: nothing");
+	ok(same("-- users\ncreate table t (a int);\ncreate index i on t (a);\n-- end\n",
+		"-- users\ncreate table t (a int)\n;\ncreate index i on t (a)\n;\n-- end"),
+	   "a file and the Supabase CLI's statements joined compare equal");
+	ok(same("select 1 -- trailing\n;", "select 1 -- trailing\n;\n"), "a statement that ends in a comment");
+	ok(!same("create table t (a int);", "create table t (a bigint);"), "a changed type differs");
+	ok(!same("select 'a  b';", "select 'a b';"), "white space inside a string counts");
+	ok(!same("select 1; select 2;", "select 1 select 2"), "where ';' is counts");
+	ok(!same("SELECT 1;", "select 1;"), "case counts (it is the file's text)");
+}
+
+static void test_down_section(void)
+{
+	ok(!adopt_has_down_section("create table t (a int);\n"), "no marker: no down section");
+	ok(!adopt_has_down_section("-- migrate:up\ncreate table t (a int);\n\n-- migrate:down\n\n"),
+	   "an empty down section");
+	ok(!adopt_has_down_section("-- migrate:up\nx;\n-- migrate:down\n-- nothing to undo\n"),
+	   "a down section of comments only");
+	ok(adopt_has_down_section("-- migrate:up\nx;\n-- migrate:down\ndrop table t;\n"), "a down section with SQL");
+	ok(adopt_has_down_section("-- migrate:up\nx;\n--migrate:down\ndrop table t;\n"), "dbmate's marker without a blank");
+	ok(!adopt_has_down_section("select 1; -- migrate:down\ndrop table t;\n"),
+	   "only at the start of a line, as dbmate reads it");
+}
+
+int main(void)
+{
+	test_normalize();
+	test_down_section();
+	return done_testing();
+}
