@@ -15,18 +15,25 @@
 #include "oneshot.h"
 #include "sql_text.h"
 
+struct adopt_run;
+struct migration;
+static void check_statements(struct adopt_run *r, const struct migration *m, const char *recorded);
+static void check_flyway_checksum(struct adopt_run *r, const struct migration *m, const char *recorded);
+
 /* Each tool: where it keeps its tracking (resolved with the connection's
- * search_path, as the tool itself does) and the statement that reads it as
- * rows of version, name, state, recorded statements (src/sql/adopt_*.sql). */
+ * search_path, as the tool itself does), the statement that reads it as
+ * rows of version, name, state, and what the tool recorded of the file's
+ * content (src/sql/adopt_*.sql), and how that is compared with the file. */
 static const struct adopt_tool {
 	const char *name;
 	const char *table;
 	const char *sql;
+	void (*check_content)(struct adopt_run *r, const struct migration *m, const char *recorded);
 } tools[] = {
-	{ "supabase", "supabase_migrations.schema_migrations", sql_adopt_supabase },
-	{ "dbmate", "schema_migrations", sql_adopt_dbmate },
-	{ "golang-migrate", "schema_migrations", sql_adopt_golang_migrate },
-	{ "flyway", "flyway_schema_history", sql_adopt_flyway },
+	{ "supabase", "supabase_migrations.schema_migrations", sql_adopt_supabase, check_statements },
+	{ "dbmate", "schema_migrations", sql_adopt_dbmate, NULL },
+	{ "golang-migrate", "schema_migrations", sql_adopt_golang_migrate, NULL },
+	{ "flyway", "flyway_schema_history", sql_adopt_flyway, check_flyway_checksum },
 };
 
 static const struct adopt_tool *find_tool(const char *from)
@@ -280,6 +287,36 @@ static void check_statements(struct adopt_run *r, const struct migration *m, con
 	free(rec);
 }
 
+int32_t adopt_flyway_checksum(const char *text)
+{
+	uint32_t crc = 0xffffffffu;
+	const unsigned char *p = (const unsigned char *)text;
+	int k;
+
+	if (strncmp(text, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	for (; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r')
+			continue;
+		crc ^= *p;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
+	}
+	return (int32_t)~crc;
+}
+
+/* Flyway keeps a checksum of each file it ran: a file edited since would
+ * be recorded as applied with SQL that never ran. */
+static void check_flyway_checksum(struct adopt_run *r, const struct migration *m, const char *recorded)
+{
+	int32_t now = adopt_flyway_checksum(m->sql);
+
+	if (strtol(recorded, NULL, 10) != (long)now)
+		refuse(r, "%s changed since Flyway applied version %" PRId64 " (its checksum %s, the file's now %" PRId32
+		       "); restore the file as it was applied, or put the change in a new migration",
+		       m->path, m->version, recorded, now);
+}
+
 /* States that refuse the adoption whatever the version. */
 static bool refused_state(struct adopt_run *r, const char *ver, const char *label, const char *state)
 {
@@ -333,8 +370,8 @@ static void check_row(struct adopt_run *r, const PGresult *res, int row)
 		take_up_to(r, v);
 	else
 		r->take[m - r->o.set.items] = true;
-	if (!PQgetisnull(res, row, 3))
-		check_statements(r, m, PQgetvalue(res, row, 3));
+	if (!PQgetisnull(res, row, 3) && r->tool->check_content != NULL)
+		r->tool->check_content(r, m, PQgetvalue(res, row, 3));
 }
 
 /* dbmate keeps up and down in one file: the daemon would run both. */

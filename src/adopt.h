@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conf;
 
@@ -22,6 +23,10 @@ int cli_migrate_adopt(const struct conf *conf, const char *password, const char 
  * told apart only by ";" (empty statements and a final ";" dropped), so
  * that two splits of the same file compare equal.  malloc'ed, or NULL. */
 char *adopt_normalize_sql(const char *text);
+
+/* Flyway's checksum of a file: CRC-32 of its lines without their line
+ * breaks (and without a byte order mark), as a signed 32-bit number. */
+int32_t adopt_flyway_checksum(const char *text);
 
 /* Does a dbmate file have SQL after its "-- migrate:down" line? */
 bool adopt_has_down_section(const char *text);

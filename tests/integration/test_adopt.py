@@ -9,6 +9,7 @@ them applied and `migrate up` applies only the newer files.  Every refusal
 leaves both trackings as they were."""
 import json
 import os
+import zlib
 
 from conftest import run
 
@@ -303,6 +304,13 @@ def test_golang_migrate_on_dbmate_table_is_refused(db, tmp_path):
 FLYWAY_FILES = {"V1__users.sql": USERS, "V2__touch.sql": FN, "V3__posts.sql": POSTS}
 
 
+def flyway_checksum(sql):
+    """Flyway's: CRC-32 of the file's lines read one by one (their line
+    breaks left out), as a Java int."""
+    crc = zlib.crc32("".join(sql.splitlines()).encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
 def flyway_project(db, tmp_path, fail_second=False):
     """sql/ with Flyway's names, applied by Flyway up to V2; then renamed
     the way the README says."""
@@ -315,8 +323,8 @@ def flyway_project(db, tmp_path, fail_second=False):
         ok = not (fail_second and rank == 2)
         if ok:
             psql_apply(db, os.path.join(src, f))
-        db.query("INSERT INTO flyway_schema_history VALUES (%s, %s, %s, 'SQL', %s, 12345, 'postgres', now(), 5, %s)",
-                 (rank, str(rank), f[4:-4], f, ok))
+        db.query("INSERT INTO flyway_schema_history VALUES (%s, %s, %s, 'SQL', %s, %s, 'postgres', now(), 5, %s)",
+                 (rank, str(rank), f[4:-4], f, flyway_checksum(FLYWAY_FILES[f]), ok))
     # the README's rename: V<version>__<name>.sql -> <version>_<name>.sql
     r = os.system("cd '%s' && for f in V*__*.sql; do v=${f#V}; mv \"$f\" \"${v%%%%__*}_${v#*__}\"; done" % src)
     assert r == 0
@@ -332,6 +340,24 @@ def test_flyway_project_is_adopted_after_the_rename(db, tmp_path):
 def test_flyway_failed_row_is_refused(db, tmp_path):
     mdir = flyway_project(db, tmp_path, fail_second=True)
     refused(db, mdir, "flyway", "flyway_schema_history", "V2__touch.sql (version 2) failed (success = false")
+
+
+def test_flyway_changed_file_is_refused(db, tmp_path):
+    mdir = flyway_project(db, tmp_path)
+    with open(os.path.join(mdir, "1_users.sql"), "w") as f:
+        f.write(USERS.replace("email text", "email citext"))
+    refused(db, mdir, "flyway", "flyway_schema_history",
+            "1_users.sql changed since Flyway applied version 1 (its checksum %d" % flyway_checksum(USERS))
+
+
+def test_flyway_line_endings_do_not_count(db, tmp_path):
+    """Flyway's checksum ignores line breaks: a file checked out with CRLF
+    is the file Flyway ran."""
+    mdir = flyway_project(db, tmp_path)
+    with open(os.path.join(mdir, "1_users.sql"), "w", newline="") as f:
+        f.write(USERS.replace("\n", "\r\n"))
+    r = adopt(db, mdir, "flyway")
+    assert r.returncode == 0, r.stderr
 
 
 def test_flyway_baseline_stands_for_the_versions_below(db, tmp_path):

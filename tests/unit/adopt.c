@@ -63,8 +63,22 @@ static void test_down_section(void)
 	   "only at the start of a line, as dbmate reads it");
 }
 
+/* CRC-32's check value, and Flyway's reading: lines without their breaks,
+ * whichever they are, and no byte order mark. */
+static void test_flyway_checksum(void)
+{
+	ok(adopt_flyway_checksum("123456789") == (int32_t)0xcbf43926u, "CRC-32 of 123456789 is cbf43926");
+	ok(adopt_flyway_checksum("abc") == 891568578, "abc: 0x352441c2");
+	ok(adopt_flyway_checksum("a\nb\r\nc\n") == adopt_flyway_checksum("abc"), "line breaks do not count");
+	ok(adopt_flyway_checksum("a\rb\n\nc") == adopt_flyway_checksum("abc"), "nor old Mac ones or empty lines");
+	ok(adopt_flyway_checksum("\xef\xbb\xbf" "abc") == adopt_flyway_checksum("abc"), "nor a byte order mark");
+	ok(adopt_flyway_checksum("a c") != adopt_flyway_checksum("ac"), "spaces do");
+	ok(adopt_flyway_checksum("") == 0, "an empty file is 0");
+}
+
 int main(void)
 {
+	test_flyway_checksum();
 	test_normalize();
 	test_down_section();
 	return done_testing();
