@@ -230,6 +230,18 @@ def test_dbmate_project_is_adopted(db, tmp_path):
     check_adopted(db, mdir, "dbmate", ["20240101000000_users", "20240102000000_touch"], ["20240103000000_posts"])
 
 
+def test_dbmate_gap_is_adopted_with_a_warning(db, tmp_path):
+    """dbmate applies a file older than the newest if it was missed; the
+    daemon does not by default: adopt says so, and run refuses it."""
+    mdir = dbmate_project(db, tmp_path)
+    db.query("DELETE FROM public.schema_migrations WHERE version = '20240101000000'")
+    r = adopt(db, mdir, "dbmate")
+    assert r.returncode == 0, r.stderr
+    assert "20240101000000_users is older than the newest migration dbmate applied but was not applied" in r.stderr
+    assert status(db, mdir)["20240101000000_users"] == "out-of-order"
+    assert up(db, mdir).returncode == 65
+
+
 def test_dbmate_down_section_is_refused(db, tmp_path):
     mdir = dbmate_project(db, tmp_path, down=True)
     refused(db, mdir, "dbmate", "public.schema_migrations",
