@@ -109,6 +109,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(o->base);
 }
 
+/* shared with adopt.c through oneshot.h; the short names stay here */
 #define exec_ok oneshot_exec_ok
 #define record_snapshot oneshot_record_snapshot
 static void verify_after_migrating(struct event_base *base, struct db *db, const struct conf *conf);
