@@ -242,6 +242,20 @@ def test_dbmate_gap_is_adopted_with_a_warning(db, tmp_path):
     assert up(db, mdir).returncode == 65
 
 
+def test_dbmate_custom_table_through_a_view(db, tmp_path):
+    """dbmate --migrations-table=app.migrations: the README's workaround, a
+    view of that name on the search_path."""
+    mdir = dbmate_project(db, tmp_path)
+    db.query("CREATE SCHEMA app")
+    db.query("ALTER TABLE public.schema_migrations SET SCHEMA app")
+    db.query("ALTER TABLE app.schema_migrations RENAME TO migrations")
+    assert adopt(db, mdir, "dbmate").returncode == 65
+    db.query("CREATE VIEW public.schema_migrations AS SELECT * FROM app.migrations")
+    r = adopt(db, mdir, "dbmate")
+    assert r.returncode == 0, r.stderr
+    assert [n for _, n, _, _ in tracked(db)] == ["20240101000000_users", "20240102000000_touch"]
+
+
 def test_dbmate_down_section_is_refused(db, tmp_path):
     mdir = dbmate_project(db, tmp_path, down=True)
     refused(db, mdir, "dbmate", "public.schema_migrations",
