@@ -179,39 +179,6 @@ char *adopt_normalize_sql(const char *text)
 	return out;
 }
 
-/* dbmate's marker, as dbmate reads it: "--", optional blanks, migrate:down. */
-static const char *down_marker(const char *text)
-{
-	const char *p = text;
-
-	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		const char *q = p;
-
-		if (q[0] != '-' || q[1] != '-')
-			continue;
-		for (q += 2; *q == ' ' || *q == '\t'; q++)
-			;
-		if (strncmp(q, "migrate:down", 12) == 0)
-			return q;
-	}
-	return NULL;
-}
-
-bool adopt_has_down_section(const char *text)
-{
-	const char *m = down_marker(text);
-	char *rest;
-	bool sql;
-
-	if (m == NULL)
-		return false;
-	m += strcspn(m, "\n");
-	rest = adopt_normalize_sql(m);
-	sql = rest == NULL || rest[0] != '\0';
-	free(rest);
-	return sql;
-}
-
 /* ---- reading the tool's tracking ---- */
 
 struct adopt_run {
@@ -374,21 +341,6 @@ static void check_row(struct adopt_run *r, const PGresult *res, int row)
 		r->tool->check_content(r, m, PQgetvalue(res, row, 3));
 }
 
-/* dbmate keeps up and down in one file: the daemon would run both. */
-static void check_dbmate_files(struct adopt_run *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->o.set.n; i++) {
-		const struct migration *m = &r->o.set.items[i];
-
-		if (adopt_has_down_section(m->sql))
-			refuse(r, "%s: the SQL under its \"-- migrate:down\" line would run as part of the "
-			       "migration: move it to %s/rollback_%s.sql and delete it from this file",
-			       m->path, r->conf->mig_directory, m->name);
-	}
-}
-
 /* 0, or an exit code after saying why. */
 static int read_tracking(struct adopt_run *r, PGconn *c)
 {
@@ -417,8 +369,6 @@ static int read_tracking(struct adopt_run *r, PGconn *c)
 	for (i = 0; i < PQntuples(res); i++)
 		check_row(r, res, i);
 	PQclear(res);
-	if (strcmp(r->tool->name, "dbmate") == 0)
-		check_dbmate_files(r);
 	return EX_OK;
 }
 

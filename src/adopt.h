@@ -28,7 +28,4 @@ char *adopt_normalize_sql(const char *text);
  * breaks (and without a byte order mark), as a signed 32-bit number. */
 int32_t adopt_flyway_checksum(const char *text);
 
-/* Does a dbmate file have SQL after its "-- migrate:down" line? */
-bool adopt_has_down_section(const char *text);
-
 #endif

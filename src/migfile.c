@@ -583,6 +583,45 @@ static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 	return 0;
 }
 
+long migfile_down_marker(const char *text)
+{
+	const char *p = text;
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *q = p;
+
+		if (q[0] != '-' || q[1] != '-')
+			continue;
+		for (q += 2; *q == ' ' || *q == '\t'; q++)
+			;
+		if (strncmp(q, "migrate:down", 12) == 0)
+			return (long)(p - text);
+	}
+	return -1;
+}
+
+/* dbmate keeps a migration's undo in the same file, under "-- migrate:down":
+ * run as a migration, the file would undo itself.  Refused, saying where the
+ * undo goes, unless nothing but comments follows the marker. */
+static int check_down_section(const struct migration *m, char *err, size_t errsize)
+{
+	long at = migfile_down_marker(m->sql);
+	size_t i;
+	int line = 1;
+
+	if (at < 0)
+		return 0;
+	for (i = 0; i < m->script.n && m->script.stmts[i].start < (size_t)at; i++)
+		;
+	if (i == m->script.n)
+		return 0;
+	for (i = 0; i < (size_t)at; i++)
+		line += m->sql[i] == '\n';
+	snprintf(err, errsize, "%s:%d: dbmate's \"-- migrate:down\" section would run as part of the migration: "
+		 "move the SQL under it to rollback_%s.sql and delete it from this file", m->path, line, m->name);
+	return -1;
+}
+
 /* Reads, checks, splits and checksums each migration in version order. */
 static int read_migrations(struct migration_set *set, const char *dir, DIR *d, char *err, size_t errsize)
 {
@@ -595,7 +634,7 @@ static int read_migrations(struct migration_set *set, const char *dir, DIR *d, c
 		if (read_file_at(dirfd(d), m->path + strlen(dir) + 1, m->path, &m->sql, &m->sql_len,
 				 err, errsize) < 0 ||
 		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0 ||
-		    parse_statements(m, err, errsize) < 0)
+		    parse_statements(m, err, errsize) < 0 || check_down_section(m, err, errsize) < 0)
 			return -1;
 		sha256_hex(m->sql, m->sql_len, m->checksum);
 	}

@@ -43,6 +43,11 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
  * "NNN_x.up"): rollback_NNN_x.sql or NNN_x.down.sql. */
 void migfile_rollback_name(const char *name, char *out, size_t size);
 
+/* Byte offset of dbmate's "-- migrate:down" line in text (at the start of
+ * a line, blanks allowed after "--"), or -1.  A migration with a statement
+ * after it is refused: its undo belongs in its rollback file. */
+long migfile_down_marker(const char *text);
+
 /* Reads every migration and rollback in dir.  On error returns -1 with a
  * message naming the file in err, or -2 when dir itself cannot be read
  * (a configuration problem rather than a bad file). */

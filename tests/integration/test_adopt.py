@@ -257,10 +257,16 @@ def test_dbmate_custom_table_through_a_view(db, tmp_path):
 
 
 def test_dbmate_down_section_is_refused(db, tmp_path):
+    """The file would undo itself when run: refused as the directory is
+    read, by adopt as by run and migrate up."""
     mdir = dbmate_project(db, tmp_path, down=True)
-    refused(db, mdir, "dbmate", "public.schema_migrations",
-            "20240101000000_users.sql: the SQL under its \"-- migrate:down\" line would run as part of the migration",
-            "rollback_20240101000000_users.sql")
+    before = snapshot(db, "public.schema_migrations")
+    for args in (["migrate", "adopt", "dbmate"], ["migrate", "up"]):
+        r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir] + args)
+        assert r.returncode == 65, (r.returncode, r.stderr)
+        assert "20240101000000_users.sql:6: dbmate's \\\"-- migrate:down\\\" section would run as part of the " \
+            "migration: move the SQL under it to rollback_20240101000000_users.sql" in r.stderr, r.stderr
+    assert snapshot(db, "public.schema_migrations") == before
 
 
 def test_dbmate_version_without_file_is_refused(db, tmp_path):

@@ -1,5 +1,5 @@
 /* Unit tests for migrate adopt's pure parts: comparing SQL as two
- * splitters cut it, and finding dbmate's down section. */
+ * splitters cut it, and Flyway's checksum. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -50,19 +50,6 @@ static void test_normalize(void)
 	ok(!same("SELECT 1;", "select 1;"), "case counts (it is the file's text)");
 }
 
-static void test_down_section(void)
-{
-	ok(!adopt_has_down_section("create table t (a int);\n"), "no marker: no down section");
-	ok(!adopt_has_down_section("-- migrate:up\ncreate table t (a int);\n\n-- migrate:down\n\n"),
-	   "an empty down section");
-	ok(!adopt_has_down_section("-- migrate:up\nx;\n-- migrate:down\n-- nothing to undo\n"),
-	   "a down section of comments only");
-	ok(adopt_has_down_section("-- migrate:up\nx;\n-- migrate:down\ndrop table t;\n"), "a down section with SQL");
-	ok(adopt_has_down_section("-- migrate:up\nx;\n--migrate:down\ndrop table t;\n"), "dbmate's marker without a blank");
-	ok(!adopt_has_down_section("select 1; -- migrate:down\ndrop table t;\n"),
-	   "only at the start of a line, as dbmate reads it");
-}
-
 /* CRC-32's check value, and Flyway's reading: lines without their breaks,
  * whichever they are, and no byte order mark. */
 static void test_flyway_checksum(void)
@@ -80,6 +67,5 @@ int main(void)
 {
 	test_flyway_checksum();
 	test_normalize();
-	test_down_section();
 	return done_testing();
 }

@@ -166,6 +166,19 @@ static void test_tool_layouts(void)
 	migration_set_free(&set);
 	clear();
 
+	ok(migfile_down_marker("create table t (a int);\n") == -1, "no dbmate marker");
+	ok(migfile_down_marker("-- migrate:up\nx;\n-- migrate:down\n") == 17, "dbmate's marker found");
+	ok(migfile_down_marker("x;\n--migrate:down\n") == 3, "without a blank after --, as dbmate reads it");
+	ok(migfile_down_marker("select 1; -- migrate:down\n") == -1, "only at the start of a line");
+	put("20240101000000_a.sql", "-- migrate:up\nSELECT 1;\n\n-- migrate:down\n-- nothing to undo\n");
+	ok(migration_set_load(dir, &set, err, sizeof(err)) == 0, "an empty dbmate down section is fine: %s", err);
+	ok(set.n == 1 && set.items[0].script.n == 1, "one statement");
+	migration_set_free(&set);
+	put("20240102000000_b.sql", "-- migrate:up\nSELECT 2;\n-- migrate:down\nDROP TABLE b;\n");
+	contains(load_err(), "20240102000000_b.sql:3: dbmate's \"-- migrate:down\" section would run as part of the "
+		 "migration: move the SQL under it to rollback_20240102000000_b.sql", "SQL under it is refused, saying where it goes");
+	clear();
+
 	put("1_init.up.sql", "SELECT 1;\n");
 	put("1_init.down.sql", "SELECT -1;\n");
 	put("2_more.up.sql", "SELECT 2;\n");
