@@ -18,6 +18,7 @@
 #include "migplan.h"
 #include "migrate.h"
 #include "msgid.h"
+#include "oneshot.h"
 #include "scheduler.h"
 #include "sql_text.h"
 #include "verify.h"
@@ -25,15 +26,6 @@
 extern const char supabase_compat_sql[];
 
 #define CONNECT_TIMEOUT_SEC 10
-
-struct oneshot {
-	struct event_base *base;
-	struct db *db;
-	struct migration_set set;
-	bool connected;
-	enum migrate_result result;
-	int signal;               /* the signal that interrupted the command */
-};
 
 static void on_connected(struct db *db, bool ok, void *arg)
 {
@@ -46,8 +38,7 @@ static void on_connected(struct db *db, bool ok, void *arg)
 
 static int oneshot_connect(struct oneshot *o, const struct conf *conf, const char *password, bool migrations);
 
-/* Reads the migrations and connects once; returns 0 or an exit code. */
-static int oneshot_open(struct oneshot *o, const struct conf *conf, const char *password)
+int oneshot_open(struct oneshot *o, const struct conf *conf, const char *password)
 {
 	return oneshot_connect(o, conf, password, true);
 }
@@ -78,7 +69,7 @@ static int oneshot_connect(struct oneshot *o, const struct conf *conf, const cha
 	return 0;
 }
 
-static void oneshot_close(struct oneshot *o)
+void oneshot_close(struct oneshot *o)
 {
 	db_free(o->db);
 	if (o->base)
@@ -118,8 +109,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(o->base);
 }
 
-static bool exec_ok(PGconn *c, const char *sql, const char *what);
-static void record_snapshot(PGconn *c);
+/* shared with adopt.c through oneshot.h; the short names stay here */
+#define exec_ok oneshot_exec_ok
+#define record_snapshot oneshot_record_snapshot
 static void verify_after_migrating(struct event_base *base, struct db *db, const struct conf *conf);
 
 /* The relation locks this transaction holds, strongest first; relations it
@@ -402,7 +394,7 @@ out:
 }
 
 /* Blocking helpers for the one-shot commands that change the database. */
-static bool exec_ok(PGconn *c, const char *sql, const char *what)
+bool exec_ok(PGconn *c, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(c, sql);
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -416,7 +408,7 @@ static bool exec_ok(PGconn *c, const char *sql, const char *what)
 /* After a migration run: the schema as the migrations left it, which the
  * verification's drift check compares with.  Not fatal: the daemon records
  * it at its next pass too. */
-static void record_snapshot(PGconn *c)
+void record_snapshot(PGconn *c)
 {
 	const char *sql = verify_sql_record();
 	PGresult *r = sql != NULL ? PQexec(c, sql) : NULL;
@@ -429,7 +421,7 @@ static void record_snapshot(PGconn *c)
 
 /* Takes the migration lock with the daemon's statements and its reading of
  * the session check (migrate.h), blocking.  Returns 0 or an exit code. */
-static int take_lock(struct oneshot *o)
+int oneshot_take_lock(struct oneshot *o)
 {
 	PGconn *c = db_pgconn(o->db);
 	PGresult *r = PQexec(c, MIGRATION_LOCK_TRY_SQL);
@@ -557,8 +549,10 @@ static int rollbacks_needed(const struct conf *conf, const struct migration_set 
 				  PQgetvalue(applied, i, 1), conf->mig_directory);
 			missing++;
 		} else if (m->rollback_path == NULL) {
-			log_error("%s: no rollback file (expected %s/rollback_%s.sql)", m->path,
-				  conf->mig_directory, m->name);
+			char want[512];
+
+			migfile_rollback_name(m->name, want, sizeof(want));
+			log_error("%s: no rollback file (expected %s/%s)", m->path, conf->mig_directory, want);
 			missing++;
 		}
 		if (used < size)
@@ -585,7 +579,7 @@ int cli_migrate_down(const struct conf *conf, const char *password, int64_t to, 
 	if (rc != 0)
 		goto out;
 	c = db_pgconn(o.db);
-	rc = take_lock(&o);
+	rc = oneshot_take_lock(&o);
 	if (rc != EX_OK)
 		goto out;
 	applied = applied_desc(c);
@@ -635,7 +629,7 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 		goto out;
 	}
 	c = db_pgconn(o.db);
-	rc = take_lock(&o);
+	rc = oneshot_take_lock(&o);
 	if (rc != EX_OK)
 		goto out;
 	if (!exec_ok(c, sql_migrate_bootstrap, "creating momentum_maintd") ||

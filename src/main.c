@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "adopt.h"
 #include "cli.h"
 #include "conf.h"
 #include "daemon.h"
@@ -240,6 +241,11 @@ static int run_migrate_baseline(struct invocation *inv, const struct conf *conf,
 	return cli_migrate_baseline(conf, password, inv->version);
 }
 
+static int run_migrate_adopt(struct invocation *inv, const struct conf *conf, const char *password)
+{
+	return cli_migrate_adopt(conf, password, inv->operand, (inv->options & OPT_DRY_RUN) != 0);
+}
+
 static int run_job(struct invocation *inv, const struct conf *conf, const char *password)
 {
 	return cli_run_job(conf, password, inv->operand);
@@ -273,6 +279,13 @@ static int check_baseline(struct invocation *inv)
 {
 	if (inv->operand == NULL || parse_version(inv->operand, &inv->version) < 0)
 		return usage_error(true, "migrate baseline needs a VERSION (a migration version number)");
+	return EX_OK;
+}
+
+static int check_adopt(struct invocation *inv)
+{
+	if (!adopt_tool_known(inv->operand))
+		return usage_error(true, "migrate adopt needs the tool whose tracking to adopt (" ADOPT_TOOLS ")");
 	return EX_OK;
 }
 
@@ -337,6 +350,12 @@ static const struct command {
 	  .synopsis = "migrate baseline VERSION",
 	  .help = "record migrations up to VERSION as applied without running them\n"
 		  "(for a database where they were applied by hand)" },
+	{ .name = "migrate", .subcommand = "adopt", .operand = true, .options = OPT_DRY_RUN,
+	  .check = check_adopt, .run = run_migrate_adopt,
+	  .synopsis = "migrate adopt FROM [--dry-run]",
+	  .help = "take over from another tool (FROM: " ADOPT_TOOLS "):\n"
+		  "record what it applied, matched to the files, as applied; refuses,\n"
+		  "changing nothing, on a version without file or a failed/dirty one" },
 };
 
 /* Refusals of an option without the option it goes with, or on a command
@@ -348,7 +367,7 @@ static const struct option_rule {
 	const char *refusal;
 } option_rules[] = {
 	{ OPT_FAIL_ON, 0, false, "--fail-on belongs to 'verify'" },
-	{ OPT_DRY_RUN, 0, true, "--dry-run belongs to 'migrate up'" },
+	{ OPT_DRY_RUN, 0, true, "--dry-run belongs to 'migrate up' and 'migrate adopt'" },
 	{ OPT_TO, 0, true, "--to belongs to 'migrate down'" },
 	{ OPT_YES, 0, true, "--yes belongs to 'migrate down' and 'migrate reset'" },
 	{ OPT_FORMAT, 0, true, "--format belongs to 'migrate status'" },
@@ -538,7 +557,7 @@ static const struct command *find_command(int argc, char **argv, struct invocati
 		    (commands[i].subcommand == NULL || (sub != NULL && strcmp(commands[i].subcommand, sub) == 0)))
 			cmd = &commands[i];
 	if (cmd == NULL && strcmp(inv->command, "migrate") == 0) {
-		usage_error(true, "migrate: expected status, up, down, baseline or reset%s%s",
+		usage_error(true, "migrate: expected status, up, down, baseline, reset or adopt%s%s",
 			    sub ? ", got " : "", sub ? sub : "");
 		return NULL;
 	}

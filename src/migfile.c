@@ -18,11 +18,29 @@
 
 #include "migfile.h"
 
+/* golang-migrate's pair, N_name.up.sql and N_name.down.sql: the length
+ * of ".up" or ".down" before ".sql" (0 for neither), and whether it is a
+ * down file. */
+static size_t updown_suffix(const char *filename, size_t len, bool *down)
+{
+	size_t end = len - 4;
+
+	*down = false;
+	if (end > 3 && strncmp(filename + end - 3, ".up", 3) == 0)
+		return 3;
+	if (end > 5 && strncmp(filename + end - 5, ".down", 5) == 0) {
+		*down = true;
+		return 5;
+	}
+	return 0;
+}
+
 int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *version,
 		     size_t *stem_off, const char **why)
 {
-	size_t len = strlen(filename), off = 0, i;
+	size_t len = strlen(filename), off = 0, i, updown;
 	int64_t v = 0;
+	bool down;
 
 	*kind = MIGFILE_IGNORED;
 	if (len < 4 || strcasecmp(filename + len - 4, ".sql") != 0)
@@ -33,12 +51,21 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 	}
 	if (strncmp(filename, "rollback_", 9) == 0)
 		off = 9;
+	updown = updown_suffix(filename, len, &down);
+	if (updown && off) {
+		*why = "a rollback_ file cannot also end in .up.sql or .down.sql (use one naming or the other)";
+		return -1;
+	}
 	for (i = off; isdigit((unsigned char)filename[i]); i++) {
 		if (i - off >= MIGRATION_VERSION_MAX_DIGITS) {
 			*why = "version number has more than 18 digits";
 			return -1;
 		}
 		v = v * 10 + (filename[i] - '0');
+	}
+	if (i == off && (filename[0] == 'V' || filename[0] == 'U') && isdigit((unsigned char)filename[1])) {
+		*why = "Flyway's V<version>__name.sql: rename it to <version>_name.sql (README, \"Coming from Flyway\")";
+		return -1;
 	}
 	if (i == off) {
 		*why = "name must start with a version number (NNN_name.sql or rollback_NNN_name.sql)";
@@ -48,11 +75,11 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 		*why = "version number must be followed by '_' and a name (NNN_name.sql)";
 		return -1;
 	}
-	if (i + 1 == len - 4) {
+	if (i + 1 >= len - 4 - updown) {
 		*why = "missing name after the version number (NNN_name.sql)";
 		return -1;
 	}
-	for (i++; i < len - 4; i++) {
+	for (i++; i < len - 4 - updown; i++) {
 		unsigned char ch = (unsigned char)filename[i];
 
 		if (!isalnum(ch) && ch != '_' && ch != '-') {
@@ -60,7 +87,7 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 			return -1;
 		}
 	}
-	*kind = off ? MIGFILE_ROLLBACK : MIGFILE_MIGRATION;
+	*kind = off || down ? MIGFILE_ROLLBACK : MIGFILE_MIGRATION;
 	*version = v;
 	*stem_off = off;
 	return 1;
@@ -348,7 +375,10 @@ int migration_read_rollback(const struct migration *m, char **sql, struct sql_sc
 
 	*sql = NULL;
 	if (m->rollback_path == NULL) {
-		snprintf(err, errsize, "%s: no rollback file (expected rollback_%s.sql beside it)", m->path, m->name);
+		char want[512];
+
+		migfile_rollback_name(m->name, want, sizeof(want));
+		snprintf(err, errsize, "%s: no rollback file (expected %s beside it)", m->path, want);
 		return -1;
 	}
 	if (read_file(m->rollback_path, sql, &len, err, errsize) < 0 ||
@@ -537,8 +567,29 @@ static int check_unique_versions(const struct migration_set *set, char *err, siz
 	return 0;
 }
 
+void migfile_rollback_name(const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+
+	if (n > 3 && strcmp(name + n - 3, ".up") == 0)
+		snprintf(out, size, "%.*s.down.sql", (int)(n - 3), name);
+	else
+		snprintf(out, size, "rollback_%s.sql", name);
+}
+
+/* rollback_NAME.sql for NAME.sql; N_x.down.sql for N_x.up.sql. */
+static bool rollback_matches(const char *base, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(base, "rollback_", 9) == 0)
+		return strncmp(base + 9, name, n) == 0 && strcmp(base + 9 + n, ".sql") == 0;
+	return n > 3 && strcmp(name + n - 3, ".up") == 0 && strncmp(base, name, n - 3) == 0 &&
+	       strcmp(base + n - 3, ".down.sql") == 0;
+}
+
 /* Gives each rollback to its migration: same version, same name after
- * "rollback_", one per migration. */
+ * "rollback_" (or golang-migrate's .down for .up), one per migration. */
 static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 {
 	size_t i;
@@ -553,10 +604,11 @@ static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 				 rb->file, (long long)rb->version);
 			return -1;
 		}
-		if (strncmp(base + 9, m->name, strlen(m->name)) != 0 ||
-		    strcmp(base + 9 + strlen(m->name), ".sql") != 0) {
-			snprintf(err, errsize, "%s: does not match %s (expected rollback_%s.sql)",
-				 rb->file, m->path, m->name);
+		if (!rollback_matches(base, m->name)) {
+			char want[512];
+
+			migfile_rollback_name(m->name, want, sizeof(want));
+			snprintf(err, errsize, "%s: does not match %s (expected %s)", rb->file, m->path, want);
 			return -1;
 		}
 		if (m->rollback_path != NULL) {
@@ -568,6 +620,45 @@ static int attach_rollbacks(struct dir_scan *sc, char *err, size_t errsize)
 		rb->file = NULL;
 	}
 	return 0;
+}
+
+long migfile_down_marker(const char *text)
+{
+	const char *p = text;
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *q = p;
+
+		if (q[0] != '-' || q[1] != '-')
+			continue;
+		for (q += 2; *q == ' ' || *q == '\t'; q++)
+			;
+		if (strncmp(q, "migrate:down", 12) == 0)
+			return (long)(p - text);
+	}
+	return -1;
+}
+
+/* dbmate keeps a migration's undo in the same file, under "-- migrate:down":
+ * run as a migration, the file would undo itself.  Refused, saying where the
+ * undo goes, unless nothing but comments follows the marker. */
+static int check_down_section(const struct migration *m, char *err, size_t errsize)
+{
+	long at = migfile_down_marker(m->sql);
+	size_t i;
+	int line = 1;
+
+	if (at < 0)
+		return 0;
+	for (i = 0; i < m->script.n && m->script.stmts[i].start < (size_t)at; i++)
+		;
+	if (i == m->script.n)
+		return 0;
+	for (i = 0; i < (size_t)at; i++)
+		line += m->sql[i] == '\n';
+	snprintf(err, errsize, "%s:%d: dbmate's \"-- migrate:down\" section would run as part of the migration: "
+		 "move the SQL under it to rollback_%s.sql and delete it from this file", m->path, line, m->name);
+	return -1;
 }
 
 /* Reads, checks, splits and checksums each migration in version order. */
@@ -582,7 +673,7 @@ static int read_migrations(struct migration_set *set, const char *dir, DIR *d, c
 		if (read_file_at(dirfd(d), m->path + strlen(dir) + 1, m->path, &m->sql, &m->sql_len,
 				 err, errsize) < 0 ||
 		    check_content(m->path, m->sql, m->sql_len, err, errsize) < 0 ||
-		    parse_statements(m, err, errsize) < 0)
+		    parse_statements(m, err, errsize) < 0 || check_down_section(m, err, errsize) < 0)
 			return -1;
 		sha256_hex(m->sql, m->sql_len, m->checksum);
 	}

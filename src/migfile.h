@@ -30,11 +30,23 @@ struct migration_set {
 enum migfile_kind { MIGFILE_IGNORED, MIGFILE_MIGRATION, MIGFILE_ROLLBACK };
 
 /* Classifies a directory entry.  Files not ending in ".sql" are ignored;
- * a ".sql" file must be NNN_name.sql or rollback_NNN_name.sql, else -1
- * with *why set.  On success *version and *stem_off (where "NNN_name"
- * starts inside filename) are filled for migrations and rollbacks. */
+ * a ".sql" file must be NNN_name.sql or rollback_NNN_name.sql, or
+ * golang-migrate's pair NNN_name.up.sql (a migration named "NNN_name.up")
+ * and NNN_name.down.sql (its rollback), else -1 with *why set.  NNN is 1
+ * to 18 digits (the Supabase CLI's and dbmate's 14-digit timestamps fit).
+ * On success *version and *stem_off (where "NNN_name" starts inside
+ * filename) are filled for migrations and rollbacks. */
 int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *version,
 		     size_t *stem_off, const char **why);
+
+/* The rollback file name that goes with migration name ("NNN_x" or
+ * "NNN_x.up"): rollback_NNN_x.sql or NNN_x.down.sql. */
+void migfile_rollback_name(const char *name, char *out, size_t size);
+
+/* Byte offset of dbmate's "-- migrate:down" line in text (at the start of
+ * a line, blanks allowed after "--"), or -1.  A migration with a statement
+ * after it is refused: its undo belongs in its rollback file. */
+long migfile_down_marker(const char *text);
 
 /* Reads every migration and rollback in dir.  On error returns -1 with a
  * message naming the file in err, or -2 when dir itself cannot be read

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rc = migfile_classify(name, &kind, &version, &stem_off, &why);
 	if (rc == 1) {
+		/* a rollback is rollback_NNN_x.sql or golang-migrate's NNN_x.down.sql */
+		bool down = len > 9 && strcmp(name + len - 9, ".down.sql") == 0;
+
 		if (kind == MIGFILE_IGNORED || version < 0 || stem_off >= len ||
 		    !isdigit((unsigned char)name[stem_off]) || strcmp(name + len - 4, ".sql") != 0 ||
-		    (kind == MIGFILE_ROLLBACK) != (stem_off == 9))
+		    (kind == MIGFILE_ROLLBACK) != (stem_off == 9 || down) || (stem_off == 9 && down))
 			abort();
 	} else if (rc == 0) {
 		if (kind != MIGFILE_IGNORED)
@@ -45,6 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* the same bytes as a file's content */
+	{
+		long at = migfile_down_marker(name);
+
+		if (at < -1 || at >= (long)len || (at >= 0 && (at > 0 && name[at - 1] != '\n')))
+			abort();
+	}
 	bad = utf8_invalid_offset((const char *)data, size);
 	if (bad < -1 || bad >= (long)size)
 		abort();

@@ -126,6 +126,76 @@ static void test_shipped_checksums(void)
 	migration_set_free(&set);
 }
 
+/* The other tools' layouts: the Supabase CLI's and dbmate's 14-digit
+ * timestamps as they are, golang-migrate's .up.sql/.down.sql pairs, and
+ * Flyway's V1__name.sql refused with the rename to make. */
+static void test_tool_layouts(void)
+{
+	enum migfile_kind kind;
+	int64_t v;
+	size_t off;
+	const char *why = "";
+	struct migration_set set;
+	char err[1024];
+
+	ok(migfile_classify("20240101120000_create_users.sql", &kind, &v, &off, &why) == 1 &&
+	   kind == MIGFILE_MIGRATION && v == 20240101120000LL, "Supabase CLI's 14-digit timestamp");
+	ok(migfile_classify("rollback_20240101120000_create_users.sql", &kind, &v, &off, &why) == 1 &&
+	   kind == MIGFILE_ROLLBACK && v == 20240101120000LL, "its rollback_ file");
+	ok(migfile_classify("1_init.up.sql", &kind, &v, &off, &why) == 1 && kind == MIGFILE_MIGRATION && v == 1,
+	   "golang-migrate's N_name.up.sql is a migration");
+	ok(migfile_classify("000002_x.down.sql", &kind, &v, &off, &why) == 1 && kind == MIGFILE_ROLLBACK && v == 2,
+	   "golang-migrate's N_name.down.sql is a rollback");
+	ok(migfile_classify("1_.up.sql", &kind, &v, &off, &why) < 0, "N_.up.sql: no name");
+	contains(why, "missing name", "says the name is missing");
+	ok(migfile_classify("1.up.sql", &kind, &v, &off, &why) < 0, "N.up.sql: no '_' after the version");
+	ok(migfile_classify("rollback_1_x.down.sql", &kind, &v, &off, &why) < 0, "rollback_ and .down together");
+	contains(why, "one naming or the other", "says why");
+	ok(migfile_classify("1_a.b.up.sql", &kind, &v, &off, &why) < 0, "a dot inside the name stays refused");
+	ok(migfile_classify("V1__init.sql", &kind, &v, &off, &why) < 0, "Flyway's V1__init.sql is refused");
+	contains(why, "rename it to <version>_name.sql", "with the rename to make");
+	ok(migfile_classify("2024010112000_x.sql", &kind, &v, &off, &why) == 1 && v == 2024010112000LL,
+	   "a 13-digit version sorts numerically too");
+
+	put("20240101120000_b.sql", "SELECT 2;\n");
+	put("9_a.sql", "SELECT 1;\n");
+	put("rollback_20240101120000_b.sql", "SELECT -2;\n");
+	ok(migration_set_load(dir, &set, err, sizeof(err)) == 0, "loads timestamps with small numbers: %s", err);
+	ok(set.n == 2 && set.items[0].version == 9 && set.items[1].version == 20240101120000LL &&
+	   set.items[1].rollback_path != NULL, "ordered by number, not by text");
+	migration_set_free(&set);
+	clear();
+
+	ok(migfile_down_marker("create table t (a int);\n") == -1, "no dbmate marker");
+	ok(migfile_down_marker("-- migrate:up\nx;\n-- migrate:down\n") == 17, "dbmate's marker found");
+	ok(migfile_down_marker("x;\n--migrate:down\n") == 3, "without a blank after --, as dbmate reads it");
+	ok(migfile_down_marker("select 1; -- migrate:down\n") == -1, "only at the start of a line");
+	put("20240101000000_a.sql", "-- migrate:up\nSELECT 1;\n\n-- migrate:down\n-- nothing to undo\n");
+	ok(migration_set_load(dir, &set, err, sizeof(err)) == 0, "an empty dbmate down section is fine: %s", err);
+	ok(set.n == 1 && set.items[0].script.n == 1, "one statement");
+	migration_set_free(&set);
+	put("20240102000000_b.sql", "-- migrate:up\nSELECT 2;\n-- migrate:down\nDROP TABLE b;\n");
+	contains(load_err(), "20240102000000_b.sql:3: dbmate's \"-- migrate:down\" section would run as part of the "
+		 "migration: move the SQL under it to rollback_20240102000000_b.sql", "SQL under it is refused, saying where it goes");
+	clear();
+
+	put("1_init.up.sql", "SELECT 1;\n");
+	put("1_init.down.sql", "SELECT -1;\n");
+	put("2_more.up.sql", "SELECT 2;\n");
+	ok(migration_set_load(dir, &set, err, sizeof(err)) == 0, "loads golang-migrate's layout: %s", err);
+	ok(set.n == 2 && set.items[0].rollback_path != NULL && set.items[1].rollback_path == NULL,
+	   ".down.sql attached to its .up.sql");
+	is_str(set.n ? set.items[0].name : "", "1_init.up", "the name keeps .up");
+	migration_set_free(&set);
+	put("2_other.down.sql", "SELECT -2;\n");
+	contains(load_err(), "expected 2_more.down.sql", "a .down.sql of another name refused");
+	clear();
+	put("1_init.sql", "SELECT 1;\n");
+	put("1_init.down.sql", "SELECT -1;\n");
+	contains(load_err(), "expected rollback_1_init.sql", ".down.sql without .up.sql refused");
+	clear();
+}
+
 int main(void)
 {
 	test_sha256();
@@ -216,6 +286,7 @@ int main(void)
 		ok(1, "unreadable file: skipped as root # SKIP root reads everything");
 	}
 	clear();
+	test_tool_layouts();
 	ok(migration_set_load("/nonexistent/m", &set, err, sizeof(err)) < 0, "missing directory refused");
 	contains(err, "/nonexistent/m: cannot open migrations directory", "names the directory");
 	rmdir(dir);

@@ -1,0 +1,5 @@
+-- migrate adopt dbmate: one row per applied version (dbmate's table has
+-- nothing else).  A table with golang-migrate's dirty column is not
+-- dbmate's: said, not guessed.
+SELECT s.version::text, '', CASE WHEN to_jsonb(s) ? 'dirty' THEN 'wrong-tool' ELSE 'applied' END, NULL
+FROM schema_migrations s

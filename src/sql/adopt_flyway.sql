@@ -1,0 +1,15 @@
+-- migrate adopt flyway: its history in the order Flyway installed it.
+-- Versioned SQL migrations are adopted; a baseline row stands for every
+-- version up to it; the schema-creation marker is skipped; a failed row
+-- refuses the adoption; other kinds (repeatable, Java, undo, delete) have
+-- no equivalent here and refuse it too.  The checksum (Flyway's CRC-32 of
+-- the file) is compared with the file's.
+SELECT h.version, h.script,
+       CASE WHEN NOT h.success THEN 'failed'
+            WHEN h.type = 'SCHEMA' THEN 'skip'
+            WHEN h.type = 'BASELINE' THEN 'baseline'
+            WHEN h.version IS NULL THEN 'repeatable'
+            WHEN h.type IN ('SQL', 'SQL_BASELINE') THEN 'applied'
+            ELSE 'type ' || h.type END, h.checksum::text
+FROM flyway_schema_history h
+ORDER BY h.installed_rank
