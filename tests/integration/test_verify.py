@@ -184,6 +184,138 @@ def test_rollback_of_004_restores_the_seed_policies(db, tmp_path):
     assert db.query("SELECT to_regclass('public.idx_brand_settings_user')") == [(None,)]
 
 
+UP_TO_004 = dict(SEED_ONLY, **{"004_rls_fixes.sql": None, "rollback_004_rls_fixes.sql": None})
+
+
+def schema_state(db):
+    """What 005 changes: policies, the two membership functions and the token cleanup, indexes, schemas."""
+    return {
+        "policies": db.query("SELECT polrelid::regclass::text, polname, polcmd, polpermissive, polroles::regrole[]::text, "
+                             "pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid) FROM pg_policy "
+                             "ORDER BY 1, 2"),
+        "functions": db.query("SELECT pronamespace::regnamespace::text, proname, prosecdef, proconfig, prosrc, "
+                              "proacl::text FROM pg_proc WHERE proname IN "
+                              "('is_org_member', 'has_org_role', 'cleanup_expired_zoom_tokens') ORDER BY 2"),
+        "indexes": db.query("SELECT indexrelid::regclass::text FROM pg_index "
+                            "WHERE indrelid = 'public.zoom_credentials'::regclass ORDER BY 1"),
+        "private": db.query("SELECT to_regnamespace('private') IS NOT NULL"),
+    }
+
+
+def permissive_overlaps(db):
+    """(table, role, command) with more than one permissive policy, FOR ALL counting for each command."""
+    return db.query("""
+        SELECT p.schemaname || '.' || p.tablename, r.role, c.cmd, count(*)
+        FROM pg_policies p, unnest(p.roles) r(role),
+             unnest(CASE p.cmd WHEN 'ALL' THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] ELSE ARRAY[p.cmd] END) c(cmd)
+        WHERE p.permissive = 'PERMISSIVE' AND p.schemaname = 'public'
+        GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""")
+
+
+def test_005_fixes_what_the_advisor_finds_and_its_rollback_restores_004(db, tmp_path):
+    migrate(db, migrations_dir(tmp_path, UP_TO_004))
+    before = schema_state(db)
+    assert permissive_overlaps(db) == [
+        ("public.brand_settings", "authenticated", "SELECT", 2),
+        ("public.organization_members", "authenticated", "SELECT", 2)]
+    migrate(db)
+    after = schema_state(db)
+    # the redundant index is gone; the constraint's index stays
+    assert sorted(after["indexes"]) == [("idx_zoom_credentials_expires",), ("zoom_credentials_pkey",),
+                                        ("zoom_credentials_user_id_key",)]
+    funcs = {f[1]: f for f in after["functions"]}
+    assert funcs["cleanup_expired_zoom_tokens"][3] == ['search_path=""']
+    assert funcs["is_org_member"][0] == "private" and funcs["has_org_role"][0] == "private"
+    assert db.query("SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace "
+                    "AND proname IN ('is_org_member', 'has_org_role')") == [(0,)], "not served at /rpc"
+    assert permissive_overlaps(db) == []
+    assert not [p for p in after["policies"] if p[1] == "Public logo access"]
+    # the cleanup still deletes what it deleted
+    db.query("INSERT INTO auth.users (id, email) VALUES (%s, 'a@example.com')", (A,))
+    db.query("INSERT INTO profiles (id, email) VALUES (%s, 'a@example.com')", (A,))
+    db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
+             "VALUES (%s, 't', 'r', now() - interval '8 days')", (A,))
+    conn = db.cluster.connect(db.name)
+    try:
+        cur = conn.cursor()
+        cur.execute("SET search_path = pg_temp")   # a caller's search_path no longer matters
+        cur.execute("SELECT public.cleanup_expired_zoom_tokens()")
+        conn.commit()
+    finally:
+        conn.close()
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(0,)]
+    db.query("DELETE FROM profiles")
+    db.query("DELETE FROM auth.users")
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "down", "--to", "4",
+             "--yes"])
+    assert r.returncode == 0, r.stderr
+    assert schema_state(db) == before
+    migrate(db)
+    assert schema_state(db) == after
+
+
+def test_after_005_members_read_as_before_anon_calls_nothing_and_no_one_lists_logos(db):
+    migrate(db)
+    for u in (A, B, C):
+        db.query("INSERT INTO auth.users (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+        db.query("INSERT INTO profiles (id, email) VALUES (%s, %s)", (u, u + "@example.com"))
+    db.query("INSERT INTO organizations (id, name, slug) VALUES (%s, 'Acme', 'acme')", (ORG,))
+    db.query("INSERT INTO organization_members (user_id, organization_id, role) VALUES (%s, %s, 'owner'), "
+             "(%s, %s, 'member')", (A, ORG, B, ORG))
+    db.query("INSERT INTO brand_settings (user_id, primary_color) VALUES (NULL, '#000'), (%s, '#aaa'), (%s, '#bbb')",
+             (A, B))
+    db.query("INSERT INTO storage.objects (bucket_id, name) VALUES ('logos', 'acme.png')")
+    conn = db.cluster.connect(db.name)
+    conn.autocommit = True
+    try:
+        cur = as_user(conn, A)
+        cur.execute("SELECT primary_color FROM brand_settings ORDER BY 1")
+        assert cur.fetchall() == [("#000",), ("#aaa",)], "own and shared, not B's"
+        cur.execute("UPDATE brand_settings SET primary_color = '#abc' WHERE user_id IS NOT NULL")
+        assert cur.rowcount == 1, "only A's own row"
+        cur.execute("DELETE FROM brand_settings WHERE user_id IS NULL")
+        assert cur.rowcount == 0, "the shared rows are not A's to delete"
+        with pytest.raises(Exception, match="row-level security"):
+            cur.execute("INSERT INTO brand_settings (user_id) VALUES (%s)", (B,))
+        cur.execute("INSERT INTO brand_settings (user_id) VALUES (%s)", (A,))
+        # members read the organization and its members; the owner manages them
+        cur.execute("SELECT count(*) FROM organization_members")
+        assert cur.fetchall() == [(2,)]
+        cur.execute("INSERT INTO organization_members (user_id, organization_id, role) VALUES (%s, %s, 'viewer')",
+                    (C, ORG))
+        cur.execute("DELETE FROM organization_members WHERE user_id = %s", (C,))
+        assert cur.rowcount == 1
+        cur.execute("SELECT private.is_org_member(%s)", (ORG,))
+        assert cur.fetchall() == [(True,)]
+        cur = as_user(conn, B)
+        cur.execute("SELECT name FROM organizations")
+        assert cur.fetchall() == [("Acme",)]
+        cur.execute("DELETE FROM organization_members WHERE user_id = %s", (A,))
+        assert cur.rowcount == 0, "a plain member removes no one"
+        cur.execute("UPDATE organization_members SET role = 'owner' WHERE user_id = %s", (B,))
+        assert cur.rowcount == 0
+        # an outsider sees nothing of the organization
+        cur = as_user(conn, C)
+        cur.execute("SELECT count(*) FROM organization_members")
+        assert cur.fetchall() == [(0,)]
+        cur.execute("SELECT primary_color FROM brand_settings")
+        assert cur.fetchall() == [("#000",)]
+        # anon: the shared brand settings, no function, no listing of the logos
+        cur = as_user(conn, None)
+        cur.execute("SELECT primary_color FROM brand_settings")
+        assert cur.fetchall() == [("#000",)]
+        for call in ("private.is_org_member('%s')" % ORG, "private.has_org_role('%s', ARRAY['owner'])" % ORG):
+            with pytest.raises(Exception, match="permission denied"):
+                cur.execute("SELECT " + call)
+        cur.execute("SELECT count(*) FROM storage.objects WHERE bucket_id = 'logos'")
+        assert cur.fetchall() == [(0,)]
+        cur = as_user(conn, A)
+        cur.execute("SELECT count(*) FROM storage.objects WHERE bucket_id = 'logos'")
+        assert cur.fetchall() == [(0,)]
+    finally:
+        conn.close()
+
+
 # ---- lints ------------------------------------------------------------------------
 
 def test_each_lint_appears_and_goes(db):
