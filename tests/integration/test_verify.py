@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import MIGRATIONS, migrations_dir, run
+from conftest import MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, migrations_dir, run
 
 SEED_ONLY = {"001_initial_schema.sql": None, "002_zoom_integration.sql": None, "003_storage_buckets.sql": None}
 
@@ -401,8 +401,9 @@ DRIFTS = [
      "REFERENCES profiles(id) ON DELETE CASCADE"),
     ("CREATE OR REPLACE FUNCTION cleanup_expired_zoom_tokens() RETURNS void AS $$ BEGIN END; $$ LANGUAGE plpgsql",
      "drift_changed", "warn", "public.cleanup_expired_zoom_tokens()",
-     "CREATE OR REPLACE FUNCTION cleanup_expired_zoom_tokens() RETURNS void AS $$\nBEGIN\n    DELETE FROM "
-     "zoom_credentials\n    WHERE expires_at < NOW() - INTERVAL '7 days';\nEND;\n$$ LANGUAGE plpgsql"),
+     "CREATE OR REPLACE FUNCTION public.cleanup_expired_zoom_tokens()\nRETURNS void\nLANGUAGE plpgsql "
+     "SET search_path = ''\nAS $$\nBEGIN\n    DELETE FROM public.zoom_credentials\n"
+     "    WHERE expires_at < pg_catalog.now() - INTERVAL '7 days';\nEND;\n$$"),
     ("CREATE POLICY backdoor ON storage.objects FOR SELECT USING (true)", "drift_added", "warn",
      'storage.objects: policy "backdoor"', "DROP POLICY backdoor ON storage.objects"),
 ]
@@ -449,6 +450,46 @@ def test_without_a_snapshot_drift_is_said_to_be_unchecked(db):
     f = findings(db)
     assert f[("drift_unchecked", "momentum_maintd.verify_snapshot")]["level"] == "info"
     assert verify(db).returncode == 0
+
+
+VIEW_SQL = ("CREATE VIEW public.zoom_status WITH (security_invoker = true) AS "
+            "SELECT user_id, expires_at FROM public.zoom_credentials;\n")
+VIEW_CHANGES = [
+    # (a change by hand, the check, how to put it back)
+    ("CREATE OR REPLACE VIEW public.zoom_status WITH (security_invoker = true) AS "
+     "SELECT user_id, expires_at, access_token FROM public.zoom_credentials", "drift_changed",
+     "DROP VIEW public.zoom_status; " + VIEW_SQL),
+    ("ALTER VIEW public.zoom_status RESET (security_invoker)", "drift_changed",
+     "ALTER VIEW public.zoom_status SET (security_invoker = on)"),
+    ("CREATE ROLE view_owner; ALTER VIEW public.zoom_status OWNER TO view_owner", "drift_changed",
+     "ALTER VIEW public.zoom_status OWNER TO CURRENT_USER; DROP ROLE view_owner"),
+    ("DROP VIEW public.zoom_status", "drift_dropped", VIEW_SQL),
+]
+
+
+def test_a_view_changed_after_migrating_is_drift(db, tmp_path):
+    files = {m + ".sql": None for m in SEED_MIGRATIONS}
+    files["%03d_zoom_status.sql" % (SEED_COUNT + 1)] = VIEW_SQL
+    migrate(db, migrations_dir(tmp_path, files))
+    (attrs,), = db.query("SELECT attrs FROM momentum_maintd.verify_snapshot WHERE kind = 'view'")
+    assert re.fullmatch(r"owner postgres, security_invoker on, definition md5 [0-9a-f]{32}", attrs), attrs
+    for change, check, undo in VIEW_CHANGES:
+        db.query(change)
+        f = findings(db)
+        x = f.get((check, "public.zoom_status"))
+        assert x is not None and x["level"] == "error", (change, sorted(f))
+        db.query(undo)
+        assert (check, "public.zoom_status") not in findings(db), undo
+    # a snapshot an older version recorded (no views in it, its own
+    # fingerprint) is recorded again by the next pass, not kept: the
+    # manifest's version marker was bumped with its format
+    db.query("DELETE FROM momentum_maintd.verify_snapshot WHERE kind IN ('view', 'materialized view')")
+    db.query("UPDATE momentum_maintd.verify_snapshot SET migrations = "
+             "(SELECT md5('manifest 2;' || string_agg(version::text || ':' || checksum, ',' ORDER BY version)) "
+             "FROM momentum_maintd.schema_migrations)")
+    run_job(db)
+    db.query(VIEW_CHANGES[0][0])
+    assert ("drift_changed", "public.zoom_status") in findings(db)
 
 
 # ---- the functional probe ---------------------------------------------------------------
@@ -499,6 +540,56 @@ def test_probe_catches_a_cross_user_leak_in_development_and_staging_only(db):
     db.query("ALTER POLICY everyone ON public.notes USING (user_id = (SELECT auth.uid()))")
     f = findings(db)
     assert not [k for k in f if k[0].startswith("probe_")], f
+
+
+def probe_view_findings(db, env=None):
+    return {k: x for k, x in findings(db, env=env).items() if k[0].startswith("probe_")}
+
+
+def test_probe_reads_views_and_materialized_views_as_another_user(db):
+    migrate(db)
+    # a real user's token, there before the probe
+    db.query("INSERT INTO auth.users (id, email) VALUES (%s, 'c@example.com')", (C,))
+    db.query("INSERT INTO profiles (id, email) VALUES (%s, 'c@example.com')", (C,))
+    db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
+             "VALUES (%s, 'tc', 'rc', now() + interval '1 day')", (C,))
+    # a view without security_invoker reads zoom_credentials as its owner:
+    # every user's access_token to whoever may select it
+    db.query("CREATE VIEW public.zoom_tokens AS SELECT user_id, access_token FROM zoom_credentials")
+    # only the token, no user id: A's row is known by the probe's own value
+    db.query("CREATE VIEW public.\"token list\" AS SELECT access_token FROM public.zoom_tokens")
+    # what the app means to share, as the reader: no leak
+    db.query("CREATE VIEW public.my_tokens WITH (security_invoker = true) AS "
+             "SELECT user_id, access_token FROM zoom_credentials")
+    db.query("CREATE VIEW public.users_seen AS SELECT id, email FROM auth.users")
+    db.query("CREATE MATERIALIZED VIEW public.token_expiry AS SELECT user_id, expires_at FROM zoom_credentials")
+    db.query("CREATE MATERIALIZED VIEW public.shared_colors AS "
+             "SELECT primary_color FROM brand_settings WHERE user_id IS NULL")
+    db.query("GRANT SELECT ON public.zoom_tokens, public.\"token list\", public.my_tokens, public.token_expiry, "
+             "public.shared_colors TO authenticated")
+    # (Supabase's default privileges give the API roles every new table and view)
+    db.query("GRANT SELECT ON public.users_seen TO anon; REVOKE SELECT ON public.users_seen FROM authenticated")
+    f = probe_view_findings(db)
+    for view in ("public.zoom_tokens", 'public."token list"'):
+        x = f.get(("probe_isolation_leak", view))
+        assert x is not None and x["level"] == "error" and "another user" in x["detail"], (view, sorted(f))
+        assert x["remedy"].startswith("ALTER VIEW %s SET (security_invoker = true)" % view), x
+    x = f[("probe_isolation_leak", "public.users_seen")]
+    assert x["detail"].startswith("as anon, the view shows"), x
+    x = f[("probe_isolation_leak", "public.token_expiry")]
+    assert "materialized view has no row level security" in x["detail"], x
+    assert x["remedy"].startswith("REVOKE SELECT ON public.token_expiry FROM anon, authenticated"), x
+    assert ("probe_isolation_leak", "public.my_tokens") not in f
+    assert ("probe_isolation_leak", "public.shared_colors") not in f
+    assert len(f) == 4, sorted(f)
+    # production makes no rows, so reads no views
+    assert not probe_view_findings(db, env={"MOMENTUM_MAINTD_ENVIRONMENT": "production"})
+    # fixed: the views read as their reader, the materialized view is not served
+    db.query("ALTER VIEW public.zoom_tokens SET (security_invoker = true)")
+    db.query("ALTER VIEW public.\"token list\" SET (security_invoker = true)")
+    db.query("REVOKE SELECT ON public.users_seen FROM anon")
+    db.query("REVOKE SELECT ON public.token_expiry FROM anon, authenticated")
+    assert probe_view_findings(db) == {}
 
 
 def test_probe_leaves_nothing_behind(db):
