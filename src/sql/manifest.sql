@@ -60,8 +60,12 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                                             AND d.objid = p.oid AND d.deptype = 'e')
    OR (n.nspname = 'auth' AND p.proname IN ('uid', 'role') AND p.pronargs = 0)
-   -- and, wherever they are, the functions the policies call
-   OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_policy pol ON pol.oid = d.objid
-              JOIN pg_class pc ON pc.oid = pol.polrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
-              WHERE d.classid = 'pg_policy'::regclass AND d.refclassid = 'pg_proc'::regclass AND d.refobjid = p.oid
-                AND pn.nspname IN ('public', 'storage'))
+   -- and the user's functions that the policies call, wherever they are
+   -- (not the platform's: Supabase upgrades those of auth and storage)
+   OR (n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'storage', 'extensions')
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                       AND d.objid = p.oid AND d.deptype = 'e')
+       AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_policy pol ON pol.oid = d.objid
+                   JOIN pg_class pc ON pc.oid = pol.polrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                   WHERE d.classid = 'pg_policy'::regclass AND d.refclassid = 'pg_proc'::regclass
+                     AND d.refobjid = p.oid AND pn.nspname IN ('public', 'storage')))

@@ -404,6 +404,14 @@ DRIFTS = [
      "CREATE OR REPLACE FUNCTION public.cleanup_expired_zoom_tokens()\nRETURNS void\nLANGUAGE plpgsql "
      "SET search_path = ''\nAS $$\nBEGIN\n    DELETE FROM public.zoom_credentials\n"
      "    WHERE expires_at < pg_catalog.now() - INTERVAL '7 days';\nEND;\n$$"),
+    # a function the policies call, outside public since 005
+    ("CREATE OR REPLACE FUNCTION private.is_org_member(org uuid) RETURNS boolean LANGUAGE sql STABLE "
+     "SECURITY DEFINER SET search_path = '' AS $$ SELECT true $$", "drift_changed", "warn",
+     "private.is_org_member(org uuid)",
+     "CREATE OR REPLACE FUNCTION private.is_org_member(org uuid) RETURNS boolean LANGUAGE sql STABLE "
+     "SECURITY DEFINER SET search_path = '' AS $$\n"
+     "    SELECT EXISTS (SELECT 1 FROM public.organization_members m\n"
+     "                   WHERE m.organization_id = org AND m.user_id = (SELECT auth.uid()))\n$$"),
     ("CREATE POLICY backdoor ON storage.objects FOR SELECT USING (true)", "drift_added", "warn",
      'storage.objects: policy "backdoor"', "DROP POLICY backdoor ON storage.objects"),
 ]
