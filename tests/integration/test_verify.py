@@ -600,6 +600,21 @@ def test_probe_reads_views_and_materialized_views_as_another_user(db):
     assert probe_view_findings(db) == {}
 
 
+def test_a_slow_view_stops_the_probe_with_what_it_found(db):
+    migrate(db)
+    db.query("CREATE VIEW public.a_leak AS SELECT user_id, access_token FROM zoom_credentials")
+    db.query("CREATE VIEW public.slow_tokens AS SELECT user_id FROM zoom_credentials "
+             "WHERE (SELECT true FROM pg_sleep(30))")
+    db.query("GRANT SELECT ON public.a_leak, public.slow_tokens TO authenticated")
+    r = run(["-d", db.conninfo, "--set", "verify.probe_timeout=3 s", "verify", "--format", "json", "--fail-on", "info"],
+            timeout=120)
+    assert r.returncode == 1, r.stderr
+    f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
+    x = f[("probe_timeout", "momentum-maintd probe")]
+    assert "stopped at the view public.slow_tokens: statement timeout" in x["detail"], x
+    assert ("probe_isolation_leak", "public.a_leak") in f, "what was found before is kept"
+
+
 def test_probe_leaves_nothing_behind(db):
     migrate(db)
     # views it reads, rows kept for them to the end of its transaction
