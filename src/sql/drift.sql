@@ -10,7 +10,7 @@ UNION ALL
 SELECT CASE WHEN s.kind = 'table' AND s.attrs LIKE 'rls=on%' AND l.attrs LIKE 'rls=off%' THEN 'drift_rls_disabled'
             WHEN s.kind = 'index' AND s.attrs LIKE '% valid=yes' AND l.attrs LIKE '% valid=no' THEN 'drift_index_invalid'
             ELSE 'drift_changed' END,
-       CASE WHEN s.kind IN ('table', 'policy', 'bucket', 'index') THEN 'error' ELSE 'warn' END,
+       CASE WHEN s.kind IN ('table', 'policy', 'bucket', 'index', 'view', 'materialized view') THEN 'error' ELSE 'warn' END,
        s.object,
        CASE WHEN s.kind = 'table' AND s.attrs LIKE 'rls=on%' AND l.attrs LIKE 'rls=off%'
             THEN 'row level security was on after the migrations and is off now'

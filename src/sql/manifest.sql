@@ -32,6 +32,18 @@ SELECT 'foreign key', format('%I.%I (%s)', n.nspname, c.relname, con.conname), p
 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE con.contype = 'f' AND n.nspname IN ('public', 'storage')
 UNION ALL
+-- views and materialized views: who owns them (a view reads its tables
+-- with its owner's privileges unless security_invoker), whether the
+-- reader's are used instead, and what they read (the definition as
+-- PostgreSQL prints it with an empty search_path, every name qualified)
+SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, format('%I.%I', n.nspname, c.relname),
+       format('owner %s, security_invoker %s, definition md5 %s', c.relowner::regrole,
+              CASE WHEN coalesce((SELECT o.option_value::boolean FROM pg_options_to_table(c.reloptions) o
+                                  WHERE o.option_name = 'security_invoker'), false) THEN 'on' ELSE 'off' END,
+              md5(pg_get_viewdef(c.oid)))
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND n.nspname IN ('public', 'storage')
+UNION ALL
 -- (read through query_to_xml, so that a database without storage.buckets
 -- still verifies: the table is named only when it exists; XMLTABLE gives
 -- the ids back as they are, where xpath() would leave &amp; and &lt;)
@@ -48,3 +60,12 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                                             AND d.objid = p.oid AND d.deptype = 'e')
    OR (n.nspname = 'auth' AND p.proname IN ('uid', 'role') AND p.pronargs = 0)
+   -- and the user's functions that the policies call, wherever they are
+   -- (not the platform's: Supabase upgrades those of auth and storage)
+   OR (n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'storage', 'extensions')
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                       AND d.objid = p.oid AND d.deptype = 'e')
+       AND EXISTS (SELECT 1 FROM pg_depend d JOIN pg_policy pol ON pol.oid = d.objid
+                   JOIN pg_class pc ON pc.oid = pol.polrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                   WHERE d.classid = 'pg_policy'::regclass AND d.refclassid = 'pg_proc'::regclass
+                     AND d.refobjid = p.oid AND pn.nspname IN ('public', 'storage')))

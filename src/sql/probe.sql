@@ -14,9 +14,16 @@
 --    are made in auth.users; every table that belongs to a user (a column
 --    that references auth.users(id), directly or through another such
 --    column) gets a row for A; as B, none of A's rows may be visible.
+-- 3. With isolation, B also reads every view and materialized view that
+--    anon or authenticated may select and that reads (directly or through
+--    other views) auth.users or a table that got A's row: a view that
+--    shows A's rows, or a materialized view that holds rows B's own query
+--    of its definition does not give, is a leak named after the view.
 DO $probe$
 DECLARE
     isolation constant boolean := @ISOLATION@;
+    -- the schemas checked: the only place that names them
+    schemas constant text[] := ARRAY['public', 'storage'];
     found jsonb := '[]';
     t record;
     col record;
@@ -31,6 +38,12 @@ DECLARE
     ok boolean;
     parents jsonb := '{}';
     isolation_ok boolean := false;
+    anon_ok boolean := false;
+    -- the tables whose row of A stays to the end, for the views to show
+    kept oid[] := '{}';
+    vw record;
+    def text;
+    unreadable boolean;
     stage text;
     -- the app's queries run with the connection's default search_path;
     -- the probe's own names are all qualified
@@ -71,6 +84,8 @@ BEGIN
         RETURN;
     END IF;
 
+    anon_ok := EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'anon')
+               AND pg_catalog.pg_has_role('anon', 'MEMBER');
     -- the probe's login must be able to act as the API roles
     FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) AND NOT pg_catalog.pg_has_role(r, 'MEMBER') THEN
@@ -103,7 +118,7 @@ BEGIN
                                         pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
                              FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid ORDER BY pol)::text AS policies
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname IN ('public', 'storage')
+                WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname = ANY (schemas)
                   AND pg_catalog.has_table_privilege(r, c.oid, 'SELECT')
             )
             SELECT pg_catalog.min(obj) AS obj, pg_catalog.array_agg(obj ORDER BY obj) AS members
@@ -220,19 +235,24 @@ BEGIN
         ), cand AS (
             SELECT o.relid, o.depth, a.attname AS owner_col, c.relrowsecurity AS rls,
                    pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
-                   ref.relid IS NOT NULL AS parent
+                   ref.relid IS NOT NULL AS parent,
+                   -- read by a view (or a rule): its row of A is kept for part 3
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                           WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = o.relid
+                             AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass) AS viewed
             FROM owned o JOIN pg_catalog.pg_class c ON c.oid = o.relid
             LEFT JOIN referenced ref ON ref.relid = o.relid
             JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = o.relid AND a.attnum = o.attnum
-            WHERE ns.nspname IN ('public', 'storage') AND c.relkind IN ('r', 'p')
+            WHERE ns.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
         ), keyed AS (
-            -- a table that others reference is made for itself; the others
+            -- a table that others reference or a view reads is made for
+            -- itself; the others
             -- are grouped by what the probe does with them (owner column,
             -- columns, constraints, policies): one of each group is checked.
             -- (Rows and arrays as text quote what they hold, unlike text
             -- joined with separators that names may hold.)
-            SELECT cand.*, CASE WHEN cand.parent THEN cand.relid::text ELSE ROW(
+            SELECT cand.*, CASE WHEN cand.parent OR cand.viewed THEN cand.relid::text ELSE ROW(
                        cand.owner_col, cand.rls,
                        pg_catalog.has_table_privilege('authenticated', cand.relid, 'SELECT'),
                        ARRAY(SELECT ROW(at.attname, at.atttypid, at.attnotnull, at.atthasdef, at.attidentity,
@@ -247,7 +267,7 @@ BEGIN
                              FROM pg_catalog.pg_policy p WHERE p.polrelid = cand.relid ORDER BY pol))::text END AS grp
             FROM cand
         )
-        SELECT DISTINCT ON (k.grp) k.relid, k.depth, k.owner_col, k.rls, k.obj, k.parent,
+        SELECT DISTINCT ON (k.grp) k.relid, k.depth, k.owner_col, k.rls, k.obj, k.parent, k.viewed,
                pg_catalog.array_agg(k.obj) OVER (PARTITION BY k.grp ORDER BY k.obj
                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS members
         FROM keyed k
@@ -405,8 +425,11 @@ BEGIN
                         FROM pg_catalog.unnest(t.members) AS m(obj));
                 END IF;
             END IF;
-            IF NOT t.parent THEN
+            IF NOT t.parent AND NOT t.viewed THEN
                 RAISE SQLSTATE 'MMD01';
+            END IF;
+            IF t.viewed THEN
+                kept := kept || t.relid;
             END IF;
         EXCEPTION
             WHEN SQLSTATE 'MMD01' THEN
@@ -432,6 +455,109 @@ BEGIN
                         'remedy', 'give the probe''s required columns defaults, or check this table''s isolation with your own test');
                 END IF;
                 -- a read that fails is reported by the first part
+        END;
+    END LOOP;
+
+    -- 3. views and materialized views, read as B (as anon where only anon
+    -- may read one), each in a subtransaction rolled back at once
+    PERFORM pg_catalog.set_config('role', writer, true);
+    PERFORM pg_catalog.set_config('search_path', '', true);
+    FOR vw IN
+        WITH RECURSIVE reads(relid) AS (
+            SELECT pg_catalog.unnest(kept || 'auth.users'::pg_catalog.regclass::oid)
+            UNION
+            SELECT rw.ev_class
+            FROM reads
+            JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                       AND d.refobjid = reads.relid
+                                       AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+            JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+        )
+        SELECT * FROM (
+            SELECT c.oid, c.relkind, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
+                   CASE WHEN pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT') THEN 'authenticated'
+                        WHEN CASE WHEN anon_ok THEN pg_catalog.has_table_privilege('anon', c.oid, 'SELECT') ELSE false END
+                        THEN 'anon' END AS reader
+            FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.relid
+            JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+            WHERE c.relkind IN ('v', 'm') AND ns.nspname = ANY (schemas)) v
+        WHERE v.reader IS NOT NULL
+        ORDER BY v.obj
+    LOOP
+        BEGIN
+            -- (the definition as PostgreSQL prints it, every name qualified)
+            def := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(vw.oid), ';');
+            unreadable := false;
+            IF vw.reader = 'authenticated' THEN
+                PERFORM pg_catalog.set_config('request.jwt.claims',
+                    pg_catalog.json_build_object('sub', user_b, 'role', 'authenticated', 'aud', 'authenticated')::text, true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.sub', user_b::text, true);
+            ELSE
+                PERFORM pg_catalog.set_config('request.jwt.claims', '{"role": "anon"}', true);
+                PERFORM pg_catalog.set_config('request.jwt.claim.sub', '', true);
+            END IF;
+            PERFORM pg_catalog.set_config('request.jwt.claim.role', vw.reader, true);
+            PERFORM pg_catalog.set_config('search_path', app_path, true);
+            EXECUTE pg_catalog.format('SET LOCAL ROLE %I', vw.reader);
+            IF vw.relkind = 'v' THEN
+                -- A's rows: the rows that hold A's id or a probe value
+                EXECUTE pg_catalog.format(
+                    'SELECT pg_catalog.count(*) FROM %s v WHERE pg_catalog.strpos(ROW(v.*)::text, $1) > 0 '
+                    'OR pg_catalog.strpos(ROW(v.*)::text, $2) > 0', vw.obj)
+                    INTO n USING user_a::text, 'momentum-maintd-probe-';
+            ELSE
+                -- a materialized view has no row level security: the rows it
+                -- holds that its own query, run by this reader, does not give
+                BEGIN
+                    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT * FROM %s EXCEPT ALL (%s)) s',
+                                              vw.obj, def) INTO n;
+                EXCEPTION WHEN insufficient_privilege THEN
+                    -- the reader may not read what it is made of: any row is too many
+                    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT FROM %s LIMIT 1) s', vw.obj) INTO n;
+                    unreadable := true;
+                END;
+            END IF;
+            IF n > 0 THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_isolation_leak', 'level', 'error', 'object', vw.obj,
+                    'detail', CASE WHEN vw.relkind = 'v' THEN
+                        pg_catalog.format('as %s, the view shows %s row(s) that belong to another user: it reads its tables with its owner''s privileges, or reads a table that leaks',
+                                          CASE vw.reader WHEN 'anon' THEN 'anon' ELSE 'another authenticated user' END, n)
+                        WHEN unreadable THEN
+                        pg_catalog.format('as %s, the materialized view shows rows of tables that %s may not read: a materialized view has no row level security',
+                                          vw.reader, vw.reader)
+                        ELSE
+                        pg_catalog.format('as %s, the materialized view shows %s row(s) that its own query, run with row level security, does not give: a materialized view has no row level security',
+                                          vw.reader, n) END,
+                    'remedy', CASE WHEN vw.relkind = 'v' THEN
+                        pg_catalog.format('ALTER VIEW %s SET (security_invoker = true), so that the policies of the tables it reads apply to whoever reads it (or REVOKE SELECT ON %s FROM anon, authenticated)',
+                                          vw.obj, vw.obj)
+                        ELSE
+                        pg_catalog.format('REVOKE SELECT ON %s FROM anon, authenticated, and serve what each user may see through a view with security_invoker or a function',
+                                          vw.obj) END);
+            END IF;
+            RAISE SQLSTATE 'MMD01';
+        EXCEPTION
+            WHEN SQLSTATE 'MMD01' THEN
+                NULL;
+            WHEN query_canceled THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_timeout', 'level', 'warn', 'object', 'momentum-maintd probe',
+                    'detail', pg_catalog.format('the isolation check stopped at the view %s: statement timeout; later views were not read',
+                                                vw.obj),
+                    'remedy', 'look for long locks or slow queries in that view');
+                PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
+                RETURN;
+            WHEN lock_not_available THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_skipped', 'level', 'info', 'object', vw.obj,
+                    'detail', 'isolation not checked: a lock was not granted within the lock timeout; the next pass checks it',
+                    'remedy', 'nothing, unless it repeats: then look for what holds locks on the tables it reads');
+            WHEN OTHERS THEN
+                found := found || pg_catalog.jsonb_build_object(
+                    'check_name', 'probe_isolation_unchecked', 'level', 'info', 'object', vw.obj,
+                    'detail', pg_catalog.format('isolation not checked: reading it as %s fails: ERROR %s: %s', vw.reader, SQLSTATE, SQLERRM),
+                    'remedy', 'fix the view so that it can be read, or check its isolation with your own test');
         END;
     END LOOP;
     PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);

@@ -243,3 +243,24 @@ def test_probe_finds_leaks_under_hostile_names(db):
     # the findings' lifecycle stores and logs them
     r = run(["-d", db.conninfo, "run-job", "verify"], env=STAGING, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_probe_names_leaking_views_under_hostile_names(db):
+    migrate(db)
+    for n in NAMES:
+        # columns named like the alias the probe reads a view with, and any name
+        db.query("CREATE VIEW public.%s AS SELECT user_id AS v, access_token AS %s FROM public.zoom_credentials"
+                 % (ident("view " + n), ident(n)))
+        db.query("CREATE VIEW public.%s WITH (security_invoker = true) AS SELECT * FROM public.%s"
+                 % (ident("outer view " + n), ident("view " + n)))
+        db.query("REVOKE ALL ON public.%s FROM anon, authenticated" % ident("view " + n))
+        db.query("GRANT SELECT ON public.%s, public.%s TO authenticated" % (ident("view " + n), ident("outer view " + n)))
+    f = findings(db, env=STAGING)
+    assert not not_stopped(f), f
+    for n in NAMES:
+        x = f[("probe_isolation_leak", qualified("public", "view " + n))]
+        assert x["level"] == "error" and x["remedy"].startswith(
+            "ALTER VIEW %s SET (security_invoker = true)" % qualified("public", "view " + n)), x
+        # an invoker view over a leaking view shows what that one shows
+        assert ("probe_isolation_leak", qualified("public", "outer view " + n)) in f
+    assert len([k for k in f if k[0].startswith("probe_")]) == 2 * len(NAMES), sorted(f)

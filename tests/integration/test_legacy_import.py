@@ -1,6 +1,7 @@
 """The seed's optional legacy data migrations: no-ops without legacy
 tables, import once with them, and never insert twice."""
 import os
+import re
 import shutil
 import uuid
 
@@ -15,8 +16,11 @@ def with_legacy(tmp_path):
     for f in os.listdir(MIGRATIONS):
         if f.endswith(".sql"):
             shutil.copy(os.path.join(MIGRATIONS, f), d / f)
+    # renumbered to follow the shipped migrations, as the README says
     for f in os.listdir(LEGACY):
-        shutil.copy(os.path.join(LEGACY, f), d / f)
+        m = re.match(r"(rollback_)?(\d+)_(.*)", f)
+        version = SEED_COUNT + int(m.group(2)) - 4
+        shutil.copy(os.path.join(LEGACY, f), d / ("%s%03d_%s" % (m.group(1) or "", version, m.group(3))))
     return str(d)
 
 
