@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "checks.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -69,26 +70,72 @@ const char *verify_sql_record(void)
 	return sql;
 }
 
-const char *verify_sql_checks(bool drift)
+/* verify.schemas ("a, b") as a SQL array, NULL when it is empty (conf.c
+ * let only plain identifiers through: nothing to quote) */
+static char *schemas_literal(const char *schemas)
 {
-	static char *sql[2];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	const char *p = schemas;
+	bool first = true;
 
-	if (sql[drift] == NULL) {
-		char *d = NULL, *part = NULL;
+	if (schemas == NULL || schemas[0] == '\0')
+		return strdup("NULL");
+	if ((f = open_memstream(&out, &len)) == NULL)
+		return NULL;
+	fputs("ARRAY[", f);
+	while (*p != '\0') {
+		size_t n;
 
-		if (drift) {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n > 0) {
+			fprintf(f, "%s'%.*s'", first ? "" : ", ", (int)n, p);
+			first = false;
+		}
+		p += n;
+	}
+	fputs("]", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+const char *verify_sql_checks(bool drift, const char *schemas)
+{
+	static char *sql[2], *built_for[2];
+
+	if (schemas == NULL)
+		schemas = "";
+	if (sql[drift] == NULL || strcmp(built_for[drift], schemas) != 0) {
+		char *d = NULL, *part = NULL, *lints = NULL, *lit = schemas_literal(schemas);
+
+		free(sql[drift]);
+		sql[drift] = NULL;
+		free(built_for[drift]);
+		built_for[drift] = strdup(schemas);
+		lints = lit ? subst(sql_lints, "SCHEMAS", lit, (char *)NULL) : NULL;
+		free(lit);
+		if (drift && lints) {
 			d = subst(sql_drift, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
 				  (char *)NULL);
 			part = d ? subst("UNION ALL SELECT * FROM (\n@D@\n) d\n", "D", d, (char *)NULL) : NULL;
 			free(d);
-			if (part == NULL)
-				return NULL;
 		}
-		sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
-				   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
-				   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-				   "LINTS", sql_lints, "DRIFT", part ? part : "", (char *)NULL);
+		if (lints != NULL && built_for[drift] != NULL && (!drift || part != NULL))
+			sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
+					   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
+					   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
+					   "LINTS", lints, "DRIFT", part ? part : "", (char *)NULL);
+		free(lints);
 		free(part);
+		if (sql[drift] == NULL) {
+			free(built_for[drift]);
+			built_for[drift] = NULL;
+		}
 	}
 	return sql[drift];
 }
@@ -278,6 +325,10 @@ static void json_finding(FILE *out, const struct finding *x, bool lifecycle)
 	json_fputs(out, x->check);
 	fputs(", \"level\": ", out);
 	json_fputs(out, vlevel_name(x->level));
+	fputs(", \"categories\": [", out);
+	json_fputs(out, check_categories(x->check));
+	fputs("], \"facing\": ", out);
+	json_fputs(out, check_facing(x->check));
 	fputs(", \"object\": ", out);
 	json_fputs(out, x->object);
 	fputs(", \"detail\": ", out);
@@ -339,7 +390,7 @@ void findings_print_text(FILE *out, const struct findings *f)
 
 		/* object names, messages and remedies come from the database:
 		 * one finding stays two lines, whatever they hold */
-		fprintf(out, "%-5s ", vlevel_name(x->level));
+		fprintf(out, "%-5s [%s %s] ", vlevel_name(x->level), check_categories(x->check), check_facing(x->check));
 		fputs_escaped(out, x->check, ESCAPE_LINE);
 		fputc(' ', out);
 		fputs_escaped(out, x->object, ESCAPE_LINE);
@@ -509,6 +560,7 @@ void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_s
 	/* the probe's users A and B: not in production's auth.users */
 	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
 	p->ignore = c->verify_ignore;
+	p->schemas = c->verify_schemas;
 	p->main = main;
 	p->probe_timeout_ms = (long)c->verify_probe_timeout_ms;
 	p->make_login = probe[0] == '\0';
@@ -547,7 +599,7 @@ static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, 
 
 enum verify_next verify_pass_start(struct verify_pass *p)
 {
-	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
+	const char *record = verify_sql_record(), *checks = verify_sql_checks(true, p->schemas);
 
 	if (!p->record_snapshot)
 		/* drift needs the snapshot the daemon (or "migrate up") records */
@@ -671,7 +723,7 @@ enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, 
 		if (!ok)
 			return VERIFY_FAILED;
 		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift), true);
+		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift, p->schemas), true);
 	case VERIFY_CHECKS:
 		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
 	case VERIFY_LOGIN:

@@ -211,7 +211,7 @@ def test_each_lint_appears_and_goes(db):
         ("duplicate_index", "public.dup_a, public.dup_b"): "warn",
         ("invalid_index", "public.broken"): "error",
         ("unindexed_foreign_key", "public.open_notes (open_notes_owner_fkey)"): "info",
-        ("security_definer_search_path", "public.definer()"): "warn",
+        ("function_search_path_mutable", "public.definer()"): "warn",
         ("bypassrls_role", "sneaky"): "warn",
         ("auth_rls_initplan", 'public.profiles: policy "per_row"'): "warn",
         ("anon_write_policy", 'public.zoom_credentials: policy "anyone_writes"'): "warn",

@@ -175,7 +175,7 @@ int main(void)
 
 	/* the SQL texts: every placeholder filled */
 	{
-		const char *texts[] = { verify_sql_record(), verify_sql_checks(true), verify_sql_checks(false),
+		const char *texts[] = { verify_sql_record(), verify_sql_checks(true, ""), verify_sql_checks(false, ""),
 					verify_sql_probe(true, 1000), verify_sql_probe(false, 60000) };
 		size_t i;
 
@@ -185,8 +185,8 @@ int main(void)
 			   strstr(texts[i], "@ISOLATION@") == NULL && strstr(texts[i], "@TIMEOUT@") == NULL,
 			   "SQL text %zu has no placeholder left", i);
 		}
-		contains(verify_sql_checks(true), "momentum_maintd.verify_snapshot", "checks with drift read the snapshot");
-		ok(strstr(verify_sql_checks(false), "verify_snapshot") == NULL, "checks without drift do not");
+		contains(verify_sql_checks(true, ""), "momentum_maintd.verify_snapshot", "checks with drift read the snapshot");
+		ok(strstr(verify_sql_checks(false, ""), "verify_snapshot") == NULL, "checks without drift do not");
 		contains(verify_sql_probe(true, 1000), "isolation constant boolean := true", "isolation on");
 		contains(verify_sql_probe(false, 1000), "isolation constant boolean := false", "isolation off");
 		contains(verify_sql_probe(false, 1500), "statement_timeout = 1500", "the timeout");
