@@ -38,6 +38,17 @@ WITH tabs AS (
                'pgsodium_keymaker', 'pgsodium_keyholder', 'pgsodium_keyiduser', 'dashboard_user')) AS owners
 ), ext_members AS (
   SELECT objid FROM pg_depend WHERE deptype = 'e' AND classid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+), known AS (
+  -- by the catalog, not to_regclass: the daemon's role may lack USAGE on auth
+  SELECT (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'auth' AND c.relname = 'users') AS auth_users,
+         (SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'auth' AND c.relname = 'users') AS auth_users_rls,
+         (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'storage' AND c.relname = 'objects') AS storage_objects,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'auth') AS auth_ns,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'public') AS public_ns,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'pgmq') AS pgmq_ns
 ), api_oids AS (
   SELECT (SELECT oid FROM pg_roles WHERE rolname = 'anon') AS anon,
          (SELECT oid FROM pg_roles WHERE rolname = 'authenticated') AS authd,
@@ -170,13 +181,13 @@ SELECT 'auth_users_exposed', 'error', v.obj,
        format('the %s reads auth.users and anon or authenticated may select it: it can hand out every user''s '
               'email and metadata', CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END),
        format('REVOKE SELECT ON %s FROM anon, authenticated (or move it to a schema the API does not expose)', v.obj)
-FROM rels v
+FROM rels v, known k
 WHERE v.relkind IN ('v', 'm') AND (v.anon_sel OR v.authd_sel)
   AND EXISTS (SELECT 1 FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
               WHERE rw.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n'
-                AND d.refobjid = to_regclass('auth.users'))
+                AND d.refobjid = k.auth_users)
   AND (v.relkind = 'm' OR NOT coalesce(lower(v.reloptions::text)::text[] && '{security_invoker=on,security_invoker=true,security_invoker=1,security_invoker=yes}', false)
-       OR NOT (SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass('auth.users')))
+       OR NOT k.auth_users_rls)
 UNION ALL
 SELECT 'security_definer_view', 'error', v.obj,
        'the view runs with its owner''s rights (no security_invoker): anon or authenticated read through it past '
@@ -217,7 +228,7 @@ UNION ALL
 SELECT 'extension_in_public', 'warn', x.extname,
        'the extension is installed in schema public, where the API may expose its objects',
        format('ALTER EXTENSION %I SET SCHEMA extensions (or drop it and create it WITH SCHEMA extensions)', x.extname)
-FROM pg_extension x WHERE x.extnamespace = to_regnamespace('public') AND x.extname <> 'plpgsql'
+FROM pg_extension x, known k WHERE x.extnamespace = k.public_ns AND x.extname <> 'plpgsql'
 UNION ALL
 SELECT 'extension_versions_outdated', 'warn', x.name,
        format('extension version %s is installed while %s is the default', x.installed_version, x.default_version),
@@ -244,8 +255,8 @@ SELECT 'fkey_to_auth_unique', 'error', format('%s (%s)', con.conrelid::regclass,
        format('reference the primary key instead, or ALTER TABLE %s DROP CONSTRAINT %I', con.conrelid::regclass,
               con.conname)
 FROM pg_constraint con JOIN pg_class r ON r.oid = con.confrelid JOIN pg_index i ON i.indexrelid = con.conindid
-     JOIN pg_class c ON c.oid = con.conrelid, platform pf
-WHERE con.contype = 'f' AND r.relnamespace = to_regnamespace('auth') AND i.indisunique AND NOT i.indisprimary
+     JOIN pg_class c ON c.oid = con.conrelid, platform pf, known k
+WHERE con.contype = 'f' AND r.relnamespace = k.auth_ns AND i.indisunique AND NOT i.indisprimary
   AND c.relowner <> ALL (pf.owners)
 UNION ALL
 SELECT 'public_bucket_allows_listing', 'warn', format('storage bucket %s', b.id),
@@ -257,7 +268,7 @@ FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS N
                                         THEN query_to_xml('SELECT id FROM storage.buckets WHERE public', false, false, '')
                                         ELSE '<table/>'::xml END
               COLUMNS id text PATH 'id') b
-     JOIN pol p ON p.polrelid = to_regclass('storage.objects'), api_oids a
+     JOIN known k ON true JOIN pol p ON p.polrelid = k.storage_objects, api_oids a
 WHERE p.polpermissive AND p.polcmd IN ('r', '*')
   AND (0::oid = ANY (p.polroles) OR a.anon = ANY (p.polroles) OR a.authd = ANY (p.polroles))
   AND (p.qual = '' OR regexp_replace(lower(p.qual), '[\s()]', '', 'g') IN ('true', '1=1')
@@ -269,8 +280,8 @@ SELECT 'insecure_queue_exposed_in_api', 'error', format('pgmq.%I', c.relname),
        'is exposed: anyone may read or send its messages',
        format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY (and add policies), or stop exposing pgmq_public',
               c.relname)
-FROM pg_class c, api_oids a, exposed_names e
-WHERE c.relnamespace = to_regnamespace('pgmq') AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%'
+FROM pg_class c, api_oids a, exposed_names e, known k
+WHERE c.relnamespace = k.pgmq_ns AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%'
   AND NOT c.relrowsecurity AND 'pgmq_public' = ANY (e.names)
   AND (coalesce(has_table_privilege(a.anon, c.oid, 'SELECT'), false)
        OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT'), false))
