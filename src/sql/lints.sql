@@ -6,7 +6,7 @@
 -- src/checks.c maps each check name to them.
 --
 -- The exposed schemas are those PostgREST serves: verify.schemas when set
--- (@SCHEMAS@), else pgrst.db_schemas as Supabase sets it on the
+-- (substituted by verify.c), else pgrst.db_schemas as Supabase sets it on the
 -- authenticator role (this database's setting first), else the session's,
 -- else public and graphql_public (Supabase's default).  Row level security
 -- is checked there and in storage (the Storage API reads storage.objects
