@@ -141,8 +141,8 @@ FROM pol p,
      -- literals, which may hold any text (a column named "auth.uid()")
      LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
 WHERE p.relrowsecurity
-  AND regexp_count(e.code, '(auth\.(uid|role|jwt|email)|current_setting)\(') >
-      regexp_count(e.code, 'SELECT (auth\.(uid|role|jwt|email)|current_setting)\(')
+  -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
+  AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
 UNION ALL
 SELECT 'anon_write_policy', 'warn', p.obj,
        format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',
@@ -175,7 +175,8 @@ SELECT 'rls_references_user_metadata', 'error', p.obj,
        'the policy reads the JWT''s user_metadata, which every user may edit for themselves',
        'decide on app_metadata (only the server writes it) or on a table of your own, never user_metadata'
 FROM pol p
-WHERE p.qual || ' ' || p.wcheck ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata'
+WHERE (p.qual LIKE '%user\_metadata%' OR p.wcheck LIKE '%user\_metadata%')
+  AND p.qual || ' ' || p.wcheck ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata'
 UNION ALL
 SELECT 'auth_users_exposed', 'error', v.obj,
        format('the %s reads auth.users and anon or authenticated may select it: it can hand out every user''s '
