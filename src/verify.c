@@ -225,6 +225,25 @@ int findings_add(struct findings *f, const PGresult *res)
 	return 0;
 }
 
+/* Checks renamed to splinter's name: a verify.ignore key that uses the old
+ * name still silences the finding. */
+static const char *const renamed[][2] = {
+	{ "security_definer_search_path", "function_search_path_mutable" },
+};
+
+static bool ignored_by_old_name(const char *key, const struct finding *x)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++) {
+		n = strlen(renamed[i][0]);
+		if (strcmp(x->check, renamed[i][1]) == 0 && strncmp(key, renamed[i][0], n) == 0 && key[n] == ':' &&
+		    strcmp(key + n + 1, x->object) == 0)
+			return true;
+	}
+	return false;
+}
+
 void verify_log_ignored(char *const *ignore)
 {
 	char *const *k;
@@ -232,8 +251,15 @@ void verify_log_ignored(char *const *ignore)
 	for (k = ignore; k != NULL && *k != NULL; k++) {
 		struct log_field f[] = { { "FINDING_KEY", *k } };
 
+		size_t i;
+
 		log_emit(LOG_INFO, NULL, LOG_FIELDS(f),
 			 "verify: finding %s is ignored (verify.ignore): it is neither logged nor counted", *k);
+		for (i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++)
+			if (strncmp(*k, renamed[i][0], strlen(renamed[i][0])) == 0 && (*k)[strlen(renamed[i][0])] == ':')
+				log_emit(LOG_NOTICE, NULL, LOG_FIELDS(f), "verify: check %s is now called %s (as in "
+					 "Supabase's advisor): the key %s still works; write %s%s", renamed[i][0],
+					 renamed[i][1], *k, renamed[i][1], *k + strlen(renamed[i][0]));
 	}
 }
 
@@ -284,7 +310,7 @@ void findings_ignore(struct findings *f, char *const *ignore)
 
 		finding_key(&f->v[i], key, sizeof(key));
 		for (k = ignore; k != NULL && *k != NULL && !drop; k++)
-			drop = strcmp(*k, key) == 0;
+			drop = strcmp(*k, key) == 0 || ignored_by_old_name(*k, &f->v[i]);
 		if (drop) {
 			f->counts[f->v[i].level]--;
 			f->ignored++;

@@ -262,3 +262,14 @@ def test_each_finding_carries_categories_and_facing(sdb):
     events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     e = [e for e in events if e.get("check") == "auth_rls_initplan"]
     assert e and e[0]["finding_categories"] == "PERFORMANCE" and e[0]["finding_facing"] == "EXTERNAL", events
+
+
+def test_an_ignore_key_with_the_old_check_name_still_works(sdb):
+    sdb.query("CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    sdb.query("REVOKE EXECUTE ON FUNCTION public.definer() FROM PUBLIC")
+    assert ("function_search_path_mutable", "public.definer()") in findings(sdb)
+    ignore = ["--set", 'verify.ignore=["security_definer_search_path:public.definer()"]']
+    assert ("function_search_path_mutable", "public.definer()") not in findings(sdb, *ignore)
+    r = run(["-d", sdb.conninfo] + ignore + ["run-job", "verify"], timeout=120)
+    assert "check security_definer_search_path is now called function_search_path_mutable" in r.stderr, r.stderr
+    assert "write function_search_path_mutable:public.definer()" in r.stderr, r.stderr
