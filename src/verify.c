@@ -85,9 +85,10 @@ const char *verify_sql_checks(bool drift)
 				return NULL;
 		}
 		sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
-				   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
+				   "SELECT * FROM (\n@LINTS@\nUNION ALL SELECT * FROM (\n@PERF@\n) p\n@DRIFT@)"
+				   " f(check_name, level, object, detail, remedy)\n"
 				   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-				   "LINTS", sql_lints, "DRIFT", part ? part : "", (char *)NULL);
+				   "LINTS", sql_lints, "PERF", sql_lints_perf, "DRIFT", part ? part : "", (char *)NULL);
 		free(part);
 	}
 	return sql[drift];

@@ -2,7 +2,8 @@
 -- stable check name, a level (error, warn, info), the object and a one-line
 -- remedy.  One catalog query, whatever the number of tables; the schemas
 -- checked are the application's (public, storage).  Run with search_path
--- = '' so that every name comes out schema-qualified.
+-- = '' so that every name comes out schema-qualified.  The index, primary
+-- key, policy-count and role lints are in lints_perf.sql.
 WITH tabs AS (
   SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -28,31 +29,6 @@ SELECT 'rls_enabled_no_policy', 'info', obj,
        'add policies for the roles that should see rows, or keep it locked down on purpose'
 FROM tabs t WHERE relrowsecurity AND nspname = 'public'
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
-UNION ALL
-SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),
-       format('foreign key columns (%s) have no index that starts with them: deletes on the referenced '
-              'table scan this one', (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)),
-       format('CREATE INDEX ON %s (%s)', t.obj, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
-FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid
-WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
-  AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] = con.conkey)
-UNION ALL
-SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),
-       format('%s indexes on %s are identical', count(*), min(t.obj)),
-       'drop all but one of them'
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid
-GROUP BY i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text, i.indisunique,
-         coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
-HAVING count(*) > 1
-UNION ALL
-SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,
-       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
-       format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid
 UNION ALL
 SELECT 'auth_rls_initplan', 'warn', format('%s: policy "%s"', t.obj, replace(p.polname, '"', '""')),
        'calls auth.uid() / auth.role() for every row instead of once per statement',
@@ -83,9 +59,3 @@ SELECT 'security_definer_search_path', 'warn', p.oid::regprocedure::text,
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prosecdef AND n.nspname IN ('public', 'storage')
   AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%')
-UNION ALL
-SELECT 'bypassrls_role', 'warn', rolname,
-       'the role bypasses row level security and is not one the platform expects',
-       format('ALTER ROLE %I NOBYPASSRLS', rolname)
-FROM pg_roles WHERE rolbypassrls AND NOT rolsuper
-  AND rolname NOT IN ('service_role', 'supabase_admin', 'postgres', 'supabase_storage_admin', 'supabase_auth_admin')
