@@ -6,7 +6,6 @@ Supabase platform (tests/fixtures/supabase_platform.sql)."""
 import json
 import os
 
-
 from conftest import FIXTURES, MIGRATIONS, SRCDIR, Database, run
 
 
@@ -256,7 +255,7 @@ PLATFORM_ROLES = ("supabase_admin", "supabase_read_only_user", "supabase_auth_ad
                   "authenticator", "service_role", "anon", "authenticated", "postgres")
 
 
-def test_nothing_about_the_platforms_objects_on_a_supabase_database(new_cluster, tmp_path):
+def test_nothing_about_the_platforms_objects_on_a_supabase_database(new_cluster):
     # roles are the cluster's: a cluster of this test's own
     cluster = new_cluster()
     db = Database(cluster, cluster.create_db())
