@@ -127,9 +127,10 @@ const char *verify_sql_checks(bool drift, const char *schemas)
 		}
 		if (lints != NULL && built_for[drift] != NULL && (!drift || part != NULL))
 			sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
-					   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
+					   "SELECT * FROM (\n@LINTS@\nUNION ALL SELECT * FROM (\n@PERF@\n) p\n@DRIFT@)"
+					   " f(check_name, level, object, detail, remedy)\n"
 					   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-					   "LINTS", lints, "DRIFT", part ? part : "", (char *)NULL);
+					   "LINTS", lints, "PERF", sql_lints_perf, "DRIFT", part ? part : "", (char *)NULL);
 		free(lints);
 		free(part);
 		if (sql[drift] == NULL) {

@@ -3,7 +3,8 @@
 -- warn, info), the object and a one-line remedy.  One catalog query,
 -- whatever the number of tables.  Run with search_path = '' so that every
 -- name comes out schema-qualified.  Categories and facing are not columns:
--- src/checks.c maps each check name to them.
+-- src/checks.c maps each check name to them.  The index, primary key,
+-- policy-count and role lints are in lints_perf.sql.
 --
 -- The exposed schemas are those PostgREST serves: verify.schemas when set
 -- (substituted by verify.c), else pgrst.db_schemas as Supabase sets it on the
@@ -12,13 +13,7 @@
 -- is checked there and in storage (the Storage API reads storage.objects
 -- with the user's role).  Objects the platform owns (its owner roles, its
 -- schemas, members of an extension) are not the user's to fix: skipped.
-WITH tabs AS (
-  SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
-), api_roles AS (
-  SELECT oid, rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated')
-), exposed_names AS (
+WITH exposed_names AS (
   SELECT coalesce(@SCHEMAS@::text[], ARRAY(SELECT btrim(s, E' \t\n"') FROM unnest(string_to_array(coalesce(
       (SELECT substr(c, 18) FROM pg_db_role_setting d JOIN pg_roles r ON r.oid = d.setrole, unnest(d.setconfig) c
        WHERE r.rolname = 'authenticator' AND c LIKE 'pgrst.db\_schemas=%'
@@ -106,31 +101,6 @@ SELECT 'rls_enabled_no_policy', 'info', obj,
        'add policies for the roles that should see rows, or keep it locked down on purpose'
 FROM rels t WHERE relkind IN ('r', 'p') AND relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
-UNION ALL
-SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),
-       format('foreign key columns (%s) have no index that starts with them: deletes on the referenced '
-              'table scan this one', (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)),
-       format('CREATE INDEX ON %s (%s)', t.obj, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
-FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid
-WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
-  AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] = con.conkey)
-UNION ALL
-SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),
-       format('%s indexes on %s are identical', count(*), min(t.obj)),
-       'drop all but one of them'
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid
-GROUP BY i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text, i.indisunique,
-         coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
-HAVING count(*) > 1
-UNION ALL
-SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,
-       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
-       format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid
 UNION ALL
 SELECT 'auth_rls_initplan', 'warn', p.obj,
        'calls auth.uid() / auth.jwt() / auth.role() / auth.email() or current_setting() for every row '
@@ -286,9 +256,3 @@ WHERE c.relnamespace = k.pgmq_ns AND c.relkind IN ('r', 'p') AND c.relname LIKE 
   AND NOT c.relrowsecurity AND 'pgmq_public' = ANY (e.names)
   AND (coalesce(has_table_privilege(a.anon, c.oid, 'SELECT'), false)
        OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT'), false))
-UNION ALL
-SELECT 'bypassrls_role', 'warn', rolname,
-       'the role bypasses row level security and is not one the platform expects',
-       format('ALTER ROLE %I NOBYPASSRLS', rolname)
-FROM pg_roles WHERE rolbypassrls AND NOT rolsuper
-  AND rolname NOT IN ('service_role', 'supabase_admin', 'postgres', 'supabase_storage_admin', 'supabase_auth_admin')

@@ -44,6 +44,11 @@ SHIPPED_FINDINGS = {
     ("extension_in_public", "uuid-ossp"),
     ("function_search_path_mutable", "public.cleanup_expired_zoom_tokens()"),
     ("public_bucket_allows_listing", "storage bucket logos"),
+    # the performance lints (lints_perf.sql)
+    ("multiple_permissive_policies", "public.brand_settings: SELECT for authenticated"),
+    ("multiple_permissive_policies", "public.organization_members: SELECT for authenticated"),
+    ("redundant_index", "public.idx_org_members_user"),
+    ("redundant_index", "public.idx_zoom_credentials_user"),
 }
 SHIPPED_WARNINGS = len(SHIPPED_FINDINGS)
 SHIPPED_SUMMARY = "0 errors, %d warnings, 0 info" % SHIPPED_WARNINGS

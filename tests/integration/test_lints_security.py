@@ -273,3 +273,31 @@ def test_an_ignore_key_with_the_old_check_name_still_works(sdb):
     r = run(["-d", sdb.conninfo] + ignore + ["run-job", "verify"], timeout=120)
     assert "check security_definer_search_path is now called function_search_path_mutable" in r.stderr, r.stderr
     assert "write function_search_path_mutable:public.definer()" in r.stderr, r.stderr
+
+
+def test_nothing_of_the_platforms_on_a_supabase_database(new_cluster):
+    import os
+    from conftest import FIXTURES, MIGRATIONS, Database
+    cluster = new_cluster()     # the platform's roles are the cluster's
+    db = Database(cluster, cluster.create_db())
+    db.execute_file(os.path.join(FIXTURES, "supabase_platform.sql"))
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    f = findings(db)
+    platform = ("auth.", "storage.", "extensions.", "graphql", "realtime.", "vault.", "pgsodium", "net.",
+                "supabase_", "cron.", "pgbouncer.")
+    mine = {"rls_disabled_in_public", "policy_exists_rls_disabled", "rls_enabled_no_policy", "rls_policy_always_true",
+            "rls_references_user_metadata", "anon_write_policy", "auth_rls_initplan", "auth_users_exposed",
+            "security_definer_view", "materialized_view_in_api", "foreign_table_in_api",
+            "anon_security_definer_function_executable", "authenticated_security_definer_function_executable",
+            "function_search_path_mutable", "extension_in_public", "unsupported_reg_types", "fkey_to_auth_unique",
+            "insecure_queue_exposed_in_api"}
+    wrong = [k for k in f if k[0] in mine and k[1].startswith(platform)]
+    assert wrong == [], wrong
+    # and the user's own are still seen there
+    db.query("CREATE VIEW public.tokens AS SELECT 1 AS n")
+    db.query("GRANT SELECT ON public.tokens TO anon")
+    db.query("CREATE FUNCTION public.wipe() RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = '' AS ''")
+    f = findings(db)
+    assert ("security_definer_view", "public.tokens") in f, sorted(f)
+    assert ("anon_security_definer_function_executable", "public.wipe()") in f, sorted(f)
