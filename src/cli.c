@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "cli.h"
+#include "checks.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -931,7 +932,9 @@ static void verify_after_migrating(struct event_base *base, struct db *db, const
 			 * resolved) owns that one; this is a one-shot report */
 			struct log_field lf[] = { { "CHECK", x->check }, { "OBJECT", x->object },
 						  { "FINDING_LEVEL", vlevel_name(x->level) }, { "FINDING_KEY", key },
-						  { "REMEDY", x->remedy } };
+						  { "REMEDY", x->remedy },
+						  { "FINDING_CATEGORIES", check_categories(x->check) },
+						  { "FINDING_FACING", check_facing(x->check) } };
 
 			log_emit(x->level == VL_ERROR ? LOG_ERR : x->level == VL_WARN ? LOG_WARNING : LOG_INFO,
 				 NULL, LOG_FIELDS(lf), "verify: %s %s %s: %s; fix: %s",

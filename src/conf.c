@@ -46,7 +46,7 @@ static const struct conf_choice log_format_choices[] = {
 	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
 };
 
-static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen;
+static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_schemas;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
@@ -114,6 +114,10 @@ const struct conf_key conf_keys[] = {
 	{ .path = "verify.ignore", .type = CT_STRLIST, .offset = OFF(verify_ignore), .def = "",
 	  .flags = CK_RELOADABLE,
 	  .help = "finding keys to silence" },
+	{ .path = "verify.schemas", .type = CT_STRING, .offset = OFF(verify_schemas), .def = "",
+	  .check = check_schemas, .flags = CK_RELOADABLE,
+	  .help = "comma list of the schemas the API exposes; \"\": read pgrst.db_schemas from the "
+		  "authenticator role (else public, graphql_public)" },
 	{ .path = "verify.probe_conninfo", .type = CT_STRING, .offset = OFF(verify_probe_conninfo), .def = "",
 	  .check = check_conninfo, .flags = CK_SECRET,
 	  .help = "libpq conninfo of the probe's unprivileged login (host, port, dbname default to "
@@ -284,6 +288,33 @@ static int check_listen(const struct conf_key *k, const char *s, const char *whe
 		return 0;
 	set_error(err, "%s: %s: expected ADDRESS:PORT with a port from 1 to 65535, e.g. "
 		  "\"127.0.0.1:9187\" or \"[::1]:9187\", got \"%s\"", where, k->path, s);
+	return -1;
+}
+
+/* A comma list of plain identifiers (they go into the checks' SQL as
+ * literals: nothing that needs quoting). */
+static int check_schemas(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	const char *p = s;
+
+	if (s[0] == '\0')
+		return 0;
+	for (;;) {
+		size_t n;
+
+		p += strspn(p, " \t");
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+		if (n == 0 || n > 63 || (p[0] >= '0' && p[0] <= '9') || p[0] == '$')
+			break;
+		p += n;
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ',')
+			break;
+	}
+	set_error(err, "%s: %s: expected a comma list of schema names (letters, digits, _ and $, not starting "
+		  "with a digit, at most 63 each), e.g. \"public, api\", got \"%s\"", where, k->path, s);
 	return -1;
 }
 

@@ -39,6 +39,7 @@ struct conf {
 
 	int64_t verify_remind_every_ms;
 	char **verify_ignore;       /* NULL-terminated */
+	char *verify_schemas;          /* "": pgrst.db_schemas as the database says */
 	char *verify_probe_conninfo;   /* "": the login the daemon makes, where it may */
 	char *verify_probe_password_file;
 	int64_t verify_probe_timeout_ms;

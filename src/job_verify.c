@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "checks.h"
 #include "conf.h"
 #include "db.h"
 #include "job.h"
@@ -331,7 +332,9 @@ static void report(const PGresult *res)
 		const char *object = PQgetvalue(res, i, 4), *detail = PQgetvalue(res, i, 5);
 		const char *remedy = PQgetvalue(res, i, 6), *since = PQgetvalue(res, i, 7);
 		struct log_field f[] = { { "CHECK", check }, { "OBJECT", object }, { "FINDING_LEVEL", level },
-					 { "FINDING_KEY", key }, { "STATE", action }, { "REMEDY", *remedy ? remedy : NULL } };
+					 { "FINDING_KEY", key }, { "STATE", action }, { "REMEDY", *remedy ? remedy : NULL },
+					 { "FINDING_CATEGORIES", check_categories(check) },
+					 { "FINDING_FACING", check_facing(check) } };
 
 		if (strcmp(action, "resolved") == 0)
 			log_emit(LOG_NOTICE, MSGID_VERIFY_RESOLVED, LOG_FIELDS(f),

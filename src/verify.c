@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "checks.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -69,26 +70,73 @@ const char *verify_sql_record(void)
 	return sql;
 }
 
-const char *verify_sql_checks(bool drift)
+/* verify.schemas ("a, b") as a SQL array, NULL when it is empty (conf.c
+ * let only plain identifiers through: nothing to quote) */
+static char *schemas_literal(const char *schemas)
 {
-	static char *sql[2];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	const char *p = schemas;
+	bool first = true;
 
-	if (sql[drift] == NULL) {
-		char *d = NULL, *part = NULL;
+	if (schemas == NULL || schemas[0] == '\0')
+		return strdup("NULL");
+	if ((f = open_memstream(&out, &len)) == NULL)
+		return NULL;
+	fputs("ARRAY[", f);
+	while (*p != '\0') {
+		size_t n;
 
-		if (drift) {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n > 0) {
+			fprintf(f, "%s'%.*s'", first ? "" : ", ", (int)n, p);
+			first = false;
+		}
+		p += n;
+	}
+	fputs("]", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+const char *verify_sql_checks(bool drift, const char *schemas)
+{
+	static char *sql[2], *built_for[2];
+
+	if (schemas == NULL)
+		schemas = "";
+	if (sql[drift] == NULL || strcmp(built_for[drift], schemas) != 0) {
+		char *d = NULL, *part = NULL, *lints = NULL, *lit = schemas_literal(schemas);
+
+		free(sql[drift]);
+		sql[drift] = NULL;
+		free(built_for[drift]);
+		built_for[drift] = strdup(schemas);
+		lints = lit ? subst(sql_lints, "SCHEMAS", lit, (char *)NULL) : NULL;
+		free(lit);
+		if (drift && lints) {
 			d = subst(sql_drift, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
 				  (char *)NULL);
 			part = d ? subst("UNION ALL SELECT * FROM (\n@D@\n) d\n", "D", d, (char *)NULL) : NULL;
 			free(d);
-			if (part == NULL)
-				return NULL;
 		}
-		sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
-				   "SELECT * FROM (\n@LINTS@\n@DRIFT@) f(check_name, level, object, detail, remedy)\n"
-				   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-				   "LINTS", sql_lints, "DRIFT", part ? part : "", (char *)NULL);
+		if (lints != NULL && built_for[drift] != NULL && (!drift || part != NULL))
+			sql[drift] = subst("SET search_path = ''; SET jit = off;\n"
+					   "SELECT * FROM (\n@LINTS@\nUNION ALL SELECT * FROM (\n@PERF@\n) p\n@DRIFT@)"
+					   " f(check_name, level, object, detail, remedy)\n"
+					   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
+					   "LINTS", lints, "PERF", sql_lints_perf, "DRIFT", part ? part : "", (char *)NULL);
+		free(lints);
 		free(part);
+		if (sql[drift] == NULL) {
+			free(built_for[drift]);
+			built_for[drift] = NULL;
+		}
 	}
 	return sql[drift];
 }
@@ -178,6 +226,25 @@ int findings_add(struct findings *f, const PGresult *res)
 	return 0;
 }
 
+/* Checks renamed to splinter's name: a verify.ignore key that uses the old
+ * name still silences the finding. */
+static const char *const renamed[][2] = {
+	{ "security_definer_search_path", "function_search_path_mutable" },
+};
+
+static bool ignored_by_old_name(const char *key, const struct finding *x)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++) {
+		n = strlen(renamed[i][0]);
+		if (strcmp(x->check, renamed[i][1]) == 0 && strncmp(key, renamed[i][0], n) == 0 && key[n] == ':' &&
+		    strcmp(key + n + 1, x->object) == 0)
+			return true;
+	}
+	return false;
+}
+
 void verify_log_ignored(char *const *ignore)
 {
 	char *const *k;
@@ -185,8 +252,15 @@ void verify_log_ignored(char *const *ignore)
 	for (k = ignore; k != NULL && *k != NULL; k++) {
 		struct log_field f[] = { { "FINDING_KEY", *k } };
 
+		size_t i;
+
 		log_emit(LOG_INFO, NULL, LOG_FIELDS(f),
 			 "verify: finding %s is ignored (verify.ignore): it is neither logged nor counted", *k);
+		for (i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++)
+			if (strncmp(*k, renamed[i][0], strlen(renamed[i][0])) == 0 && (*k)[strlen(renamed[i][0])] == ':')
+				log_emit(LOG_NOTICE, NULL, LOG_FIELDS(f), "verify: check %s is now called %s (as in "
+					 "Supabase's advisor): the key %s still works; write %s%s", renamed[i][0],
+					 renamed[i][1], *k, renamed[i][1], *k + strlen(renamed[i][0]));
 	}
 }
 
@@ -237,7 +311,7 @@ void findings_ignore(struct findings *f, char *const *ignore)
 
 		finding_key(&f->v[i], key, sizeof(key));
 		for (k = ignore; k != NULL && *k != NULL && !drop; k++)
-			drop = strcmp(*k, key) == 0;
+			drop = strcmp(*k, key) == 0 || ignored_by_old_name(*k, &f->v[i]);
 		if (drop) {
 			f->counts[f->v[i].level]--;
 			f->ignored++;
@@ -278,6 +352,10 @@ static void json_finding(FILE *out, const struct finding *x, bool lifecycle)
 	json_fputs(out, x->check);
 	fputs(", \"level\": ", out);
 	json_fputs(out, vlevel_name(x->level));
+	fputs(", \"categories\": [", out);
+	json_fputs(out, check_categories(x->check));
+	fputs("], \"facing\": ", out);
+	json_fputs(out, check_facing(x->check));
 	fputs(", \"object\": ", out);
 	json_fputs(out, x->object);
 	fputs(", \"detail\": ", out);
@@ -339,7 +417,7 @@ void findings_print_text(FILE *out, const struct findings *f)
 
 		/* object names, messages and remedies come from the database:
 		 * one finding stays two lines, whatever they hold */
-		fprintf(out, "%-5s ", vlevel_name(x->level));
+		fprintf(out, "%-5s [%s %s] ", vlevel_name(x->level), check_categories(x->check), check_facing(x->check));
 		fputs_escaped(out, x->check, ESCAPE_LINE);
 		fputc(' ', out);
 		fputs_escaped(out, x->object, ESCAPE_LINE);
@@ -509,6 +587,7 @@ void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_s
 	/* the probe's users A and B: not in production's auth.users */
 	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
 	p->ignore = c->verify_ignore;
+	p->schemas = c->verify_schemas;
 	p->main = main;
 	p->probe_timeout_ms = (long)c->verify_probe_timeout_ms;
 	p->make_login = probe[0] == '\0';
@@ -547,7 +626,7 @@ static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, 
 
 enum verify_next verify_pass_start(struct verify_pass *p)
 {
-	const char *record = verify_sql_record(), *checks = verify_sql_checks(true);
+	const char *record = verify_sql_record(), *checks = verify_sql_checks(true, p->schemas);
 
 	if (!p->record_snapshot)
 		/* drift needs the snapshot the daemon (or "migrate up") records */
@@ -671,7 +750,7 @@ enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, 
 		if (!ok)
 			return VERIFY_FAILED;
 		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift), true);
+		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift, p->schemas), true);
 	case VERIFY_CHECKS:
 		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
 	case VERIFY_LOGIN:

@@ -41,7 +41,8 @@ struct findings {
 const char *verify_sql_record(void);
 /* The checks; with drift, momentum_maintd.verify_snapshot must exist.
  * Several statements (session settings first): read the last result. */
-const char *verify_sql_checks(bool drift);
+/* schemas: verify.schemas ("" or NULL: what the database says). */
+const char *verify_sql_checks(bool drift, const char *schemas);
 /* BEGIN, the probe, and the SELECT of its findings: the transaction stays
  * open, and the caller sends ROLLBACK whatever happened. */
 const char *verify_sql_probe(bool isolation, long timeout_ms);
@@ -76,7 +77,7 @@ void verify_log_ignored(char *const *ignore);
 void findings_ignore(struct findings *f, char *const *ignore);
 /* Orders by level, check, object. */
 void findings_sort(struct findings *f);
-/* A JSON array of {key, check_name, level, object, detail, remedy};
+/* A JSON array of {key, check_name, level, categories, facing, object, detail, remedy};
  * NULL on ENOMEM.  free() it. */
 char *findings_json(const struct findings *f);
 /* True when the probe did not read everything (a timeout, a busy table,
@@ -130,6 +131,7 @@ struct verify_pass {
 	char *probe_error;        /* the probe cannot run (its password file) */
 	PGconn *main;             /* the driver's connection (to hash the login's password) */
 	char *const *ignore;
+	const char *schemas;      /* verify.schemas */
 	char *built;              /* a statement built for this pass */
 };
 

@@ -1,91 +1,258 @@
 -- Lints in the spirit of Supabase's splinter: each row is a finding with a
--- stable check name, a level (error, warn, info), the object and a one-line
--- remedy.  One catalog query, whatever the number of tables; the schemas
--- checked are the application's (public, storage).  Run with search_path
--- = '' so that every name comes out schema-qualified.
-WITH tabs AS (
-  SELECT c.oid, n.nspname, c.relname, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
-), api_roles AS (
-  SELECT oid, rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated')
-), exposed AS (
-  SELECT t.* FROM tabs t WHERE EXISTS (SELECT 1 FROM api_roles r
-    WHERE has_table_privilege(r.oid, t.oid, 'SELECT, INSERT, UPDATE, DELETE'))
+-- stable check name (splinter's, where the two share one), a level (error,
+-- warn, info), the object and a one-line remedy.  One catalog query,
+-- whatever the number of tables.  Run with search_path = '' so that every
+-- name comes out schema-qualified.  Categories and facing are not columns:
+-- src/checks.c maps each check name to them.  The index, primary key,
+-- policy-count and role lints are in lints_perf.sql.
+--
+-- The exposed schemas are those PostgREST serves: verify.schemas when set
+-- (substituted by verify.c), else pgrst.db_schemas as Supabase sets it on the
+-- authenticator role (this database's setting first), else the session's,
+-- else public and graphql_public (Supabase's default).  Row level security
+-- is checked there and in storage (the Storage API reads storage.objects
+-- with the user's role).  Objects the platform owns (its owner roles, its
+-- schemas, members of an extension) are not the user's to fix: skipped.
+WITH exposed_names AS (
+  SELECT coalesce(@SCHEMAS@::text[], ARRAY(SELECT btrim(s, E' \t\n"') FROM unnest(string_to_array(coalesce(
+      (SELECT substr(c, 18) FROM pg_db_role_setting d JOIN pg_roles r ON r.oid = d.setrole, unnest(d.setconfig) c
+       WHERE r.rolname = 'authenticator' AND c LIKE 'pgrst.db\_schemas=%'
+         AND d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+       ORDER BY d.setdatabase DESC LIMIT 1),
+      nullif(current_setting('pgrst.db_schemas', true), ''), 'public, graphql_public'), ',')) s)) AS names
+), platform AS (
+  SELECT ARRAY['auth', 'storage', 'extensions', 'graphql', 'graphql_public', 'realtime', '_realtime', 'vault',
+               'pgsodium', 'pgsodium_masks', 'supabase_functions', 'supabase_migrations', 'net', 'cron', 'pgmq',
+               'pgmq_public', 'pgbouncer', 'pgtle', 'pgroonga', 'repack', 'tiger', 'topology', '_analytics',
+               '_supavisor', '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_config',
+               '_timescaledb_internal', 'timescaledb_information', 'information_schema', 'pg_catalog', 'pg_toast',
+               'momentum_maintd']::name[] AS schemas,
+         ARRAY(SELECT oid FROM pg_roles WHERE rolname IN ('supabase_admin', 'supabase_auth_admin',
+               'supabase_storage_admin', 'supabase_realtime_admin', 'supabase_functions_admin',
+               'supabase_replication_admin', 'supabase_etl_admin', 'supabase_read_only_user',
+               'pgsodium_keymaker', 'pgsodium_keyholder', 'pgsodium_keyiduser', 'dashboard_user')) AS owners
+), ext_members AS (
+  SELECT objid FROM pg_depend WHERE deptype = 'e' AND classid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+), known AS (
+  -- by the catalog, not to_regclass: the daemon's role may lack USAGE on auth
+  SELECT (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'auth' AND c.relname = 'users') AS auth_users,
+         (SELECT c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'auth' AND c.relname = 'users') AS auth_users_rls,
+         (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'storage' AND c.relname = 'objects') AS storage_objects,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'auth') AS auth_ns,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'public') AS public_ns,
+         (SELECT oid FROM pg_namespace WHERE nspname = 'pgmq') AS pgmq_ns
+), api_oids AS (
+  SELECT (SELECT oid FROM pg_roles WHERE rolname = 'anon') AS anon,
+         (SELECT oid FROM pg_roles WHERE rolname = 'authenticated') AS authd,
+         (SELECT oid FROM pg_roles WHERE rolname = 'service_role') AS service
+), user_ns AS (
+  -- the user's schemas; exposed: PostgREST serves it
+  SELECT n.oid, n.nspname, n.nspname = ANY (e.names) AS exposed
+  FROM pg_namespace n, exposed_names e, platform pf
+  WHERE n.nspname <> ALL (pf.schemas) AND n.nspname !~ '^pg_(temp|toast_temp)_'
+), rels AS (
+  -- the user's relations in an exposed schema, and who of the API may read them
+  SELECT c.oid, c.relkind, c.relrowsecurity, c.reloptions, format('%I.%I', n.nspname, c.relname) AS obj,
+         coalesce(has_table_privilege(a.anon, c.oid, 'SELECT'), false) AS anon_sel,
+         coalesce(has_table_privilege(a.authd, c.oid, 'SELECT'), false) AS authd_sel,
+         coalesce(has_table_privilege(a.anon, c.oid, 'SELECT, INSERT, UPDATE, DELETE'), false)
+           OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT, INSERT, UPDATE, DELETE'), false) AS api_any
+  FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace AND n.exposed, platform pf, api_oids a
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relowner <> ALL (pf.owners)
+    AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
+), rls_tabs AS (
+  -- tables whose row level security the API relies on: exposed ones, and storage's
+  SELECT oid, relrowsecurity, obj, api_any FROM rels WHERE relkind IN ('r', 'p')
+  UNION ALL
+  SELECT c.oid, c.relrowsecurity, format('storage.%I', c.relname),
+         coalesce(has_table_privilege(a.anon, c.oid, 'SELECT, INSERT, UPDATE, DELETE'), false)
+           OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT, INSERT, UPDATE, DELETE'), false)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf, api_oids a
+  WHERE n.nspname = 'storage' AND c.relkind IN ('r', 'p') AND c.relowner <> ALL (pf.owners)
+), pol AS (
+  -- the user's policies (storage's and realtime's tables are the platform's, their policies the user's),
+  -- and their expressions
+  SELECT p.*, c.relrowsecurity, format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
+         coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS qual,
+         coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS wcheck
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf
+  WHERE n.nspname <> ALL (pf.schemas) OR n.nspname IN ('storage', 'realtime')
+), funcs AS (
+  SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj
+  FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
+  WHERE p.prokind IN ('f', 'p') AND p.proowner <> ALL (pf.owners)
+    AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = p.oid)
 )
 SELECT 'rls_disabled_in_public', 'error', obj,
        'row level security is off while anon or authenticated may use the table',
        format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
-FROM exposed WHERE NOT relrowsecurity
+FROM rls_tabs WHERE NOT relrowsecurity AND api_any
 UNION ALL
 SELECT 'policy_exists_rls_disabled', 'error', obj,
        'policies exist but row level security is off, so none of them applies',
        format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
-FROM tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
+FROM rls_tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
 UNION ALL
 SELECT 'rls_enabled_no_policy', 'info', obj,
        'row level security is on and no policy exists: only the owner and BYPASSRLS roles see rows',
        'add policies for the roles that should see rows, or keep it locked down on purpose'
-FROM tabs t WHERE relrowsecurity AND nspname = 'public'
+FROM rels t WHERE relkind IN ('r', 'p') AND relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
 UNION ALL
-SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', t.obj, con.conname),
-       format('foreign key columns (%s) have no index that starts with them: deletes on the referenced '
-              'table scan this one', (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum)),
-       format('CREATE INDEX ON %s (%s)', t.obj, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
-          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
-FROM pg_constraint con JOIN tabs t ON t.oid = con.conrelid
-WHERE con.contype = 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = con.conrelid
-  AND (i.indkey::int2[])[0:cardinality(con.conkey) - 1] = con.conkey)
-UNION ALL
-SELECT 'duplicate_index', 'warn', string_agg(i.indexrelid::regclass::text, ', ' ORDER BY i.indexrelid::regclass::text),
-       format('%s indexes on %s are identical', count(*), min(t.obj)),
-       'drop all but one of them'
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid
-GROUP BY i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text, i.indisunique,
-         coalesce(pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
-HAVING count(*) > 1
-UNION ALL
-SELECT 'invalid_index', 'error', i.indexrelid::regclass::text,
-       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
-       format('DROP INDEX CONCURRENTLY %s; then create it again', i.indexrelid::regclass)
-FROM pg_index i JOIN tabs t ON t.oid = i.indrelid WHERE NOT i.indisvalid
-UNION ALL
-SELECT 'auth_rls_initplan', 'warn', format('%s: policy "%s"', t.obj, replace(p.polname, '"', '""')),
-       'calls auth.uid() / auth.role() for every row instead of once per statement',
-       'write (select auth.uid()) instead of auth.uid() in the policy'
-FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid,
+SELECT 'auth_rls_initplan', 'warn', p.obj,
+       'calls auth.uid() / auth.jwt() / auth.role() / auth.email() or current_setting() for every row '
+       'instead of once per statement',
+       'wrap each call in a select: (select auth.uid()), (select current_setting(''request.jwt.claims'', true))'
+FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
-     LATERAL (SELECT regexp_replace(coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-                                    coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
-                                    '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
-WHERE regexp_count(e.code, 'auth\.(uid|role|jwt|email)\(\)') > regexp_count(e.code, 'SELECT auth\.(uid|role|jwt|email)\(\)')
+     LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
+WHERE p.relrowsecurity
+  -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
+  AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
 UNION ALL
-SELECT 'anon_write_policy', 'warn', format('%s: policy "%s"', t.obj, replace(p.polname, '"', '""')),
+SELECT 'anon_write_policy', 'warn', p.obj,
        format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',
               CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
               CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),
        'add TO authenticated to the policy, or revoke the privilege from anon'
-FROM pg_policy p JOIN tabs t ON t.oid = p.polrelid
+FROM pol p JOIN rls_tabs t ON t.oid = p.polrelid, api_oids a
 WHERE p.polpermissive AND p.polcmd IN ('a', 'w', 'd', '*')
-  AND (0::oid = ANY (p.polroles) OR (SELECT oid FROM pg_roles WHERE rolname = 'anon') = ANY (p.polroles))
-  AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'anon' AND has_table_privilege(r.oid, t.oid,
-      CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE'
-                    ELSE 'INSERT, UPDATE, DELETE' END))
+  AND (0::oid = ANY (p.polroles) OR a.anon = ANY (p.polroles))
+  AND has_table_privilege(a.anon, t.oid, CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                          WHEN 'd' THEN 'DELETE' ELSE 'INSERT, UPDATE, DELETE' END)
 UNION ALL
-SELECT 'security_definer_search_path', 'warn', p.oid::regprocedure::text,
-       'SECURITY DEFINER function without a fixed search_path: a caller can make it run their objects',
-       format('ALTER FUNCTION %s SET search_path = ''''', p.oid::regprocedure)
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.prosecdef AND n.nspname IN ('public', 'storage')
-  AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%')
+SELECT 'rls_policy_always_true', 'warn', p.obj,
+       format('a permissive %s policy lets %s write any row: its %s is always true',
+              CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+              CASE WHEN 0::oid = ANY (p.polroles) THEN 'every role'
+                   ELSE (SELECT string_agg(r::regrole::text, ', ') FROM unnest(p.polroles) r) END,
+              concat_ws(' and ', CASE WHEN u.t THEN 'USING' END, CASE WHEN w.t THEN 'WITH CHECK' END)),
+       'replace true with a condition on the row (e.g. (select auth.uid()) = user_id), or make the policy '
+       'TO service_role'
+FROM pol p, api_oids a,
+     LATERAL (SELECT p.polcmd IN ('w', 'd', '*')
+                     AND regexp_replace(lower(p.qual), '[\s()]', '', 'g') IN ('true', '1=1') AS t) u,
+     LATERAL (SELECT p.polcmd IN ('a', 'w', '*')
+                     AND regexp_replace(lower(p.wcheck), '[\s()]', '', 'g') IN ('true', '1=1') AS t) w
+WHERE p.relrowsecurity AND p.polpermissive AND (u.t OR w.t)
+  AND (0::oid = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) r WHERE r IS DISTINCT FROM a.service))
 UNION ALL
-SELECT 'bypassrls_role', 'warn', rolname,
-       'the role bypasses row level security and is not one the platform expects',
-       format('ALTER ROLE %I NOBYPASSRLS', rolname)
-FROM pg_roles WHERE rolbypassrls AND NOT rolsuper
-  AND rolname NOT IN ('service_role', 'supabase_admin', 'postgres', 'supabase_storage_admin', 'supabase_auth_admin')
+SELECT 'rls_references_user_metadata', 'error', p.obj,
+       'the policy reads the JWT''s user_metadata, which every user may edit for themselves',
+       'decide on app_metadata (only the server writes it) or on a table of your own, never user_metadata'
+FROM pol p
+WHERE (p.qual LIKE '%user\_metadata%' OR p.wcheck LIKE '%user\_metadata%')
+  AND p.qual || ' ' || p.wcheck ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata'
+UNION ALL
+SELECT 'auth_users_exposed', 'error', v.obj,
+       format('the %s reads auth.users and anon or authenticated may select it: it can hand out every user''s '
+              'email and metadata', CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END),
+       format('REVOKE SELECT ON %s FROM anon, authenticated (or move it to a schema the API does not expose)', v.obj)
+FROM rels v, known k
+WHERE v.relkind IN ('v', 'm') AND (v.anon_sel OR v.authd_sel)
+  AND EXISTS (SELECT 1 FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+              WHERE rw.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n'
+                AND d.refobjid = k.auth_users)
+  AND (v.relkind = 'm' OR NOT coalesce(lower(v.reloptions::text)::text[] && '{security_invoker=on,security_invoker=true,security_invoker=1,security_invoker=yes}', false)
+       OR NOT k.auth_users_rls)
+UNION ALL
+SELECT 'security_definer_view', 'error', v.obj,
+       'the view runs with its owner''s rights (no security_invoker): anon or authenticated read through it past '
+       'the row level security of the tables it reads',
+       format('ALTER VIEW %s SET (security_invoker = on)', v.obj)
+FROM rels v
+WHERE v.relkind = 'v' AND (v.anon_sel OR v.authd_sel)
+  AND NOT coalesce(lower(v.reloptions::text)::text[] && '{security_invoker=on,security_invoker=true,security_invoker=1,security_invoker=yes}', false)
+UNION ALL
+SELECT 'materialized_view_in_api', 'warn', v.obj,
+       'anon or authenticated may select the materialized view, and row level security never applies to one',
+       format('REVOKE SELECT ON %s FROM anon, authenticated', v.obj)
+FROM rels v WHERE v.relkind = 'm' AND (v.anon_sel OR v.authd_sel)
+UNION ALL
+SELECT 'foreign_table_in_api', 'warn', v.obj,
+       'anon or authenticated may select the foreign table, and row level security never applies to one',
+       format('REVOKE SELECT ON %s FROM anon, authenticated', v.obj)
+FROM rels v WHERE v.relkind = 'f' AND (v.anon_sel OR v.authd_sel)
+UNION ALL
+SELECT x.chk, x.lvl, f.obj,
+       format('SECURITY DEFINER function that %s may call through /rpc: it runs with its owner''s rights, past '
+              'row level security', x.role),
+       format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC, %s (or make it SECURITY INVOKER, or move it to a '
+              'schema the API does not expose)', f.obj, x.role)
+FROM funcs f, api_oids a,
+     LATERAL (VALUES ('anon_security_definer_function_executable', 'warn', 'anon', a.anon),
+                     ('authenticated_security_definer_function_executable', 'warn', 'authenticated', a.authd)) x(chk, lvl, role, oid)
+WHERE f.exposed AND f.prosecdef AND x.oid IS NOT NULL AND has_function_privilege(x.oid, f.oid, 'EXECUTE')
+UNION ALL
+SELECT 'function_search_path_mutable', 'warn', f.obj,
+       CASE WHEN f.prosecdef THEN 'SECURITY DEFINER function without a fixed search_path: a caller can make it '
+                                  'run their objects'
+            ELSE 'function without a fixed search_path: what its names mean depends on the caller''s search_path' END,
+       format('ALTER FUNCTION %s SET search_path = ''''', f.obj)
+FROM funcs f
+WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')
+UNION ALL
+SELECT 'extension_in_public', 'warn', x.extname,
+       'the extension is installed in schema public, where the API may expose its objects',
+       format('ALTER EXTENSION %I SET SCHEMA extensions (or drop it and create it WITH SCHEMA extensions)', x.extname)
+FROM pg_extension x, known k WHERE x.extnamespace = k.public_ns AND x.extname <> 'plpgsql'
+UNION ALL
+SELECT 'extension_versions_outdated', 'warn', x.name,
+       format('extension version %s is installed while %s is the default', x.installed_version, x.default_version),
+       format('ALTER EXTENSION %I UPDATE', x.name)
+FROM pg_available_extensions x
+WHERE x.installed_version IS DISTINCT FROM x.default_version AND x.installed_version IS NOT NULL
+  AND x.default_version IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_available_extension_versions v WHERE v.name = x.name AND v.installed)
+UNION ALL
+SELECT 'unsupported_reg_types', 'warn', format('%s.%I', c.oid::regclass, a.attname),
+       format('column of type %s, which pg_upgrade cannot carry over: the database cannot be upgraded',
+              a.atttypid::regtype),
+       format('ALTER TABLE %s ALTER COLUMN %I TYPE text (or oid)', c.oid::regclass, a.attname)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped
+  AND a.atttypid IN ('regcollation'::regtype, 'regconfig'::regtype, 'regdictionary'::regtype,
+                     'regnamespace'::regtype, 'regoper'::regtype, 'regoperator'::regtype, 'regproc'::regtype,
+                     'regprocedure'::regtype)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgsodium')
+UNION ALL
+SELECT 'fkey_to_auth_unique', 'error', format('%s (%s)', con.conrelid::regclass, con.conname),
+       format('the foreign key references a unique constraint of %s, which Supabase Auth may change or drop; '
+              'only its primary key is stable', con.confrelid::regclass),
+       format('reference the primary key instead, or ALTER TABLE %s DROP CONSTRAINT %I', con.conrelid::regclass,
+              con.conname)
+FROM pg_constraint con JOIN pg_class r ON r.oid = con.confrelid JOIN pg_index i ON i.indexrelid = con.conindid
+     JOIN pg_class c ON c.oid = con.conrelid, platform pf, known k
+WHERE con.contype = 'f' AND r.relnamespace = k.auth_ns AND i.indisunique AND NOT i.indisprimary
+  AND c.relowner <> ALL (pf.owners)
+UNION ALL
+SELECT 'public_bucket_allows_listing', 'warn', format('storage bucket %s', b.id),
+       format('the bucket is public, so its files are served by URL, and %s on storage.objects let%s anyone list '
+              'all of them', string_agg(format('policy "%s"', replace(p.polname, '"', '""')), ', ' ORDER BY p.polname),
+              CASE count(*) WHEN 1 THEN 's' ELSE '' END),
+       'drop the SELECT policy: a public bucket needs none to serve its files'
+FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS NOT NULL
+                                        THEN query_to_xml('SELECT id FROM storage.buckets WHERE public', false, false, '')
+                                        ELSE '<table/>'::xml END
+              COLUMNS id text PATH 'id') b
+     JOIN known k ON true JOIN pol p ON p.polrelid = k.storage_objects, api_oids a
+WHERE p.polpermissive AND p.polcmd IN ('r', '*')
+  AND (0::oid = ANY (p.polroles) OR a.anon = ANY (p.polroles) OR a.authd = ANY (p.polroles))
+  AND (p.qual = '' OR regexp_replace(lower(p.qual), '[\s()]', '', 'g') IN ('true', '1=1')
+       OR substring(p.qual FROM '^\(*\s*bucket_id\s*=\s*''((?:[^'']|'''')*)''(?:::text)?\s*\)*$') = replace(b.id, '''', ''''''))
+GROUP BY b.id
+UNION ALL
+SELECT 'insecure_queue_exposed_in_api', 'error', format('pgmq.%I', c.relname),
+       'the queue''s table has row level security off, anon or authenticated may read it, and pgmq_public '
+       'is exposed: anyone may read or send its messages',
+       format('ALTER TABLE pgmq.%I ENABLE ROW LEVEL SECURITY (and add policies), or stop exposing pgmq_public',
+              c.relname)
+FROM pg_class c, api_oids a, exposed_names e, known k
+WHERE c.relnamespace = k.pgmq_ns AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%'
+  AND NOT c.relrowsecurity AND 'pgmq_public' = ANY (e.names)
+  AND (coalesce(has_table_privilege(a.anon, c.oid, 'SELECT'), false)
+       OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT'), false))

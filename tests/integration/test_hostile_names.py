@@ -88,6 +88,12 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
             db.query("CREATE POLICY %s ON %s FOR INSERT WITH CHECK (true)" % (ident(n), t))
             db.query("CREATE POLICY %s ON %s FOR SELECT TO authenticated USING (auth.uid() = %s)"
                      % (ident("per row " + n), t, ident("owner " + n)))
+            # auth_rls_initplan is for tables with row level security on
+            rt = "public." + ident("rls " + n)
+            db.query("CREATE TABLE %s (id int, %s uuid)" % (rt, ident("owner " + n)))
+            db.query("ALTER TABLE %s ENABLE ROW LEVEL SECURITY" % rt)
+            db.query("CREATE POLICY %s ON %s FOR SELECT TO authenticated USING (auth.uid() = %s)"
+                     % (ident("per row " + n), rt, ident("owner " + n)))
             for i in ("dup a ", "dup b "):
                 db.query("CREATE INDEX %s ON %s (body)" % (ident(i + n), t))
             db.query("CREATE FUNCTION public.%s(%s int) RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'"
@@ -100,8 +106,9 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
                 ("unindexed_foreign_key", "%s (fk %s)" % (obj, n)): "info",
                 ("duplicate_index", qualified("public", "dup a " + n) + ", " + qualified("public", "dup b " + n)): "warn",
                 ("anon_write_policy", policy_obj("public", n, n)): "warn",
-                ("auth_rls_initplan", policy_obj("public", n, "per row " + n)): "warn",
-                ("security_definer_search_path", qualified("public", "fn " + n) + "(integer)"): "warn",
+                ("auth_rls_initplan", policy_obj("public", "rls " + n, "per row " + n)): "warn",
+                ("function_search_path_mutable", qualified("public", "fn " + n) + "(integer)"): "warn",
+                ("anon_security_definer_function_executable", qualified("public", "fn " + n) + "(integer)"): "warn",
                 ("bypassrls_role", roles[-1]): "warn",
             })
         # a name that looks like a call is not one
@@ -113,6 +120,8 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
             assert key in f, (key, sorted(k for k in f if k[0] == key[0]))
             assert f[key]["level"] == level, f[key]
         assert ("auth_rls_initplan", 'public.calls: policy "auth.uid() = x"') not in f
+        for n in NAMES:
+            assert ("auth_rls_initplan", policy_obj("public", n, "per row " + n)) not in f, "row level security is off"
         # a finding's key, quotes and all, is what verify.ignore takes
         key = f[("rls_disabled_in_public", qualified("public", 'say "hi"'))]["key"]
         r = run(["-d", db.conninfo, "--set", 'verify.ignore=["%s"]' % key.replace('"', '\\"'), "verify",
@@ -122,7 +131,7 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
         run_job(db)
         # the remedies are SQL that works on these names
         fixed = [k for k in expect if k[0] in ("rls_disabled_in_public", "unindexed_foreign_key",
-                                               "security_definer_search_path", "bypassrls_role")]
+                                               "function_search_path_mutable", "bypassrls_role")]
         for key in fixed:
             db.query(f[key]["remedy"])
         f = findings(db)

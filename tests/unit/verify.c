@@ -175,18 +175,23 @@ int main(void)
 
 	/* the SQL texts: every placeholder filled */
 	{
-		const char *texts[] = { verify_sql_record(), verify_sql_checks(true), verify_sql_checks(false),
+		const char *texts[] = { verify_sql_record(), verify_sql_checks(true, ""), verify_sql_checks(false, ""),
 					verify_sql_probe(true, 1000), verify_sql_probe(false, 60000) };
 		size_t i;
 
 		for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 			ok(texts[i] != NULL, "SQL text %zu built", i);
 			ok(texts[i] && strstr(texts[i], "@MANIFEST@") == NULL && strstr(texts[i], "@FINGERPRINT@") == NULL &&
-			   strstr(texts[i], "@ISOLATION@") == NULL && strstr(texts[i], "@TIMEOUT@") == NULL,
+			   strstr(texts[i], "@ISOLATION@") == NULL && strstr(texts[i], "@TIMEOUT@") == NULL &&
+			   strstr(texts[i], "@SCHEMAS@") == NULL,
 			   "SQL text %zu has no placeholder left", i);
 		}
-		contains(verify_sql_checks(true), "momentum_maintd.verify_snapshot", "checks with drift read the snapshot");
-		ok(strstr(verify_sql_checks(false), "verify_snapshot") == NULL, "checks without drift do not");
+		contains(verify_sql_checks(true, ""), "momentum_maintd.verify_snapshot", "checks with drift read the snapshot");
+		ok(strstr(verify_sql_checks(false, ""), "verify_snapshot") == NULL, "checks without drift do not");
+		contains(verify_sql_checks(false, ""), "coalesce(NULL::text[]", "no verify.schemas: the database says");
+		contains(verify_sql_checks(false, " api,public ,x$1"), "coalesce(ARRAY['api', 'public', 'x$1']::text[]",
+			 "verify.schemas as an array");
+		contains(verify_sql_checks(false, "api"), "coalesce(ARRAY['api']::text[]", "built again when it changes");
 		contains(verify_sql_probe(true, 1000), "isolation constant boolean := true", "isolation on");
 		contains(verify_sql_probe(false, 1000), "isolation constant boolean := false", "isolation off");
 		contains(verify_sql_probe(false, 1500), "statement_timeout = 1500", "the timeout");

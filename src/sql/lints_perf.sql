@@ -1,0 +1,195 @@
+-- Performance and role lints, in the spirit of Supabase's splinter (its names
+-- where it has the same check): each row is check_name, level, object,
+-- detail, remedy.  One catalog query whatever the number of tables: every
+-- check below is a join on indexed catalog columns or a GROUP BY, never a
+-- per-table lookup.  Run with search_path = '' (names come out qualified).
+--
+-- Only the user's objects are checked.  The platform's are left alone, told
+-- apart by
+--   * schema: the schemas Supabase and its extensions own (auth, storage,
+--     realtime, extensions, vault, ...) and this daemon's momentum_maintd;
+--   * owner: a relation owned by one of the platform's roles (the roles
+--     supautils reserves, e.g. supabase_storage_admin), wherever it is;
+--   * extension membership: a relation an extension created (pg_depend
+--     deptype 'e') is the extension's.
+WITH platform_roles AS (
+  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
+  WHERE r.rolname = ANY (ARRAY['supabase_admin', 'supabase_auth_admin', 'supabase_storage_admin',
+                               'supabase_read_only_user', 'supabase_replication_admin',
+                               'supabase_realtime_admin', 'supabase_functions_admin', 'supabase_etl_admin',
+                               'dashboard_user', 'pgbouncer', 'authenticator', 'service_role',
+                               'anon', 'authenticated'])
+     -- what this server's supautils reserves ('name*' lets the role be granted)
+     OR r.rolname = ANY (SELECT trim(rtrim(trim(x), '*'))
+                         FROM unnest(string_to_array(coalesce(current_setting('supautils.reserved_roles', true), ''),
+                                                     ',')) x)
+), user_rels AS (
+  SELECT c.oid, c.relname, c.relkind, c.relispartition, n.nspname,
+         format('%I.%I', n.nspname, c.relname) AS obj
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'm')
+    AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'momentum_maintd',
+        'auth', 'storage', 'realtime', 'extensions', 'vault', 'graphql', 'graphql_public', 'net',
+        'cron', 'pgbouncer', 'pgsodium', 'pgsodium_masks', 'pgmq', 'pgtle', 'pgroonga', 'repack',
+        'supabase_functions', 'supabase_migrations', 'tiger', 'topology', '_realtime', '_analytics',
+        '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_config', '_timescaledb_internal'])
+    AND n.nspname !~ '^pg_(toast|temp_)'
+    AND c.relowner NOT IN (SELECT oid FROM platform_roles)
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+), backing AS (
+  -- the constraints an index backs: its own primary key, unique or
+  -- exclusion constraint, and the foreign keys that reference it; such an
+  -- index is never one to drop
+  SELECT conindid, string_agg(quote_ident(conname), ', ' ORDER BY conname) AS conname
+  FROM pg_catalog.pg_constraint WHERE conindid <> 0 GROUP BY conindid
+), idx AS (
+  -- every index of a user relation, with what defines it; key = the key
+  -- columns (0 for an expression; from 1), without INCLUDE ones; conname = the
+  -- constraints it backs, if any
+  SELECT i.indexrelid, i.indrelid, t.obj, ic.relam, i.indisunique, i.indisprimary, i.indisvalid,
+         i.indnkeyatts, (i.indkey::int2[])[0:i.indnkeyatts - 1] AS key,
+         i.indkey::text AS indkey, i.indclass::text AS indclass, i.indcollation::text AS indcollation,
+         i.indoption::text AS indoption, i.indnullsnotdistinct, i.indimmediate, i.indisexclusion,
+         coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
+         coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '') AS pred,
+         i.indexrelid::regclass::text AS name, ic.xmin AS created_by, b.conname
+  FROM pg_catalog.pg_index i
+  JOIN user_rels t ON t.oid = i.indrelid
+  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+  LEFT JOIN backing b ON b.conindid = i.indexrelid
+), sig AS (
+  -- two indexes with the same signature are the same index twice
+  SELECT idx.*, concat_ws(' | ', relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
+                          indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred) AS signature
+  FROM idx WHERE indisvalid
+), fkeys AS (
+  SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj,
+         (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+          FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS cols
+  FROM pg_catalog.pg_constraint con JOIN user_rels t ON t.oid = con.conrelid
+  WHERE con.contype = 'f' AND con.conparentid = 0
+), fk_cover AS (
+  -- the valid, complete (not partial) b-tree or hash indexes whose leading
+  -- key columns are the foreign key's columns, in any order: what a DELETE
+  -- on the referenced table looks the referencing rows up with
+  SELECT f.oid AS fkey, i.indexrelid
+  FROM fkeys f JOIN idx i ON i.indrelid = f.conrelid
+  WHERE i.indisvalid AND i.pred = '' AND i.relam IN (403, 405)
+    AND i.indnkeyatts >= cardinality(f.conkey)
+    AND i.key[1:cardinality(f.conkey)] @> f.conkey
+    AND i.key[1:cardinality(f.conkey)] <@ f.conkey
+), stats_age AS (
+  -- index scan counters count since the later of the last reset of this
+  -- database's statistics and the server's start (a crash loses them)
+  SELECT greatest(d.stats_reset, pg_catalog.pg_postmaster_start_time()) AS since,
+         coalesce(nullif(current_setting('momentum_maintd.unused_index_min_days', true), '')::numeric, 7)
+           AS min_days
+  FROM pg_catalog.pg_stat_database d WHERE d.datname = current_database()
+)
+SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', f.obj, f.conname),
+       format('no valid index starts with the foreign key''s columns (%s): every DELETE on %s, and every '
+              'UPDATE of its key, scans %s for referencing rows, and joins on the key cannot use an index',
+              f.cols, f.confrelid::regclass, f.obj),
+       format('CREATE INDEX ON %s (%s)', f.obj, f.cols)
+FROM fkeys f WHERE NOT EXISTS (SELECT 1 FROM fk_cover c WHERE c.fkey = f.oid)
+UNION ALL
+SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
+       format('%s indexes on %s have the same definition (columns, expressions, predicate, operator classes, '
+              'collations, sort order, uniqueness and NULLS [NOT] DISTINCT)%s', count(*), min(obj),
+              CASE WHEN count(conname) > 1
+                   THEN format('; %s of them back constraints (%s): drop an extra constraint only if nothing '
+                               'depends on it', count(conname), string_agg(conname, '; ' ORDER BY conname))
+                   ELSE '' END),
+       coalesce(nullif(
+         -- keep the one that backs a constraint (or the first by name); drop
+         -- the others, never one that backs a constraint
+         string_agg(format('DROP INDEX CONCURRENTLY %s;', name), ' ' ORDER BY name)
+           FILTER (WHERE conname IS NULL AND name <> keep), ''),
+         'drop the extra constraints: every one of these indexes backs one')
+FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
+                                          ORDER BY conname IS NULL, indisprimary DESC, name) AS keep
+      FROM sig s) s
+GROUP BY indrelid, signature
+HAVING count(*) > 1
+UNION ALL
+SELECT DISTINCT ON (a.indexrelid) 'redundant_index', 'warn', a.name,
+       format('%s is a leading part of %s%s: the larger index serves every lookup this one does',
+              pg_catalog.pg_get_indexdef(a.indexrelid), pg_catalog.pg_get_indexdef(b.indexrelid),
+              CASE WHEN b.conname IS NOT NULL THEN format(' (which backs %s)', b.conname)
+                   ELSE '' END),
+       format('DROP INDEX CONCURRENTLY %s', a.name)
+FROM sig a JOIN sig b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
+WHERE a.relam = 403 AND b.relam = 403           -- b-tree: a prefix of the key is an index of its own
+  AND NOT a.indisunique AND a.conname IS NULL   -- a plain index, backing nothing
+  AND a.exprs = '' AND cardinality(string_to_array(a.indkey, ' ')) = a.indnkeyatts   -- no INCLUDE
+  AND a.pred = b.pred
+  AND a.signature <> b.signature                -- the same index twice is duplicate_index
+  AND b.indnkeyatts >= a.indnkeyatts
+  AND b.key[1:a.indnkeyatts] = a.key
+  AND (string_to_array(b.indclass, ' '))[1:a.indnkeyatts] = string_to_array(a.indclass, ' ')
+  AND (string_to_array(b.indcollation, ' '))[1:a.indnkeyatts] = string_to_array(a.indcollation, ' ')
+  AND (string_to_array(b.indoption, ' '))[1:a.indnkeyatts] = string_to_array(a.indoption, ' ')
+UNION ALL
+SELECT 'invalid_index', 'error', i.name,
+       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
+       format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
+FROM idx i WHERE NOT i.indisvalid
+UNION ALL
+SELECT 'unused_index', 'info', i.name,
+       format('no query has used the index since %s, when its statistics began counting (%s days ago)',
+              to_char(u.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
+              floor(extract(epoch FROM now() - u.since) / 86400)),
+       format('DROP INDEX CONCURRENTLY %s, unless a rare but important query needs it', i.name)
+FROM idx i
+JOIN pg_catalog.pg_stat_user_indexes s ON s.indexrelid = i.indexrelid
+CROSS JOIN stats_age a
+-- the counters of an index created later count since its creation, known
+-- when commit timestamps are tracked (a frozen xmin is old enough)
+CROSS JOIN LATERAL (SELECT greatest(a.since, CASE WHEN current_setting('track_commit_timestamp') = 'on'
+                                                  THEN pg_catalog.pg_xact_commit_timestamp(i.created_by) END)
+                           AS since) u
+WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND i.conname IS NULL
+  AND now() - u.since >= a.min_days * interval '1 day'
+  -- the index a foreign key needs is not unused, only rarely used
+  AND NOT EXISTS (SELECT 1 FROM fk_cover c WHERE c.indexrelid = i.indexrelid)
+UNION ALL
+SELECT 'no_primary_key', 'info', t.obj,
+       CASE WHEN t.relkind = 'p' THEN 'the partitioned table and its partitions have no primary key'
+            ELSE 'the table has no primary key: its rows cannot be told apart, and logical replication cannot '
+                 'replicate its UPDATEs and DELETEs' END,
+       format('ALTER TABLE %s ADD PRIMARY KEY (...) on unique NOT NULL columns, or ADD COLUMN id bigint '
+              'GENERATED ALWAYS AS IDENTITY PRIMARY KEY', t.obj)
+FROM user_rels t
+WHERE (t.relkind = 'p' OR (t.relkind = 'r' AND NOT t.relispartition))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = t.oid AND i.indisprimary)
+UNION ALL
+SELECT 'multiple_permissive_policies', 'warn', format('%s: %s for %s', p.obj, p.cmd, quote_ident(p.rolname)),
+       format('%s permissive policies apply to %s for %s (%s): every one of them runs on every row',
+              count(*), quote_ident(p.rolname), p.cmd,
+              string_agg(format('"%s"', replace(p.polname, '"', '""')), ', ' ORDER BY p.polname)),
+       'merge them into one policy whose USING / WITH CHECK is the OR of theirs'
+FROM (SELECT t.obj, pol.polname, r.rolname, x.cmd
+      FROM pg_catalog.pg_policy pol
+      JOIN user_rels t ON t.oid = pol.polrelid
+      -- the roles the policy applies to: its TO list; PUBLIC is every role
+      -- that row level security applies to and that is not the platform's
+      -- (but anon and authenticated, the API's)
+      JOIN pg_catalog.pg_roles r
+        ON r.oid = ANY (pol.polroles)
+        OR (0::oid = ANY (pol.polroles) AND NOT r.rolsuper AND NOT r.rolbypassrls AND r.rolname !~ '^pg_'
+            AND (r.rolname IN ('anon', 'authenticated') OR r.oid NOT IN (SELECT oid FROM platform_roles)))
+      CROSS JOIN LATERAL unnest(CASE pol.polcmd WHEN 'r' THEN ARRAY['SELECT'] WHEN 'a' THEN ARRAY['INSERT']
+                                     WHEN 'w' THEN ARRAY['UPDATE'] WHEN 'd' THEN ARRAY['DELETE']
+                                     ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] END) x(cmd)
+      WHERE pol.polpermissive AND NOT r.rolbypassrls AND NOT r.rolsuper) p
+GROUP BY p.obj, p.cmd, p.rolname
+HAVING count(*) > 1
+UNION ALL
+SELECT 'bypassrls_role', 'warn', r.rolname::text,
+       'the role bypasses row level security and is not one of the platform''s',
+       format('ALTER ROLE %I NOBYPASSRLS', r.rolname)
+FROM pg_catalog.pg_roles r
+WHERE r.rolbypassrls AND NOT r.rolsuper AND r.rolname <> 'postgres'
+  AND r.oid NOT IN (SELECT oid FROM platform_roles)

@@ -1,0 +1,295 @@
+"""The performance and role lints of src/sql/lints_perf.sql, each with the
+cases that tell a right query from a near miss (an index in the other order,
+a partial or invalid one, a sort order or NULLS NOT DISTINCT that differs, a
+restrictive policy...), and no finding at all about the objects of the
+Supabase platform (tests/fixtures/supabase_platform.sql)."""
+import json
+import os
+
+from conftest import FIXTURES, MIGRATIONS, SRCDIR, Database, run
+
+
+def prepare(db, sql=""):
+    """The API roles, auth and storage (the compatibility step), then sql."""
+    db.execute_file(os.path.join(SRCDIR, "src", "supabase_compat.sql"))
+    if sql:
+        db.query(sql)
+
+
+def findings(db, check=None):
+    r = run(["-d", db.conninfo, "verify", "--format", "json", "--fail-on", "info"], timeout=120)
+    assert r.returncode in (0, 1), r.stderr
+    f = {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]}
+    return {k: v for k, v in f.items() if check is None or k[0] == check}
+
+
+def objects(db, check):
+    return sorted(o for _, o in findings(db, check))
+
+
+# ---- unindexed_foreign_key ----------------------------------------------------
+
+def test_unindexed_foreign_key_counts_only_an_index_that_starts_with_the_key(db):
+    prepare(db, """
+        CREATE TABLE public.parent (a int, b int, c int, PRIMARY KEY (a, b), UNIQUE (a));
+        -- one table per case: (a, b) references the parent, the index varies
+        CREATE TABLE public.same_order (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.same_order (a, b);
+        CREATE TABLE public.other_order (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.other_order (b, a);
+        CREATE TABLE public.longer (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.longer (a, b, c);
+        CREATE TABLE public.first_only (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.first_only (a);
+        CREATE TABLE public.not_leading (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.not_leading (c, a, b);
+        CREATE TABLE public.partial (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.partial (a, b) WHERE c > 0;
+        CREATE TABLE public.included (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX ON public.included (a) INCLUDE (b);
+        CREATE TABLE public.invalid (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        CREATE INDEX invalid_ab ON public.invalid (a, b);
+        UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.invalid_ab'::regclass;
+        CREATE TABLE public.no_index (a int, b int, c int, CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES public.parent);
+        -- one column: an index on it, or a primary key that starts with it
+        CREATE TABLE public.single (a int REFERENCES public.parent (a), b int);
+        CREATE INDEX ON public.single (a);
+        CREATE TABLE public.single_pk (a int REFERENCES public.parent (a), b int, PRIMARY KEY (a, b));
+        CREATE TABLE public.single_none (a int CONSTRAINT fk REFERENCES public.parent (a), b int);
+        CREATE TABLE public.single_hash (a int REFERENCES public.parent (a), b int);
+        CREATE INDEX ON public.single_hash USING hash (a);
+        """)
+    f = findings(db, "unindexed_foreign_key")
+    assert sorted(f) == [("unindexed_foreign_key", "public.%s (fk)" % t)
+                         for t in ("first_only", "included", "invalid", "no_index", "not_leading", "partial",
+                                   "single_none")], sorted(f)
+    one = f[("unindexed_foreign_key", "public.no_index (fk)")]
+    assert one["remedy"] == "CREATE INDEX ON public.no_index (a, b)"
+    assert "DELETE on public.parent" in one["detail"] and "(a, b)" in one["detail"], one
+    # the remedy is the fix
+    db.query(one["remedy"])
+    assert ("unindexed_foreign_key", "public.no_index (fk)") not in findings(db, "unindexed_foreign_key")
+
+
+# ---- duplicate_index ----------------------------------------------------------
+
+def test_duplicate_index_compares_the_whole_definition(db):
+    prepare(db, """
+        CREATE TABLE public.t (id int PRIMARY KEY, user_id int, created_at timestamptz, name text, code text);
+        -- near misses: each pair differs in one thing
+        CREATE INDEX sort_asc ON public.t (user_id, created_at);
+        CREATE INDEX sort_desc ON public.t (user_id, created_at DESC);
+        CREATE INDEX nulls_last ON public.t (created_at DESC NULLS LAST);
+        CREATE INDEX nulls_first ON public.t (created_at DESC);
+        CREATE UNIQUE INDEX distinct_nulls ON public.t (code);
+        CREATE UNIQUE INDEX not_distinct_nulls ON public.t (code) NULLS NOT DISTINCT;
+        CREATE INDEX op_default ON public.t (name);
+        CREATE INDEX op_pattern ON public.t (name text_pattern_ops);
+        CREATE INDEX coll_c ON public.t (name COLLATE "C");
+        CREATE INDEX pred_a ON public.t (user_id) WHERE created_at IS NULL;
+        CREATE INDEX pred_b ON public.t (user_id) WHERE created_at IS NOT NULL;
+        CREATE INDEX expr_lower ON public.t (lower(name));
+        CREATE INDEX expr_upper ON public.t (upper(name));
+        CREATE INDEX hash_name ON public.t USING hash (name);
+        CREATE INDEX incl_a ON public.t (created_at) INCLUDE (name);
+        CREATE INDEX incl_b ON public.t (created_at) INCLUDE (code);
+        -- true duplicates
+        CREATE INDEX dup_b ON public.t (lower(name)) WHERE id > 0;
+        CREATE INDEX dup_a ON public.t (lower(name)) WHERE id > 0;
+        CREATE TABLE public.u (id int PRIMARY KEY, email text CONSTRAINT z_email_key UNIQUE);
+        CREATE UNIQUE INDEX a_email ON public.u (email);
+        """)
+    f = findings(db, "duplicate_index")
+    assert sorted(o for _, o in f) == ["public.a_email, public.z_email_key", "public.dup_a, public.dup_b"], sorted(f)
+    assert f[("duplicate_index", "public.dup_a, public.dup_b")]["remedy"] == "DROP INDEX CONCURRENTLY public.dup_b;"
+    # the index that backs the constraint stays, whatever its name
+    u = f[("duplicate_index", "public.a_email, public.z_email_key")]
+    assert u["remedy"] == "DROP INDEX CONCURRENTLY public.a_email;", u
+    for key in f:
+        db.query(f[key]["remedy"])
+    assert findings(db, "duplicate_index") == {}
+    assert db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'z_email_key'") == [(1,)]
+
+
+# ---- redundant_index ----------------------------------------------------------
+
+def test_redundant_index_is_a_plain_prefix_of_another_and_never_a_constraint(db):
+    prepare(db, """
+        CREATE TABLE public.creds (id int PRIMARY KEY, user_id int UNIQUE NOT NULL, expires_at timestamptz);
+        CREATE INDEX idx_creds_user ON public.creds (user_id);                -- the seed's zoom case
+        CREATE TABLE public.m (id int PRIMARY KEY, a int, b int, c text, UNIQUE (a, b));
+        CREATE INDEX m_a ON public.m (a);                                     -- prefix of UNIQUE (a, b)
+        CREATE INDEX m_b ON public.m (b);                                     -- not a prefix
+        CREATE INDEX m_c_pattern ON public.m (c text_pattern_ops);
+        CREATE INDEX m_c_b ON public.m (c, b);                                -- other operator class
+        CREATE INDEX m_b_desc ON public.m (b DESC, a);
+        CREATE INDEX m_b_partial ON public.m (b) WHERE a > 0;                 -- partial, the other is not
+        CREATE INDEX m_a_hash ON public.m USING hash (a);                     -- not a b-tree
+        CREATE INDEX m_c_b_a ON public.m (c, b, a);                           -- m_c_b is covered by it
+        """)
+    f = findings(db, "redundant_index")
+    assert sorted(o for _, o in f) == ["public.idx_creds_user", "public.m_a", "public.m_c_b"], sorted(f)
+    zoom = f[("redundant_index", "public.idx_creds_user")]
+    assert zoom["remedy"] == "DROP INDEX CONCURRENTLY public.idx_creds_user", zoom
+    assert "creds_user_id_key" in zoom["detail"], zoom
+    assert f[("redundant_index", "public.m_a")]["level"] == "warn"
+    for key in f:
+        db.query(f[key]["remedy"])
+    assert findings(db, "redundant_index") == {}
+    # the constraints are all still there
+    assert db.query("SELECT count(*) FROM pg_constraint WHERE contype IN ('p', 'u') "
+                    "AND conrelid IN ('public.creds'::regclass, 'public.m'::regclass)") == [(4,)]
+
+
+# ---- invalid_index, no_primary_key --------------------------------------------
+
+def test_invalid_index_and_no_primary_key(db):
+    prepare(db, """
+        CREATE TABLE public.keyed (id int PRIMARY KEY);
+        CREATE TABLE public.unique_only (id int NOT NULL UNIQUE);
+        CREATE TABLE public.bare (x int);
+        CREATE INDEX broken ON public.bare (x);
+        UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.broken'::regclass;
+        CREATE TABLE public.parted (d date, x int) PARTITION BY RANGE (d);
+        CREATE TABLE public.parted_2026 PARTITION OF public.parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        CREATE TABLE public.parted_pk (d date PRIMARY KEY) PARTITION BY RANGE (d);
+        CREATE TABLE public.parted_pk_2026 PARTITION OF public.parted_pk
+            FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS x;
+        """)
+    f = findings(db)
+    assert objects(db, "invalid_index") == ["public.broken"]
+    assert f[("invalid_index", "public.broken")]["level"] == "error"
+    assert sorted(o for c, o in f if c == "no_primary_key") == ["public.bare", "public.parted", "public.unique_only"]
+    assert f[("no_primary_key", "public.bare")]["level"] == "info"
+
+
+# ---- multiple_permissive_policies ---------------------------------------------
+
+def test_multiple_permissive_policies_per_role_and_action(db):
+    prepare(db, """
+        CREATE TABLE public.t (id int PRIMARY KEY, owner uuid, shared boolean);
+        ALTER TABLE public.t ENABLE ROW LEVEL SECURITY;
+        -- two permissive SELECT policies for authenticated: one of them is FOR ALL
+        CREATE POLICY own ON public.t FOR ALL TO authenticated USING (owner = (SELECT auth.uid()));
+        CREATE POLICY shared ON public.t FOR SELECT TO anon, authenticated USING (shared);
+        -- restrictive policies do not add up; service_role bypasses row level security
+        CREATE POLICY limit_rows ON public.t AS RESTRICTIVE FOR SELECT TO authenticated USING (id > 0);
+        CREATE POLICY svc_a ON public.t FOR SELECT TO service_role USING (true);
+        CREATE POLICY svc_b ON public.t FOR SELECT TO service_role USING (true);
+        -- one policy per role is fine
+        CREATE TABLE public.one_each (id int PRIMARY KEY);
+        ALTER TABLE public.one_each ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY a ON public.one_each FOR SELECT TO anon USING (true);
+        CREATE POLICY b ON public.one_each FOR SELECT TO authenticated USING (true);
+        CREATE POLICY c ON public.one_each FOR INSERT TO authenticated WITH CHECK (true);
+        -- no TO clause: the policy is for every role, anon and authenticated among them
+        CREATE TABLE public.everyone (id int PRIMARY KEY);
+        ALTER TABLE public.everyone ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY all_roles ON public.everyone FOR UPDATE USING (true);
+        CREATE POLICY members ON public.everyone FOR UPDATE TO authenticated USING (true);
+        """)
+    f = findings(db, "multiple_permissive_policies")
+    assert sorted(o for _, o in f) == ["public.everyone: UPDATE for authenticated",
+                                       "public.t: SELECT for authenticated"], sorted(f)
+    x = f[("multiple_permissive_policies", "public.t: SELECT for authenticated")]
+    assert x["level"] == "warn" and '"own", "shared"' in x["detail"], x
+
+
+# ---- unused_index -------------------------------------------------------------
+
+def test_unused_index_only_when_the_statistics_are_old_enough(db):
+    prepare(db, """
+        CREATE TABLE public.parent (id int PRIMARY KEY);
+        CREATE TABLE public.t (id int PRIMARY KEY, a int, b int, code text UNIQUE,
+                               parent_id int REFERENCES public.parent);
+        CREATE INDEX t_a ON public.t (a);
+        CREATE INDEX t_b ON public.t (b);
+        CREATE INDEX t_parent ON public.t (parent_id);
+        INSERT INTO public.t (id, a, b) SELECT g, g, g FROM generate_series(1, 1000) g;
+        ANALYZE public.t;
+        """)
+    # t_b is used once (the session ends, so its counters reach the statistics)
+    db.query("SET enable_seqscan = off; SELECT count(*) FROM public.t WHERE b = 5")
+    # a cluster started a moment ago: its counters mean nothing yet
+    assert objects(db, "unused_index") == []
+    # the age is a setting (7 days unless set): with 0 days, the counters count
+    db.query("ALTER DATABASE %s SET momentum_maintd.unused_index_min_days = 0" % db.name)
+    f = findings(db, "unused_index")
+    # not t_b (used), not the primary key or the unique index, not t_parent
+    # (the foreign key needs it)
+    assert sorted(o for _, o in f) == ["public.t_a"], sorted(f)
+    x = f[("unused_index", "public.t_a")]
+    since = db.query("SELECT to_char(greatest(stats_reset, pg_postmaster_start_time()) AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD HH24:MI') FROM pg_stat_database WHERE datname = current_database()")[0][0]
+    assert x["level"] == "info" and ("since %s UTC" % since) in x["detail"] and "(0 days ago)" in x["detail"], x
+    db.query("ALTER DATABASE %s SET momentum_maintd.unused_index_min_days = 1" % db.name)
+    assert objects(db, "unused_index") == []
+
+
+# ---- rls_disabled_in_public (lints.sql): either API role counts ---------------
+
+def test_rls_disabled_in_public_when_only_authenticated_may_use_the_table(db):
+    prepare(db, """
+        CREATE TABLE public.members_only (id int PRIMARY KEY);
+        REVOKE ALL ON public.members_only FROM anon, authenticated;
+        GRANT SELECT ON public.members_only TO authenticated;
+        CREATE TABLE public.anon_only (id int PRIMARY KEY);
+        REVOKE ALL ON public.anon_only FROM anon, authenticated;
+        GRANT SELECT ON public.anon_only TO anon;
+        CREATE TABLE public.internal (id int PRIMARY KEY);
+        REVOKE ALL ON public.internal FROM anon, authenticated;
+        """)
+    assert objects(db, "rls_disabled_in_public") == ["public.anon_only", "public.members_only"]
+
+
+# ---- bypassrls_role and the platform ------------------------------------------
+
+PERF_CHECKS = ("unindexed_foreign_key", "duplicate_index", "redundant_index", "invalid_index", "unused_index",
+               "no_primary_key", "multiple_permissive_policies", "bypassrls_role")
+# what the advisor finds in the seed after 004 (issue 15, item 6 fixes them)
+SEED_FINDINGS = ("redundant_index", "multiple_permissive_policies")
+PLATFORM_SCHEMAS = ("auth.", "storage.", "extensions.", "pgbouncer.", "graphql_public.", "realtime.")
+PLATFORM_ROLES = ("supabase_admin", "supabase_read_only_user", "supabase_auth_admin", "supabase_storage_admin",
+                  "supabase_replication_admin", "supabase_functions_admin", "dashboard_user", "pgbouncer",
+                  "authenticator", "service_role", "anon", "authenticated", "postgres")
+
+
+def test_nothing_about_the_platforms_objects_on_a_supabase_database(new_cluster):
+    # roles are the cluster's: a cluster of this test's own
+    cluster = new_cluster()
+    db = Database(cluster, cluster.create_db())
+    db.execute_file(os.path.join(FIXTURES, "supabase_platform.sql"))
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    # what the platform has that a linter would report if it did not know it
+    assert db.query("SELECT rolbypassrls FROM pg_roles WHERE rolname = 'supabase_read_only_user'") == [(True,)]
+    assert db.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid IN "
+                    "('storage.s3_multipart_uploads_parts'::regclass, 'storage.iceberg_tables'::regclass, "
+                    "'storage.vector_indexes'::regclass, 'auth.mfa_challenges'::regclass)") == [(6,)]
+    # the user's own, of every kind: still reported
+    db.query("""
+        DO $$ BEGIN CREATE ROLE app_reader NOLOGIN BYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+        CREATE TABLE public.notes (id int PRIMARY KEY, user_id uuid REFERENCES auth.users);
+        CREATE TABLE public.bare (x int);
+        -- a table the platform's role owns, and one an extension holds, are not the user's
+        CREATE TABLE public.platform_owned (x int, user_id uuid REFERENCES auth.users);
+        ALTER TABLE public.platform_owned OWNER TO supabase_storage_admin;
+        CREATE TABLE public.extension_member (x int, user_id uuid REFERENCES auth.users);
+        ALTER EXTENSION pgcrypto ADD TABLE public.extension_member;
+        """)
+    f = findings(db)
+    keys = sorted(f)
+    for check, obj in keys:
+        assert not obj.startswith(PLATFORM_SCHEMAS), (check, obj, f[(check, obj)])
+        if check == "bypassrls_role":
+            assert obj not in PLATFORM_ROLES, (check, obj)
+    assert ("bypassrls_role", "app_reader") in f, keys
+    assert ("unindexed_foreign_key", "public.notes (notes_user_id_fkey)") in f, keys
+    assert ("no_primary_key", "public.bare") in f, keys
+    for obj in ("public.platform_owned", "public.extension_member"):
+        assert not [k for k in keys if k[1].startswith(obj) and k[0] in PERF_CHECKS], keys
+    # the only findings are the user's: these, and the seed's own
+    db.query("DROP ROLE app_reader; DROP TABLE public.notes, public.bare")
+    left = [k for k in findings(db) if k[0] in PERF_CHECKS and k[0] not in SEED_FINDINGS]
+    assert left == [], left

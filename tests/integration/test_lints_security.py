@@ -1,0 +1,303 @@
+"""The security lints of Supabase's advisor (splinter's names and meaning,
+our own SQL), and the schemas the API exposes.  Each lint has a case it must
+flag and a near miss it must not: a query that flags both, or neither, fails
+here."""
+import json
+
+import pytest
+
+from conftest import migrations_dir, run
+
+# roles and auth/storage as the compat step makes them, nothing of the seed
+BASE = {"001_base.sql": "CREATE TABLE public.base_marker (id int PRIMARY KEY);\n"}
+
+
+@pytest.fixture
+def sdb(db, tmp_path):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + migrations_dir(tmp_path, BASE), "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def findings(db, *conf):
+    r = run(["-d", db.conninfo] + list(conf) + ["verify", "--format", "json", "--fail-on", "info"], timeout=120)
+    assert r.returncode in (0, 1), r.stderr
+    return {(f["check"], f["object"]): f for f in json.loads(r.stdout)["findings"]}
+
+
+def of(f, check):
+    return sorted(obj for (c, obj) in f if c == check)
+
+
+def api_table(db, name, grant_to=("anon", "authenticated"), rls=True):
+    db.query("CREATE TABLE %s (id int PRIMARY KEY, user_id uuid, body text)" % name)
+    db.query("REVOKE ALL ON %s FROM anon, authenticated" % name)
+    for role in grant_to:
+        db.query("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s" % (name, role))
+    if rls:
+        db.query("ALTER TABLE %s ENABLE ROW LEVEL SECURITY" % name)
+
+
+# ---- row level security and the exposed schemas ------------------------------------
+
+def test_rls_disabled_counts_authenticated_too_and_not_internal_tables(sdb):
+    api_table(sdb, "public.only_authenticated", grant_to=("authenticated",), rls=False)
+    api_table(sdb, "public.internal", grant_to=(), rls=False)
+    f = findings(sdb)
+    assert f[("rls_disabled_in_public", "public.only_authenticated")]["level"] == "error"
+    assert ("rls_disabled_in_public", "public.internal") not in f
+
+
+def test_the_schemas_postgrest_serves_are_read_from_the_authenticator_role(sdb):
+    sdb.query("DO $$ BEGIN CREATE ROLE authenticator NOINHERIT LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    sdb.query("CREATE SCHEMA api")
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("GRANT USAGE ON SCHEMA api, private TO anon, authenticated")
+    api_table(sdb, "api.accounts", grant_to=("authenticated",), rls=False)
+    api_table(sdb, "private.ledger", grant_to=("authenticated",), rls=False)
+    try:
+        sdb.query("ALTER ROLE authenticator IN DATABASE %s SET pgrst.db_schemas = 'public, api'" % sdb.name)
+        f = findings(sdb)
+        assert ("rls_disabled_in_public", "api.accounts") in f, sorted(f)
+        assert ("rls_disabled_in_public", "private.ledger") not in f, "not exposed"
+        # verify.schemas overrides what the database says
+        f = findings(sdb, "--set", "verify.schemas=private")
+        assert ("rls_disabled_in_public", "private.ledger") in f, sorted(f)
+        assert ("rls_disabled_in_public", "api.accounts") not in f
+        assert ("rls_disabled_in_public", "public.base_marker") not in f
+    finally:
+        sdb.query("ALTER ROLE authenticator IN DATABASE %s RESET pgrst.db_schemas" % sdb.name)
+
+
+def test_verify_schemas_must_be_a_list_of_plain_names(sdb):
+    for bad in ("public,", "api; DROP TABLE x", "'public'", "1st", "a,,b"):
+        r = run(["-d", sdb.conninfo, "--set", "verify.schemas=" + bad, "check-config"])
+        assert r.returncode == 78 and "verify.schemas: expected a comma list of schema names" in r.stderr, \
+            (bad, r.returncode, r.stderr)
+    r = run(["-d", sdb.conninfo, "--set", "verify.schemas=public, api_v2", "check-config"])
+    assert r.returncode == 0, r.stderr
+
+
+def test_rls_policy_always_true_for_any_role_but_service_role(sdb):
+    api_table(sdb, "public.notes")
+    sdb.query("CREATE POLICY open_update ON public.notes FOR UPDATE TO authenticated USING (true)")
+    sdb.query("CREATE POLICY open_insert ON public.notes FOR INSERT TO authenticated WITH CHECK (1 = 1)")
+    sdb.query("CREATE POLICY server ON public.notes FOR ALL TO service_role USING (true) WITH CHECK (true)")
+    sdb.query("CREATE POLICY readers ON public.notes FOR SELECT TO anon USING (true)")
+    sdb.query("CREATE POLICY own ON public.notes FOR DELETE TO authenticated USING ((select auth.uid()) = user_id)")
+    f = of(findings(sdb), "rls_policy_always_true")
+    assert f == ['public.notes: policy "open_insert"', 'public.notes: policy "open_update"'], f
+
+
+def test_rls_references_user_metadata(sdb):
+    api_table(sdb, "public.admin_things")
+    sdb.query("CREATE POLICY by_user_meta ON public.admin_things FOR SELECT TO authenticated "
+              "USING (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'admin')")
+    sdb.query("CREATE POLICY by_app_meta ON public.admin_things FOR SELECT TO authenticated "
+              "USING (((select auth.jwt()) -> 'app_metadata' ->> 'role') = 'admin')")
+    f = findings(sdb)
+    assert f[("rls_references_user_metadata", 'public.admin_things: policy "by_user_meta"')]["level"] == "error"
+    assert ("rls_references_user_metadata", 'public.admin_things: policy "by_app_meta"') not in f
+
+
+def test_auth_rls_initplan_sees_current_setting_and_jwt_and_skips_tables_without_rls(sdb):
+    api_table(sdb, "public.per_row")
+    sdb.query("CREATE POLICY by_setting ON public.per_row FOR SELECT TO authenticated "
+              "USING (user_id = (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid)")
+    sdb.query("CREATE POLICY by_jwt ON public.per_row FOR UPDATE TO authenticated "
+              "USING (user_id = (auth.jwt() ->> 'sub')::uuid)")
+    sdb.query("CREATE POLICY once ON public.per_row FOR DELETE TO authenticated "
+              "USING (user_id = ((select current_setting('request.jwt.claims', true))::jsonb ->> 'sub')::uuid)")
+    api_table(sdb, "public.no_rls", rls=False)
+    sdb.query("CREATE POLICY idle ON public.no_rls FOR SELECT TO authenticated USING (user_id = auth.uid())")
+    f = of(findings(sdb), "auth_rls_initplan")
+    assert f == ['public.per_row: policy "by_jwt"', 'public.per_row: policy "by_setting"'], f
+
+
+# ---- what the API exposes -----------------------------------------------------------------
+
+def test_security_definer_view_and_auth_users_exposed(sdb):
+    api_table(sdb, "public.zoom_tokens")
+    sdb.query("CREATE VIEW public.all_tokens AS SELECT id, body FROM public.zoom_tokens")
+    sdb.query("GRANT SELECT ON public.all_tokens TO anon")
+    sdb.query("CREATE VIEW public.my_tokens WITH (security_invoker = on) AS SELECT id, body FROM public.zoom_tokens")
+    sdb.query("GRANT SELECT ON public.my_tokens TO anon")
+    sdb.query("CREATE VIEW public.emails AS SELECT id, email FROM auth.users")
+    sdb.query("GRANT SELECT ON public.emails TO authenticated")
+    sdb.query("CREATE VIEW public.emails_internal AS SELECT id, email FROM auth.users")
+    sdb.query("REVOKE ALL ON public.emails_internal FROM anon, authenticated")
+    f = findings(sdb)
+    assert of(f, "security_definer_view") == ["public.all_tokens", "public.emails"], sorted(f)
+    assert f[("security_definer_view", "public.all_tokens")]["level"] == "error"
+    assert of(f, "auth_users_exposed") == ["public.emails"]
+
+
+def test_materialized_and_foreign_tables_in_api(sdb):
+    sdb.query("CREATE MATERIALIZED VIEW public.stats AS SELECT 1 AS n")
+    sdb.query("GRANT SELECT ON public.stats TO anon")
+    sdb.query("CREATE MATERIALIZED VIEW public.stats_internal AS SELECT 1 AS n")
+    sdb.query("REVOKE ALL ON public.stats_internal FROM anon, authenticated")
+    sdb.query("CREATE FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE SERVER far FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE FOREIGN TABLE public.remote (id int) SERVER far")
+    sdb.query("GRANT SELECT ON public.remote TO authenticated")
+    sdb.query("CREATE FOREIGN TABLE public.remote_internal (id int) SERVER far")
+    sdb.query("REVOKE ALL ON public.remote_internal FROM anon, authenticated")
+    f = findings(sdb)
+    assert of(f, "materialized_view_in_api") == ["public.stats"]
+    assert of(f, "foreign_table_in_api") == ["public.remote"]
+
+
+def test_security_definer_functions_callable_through_rpc(sdb):
+    sdb.query("CREATE FUNCTION public.delete_org(org uuid) RETURNS void LANGUAGE sql SECURITY DEFINER "
+              "SET search_path = '' AS 'SELECT'")
+    sdb.query("CREATE FUNCTION public.members_only() RETURNS int LANGUAGE sql SECURITY DEFINER "
+              "SET search_path = '' AS 'SELECT 1'")
+    sdb.query("REVOKE EXECUTE ON FUNCTION public.members_only() FROM PUBLIC, anon")
+    sdb.query("GRANT EXECUTE ON FUNCTION public.members_only() TO authenticated")
+    sdb.query("CREATE FUNCTION public.invoker() RETURNS int LANGUAGE sql SET search_path = '' AS 'SELECT 1'")
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("CREATE FUNCTION private.helper() RETURNS int LANGUAGE sql SECURITY DEFINER "
+              "SET search_path = '' AS 'SELECT 1'")
+    f = findings(sdb)
+    assert of(f, "anon_security_definer_function_executable") == ["public.delete_org(uuid)"], sorted(f)
+    assert of(f, "authenticated_security_definer_function_executable") == \
+        ["public.delete_org(uuid)", "public.members_only()"]
+
+
+def test_function_search_path_mutable_for_every_function(sdb):
+    sdb.query("CREATE FUNCTION public.plain() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    sdb.query("CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    sdb.query("CREATE FUNCTION public.pinned() RETURNS int LANGUAGE sql SET search_path = '' AS 'SELECT 1'")
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("CREATE FUNCTION private.loose() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    f = findings(sdb)
+    got = of(f, "function_search_path_mutable")
+    assert got == ["private.loose()", "public.definer()", "public.plain()"], got
+    assert "SECURITY DEFINER" in f[("function_search_path_mutable", "public.definer()")]["detail"]
+    assert ("security_definer_search_path", "public.definer()") not in f, "the old name is gone"
+
+
+def test_extension_in_public_and_outdated(sdb):
+    sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    sdb.query("CREATE SCHEMA IF NOT EXISTS extensions")
+    sdb.query("CREATE EXTENSION citext SCHEMA extensions")
+    sdb.query("CREATE EXTENSION hstore SCHEMA extensions VERSION '1.7'")
+    f = findings(sdb)
+    assert of(f, "extension_in_public") == ["uuid-ossp"]
+    assert of(f, "extension_versions_outdated") == ["hstore"], sorted(f)
+    assert "1.7" in f[("extension_versions_outdated", "hstore")]["detail"]
+
+
+def test_unsupported_reg_types(sdb):
+    sdb.query("CREATE TABLE public.hooks (id int PRIMARY KEY, fn regprocedure, rel regclass, kind regtype)")
+    f = findings(sdb)
+    assert of(f, "unsupported_reg_types") == ["public.hooks.fn"]
+
+
+def test_fkey_to_auth_unique(sdb):
+    sdb.query("ALTER TABLE auth.users ADD CONSTRAINT users_email_key UNIQUE (email)")
+    sdb.query("CREATE TABLE public.by_email (email varchar(255) REFERENCES auth.users (email))")
+    sdb.query("CREATE TABLE public.by_id (user_id uuid REFERENCES auth.users (id))")
+    f = findings(sdb)
+    assert of(f, "fkey_to_auth_unique") == ["public.by_email (by_email_email_fkey)"]
+
+
+def test_public_bucket_allows_listing(sdb):
+    sdb.query("INSERT INTO storage.buckets (id, name, public) VALUES ('pub', 'pub', true), "
+              "('pub2', 'pub2', true), ('priv', 'priv', false)")
+    sdb.query("CREATE POLICY list_pub ON storage.objects FOR SELECT USING (bucket_id = 'pub')")
+    sdb.query("CREATE POLICY list_priv ON storage.objects FOR SELECT USING (bucket_id = 'priv')")
+    sdb.query("CREATE POLICY own_pub2 ON storage.objects FOR SELECT TO authenticated "
+              "USING (bucket_id = 'pub2' AND owner = (select auth.uid()))")
+    f = findings(sdb)
+    assert of(f, "public_bucket_allows_listing") == ["storage bucket pub"], sorted(f)
+    assert 'policy "list_pub"' in f[("public_bucket_allows_listing", "storage bucket pub")]["detail"]
+
+
+def test_insecure_queue_exposed_in_api(sdb):
+    sdb.query("CREATE SCHEMA pgmq")
+    sdb.query("GRANT USAGE ON SCHEMA pgmq TO anon, authenticated")
+    api_table(sdb, "pgmq.q_jobs", rls=False)
+    api_table(sdb, "pgmq.q_safe", rls=True)
+    f = findings(sdb, "--set", "verify.schemas=public, pgmq_public")
+    assert of(f, "insecure_queue_exposed_in_api") == ["pgmq.q_jobs"]
+    f = findings(sdb)
+    assert of(f, "insecure_queue_exposed_in_api") == [], "pgmq_public is not exposed"
+
+
+# ---- the platform's objects are not the user's ------------------------------------------------
+
+def test_platform_objects_are_not_reported(sdb):
+    sdb.query("DO $$ BEGIN CREATE ROLE supabase_admin NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    sdb.query("CREATE FUNCTION public.platform_fn() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    sdb.query("ALTER FUNCTION public.platform_fn() OWNER TO supabase_admin")
+    sdb.query("CREATE VIEW public.platform_view AS SELECT 1 AS n")
+    sdb.query("GRANT SELECT ON public.platform_view TO anon")
+    sdb.query("ALTER VIEW public.platform_view OWNER TO supabase_admin")
+    sdb.query("CREATE FUNCTION auth.hook() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    f = findings(sdb)
+    objs = {obj for (_, obj) in f}
+    assert not [o for o in objs if "platform_" in o or o.startswith("auth.")], sorted(f)
+    assert not [o for o in objs if "uuid_generate" in o], "members of an extension"
+
+
+# ---- categories and facing in every output ------------------------------------------------------
+
+def test_each_finding_carries_categories_and_facing(sdb):
+    api_table(sdb, "public.open_one", rls=False)
+    api_table(sdb, "public.per_row")
+    sdb.query("CREATE POLICY p ON public.per_row FOR SELECT TO authenticated USING (user_id = auth.uid())")
+    f = findings(sdb)
+    x = f[("rls_disabled_in_public", "public.open_one")]
+    assert x["categories"] == ["SECURITY"] and x["facing"] == "EXTERNAL", x
+    y = f[("auth_rls_initplan", 'public.per_row: policy "p"')]
+    assert y["categories"] == ["PERFORMANCE"] and y["facing"] == "EXTERNAL", y
+    r = run(["-d", sdb.conninfo, "verify"])
+    assert "error [SECURITY EXTERNAL] rls_disabled_in_public public.open_one: " in r.stdout, r.stdout
+    assert "warn  [PERFORMANCE EXTERNAL] auth_rls_initplan " in r.stdout, r.stdout
+    r = run(["-d", sdb.conninfo, "--set", "log.format=json", "run-job", "verify"], timeout=120)
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    e = [e for e in events if e.get("check") == "auth_rls_initplan"]
+    assert e and e[0]["finding_categories"] == "PERFORMANCE" and e[0]["finding_facing"] == "EXTERNAL", events
+
+
+def test_an_ignore_key_with_the_old_check_name_still_works(sdb):
+    sdb.query("CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    sdb.query("REVOKE EXECUTE ON FUNCTION public.definer() FROM PUBLIC")
+    assert ("function_search_path_mutable", "public.definer()") in findings(sdb)
+    ignore = ["--set", 'verify.ignore=["security_definer_search_path:public.definer()"]']
+    assert ("function_search_path_mutable", "public.definer()") not in findings(sdb, *ignore)
+    r = run(["-d", sdb.conninfo] + ignore + ["run-job", "verify"], timeout=120)
+    assert "check security_definer_search_path is now called function_search_path_mutable" in r.stderr, r.stderr
+    assert "write function_search_path_mutable:public.definer()" in r.stderr, r.stderr
+
+
+def test_nothing_of_the_platforms_on_a_supabase_database(new_cluster):
+    import os
+    from conftest import FIXTURES, MIGRATIONS, Database
+    cluster = new_cluster()     # the platform's roles are the cluster's
+    db = Database(cluster, cluster.create_db())
+    db.execute_file(os.path.join(FIXTURES, "supabase_platform.sql"))
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    f = findings(db)
+    platform = ("auth.", "storage.", "extensions.", "graphql", "realtime.", "vault.", "pgsodium", "net.",
+                "supabase_", "cron.", "pgbouncer.")
+    mine = {"rls_disabled_in_public", "policy_exists_rls_disabled", "rls_enabled_no_policy", "rls_policy_always_true",
+            "rls_references_user_metadata", "anon_write_policy", "auth_rls_initplan", "auth_users_exposed",
+            "security_definer_view", "materialized_view_in_api", "foreign_table_in_api",
+            "anon_security_definer_function_executable", "authenticated_security_definer_function_executable",
+            "function_search_path_mutable", "extension_in_public", "unsupported_reg_types", "fkey_to_auth_unique",
+            "insecure_queue_exposed_in_api"}
+    wrong = [k for k in f if k[0] in mine and k[1].startswith(platform)]
+    assert wrong == [], wrong
+    # and the user's own are still seen there
+    db.query("CREATE VIEW public.tokens AS SELECT 1 AS n")
+    db.query("GRANT SELECT ON public.tokens TO anon")
+    db.query("CREATE FUNCTION public.wipe() RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = '' AS ''")
+    f = findings(db)
+    assert ("security_definer_view", "public.tokens") in f, sorted(f)
+    assert ("anon_security_definer_function_executable", "public.wipe()") in f, sorted(f)
