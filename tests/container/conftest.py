@@ -43,12 +43,12 @@ def free_port():
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory):
+def pg():
     """A PostgreSQL 15 cluster on a Unix socket and on 127.0.0.1:port."""
-    base = tmp_path_factory.mktemp("pg")
-    os.chmod(base, 0o755)
     port = free_port()
-    with Cluster(str(base), settings={"listen_addresses": "127.0.0.1", "port": port, "fsync": "off",
+    # in the system's temporary directory (pytest's own is root's only);
+    # "localhost": pgcluster writes 127.0.0.1 unquoted, which postgresql.conf refuses
+    with Cluster(settings={"listen_addresses": "localhost", "port": port, "fsync": "off",
                                       "log_min_messages": "warning"}) as c:
         c.port = port
         c.start()
