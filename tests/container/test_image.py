@@ -84,7 +84,7 @@ def test_image_metadata_non_root_healthcheck_and_size():
     info = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
     user = info["Config"]["User"]
     assert user and user.split(":")[0] not in ("", "0", "root"), user
-    hc = info.get("Config", {}).get("Healthcheck") or info.get("HealthCheck")
+    hc = info.get("Healthcheck") or info["Config"].get("Healthcheck")
     assert hc and "/healthz" in " ".join(hc["Test"]), "docker format keeps HEALTHCHECK: %r" % hc
     base = json.loads(podman("image", "inspect", "debian:12-slim").stdout)[0]
     print("image %d bytes, base debian:12-slim %d bytes" % (info["Size"], base["Size"]))
@@ -96,12 +96,20 @@ def test_image_metadata_non_root_healthcheck_and_size():
     assert lines[1:] == ["0"], "no build tools in the runtime image: %r" % r.stdout
 
 
-def test_every_config_key_from_the_environment():
+def test_every_config_key_from_the_environment(tmp_path):
     keys = conf_keys()
     assert len(keys) > 20
     assert set(keys) == set(ENV_VALUES), "a key of src/conf.c has no value in this test: %s" % (
         set(keys) ^ set(ENV_VALUES))
+    # the password files must exist, readable by the image's user only
+    uid, gid = (int(x) for x in json.loads(podman("image", "inspect", IMAGE).stdout)[0]["Config"]["User"].split(":"))
     env = []
+    for k in ("database.password_file", "verify.probe_password_file"):
+        f = tmp_path / k
+        f.write_text("secret\n")
+        os.chown(f, uid, gid)
+        os.chmod(f, 0o600)
+        env += ["-v", "%s:%s:ro" % (f, ENV_VALUES[k])]
     for k in keys:
         env += ["-e", "%s=%s" % (env_name(k), ENV_VALUES[k])]
     r = podman("run", "--rm", "--network", "none", "--read-only", *RUNOPT, "--no-healthcheck", *env,
