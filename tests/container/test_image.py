@@ -133,7 +133,9 @@ def container(pg, tmp_path):
     name = "maintd-ci-" + uuid.uuid4().hex[:8]
     err = open(tmp_path / "stderr", "w+")
     out = open(tmp_path / "stdout", "w+")
-    p = subprocess.Popen(PODMAN + ["run", "--name", name, "--network", "host", "--read-only", *RUNOPT,
+    # --read-only-tmpfs=false: no writable /tmp, /var/tmp or /run either (as docker's --read-only)
+    p = subprocess.Popen(PODMAN + ["run", "--name", name, "--network", "host", "--read-only",
+                                   "--read-only-tmpfs=false", *RUNOPT,
                                    "-e", "DATABASE_URL=" + url(pg, dbname),
                                    "-e", "MOMENTUM_MAINTD_ENVIRONMENT=staging",
                                    "-e", "MOMENTUM_MAINTD_HTTP_LISTEN=127.0.0.1:%d" % port,
@@ -158,7 +160,7 @@ def test_runs_migrations_ready_healthy_read_only_and_stops_on_sigterm(pg, contai
     # the image's own HEALTHCHECK command, as the runtime would run it
     r = podman("healthcheck", "run", name, check=False)
     assert r.returncode == 0 and "unhealthy" not in r.stdout, r.stdout + r.stderr
-    # a non-root user and a read-only root file system
+    # a non-root user and a read-only root file system, /tmp included
     r = podman("exec", name, "/bin/sh", "-c", "id -u; touch /probe 2>&1; touch /tmp/probe 2>&1; true")
     uid, *rest = r.stdout.splitlines()
     assert uid != "0"
