@@ -32,7 +32,8 @@ ENV MOMENTUM_MAINTD_HTTP_LISTEN=0.0.0.0:9187 \
     MOMENTUM_MAINTD_LOG_FORMAT=json
 EXPOSE 9187
 USER 65532:65532
+# the port of MOMENTUM_MAINTD_HTTP_LISTEN, so that changing it keeps the check
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10m \
-    CMD curl -fsS http://127.0.0.1:9187/healthz || exit 1
+    CMD curl -fsS "http://127.0.0.1:${MOMENTUM_MAINTD_HTTP_LISTEN##*:}/healthz" || exit 1
 ENTRYPOINT ["/usr/sbin/momentum-maintd"]
 CMD ["run"]
