@@ -23,7 +23,7 @@ WITH platform_roles AS MATERIALIZED (
      OR r.rolname = ANY (SELECT trim(rtrim(trim(x), '*'))
                          FROM unnest(string_to_array(coalesce(current_setting('supautils.reserved_roles', true), ''),
                                                      ',')) x)
-), user_rels AS MATERIALIZED (
+), user_rels AS NOT MATERIALIZED (
   SELECT c.oid, c.relname, c.relkind, c.relispartition, n.nspname,
          format('%I.%I', n.nspname, c.relname) AS obj
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
