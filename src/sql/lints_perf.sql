@@ -18,7 +18,8 @@ WITH platform_roles AS MATERIALIZED (
                                'supabase_read_only_user', 'supabase_replication_admin',
                                'supabase_realtime_admin', 'supabase_functions_admin', 'supabase_etl_admin',
                                'dashboard_user', 'pgbouncer', 'authenticator', 'service_role',
-                               'anon', 'authenticated'])
+                               'anon', 'authenticated',
+                               'momentum_maintd_probe'])   -- this daemon's own probe role
      -- what this server's supautils reserves ('name*' lets the role be granted)
      OR r.rolname = ANY (SELECT trim(rtrim(trim(x), '*'))
                          FROM unnest(string_to_array(coalesce(current_setting('supautils.reserved_roles', true), ''),
