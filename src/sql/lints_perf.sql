@@ -12,18 +12,19 @@
 --     supautils reserves, e.g. supabase_storage_admin), wherever it is;
 --   * extension membership: a relation an extension created (pg_depend
 --     deptype 'e') is the extension's.
-WITH platform_roles AS (
+WITH platform_roles AS MATERIALIZED (
   SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
   WHERE r.rolname = ANY (ARRAY['supabase_admin', 'supabase_auth_admin', 'supabase_storage_admin',
                                'supabase_read_only_user', 'supabase_replication_admin',
                                'supabase_realtime_admin', 'supabase_functions_admin', 'supabase_etl_admin',
                                'dashboard_user', 'pgbouncer', 'authenticator', 'service_role',
-                               'anon', 'authenticated'])
+                               'anon', 'authenticated',
+                               'momentum_maintd_probe'])   -- this daemon's own probe role
      -- what this server's supautils reserves ('name*' lets the role be granted)
      OR r.rolname = ANY (SELECT trim(rtrim(trim(x), '*'))
                          FROM unnest(string_to_array(coalesce(current_setting('supautils.reserved_roles', true), ''),
                                                      ',')) x)
-), user_rels AS (
+), user_rels AS NOT MATERIALIZED (
   SELECT c.oid, c.relname, c.relkind, c.relispartition, n.nspname,
          format('%I.%I', n.nspname, c.relname) AS obj
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -37,18 +38,22 @@ WITH platform_roles AS (
     AND c.relowner NOT IN (SELECT oid FROM platform_roles)
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-), backing AS (
+), backing AS MATERIALIZED (
   -- the constraints an index backs: its own primary key, unique or
   -- exclusion constraint, and the foreign keys that reference it; such an
   -- index is never one to drop
   SELECT conindid, string_agg(quote_ident(conname), ', ' ORDER BY conname) AS conname
   FROM pg_catalog.pg_constraint WHERE conindid <> 0 GROUP BY conindid
-), idx AS (
+), idx AS MATERIALIZED (
   -- every index of a user relation, with what defines it; key = the key
   -- columns (0 for an expression; from 1), without INCLUDE ones; conname = the
   -- constraints it backs, if any
   SELECT i.indexrelid, i.indrelid, t.obj, ic.relam, i.indisunique, i.indisprimary, i.indisvalid,
          i.indnkeyatts, (i.indkey::int2[])[0:i.indnkeyatts - 1] AS key,
+         (i.indclass::oid[])[0:i.indnkeyatts - 1] AS key_class,
+         (i.indcollation::oid[])[0:i.indnkeyatts - 1] AS key_coll,
+         (i.indoption::int2[])[0:i.indnkeyatts - 1] AS key_opt,
+         cardinality(i.indkey::int2[]) > i.indnkeyatts AS has_include,
          i.indkey::text AS indkey, i.indclass::text AS indclass, i.indcollation::text AS indcollation,
          i.indoption::text AS indoption, i.indnullsnotdistinct, i.indimmediate, i.indisexclusion,
          coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
@@ -58,29 +63,19 @@ WITH platform_roles AS (
   JOIN user_rels t ON t.oid = i.indrelid
   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
   LEFT JOIN backing b ON b.conindid = i.indexrelid
-), sig AS (
+), sig AS MATERIALIZED (
   -- two indexes with the same signature are the same index twice
   SELECT idx.*, concat_ws(' | ', relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
                           indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred) AS signature
   FROM idx WHERE indisvalid
-), fkeys AS (
+), fkeys AS MATERIALIZED (
   SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj,
          (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
           FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
           JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS cols
   FROM pg_catalog.pg_constraint con JOIN user_rels t ON t.oid = con.conrelid
   WHERE con.contype = 'f' AND con.conparentid = 0
-), fk_cover AS (
-  -- the valid, complete (not partial) b-tree or hash indexes whose leading
-  -- key columns are the foreign key's columns, in any order: what a DELETE
-  -- on the referenced table looks the referencing rows up with
-  SELECT f.oid AS fkey, i.indexrelid
-  FROM fkeys f JOIN idx i ON i.indrelid = f.conrelid
-  WHERE i.indisvalid AND i.pred = '' AND i.relam IN (403, 405)
-    AND i.indnkeyatts >= cardinality(f.conkey)
-    AND i.key[1:cardinality(f.conkey)] @> f.conkey
-    AND i.key[1:cardinality(f.conkey)] <@ f.conkey
-), stats_age AS (
+), stats_age AS MATERIALIZED (
   -- index scan counters count since the later of the last reset of this
   -- database's statistics and the server's start (a crash loses them)
   SELECT greatest(d.stats_reset, pg_catalog.pg_postmaster_start_time()) AS since,
@@ -93,7 +88,15 @@ SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', f.obj, f.conname),
               'UPDATE of its key, scans %s for referencing rows, and joins on the key cannot use an index',
               f.cols, f.confrelid::regclass, f.obj),
        format('CREATE INDEX ON %s (%s)', f.obj, f.cols)
-FROM fkeys f WHERE NOT EXISTS (SELECT 1 FROM fk_cover c WHERE c.fkey = f.oid)
+-- covered: a valid, complete (not partial) b-tree or hash index whose
+-- leading key columns are the foreign key's, in any order, which is what a
+-- DELETE on the referenced table looks the referencing rows up with
+FROM fkeys f
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                  WHERE i.indrelid = f.conrelid AND i.indisvalid AND i.indpred IS NULL
+                    AND ic.relam IN (403, 405) AND i.indnkeyatts >= cardinality(f.conkey)
+                    AND (i.indkey::int2[])[0:cardinality(f.conkey) - 1] @> f.conkey
+                    AND (i.indkey::int2[])[0:cardinality(f.conkey) - 1] <@ f.conkey)
 UNION ALL
 SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
        format('%s indexes on %s have the same definition (columns, expressions, predicate, operator classes, '
@@ -114,23 +117,27 @@ FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
 GROUP BY indrelid, signature
 HAVING count(*) > 1
 UNION ALL
-SELECT DISTINCT ON (a.indexrelid) 'redundant_index', 'warn', a.name,
-       format('%s is a leading part of %s%s: the larger index serves every lookup this one does',
-              pg_catalog.pg_get_indexdef(a.indexrelid), pg_catalog.pg_get_indexdef(b.indexrelid),
-              CASE WHEN b.conname IS NOT NULL THEN format(' (which backs %s)', b.conname)
-                   ELSE '' END),
-       format('DROP INDEX CONCURRENTLY %s', a.name)
-FROM sig a JOIN sig b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
-WHERE a.relam = 403 AND b.relam = 403           -- b-tree: a prefix of the key is an index of its own
-  AND NOT a.indisunique AND a.conname IS NULL   -- a plain index, backing nothing
-  AND a.exprs = '' AND cardinality(string_to_array(a.indkey, ' ')) = a.indnkeyatts   -- no INCLUDE
-  AND a.pred = b.pred
-  AND a.signature <> b.signature                -- the same index twice is duplicate_index
-  AND b.indnkeyatts >= a.indnkeyatts
-  AND b.key[1:a.indnkeyatts] = a.key
-  AND (string_to_array(b.indclass, ' '))[1:a.indnkeyatts] = string_to_array(a.indclass, ' ')
-  AND (string_to_array(b.indcollation, ' '))[1:a.indnkeyatts] = string_to_array(a.indcollation, ' ')
-  AND (string_to_array(b.indoption, ' '))[1:a.indnkeyatts] = string_to_array(a.indoption, ' ')
+SELECT * FROM (
+  SELECT DISTINCT ON (a.indexrelid) 'redundant_index', 'warn', a.name,
+         format('%s is a leading part of %s: the larger index serves every lookup this one does',
+                pg_catalog.pg_get_indexdef(a.indexrelid), pg_catalog.pg_get_indexdef(b.indexrelid)),
+         format('DROP INDEX CONCURRENTLY %s', a.name)
+  FROM sig a
+  JOIN pg_catalog.pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
+  JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
+  WHERE a.relam = 403 AND bc.relam = 403        -- b-tree: a prefix of the key is an index of its own
+    AND NOT a.indisunique AND a.conname IS NULL -- a plain index, backing nothing
+    AND a.exprs = '' AND NOT a.has_include
+    AND b.indisvalid AND b.indnkeyatts >= a.indnkeyatts
+    AND coalesce(pg_catalog.pg_get_expr(b.indpred, b.indrelid), '') = a.pred
+    AND (b.indkey::int2[])[0:a.indnkeyatts - 1] = a.key
+    AND (b.indclass::oid[])[0:a.indnkeyatts - 1] = a.key_class
+    AND (b.indcollation::oid[])[0:a.indnkeyatts - 1] = a.key_coll
+    AND (b.indoption::int2[])[0:a.indnkeyatts - 1] = a.key_opt
+    -- the same plain index twice is duplicate_index
+    AND NOT (NOT b.indisunique AND b.indnkeyatts = a.indnkeyatts AND b.indexprs IS NULL
+             AND cardinality(b.indkey::int2[]) = b.indnkeyatts AND NOT b.indisexclusion)
+  ORDER BY a.indexrelid, b.indisunique DESC, b.indexrelid) r
 UNION ALL
 SELECT 'invalid_index', 'error', i.name,
        'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
@@ -153,7 +160,10 @@ CROSS JOIN LATERAL (SELECT greatest(a.since, CASE WHEN current_setting('track_co
 WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND i.conname IS NULL
   AND now() - u.since >= a.min_days * interval '1 day'
   -- the index a foreign key needs is not unused, only rarely used
-  AND NOT EXISTS (SELECT 1 FROM fk_cover c WHERE c.indexrelid = i.indexrelid)
+  AND NOT (i.pred = '' AND i.relam IN (403, 405) AND EXISTS (
+      SELECT 1 FROM pg_catalog.pg_constraint con
+      WHERE con.conrelid = i.indrelid AND con.contype = 'f' AND cardinality(con.conkey) <= i.indnkeyatts
+        AND i.key[1:cardinality(con.conkey)] @> con.conkey AND i.key[1:cardinality(con.conkey)] <@ con.conkey))
 UNION ALL
 SELECT 'no_primary_key', 'info', t.obj,
        CASE WHEN t.relkind = 'p' THEN 'the partitioned table and its partitions have no primary key'
