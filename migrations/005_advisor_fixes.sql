@@ -19,6 +19,14 @@
 -- 5. "Public logo access" let anyone list every file of the public logos
 --    bucket.  A public bucket serves its files by URL without any policy,
 --    so the policy is dropped.
+-- 6. idx_org_members_user (user_id) is the leading column of
+--    UNIQUE(user_id, organization_id)'s index, which serves the same
+--    lookups.
+-- 7. 001 creates uuid-ossp, whose functions nothing calls (the tables use
+--    the built-in gen_random_uuid()); on plain PostgreSQL it lands in
+--    public, where the API would serve its functions.  It moves to the
+--    schema extensions, as on Supabase (where it is there already and
+--    this step does nothing).
 
 -- 1.
 DROP INDEX public.idx_zoom_credentials_user;
@@ -87,3 +95,20 @@ CREATE POLICY "Users can delete own brand settings" ON brand_settings
 
 -- 5.
 DROP POLICY "Public logo access" ON storage.objects;
+
+-- 6.
+DROP INDEX public.idx_org_members_user;
+
+-- 7.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+               WHERE e.extname = 'uuid-ossp' AND n.nspname = 'public') THEN
+        IF to_regnamespace('extensions') IS NULL THEN
+            CREATE SCHEMA extensions;
+            COMMENT ON SCHEMA extensions IS 'created by 005_advisor_fixes.sql';
+        END IF;
+        ALTER EXTENSION "uuid-ossp" SET SCHEMA extensions;
+    END IF;
+END
+$$;

@@ -105,7 +105,7 @@ static void test_shipped_checksums(void)
 		"efd8f23f27139980747aef7faaa16031dbf72d1b95ffffc78edc8f657e1ce68d",
 		"f4fcb01d25d626490db65e64655d9c0903615b8f9a41aae5173b4bd86c593e95",
 		"6acde236afb696c684f611821567f8389816c46fbb2f13f9c48c7b399f4f3314",
-		"534af0a907be779889e09e6ef84c7adf3ecd95fa7ee717d4d9ed4231dd57baac",
+		"8e3f1f09fa64e0609c8d53442f26578c342b9426789bea9de28a16482e2ff7de",
 	};
 	const char *srcdir = getenv("MAINTD_SRCDIR");
 	char path[4096], err[1024];

@@ -1,5 +1,19 @@
 -- Puts back what 005_advisor_fixes.sql changed, as 001-004 left it.
 
+-- 7. uuid-ossp goes back to public only where 005 moved it (into the
+-- schema extensions that 005 created)
+DO $$
+BEGIN
+    IF obj_description(to_regnamespace('extensions'), 'pg_namespace') = 'created by 005_advisor_fixes.sql' THEN
+        ALTER EXTENSION "uuid-ossp" SET SCHEMA public;
+        DROP SCHEMA extensions;
+    END IF;
+END
+$$;
+
+-- 6.
+CREATE INDEX idx_org_members_user ON organization_members(user_id);
+
 CREATE POLICY "Public logo access" ON storage.objects
     FOR SELECT USING (bucket_id = 'logos');
 
