@@ -346,6 +346,19 @@ static int print_status(const struct migplan *p, bool json)
 	return problems;
 }
 
+/* The syntax errors of the files not applied, as "migrate up" would
+ * report them before sending anything; how many. */
+static int status_syntax_errors(const struct migplan *p, PGconn *c)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->entries[i].file != NULL && p->entries[i].applied == NULL &&
+		    migrate_syntax_error(p->entries[i].file, PQserverVersion(c)))
+			bad++;
+	return bad;
+}
+
 /* What the bookkeeping says, if there is any: the rows of
  * migrate_read_applied_sql(), or (never migrated) an answer without them.
  * A one-shot command owns the process: plain blocking libpq is fine here. */
@@ -385,7 +398,7 @@ int cli_migrate_status(const struct conf *conf, const char *password, bool json)
 		rc = EX_SOFTWARE;
 		goto out;
 	}
-	rc = print_status(&p, json) > 0 ? EX_DATAERR : EX_OK;
+	rc = print_status(&p, json) + status_syntax_errors(&p, db_pgconn(o.db)) > 0 ? EX_DATAERR : EX_OK;
 out:
 	migplan_free(&p);
 	free(rows);

@@ -341,6 +341,22 @@ static void error_location(const char *sql, const struct sql_stmt *st, const cha
 	}
 }
 
+/* The line, and a caret under the column (tabs kept and wide characters
+ * counted twice so it lines up), then suffix. */
+static void error_snippet(const char *ls, size_t ll, int line, int col, const char *suffix, char *out,
+			  size_t size)
+{
+	size_t used;
+
+	if (ll > 300)
+		ll = 300;
+	used = (size_t)snprintf(out, size, "\n%6d | %.*s\n       | ", line, (int)ll, ls);
+	if (used + 2 >= size)
+		return;
+	used += caret_indent(ls, ll, col, out + used, size - used - 2);
+	snprintf(out + used, size - used, "^%s", suffix);
+}
+
 void migrate_report_error(const char *what, const struct migration *mig, const char *path,
 			  const char *sql, const struct sql_stmt *st, const char *outcome,
 			  const PGresult *res)
@@ -361,12 +377,7 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 
 		error_location(sql, st, pos, &line, &col, &ls, &ll);
 		snprintf(where, sizeof(where), "%s:%d:%d: ", path, line, col);
-		/* the line, and a caret under the column (tabs kept and wide
-		 * characters counted twice so it lines up) */
-		used = (size_t)snprintf(snippet, sizeof(snippet), "\n%6d | %.*s\n       | ", line,
-					(int)(ll > 300 ? 300 : ll), ls);
-		used += caret_indent(ls, ll > 300 ? 300 : ll, col, snippet + used, sizeof(snippet) - used - 2);
-		snprintf(snippet + used, sizeof(snippet) - used, "^%s", pos ? "" : " (statement starting here)");
+		error_snippet(ls, ll, line, col, pos ? "" : " (statement starting here)", snippet, sizeof(snippet));
 	} else if (path != NULL) {
 		snprintf(where, sizeof(where), "%s: ", path);
 	} else {
@@ -409,6 +420,53 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
 		 "%s%s failed: ERROR %s: %s%s%s%s%s", where, what, sqlstate, db_message(res),
 		 outcome ? " " : "", outcome ? outcome : "", snippet, extra);
+}
+
+bool migrate_syntax_error(const struct migration *mig, int server_version)
+{
+	const struct sql_syntax_error *e = &mig->script.syntax;
+	const char *ls;
+	char linebuf[16], colbuf[16], snippet[1400];
+
+	if (e->message == NULL || server_version / 10000 != sql_parser_major())
+		return false;
+	/* the error's line, without a byte order mark */
+	ls = mig->sql + e->offset;
+	while (ls > mig->sql && ls[-1] != '\n')
+		ls--;
+	ls += ls == mig->sql ? sql_bom_len(mig->sql, mig->sql_len) : 0;
+	error_snippet(ls, line_length(ls, strcspn(ls, "\n")), e->line, e->column, "", snippet, sizeof(snippet));
+	snprintf(linebuf, sizeof(linebuf), "%d", e->line);
+	snprintf(colbuf, sizeof(colbuf), "%d", e->column);
+
+	struct log_field f[] = {
+		{ "MIGRATION", mig->name },
+		{ "FILE", mig->path },
+		{ "LINE", linebuf },
+		{ "COLUMN", colbuf },
+		{ "SQLSTATE", "42601" },
+	};
+	log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
+		 "%s:%d:%d: migration failed: ERROR 42601: %s (found by the PostgreSQL %d parser before "
+		 "anything was sent)%s", mig->path, e->line, e->column, e->message, sql_parser_major(), snippet);
+	return true;
+}
+
+/* Syntax errors in the files to apply, found before any of them is sent:
+ * the server is the parser's version, so it would refuse them too.  A
+ * newer server may know syntax the parser does not: it judges. */
+static int check_syntax(const struct migrator *m)
+{
+	int version = PQserverVersion(db_pgconn(m->db));
+	size_t i, bad = 0;
+
+	for (i = 0; i < m->set->n; i++)
+		if (m->pending[i] && migrate_syntax_error(&m->set->items[i], version))
+			bad++;
+	if (bad == 0)
+		return 0;
+	log_error("nothing applied: %zu pending migration(s) with a syntax error", bad);
+	return -1;
 }
 
 /* A failed statement of mig (NULL: of the bookkeeping) or of its statement st. */
@@ -859,7 +917,7 @@ static void plan_ready(struct migrator *m, PGresult *res)
 {
 	enum migrate_result allowed;
 
-	if (plan(m, res) < 0) {
+	if (plan(m, res) < 0 || check_syntax(m) < 0) {
 		finish(m, MIGRATE_FAILED);
 		return;
 	}

@@ -51,6 +51,12 @@ void migrate_report_error(const char *what, const struct migration *mig, const c
 			  const char *sql, const struct sql_stmt *st, const char *outcome,
 			  const struct pg_result *res);
 
+/* Reports mig's syntax error, which PostgreSQL's parser found when the
+ * file was split, as migrate_report_error reports the server's, when the
+ * server (server_version: PQserverVersion's) is of the parser's major
+ * version; true when it reported one.  A newer server judges the file. */
+bool migrate_syntax_error(const struct migration *mig, int server_version);
+
 struct migplan_row;
 /* Which bookkeeping tables exist: schema_migrations, and
  * migrations_in_progress (bookkeeping from before it lacks it). */

@@ -445,6 +445,8 @@ void sql_script_free(struct sql_script *s)
 	free(s->stmts);
 	s->stmts = NULL;
 	s->n = 0;
+	free(s->syntax.message);
+	memset(&s->syntax, 0, sizeof(s->syntax));
 }
 
 /* Upper-cased first two words of the statement. */
@@ -725,10 +727,35 @@ static int from_parser(const char *t, size_t off, const PgQuerySplitResult *r, s
 	return skip_gap(t, strlen(t), &i, at, line, out, err, errsize);
 }
 
+/* The parser's error as a sql_syntax_error: its position (1-based, in
+ * characters from off, where the parser's text began) as a byte offset,
+ * line and column of text.  The message stays NULL when out of memory:
+ * the server then reports the error. */
+static void keep_syntax_error(const char *text, size_t len, size_t off, const PgQueryError *e,
+			      struct sql_syntax_error *out)
+{
+	size_t at = off;
+	int line = 1, col = 1;
+
+	memset(out, 0, sizeof(*out));
+	for (int k = 1; k < e->cursorpos && at < len; k++) {
+		size_t next = at + 1;
+
+		while (next < len && ((unsigned char)text[next] & 0xc0) == 0x80)
+			next++;
+		move_to(text, &at, next, &line, &col);
+	}
+	out->message = strdup(e->message != NULL ? e->message : "syntax error");
+	out->offset = at;
+	out->line = line;
+	out->column = col;
+}
+
 /* Splits with PostgreSQL 15's parser: 1 when it parsed, 0 when it did not
- * (syntax it does not know, or an error: the scanner splits then and the
- * server judges), -1 on a misplaced directive or out of memory. */
-static int parser_split(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize)
+ * (syntax it does not know, or an error, kept in *syntax: the scanner
+ * splits then), -1 on a misplaced directive or out of memory. */
+static int parser_split(const char *text, size_t len, struct sql_script *out, struct sql_syntax_error *syntax,
+			char *err, size_t errsize)
 {
 	size_t off = sql_bom_len(text, len);
 	char *copy;
@@ -747,6 +774,8 @@ static int parser_split(const char *text, size_t len, struct sql_script *out, ch
 	r = pg_query_split_with_parser(copy + off);
 	if (r.error == NULL)
 		rc = from_parser(copy, off, &r, out, err, errsize) < 0 ? -1 : 1;
+	else
+		keep_syntax_error(copy, len, off, r.error, syntax);
 	pg_query_free_split_result(r);
 	free(copy);
 	if (rc < 0)
@@ -754,12 +783,28 @@ static int parser_split(const char *text, size_t len, struct sql_script *out, ch
 	return rc;
 }
 
+int sql_parser_major(void)
+{
+	return PG_VERSION_NUM / 10000;
+}
+
+/* After SET standard_conforming_strings = off the parser reads '...'
+ * strings unlike the server: its error from there on is no judgement. */
+static bool strings_off_before(const char *text, const struct sql_script *s, size_t offset)
+{
+	for (size_t i = 0; i < s->n && s->stmts[i].start < offset; i++)
+		if (sql_sets_standard_strings(text, &s->stmts[i]) == 0)
+			return true;
+	return false;
+}
+
 int sql_split(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize)
 {
+	struct sql_syntax_error syntax = { 0 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = parser_split(text, len, out, err, errsize);
+	rc = parser_split(text, len, out, &syntax, err, errsize);
 	if (rc < 0)
 		return -1;
 	if (rc > 0) {
@@ -772,5 +817,11 @@ int sql_split(const char *text, size_t len, struct sql_script *out, char *err, s
 	}
 scanner:
 	sql_script_free(out);
-	return sql_split_scanner(text, len, out, err, errsize);
+	rc = sql_split_scanner(text, len, out, err, errsize);
+	if (rc == 0 && syntax.message != NULL && !strings_off_before(text, out, syntax.offset)) {
+		out->syntax = syntax;
+		return 0;
+	}
+	free(syntax.message);
+	return rc;
 }

@@ -18,19 +18,34 @@ struct sql_stmt {
 	int column;     /* 1-based column (characters) of start */
 };
 
+/* A syntax error PostgreSQL 15's parser found: where, in the file. */
+struct sql_syntax_error {
+	char *message;            /* the parser's, e.g. syntax error at or near "x" */
+	size_t offset;            /* byte offset in the text */
+	int line;                 /* 1-based */
+	int column;               /* 1-based, characters */
+};
+
 struct sql_script {
 	struct sql_stmt *stmts;
 	size_t n;
 	bool no_transaction;      /* -- momentum-maintd: no-transaction */
+	struct sql_syntax_error syntax; /* message NULL: the parser found none */
 };
 
 /* Splits with PostgreSQL 15's own parser (libpg_query).  Where it finds a
  * syntax error, or after SET standard_conforming_strings = off, the
- * scanner below splits instead and the server judges the statements
- * (a newer server may know syntax the parser does not).  A UTF-8 byte
- * order mark at the start is skipped, as psql does.  On error returns -1
- * and writes "line N: what" into err. */
+ * scanner below splits instead.  The parser's syntax error is kept in
+ * out->syntax (not after such a SET, where the parser reads strings
+ * differently from the server): the caller reports it before sending
+ * anything when the server's major version is the parser's, and lets a
+ * newer server, which may know the syntax, judge the statements.  A UTF-8
+ * byte order mark at the start is skipped, as psql does.  On error returns
+ * -1 and writes "line N: what" into err. */
 int sql_split(const char *text, size_t len, struct sql_script *out, char *err, size_t errsize);
+
+/* The major version of PostgreSQL whose parser sql_split uses (15). */
+int sql_parser_major(void);
 
 /* The scanner alone, psql's rules: quotes, dollar quotes, comments,
  * parentheses, BEGIN ATOMIC bodies, standard_conforming_strings. */

@@ -35,6 +35,10 @@ static void check(int (*split)(const char *, size_t, struct sql_script *, char *
 			(void)sql_is_copy_stdio(text, st);
 			(void)sql_sets_standard_strings(text, st);
 		}
+		/* a kept syntax error lies in the text */
+		if (script.syntax.message != NULL &&
+		    (script.syntax.offset > size || script.syntax.line < 1 || script.syntax.column < 1))
+			abort();
 		sql_script_free(&script);
 	} else if (err[0] == '\0' || script.stmts != NULL) {
 		abort();

@@ -185,3 +185,48 @@ def test_copy_from_stdin_is_still_refused_by_its_tokens(db, tmp_path):
     err = _up_fails(db, tmp_path, "001_stdin.sql",
                     b"CREATE TABLE stdin_rows (x int);\nCOPY stdin_rows (x) FROM STDIN WITH (FORMAT csv);\n")
     assert "001_stdin.sql:2:1: COPY ... FROM STDIN / TO STDOUT" in err, err
+
+
+def _up(db, mdir, *extra):
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + str(mdir), "--set", "log.format=json",
+             "--set", "migrations.supabase_compat=false", "migrate"] + list(extra))
+    return r, "\n".join(json.loads(l)["msg"] for l in r.stderr.splitlines() if l.startswith("{"))
+
+
+def test_syntax_error_of_a_later_file_is_reported_before_any_file_is_applied(db, tmp_path):
+    # PostgreSQL 15's parser judges for a PostgreSQL 15 server: the error is
+    # reported at its place before anything of the run is sent, so the
+    # good file before the bad one is not applied either
+    mdir = tmp_path / "migrations"
+    mdir.mkdir()
+    (mdir / "001_base.sql").write_text("CREATE TABLE base (x int);\n")
+    r, err = _up(db, mdir, "up")
+    assert r.returncode == 0, err
+    before = db.query("SELECT version, name, checksum FROM momentum_maintd.schema_migrations ORDER BY 1")
+    (mdir / "002_good.sql").write_text("CREATE TABLE good (x int);\nINSERT INTO base VALUES (1);\n")
+    (mdir / "003_bad.sql").write_text("-- 日本語のコメント\nCREATE TABLE later (x int);\n"
+                                      "INSERT INTO later SELECT '日本語' AS 名前,\n  ) FROM base;\n",
+                                      encoding="utf-8")
+    def nothing_applied():
+        assert db.query("SELECT version, name, checksum FROM momentum_maintd.schema_migrations ORDER BY 1") == before
+        assert db.query("SELECT to_regclass('good'), to_regclass('later')") == [(None, None)]
+        assert db.query("SELECT count(*) FROM base") == [(0,)]
+
+    for extra in (["up"], ["up", "--dry-run"], ["status"]):
+        r, err = _up(db, mdir, *extra)
+        assert r.returncode == 65, (extra, r.returncode, err)
+        assert "003_bad.sql:4:3: migration failed: ERROR 42601: syntax error at or near \")\"" in err, (extra, err)
+        echoed, caret = _snippet(err, 4)
+        assert (echoed, caret) == ("  ) FROM base;", "  ^"), (extra, echoed, caret)
+        nothing_applied()
+    # wide characters before the column on the error's line count twice
+    (mdir / "003_bad.sql").write_text("CREATE TABLE later (x int);\nSELECT '日本語', 'é',\t) nope;\n")
+    r, err = _up(db, mdir, "up")
+    assert r.returncode == 65, err
+    assert "003_bad.sql:2:20: migration failed: ERROR 42601: syntax error at or near \")\"" in err, err
+    assert "before anything was sent" in err and "nothing applied: 1 pending migration(s) with a syntax error" in err
+    echoed, caret = _snippet(err, 2)
+    assert echoed == "SELECT '日本語', 'é',\t) nope;"
+    assert caret == " " * 8 + " " * 6 + " " * 7 + "\t^", repr(caret)
+    # nothing applied: the tracking rows, the tables and the data as before
+    nothing_applied()

@@ -145,6 +145,26 @@ int main(void)
 	   sc.n == 2 ? sc.stmts[1].line : 0, sc.n == 2 ? sc.stmts[1].column : 0);
 	ok(split("SELECT 1; CREATE TABLE t (x int) WITH SOMETHING_NEW 17; SELECT 3;") == 0 && sc.n == 3,
 	   "syntax the parser does not know: the scanner splits and the server judges");
+	ok(sc.syntax.message != NULL && strstr(sc.syntax.message, "SOMETHING_NEW") != NULL &&
+	   sc.syntax.line == 1 && sc.syntax.column == 39 && sc.syntax.offset == 38,
+	   "... and the parser's syntax error is kept, at its position (%d:%d %s)", sc.syntax.line,
+	   sc.syntax.column, sc.syntax.message ? sc.syntax.message : "none");
+	/* the position in characters, after wide ones, on a later line */
+	t = "\xef\xbb\xbf" "CREATE TABLE \"\xe4\xb8\xad\xe6\x96\x87\" (x int);\nSELECT '\xc3\xa9\xe4\xb8\xad' FRM t;\n";
+	ok(split(t) == 0 && sc.n == 2 && sc.syntax.message != NULL && sc.syntax.line == 2 && sc.syntax.column == 17 &&
+	   strncmp(t + sc.syntax.offset, "t;", 2) == 0,
+	   "a syntax error's line and column count characters, not bytes (%d:%d %s)", sc.syntax.line,
+	   sc.syntax.column, sc.syntax.message ? sc.syntax.message : "none");
+	ok(split("SELECT (1") == 0 && sc.syntax.message != NULL && strstr(sc.syntax.message, "end of input") != NULL &&
+	   sc.syntax.line == 1 && sc.syntax.column == 10, "an error at the end of the input (%d:%d)",
+	   sc.syntax.line, sc.syntax.column);
+	ok(split("SELECT 1; SELECT 2;") == 0 && sc.syntax.message == NULL, "no syntax error, none kept");
+	t = "SET standard_conforming_strings = off;\nSELECT 'it\\'s';\n";
+	ok(split(t) == 0 && sc.n == 2 && sc.syntax.message == NULL,
+	   "no syntax error kept after standard_conforming_strings = off (the parser reads strings otherwise)");
+	t = "SELECT 1 FRM x;\nSET standard_conforming_strings = off;\nSELECT 'it\\'s';\n";
+	ok(split(t) == 0 && sc.syntax.message != NULL && sc.syntax.line == 1 && sc.syntax.column == 14,
+	   "... but one before it is kept (%d:%d)", sc.syntax.line, sc.syntax.column);
 	ok(sql_sets_standard_strings("SET LOCAL standard_conforming_strings TO 'off'",
 				     &(struct sql_stmt){ .start = 0, .len = 45 }) == 0 &&
 	   sql_sets_standard_strings("RESET standard_conforming_strings", &(struct sql_stmt){ .start = 0, .len = 33 }) == 1 &&
