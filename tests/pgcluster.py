@@ -163,11 +163,12 @@ class Cluster:
 
     def run_as_owner(self, argv, check=True):
         """Runs argv as the cluster's owner, from /; its output is captured."""
+        name = os.path.basename(argv[0])
         if self.root:
             argv = self.in_root(argv, "%d:%d" % self.owner)
         r = subprocess.run(argv, capture_output=True, text=True, cwd="/", env=self.env, **self.as_owner)
         if check and r.returncode != 0:
-            self.fail("%s exited %d: %s" % (os.path.basename(argv[0]), r.returncode, r.stderr.strip()[-3000:]))
+            self.fail("%s exited %d: %s" % (name, r.returncode, r.stderr.strip()[-3000:]))
         return r
 
     def pg(self, program, *args, check=True):
@@ -201,8 +202,8 @@ class Cluster:
     def psql(self, db, sql=None, file=None, app=None):
         """psql -c sql (or -f file) on db, stopping at the first error: its
         output, unaligned and without headers."""
-        args = [os.path.join(self.bindir if not self.root else HOST_BIN, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                "-d", self.conninfo(db, app or self.app)]
+        psql = os.path.join(HOST_BIN if self.root else self.bindir, "psql")   # the host's client, as the daemon's
+        args = [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.conninfo(db, app or self.app)]
         args += ["-f", file] if file else ["-c", sql]
         r = subprocess.run(args, capture_output=True, text=True, env=self.env)
         if r.returncode != 0:
