@@ -46,7 +46,7 @@ static const struct conf_choice log_format_choices[] = {
 	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
 };
 
-static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_schemas;
+static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_schemas, check_instance;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
@@ -135,6 +135,9 @@ const struct conf_key conf_keys[] = {
 	{ .path = "log.format", .type = CT_ENUM, .offset = OFF(log_format), .def = "auto",
 	  .choices = log_format_choices,
 	  .help = "auto (journal when stderr is the journal, else text) | text | json | journal" },
+	{ .path = "log.instance", .type = CT_STRING, .offset = OFF(log_instance), .def = "",
+	  .check = check_instance,
+	  .help = "INSTANCE= field of every log event (the template unit sets %i); \"\" = none" },
 	{ .path = "http.listen", .type = CT_STRING, .offset = OFF(http_listen), .def = "", .check = check_listen,
 	  .help = "address:port for /healthz /readyz /metrics; \"\" = off" },
 };
@@ -315,6 +318,18 @@ static int check_schemas(const struct conf_key *k, const char *s, const char *wh
 	}
 	set_error(err, "%s: %s: expected a comma list of schema names (letters, digits, _ and $, not starting "
 		  "with a digit, at most 63 each), e.g. \"public, api\", got \"%s\"", where, k->path, s);
+	return -1;
+}
+
+/* a name to search the journal by: one line of letters, digits and -_.:@ */
+static int check_instance(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@\\");
+
+	if (s[n] == '\0' && n < 128)
+		return 0;
+	set_error(err, "%s: %s: expected at most 127 letters, digits and - _ . : @ \\ (a systemd "
+		  "instance name), got \"%s\"", where, k->path, s);
 	return -1;
 }
 

@@ -46,6 +46,7 @@ struct conf {
 
 	int log_level;              /* a syslog priority, LOG_ERR .. LOG_DEBUG (log.h) */
 	int log_format;             /* enum log_format (log.h) */
+	char *log_instance;         /* INSTANCE= of every event; "" for none */
 
 	char *http_listen;
 

@@ -22,6 +22,7 @@
 
 static int log_level = LOG_INFO;
 static enum log_format log_format = LOG_FORMAT_TEXT;
+static char log_instance[128];
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -52,6 +53,11 @@ void log_setup(int level, enum log_format format)
 		format = LOG_FORMAT_TEXT;
 #endif
 	log_format = format;
+}
+
+void log_set_instance(const char *name)
+{
+	snprintf(log_instance, sizeof(log_instance), "%s", name != NULL ? name : "");
 }
 
 void log_set_level(int level)
@@ -281,8 +287,8 @@ static void emit_stream(int priority, const char *message_id,
 static int emit_journal(int priority, const char *message_id,
 			const struct log_field *fields, size_t nfields, const char *msg)
 {
-	struct iovec iov[LOG_MAX_FIELDS + 4];
-	char *bufs[LOG_MAX_FIELDS + 4];
+	struct iovec iov[LOG_MAX_FIELDS + 5];
+	char *bufs[LOG_MAX_FIELDS + 5];
 	size_t n = 0, i;
 	int r = -ENOMEM;
 	char *text = escaped_dup(msg, ESCAPE_TEXT);
@@ -305,7 +311,7 @@ static int emit_journal(int priority, const char *message_id,
 			goto out;
 		n++;
 	}
-	for (i = 0; i < nfields && n < LOG_MAX_FIELDS + 4; i++) {
+	for (i = 0; i < nfields && n < LOG_MAX_FIELDS + 5; i++) {
 		if (fields[i].value == NULL)
 			continue;
 		text = escaped_dup(fields[i].value, ESCAPE_TEXT);
@@ -333,6 +339,7 @@ void log_emit(int priority, const char *message_id,
 {
 	char stackbuf[1024];
 	char *msg = stackbuf;
+	struct log_field all[LOG_MAX_FIELDS + 1];
 	va_list ap;
 	int n, saved_errno = errno;
 
@@ -342,6 +349,13 @@ void log_emit(int priority, const char *message_id,
 		priority = LOG_ERR;
 	if (nfields > LOG_MAX_FIELDS)
 		nfields = LOG_MAX_FIELDS;
+	if (log_instance[0] != '\0') {
+		all[0] = (struct log_field){ "INSTANCE", log_instance };
+		if (nfields > 0)
+			memcpy(all + 1, fields, nfields * sizeof(*fields));
+		fields = all;
+		nfields++;
+	}
 
 	va_start(ap, fmt);
 	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);

@@ -20,6 +20,10 @@ void log_setup(int level, enum log_format format);
 void log_set_level(int level);
 /* Would an event at this priority be written? */
 int log_enabled(int priority);
+/* Every event carries INSTANCE=name (instance= in text and JSON): which
+ * of several daemons on one host wrote it (log.instance, the template
+ * unit's %i).  NULL or "" for none; the name is copied (at most 127 bytes). */
+void log_set_instance(const char *name);
 /* Which sink log_setup() chose (never LOG_FORMAT_AUTO). */
 enum log_format log_active_format(void);
 /* True when stderr is the journal according to $JOURNAL_STREAM and fstat(2). */

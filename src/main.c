@@ -594,6 +594,8 @@ static int check_options(const struct command *cmd, struct invocation *inv)
 static int configuration_error(const struct conf_error *err)
 {
 	log_setup(LOG_ERR, LOG_FORMAT_AUTO);
+	/* the template unit's instance, so its journal shows this too */
+	log_set_instance(getenv("MOMENTUM_MAINTD_LOG_INSTANCE"));
 	if (log_active_format() == LOG_FORMAT_JOURNAL) {
 		log_emit(LOG_ERR, MSGID_CONFIG_INVALID, NULL, 0, "configuration error: %s", err->msg);
 	} else {
@@ -655,6 +657,7 @@ int main(int argc, char **argv)
 
 	/* logging as configured, then the command */
 	log_setup(conf_syslog_level(conf), conf->log_format);
+	log_set_instance(conf->log_instance);
 	signal(SIGPIPE, SIG_IGN);
 	rc = cmd->run(&inv, conf, password);
 out:

@@ -30,6 +30,7 @@ DECLARE
     r text;
     n bigint;
     subject text := gen_random_uuid()::text;
+    err_detail text;
     user_a uuid := gen_random_uuid();
     user_b uuid := gen_random_uuid();
     cols text;
@@ -151,10 +152,15 @@ BEGIN
                     PERFORM pg_catalog.set_config('momentum_maintd.probe', found::text, true);
                     RETURN;
                 WHEN OTHERS THEN
+                    -- the server's DETAIL too: from PostgreSQL 16 on, a
+                    -- permission error names the role it needs only there
+                    GET STACKED DIAGNOSTICS err_detail = PG_EXCEPTION_DETAIL;
                     found := found || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                         'check_name', 'probe_policy_error', 'level', 'error',
                         'object', pg_catalog.format('%s (as %s)', m.obj, r),
                         'detail', pg_catalog.format('SELECT as %s fails: ERROR %s: %s', r, SQLSTATE, SQLERRM)
+                                  || CASE WHEN coalesce(err_detail, '') = '' THEN ''
+                                     ELSE pg_catalog.format(' (%s)', err_detail) END
                                   || CASE WHEN m.obj = t.obj THEN '' ELSE
                                      pg_catalog.format(' (read on %s, whose policies are the same)', t.obj) END,
                         'remedy', CASE SQLSTATE WHEN '42P17' THEN

@@ -1,5 +1,6 @@
-"""Fixtures for the integration tests: real PostgreSQL 15 clusters in
-temporary directories, the real daemon binary, and a datagram socket that
+"""Fixtures for the integration tests: real PostgreSQL clusters in
+temporary directories (15, or 17 with MAINTD_PG=17 and MAINTD_PG_ROOT:
+tests/pgcluster.py), the real daemon binary, and a datagram socket that
 plays systemd's NOTIFY_SOCKET."""
 import contextlib
 import os

@@ -18,7 +18,7 @@ def write(tmp_path, text, name="maintd.conf"):
 
 @pytest.mark.parametrize("text,line,needle", [
     ("log: { level = \"info\" }\nenvironment = ;\n", 2, "syntax error"),
-    ("log: {\n  level = \"info\";\n  colour = true;\n};\n", 3, 'unknown key "log.colour" (allowed in log: level, format)'),
+    ("log: {\n  level = \"info\";\n  colour = true;\n};\n", 3, 'unknown key "log.colour" (allowed in log: level, format, instance)'),
     ("jobs: {\n  zoom_token_cleanup: {\n    batch_size = \"lots\";\n  };\n};\n", 3,
      "jobs.zoom_token_cleanup.batch_size: expected an integer, got a string"),
     ("\n\njobs: { zoom_token_cleanup: { batch_size = 0; }; };\n", 3,

@@ -64,12 +64,13 @@ def fake_journal():
         os.rmdir(JOURNAL_DIR)
 
 
-def run_as_journal_client(args, tmp_path):
+def run_as_journal_client(args, tmp_path, extra_env=None):
     err_path = tmp_path / "stderr"
     with open(err_path, "w") as err:
         st = os.fstat(err.fileno())
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MOMENTUM_MAINTD_", "PG", "NOTIFY"))}
         env.update(TEST_DEFAULTS, MOMENTUM_MAINTD_CONFIG=EMPTY_CONFIG, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        env.update(extra_env or {})
         r = subprocess.run([BIN] + args, env=env, stderr=err, stdout=subprocess.PIPE, timeout=60, cwd="/")
     return r.returncode, err_path.read_text()
 
@@ -135,3 +136,60 @@ def test_text_from_the_database_reaches_the_journal_escaped(db, tmp_path, fake_j
     assert any("boom\n\\x1b[2J\\x1b[31mFORGED\\xc2\\x9b0m" in e["MESSAGE"] for e in got), got
     escaped_table = TABLE.replace("\x1b", "\\x1b").replace("\u009b", "\\xc2\\x9b")
     assert any(e["OBJECT"] == 'public."%s"' % escaped_table for e in got), got
+
+
+# ---- issue 17: one host, several databases (momentum-maintd@.service) -------------
+
+def test_each_instance_is_searchable_by_INSTANCE(cluster, tmp_path, fake_journal):
+    """The template unit sets MOMENTUM_MAINTD_LOG_INSTANCE=%i (log.instance):
+    every entry of that daemon carries INSTANCE=, so "journalctl
+    INSTANCE=tenant-a" shows one database's events and none of another's."""
+    dbs = {name: cluster.conninfo(cluster.create_db()) for name in ("tenant-a", "staging")}
+    for name, conninfo in dbs.items():
+        rc, stderr = run_as_journal_client(["-d", conninfo, "--set", "migrations.directory=" + MIGRATIONS,
+                                            "migrate", "up"], tmp_path,
+                                           {"MOMENTUM_MAINTD_LOG_INSTANCE": name})
+        assert rc == 0 and stderr == "", stderr
+    got = entries(fake_journal)
+    assert got and all(e.get("INSTANCE") in dbs for e in got), [e for e in got if e.get("INSTANCE") not in dbs]
+    for name in dbs:
+        applied = [e for e in got if e["INSTANCE"] == name and e.get("MESSAGE_ID") == "4d91fac3e57b49f39b62b0eb147faaf1"]
+        assert [e["MIGRATION"] for e in applied] == SEED_MIGRATIONS, name
+
+
+def test_no_INSTANCE_field_unless_one_is_set(db, tmp_path, fake_journal):
+    rc, _ = run_as_journal_client(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS,
+                                   "migrate", "up"], tmp_path)
+    assert rc == 0
+    got = entries(fake_journal)
+    assert got and not [e for e in got if "INSTANCE" in e]
+
+
+def test_an_instance_configuration_error_carries_INSTANCE(tmp_path, fake_journal):
+    """The instance's file has a mistake: its error is in its journal too."""
+    bad = tmp_path / "tenant-b.conf"
+    bad.write_text("log: { colour = 1; };\n")
+    rc, _ = run_as_journal_client(["-c", str(bad), "run"], tmp_path, {"MOMENTUM_MAINTD_LOG_INSTANCE": "tenant-b"})
+    assert rc == 78
+    e = [e for e in entries(fake_journal) if e.get("MESSAGE_ID") == "318a24ab7b56448ea202257c9f5a82c7"]
+    assert e and e[0]["INSTANCE"] == "tenant-b", e
+
+
+def test_instance_in_text_and_json_and_a_bad_name_refused(db, tmp_path):
+    """Off the journal (a container's stderr) the field is instance=; a
+    name that is not a systemd instance name is a configuration error."""
+    import json
+    from conftest import run
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "SELECT nope;\n"})
+    for fmt in ("text", "json"):
+        r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "--set", "log.format=" + fmt,
+                 "--set", "log.instance=tenant-a", "migrate", "up"])
+        assert r.returncode == 65, r.stderr
+        lines = [l for l in r.stderr.splitlines() if l.startswith(("time=", "{"))]
+        assert lines
+        if fmt == "json":
+            assert all(json.loads(l)["instance"] == "tenant-a" for l in lines), lines
+        else:
+            assert all(" instance=tenant-a" in l for l in lines), lines
+    r = run(["-d", db.conninfo, "--set", "log.instance=a b", "check-config"])
+    assert r.returncode == 78 and "log.instance" in r.stderr, r.stderr

@@ -10,12 +10,14 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, SRCDIR
+from conftest import BIN, SRCDIR, daemon_env
 
 UNIT_IN = os.path.join(SRCDIR, "systemd", "momentum-maintd.service.in")
 CATALOG = os.path.join(SRCDIR, "systemd", "momentum-maintd.catalog")
 MSGID_H = os.path.join(SRCDIR, "src", "msgid.h")
 UNIT_NAME = "momentum-maintd.service"
+TEMPLATE_IN = os.path.join(SRCDIR, "systemd", "momentum-maintd@.service.in")
+TEMPLATE_NAME = "momentum-maintd@.service"
 MAX_EXPOSURE = 1.5
 
 # systemd's tools print colours and pagers only at a terminal; make sure.
@@ -33,16 +35,16 @@ def tool(argv, cwd=None):
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=TOOL_ENV, cwd=cwd)
 
 
-def render_unit(dest_dir, exec_start_bin=None):
+def render_unit(dest_dir, exec_start_bin=None, unit_in=UNIT_IN, name=UNIT_NAME, sysconfdir="/usr/local/etc"):
     """The unit as the Makefile renders it, with sed, except that ExecStart
     runs BIN (systemd-analyze verify wants an existing executable)."""
     binary = exec_start_bin or (BIN if os.access(BIN, os.X_OK) else "/bin/true")
     need("sed")
     out = subprocess.run(
         ["sed", "-e", "s|@sbindir@/momentum-maintd|%s|g" % binary,
-         "-e", "s|@sbindir@|/usr/local/sbin|g", "-e", "s|@sysconfdir@|/usr/local/etc|g", UNIT_IN],
+         "-e", "s|@sbindir@|/usr/local/sbin|g", "-e", "s|@sysconfdir@|%s|g" % sysconfdir, unit_in],
         capture_output=True, text=True, check=True).stdout
-    path = os.path.join(str(dest_dir), UNIT_NAME)
+    path = os.path.join(str(dest_dir), name)
     with open(path, "w") as f:
         f.write(out)
     return path
@@ -118,9 +120,13 @@ def test_installed_path_is_checked_by_verify(tmp_path):
 # ---- (b) systemd-analyze security -----------------------------------------------
 
 def test_unit_is_sandboxed(unit, tmp_path):
+    check_sandbox(unit, UNIT_NAME, tmp_path)
+
+
+def check_sandbox(unit, name, tmp_path):
     analyze = need("systemd-analyze")
     r = tool([analyze, "security", "--offline=true", "--threshold=15", unit], cwd=str(tmp_path))
-    m = re.search(r"Overall exposure level for %s: (\d+(?:\.\d+)?)" % re.escape(UNIT_NAME), r.stdout)
+    m = re.search(r"Overall exposure level for %s: (\d+(?:\.\d+)?)" % re.escape(name), r.stdout)
     assert m, (r.returncode, r.stdout, r.stderr)
     exposure = float(m.group(1))
     failed = [line for line in r.stdout.splitlines() if line.startswith("\u2717")]
@@ -330,3 +336,102 @@ def test_every_message_id_has_a_catalog_entry():
     assert not undocumented, "ID literals without a catalog entry: %s" % undocumented
     stale = catalog - set(defs.values())
     assert not stale, "catalog entries for IDs not in src/msgid.h: %s" % sorted(stale)
+
+
+# ---- (f) the template unit: several databases on one host (issue 17) ------------
+
+INSTANCE = "tenant-a"
+# what may differ between the template and the single unit, and how
+PER_INSTANCE = {"Description", "ExecStart", "Environment", "LoadCredential"}
+
+
+@pytest.fixture
+def template(tmp_path):
+    return render_unit(tmp_path, unit_in=TEMPLATE_IN, name=TEMPLATE_NAME)
+
+
+def test_template_instance_passes_systemd_analyze_verify(template, tmp_path):
+    """verify loads momentum-maintd@tenant-a.service from the template
+    next to it, %i expanded; a broken template is reported the same way
+    (test_verify_is_a_real_check_here shows that for the single unit)."""
+    analyze = need("systemd-analyze")
+    instance = os.path.join(str(tmp_path), "momentum-maintd@%s.service" % INSTANCE)
+    r = tool([analyze, "verify", instance], cwd=str(tmp_path))
+    assert r.returncode == 0 and r.stderr == "" and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    broken = render_unit(tmp_path, exec_start_bin="/nonexistent/momentum-maintd", unit_in=TEMPLATE_IN,
+                         name=TEMPLATE_NAME)
+    r = tool([analyze, "verify", instance], cwd=str(tmp_path))
+    assert r.returncode != 0 and "momentum-maintd@%s.service" % INSTANCE in r.stderr, (broken, r.stderr)
+
+
+def test_template_instance_is_sandboxed(template, tmp_path):
+    check_sandbox(os.path.join(str(tmp_path), "momentum-maintd@%s.service" % INSTANCE),
+                  "momentum-maintd@%s.service" % INSTANCE, tmp_path)
+
+
+def test_template_reads_the_instance_files_and_logs_its_name():
+    with open(TEMPLATE_IN) as f:
+        service = parse_unit(f.read())["Service"]
+    assert last(service, "ExecStart") == "@sbindir@/momentum-maintd -c @sysconfdir@/momentum-maintd/%i.conf run"
+    assert values(service, "LoadCredential") == ["db-password:@sysconfdir@/momentum-maintd/%i.db-password"]
+    assert values(service, "Environment") == ["MOMENTUM_MAINTD_LOG_INSTANCE=%i"]
+
+
+def test_template_keeps_the_single_units_settings():
+    """Everything but what names the instance is the single unit's, in the
+    same order: a hardening change to one is made to the other."""
+    with open(UNIT_IN) as f:
+        single = parse_unit(f.read())
+    with open(TEMPLATE_IN) as f:
+        tmpl = parse_unit(f.read())
+    assert set(single) == set(tmpl)
+    for section in single:
+        a = [(k, v) for k, v in single[section] if k not in PER_INSTANCE]
+        b = [(k, v) for k, v in tmpl[section] if k not in PER_INSTANCE]
+        assert a == b, section
+    assert last(tmpl["Unit"], "Description").endswith(" for %i")
+
+
+def test_two_instances_run_with_their_own_files(cluster, tmp_path):
+    """What systemd runs for momentum-maintd@NAME: the template's ExecStart
+    and Environment= with %i expanded, the configuration file NAME.conf
+    under sysconfdir.  Two instances, two databases, each migrated by its
+    own file and each naming itself in its log."""
+    import shlex
+    etc = tmp_path / "etc"
+    (etc / "momentum-maintd").mkdir(parents=True)
+    path = render_unit(tmp_path, unit_in=TEMPLATE_IN, name=TEMPLATE_NAME, sysconfdir=str(etc))
+    with open(path) as f:
+        service = parse_unit(f.read())["Service"]
+    dbs = {}
+    for name in ("tenant-a", "staging"):
+        dbs[name] = cluster.create_db()
+        (etc / "momentum-maintd" / (name + ".conf")).write_text(
+            'environment = "development";\ndatabase: { conninfo = "%s"; };\nmigrations: { directory = "%s"; };\n'
+            % (cluster.conninfo(dbs[name]), os.path.join(SRCDIR, "migrations")))
+    for name in dbs:
+        argv = shlex.split(last(service, "ExecStart").replace("%i", name))
+        assert argv[-1] == "run"
+        env = dict(k_v.replace("%i", name).split("=", 1) for k_v in values(service, "Environment"))
+        env["MOMENTUM_MAINTD_LOG_FORMAT"] = "json"
+        # "migrate up" in place of "run": the same configuration, then exit
+        r = subprocess.run([BIN] + argv[1:-1] + ["migrate", "up"], capture_output=True, text=True, timeout=60,
+                           env=dict(daemon_env({"MOMENTUM_MAINTD_CONFIG": None}), **env), cwd="/")
+        assert r.returncode == 0, r.stderr
+        applied = cluster.psql(dbs[name], "SELECT count(*) FROM momentum_maintd.schema_migrations")
+        assert int(applied) > 0
+    r = subprocess.run([BIN, "-c", str(etc / "momentum-maintd" / "tenant-b.conf"), "run"], capture_output=True,
+                       text=True, timeout=60, env=daemon_env({"MOMENTUM_MAINTD_CONFIG": None}), cwd="/")
+    assert r.returncode == 78 and "tenant-b.conf" in r.stderr, "an instance without its file does not start"
+
+
+def test_built_template_has_every_path_substituted():
+    built = os.path.join(os.path.dirname(os.path.dirname(BIN)), "systemd", TEMPLATE_NAME)
+    if not os.path.exists(os.path.join(os.path.dirname(built), UNIT_NAME)):
+        pytest.skip("no generated units next to %s" % BIN)
+    assert os.path.exists(built), "make built %s but not %s" % (UNIT_NAME, TEMPLATE_NAME)
+    with open(built) as f:
+        text = f.read()
+    assert re.search(r"@[a-z_]+@", text) is None, re.findall(r"@[a-z_]+@", text)
+    execstart = last(parse_unit(text)["Service"], "ExecStart")
+    assert re.fullmatch(r"/\S+/momentum-maintd -c /\S+/momentum-maintd/%i\.conf run", execstart), execstart

@@ -202,7 +202,7 @@ int main(void)
 	contains(msg, ":1: environment: invalid value \"prod\" (allowed: development, staging, production)",
 		 "bad enum names line and allowed values");
 	msg = try_file("log: {\n  level = \"info\";\n  colour = true;\n};\n");
-	contains(msg, ":3: unknown key \"log.colour\" (allowed in log: level, format)",
+	contains(msg, ":3: unknown key \"log.colour\" (allowed in log: level, format, instance)",
 		 "unknown key names line and the allowed keys");
 	msg = try_file("nosuch: { a = 1; };\n");
 	contains(msg, ":1: unknown section \"nosuch\"", "unknown section");
