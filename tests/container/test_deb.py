@@ -56,6 +56,9 @@ def test_install_puts_files_where_debian_users_expect_them_and_creates_no_user(b
     assert status(box) == "install ok installed %s" % version(deb("v1"))
     assert sh(box, "cat /etc/passwd /etc/group").stdout == before, "the unit uses DynamicUser=: no user"
     files = ["/usr/sbin/momentum-maintd", "/lib/systemd/system/momentum-maintd.service",
+             "/lib/systemd/system/momentum-maintd@.service",
+             "/usr/share/momentum-maintd/monitoring/momentum-maintd.rules.yml",
+             "/usr/share/momentum-maintd/monitoring/momentum-maintd.dashboard.json",
              "/usr/lib/systemd/catalog/momentum-maintd.catalog",
              "/usr/share/man/man8/momentum-maintd.8.gz", "/usr/share/man/man5/momentum-maintd.conf.5.gz",
              CONF, "/usr/share/momentum-maintd/migrations/001_initial_schema.sql",
