@@ -104,6 +104,19 @@ static char *schemas_literal(const char *schemas)
 	return out;
 }
 
+/* exposed_schemas.sql for verify.schemas ("" when not set): the text[]
+ * expression of the schemas the API exposes, shared by lints and probe */
+static char *exposed_sql(const char *schemas)
+{
+	char *lit = schemas_literal(schemas), *out;
+
+	if (lit == NULL)
+		return NULL;
+	out = subst(sql_exposed_schemas, "SCHEMAS", lit, (char *)NULL);
+	free(lit);
+	return out;
+}
+
 const char *verify_sql_checks(bool drift, const char *schemas)
 {
 	static char *sql[2], *built_for[2];
@@ -111,14 +124,14 @@ const char *verify_sql_checks(bool drift, const char *schemas)
 	if (schemas == NULL)
 		schemas = "";
 	if (sql[drift] == NULL || strcmp(built_for[drift], schemas) != 0) {
-		char *d = NULL, *part = NULL, *lints = NULL, *lit = schemas_literal(schemas);
+		char *d = NULL, *part = NULL, *lints = NULL, *exposed = exposed_sql(schemas);
 
 		free(sql[drift]);
 		sql[drift] = NULL;
 		free(built_for[drift]);
 		built_for[drift] = strdup(schemas);
-		lints = lit ? subst(sql_lints, "SCHEMAS", lit, (char *)NULL) : NULL;
-		free(lit);
+		lints = exposed ? subst(sql_lints, "EXPOSED", exposed, (char *)NULL) : NULL;
+		free(exposed);
 		if (drift && lints) {
 			d = subst(sql_drift, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
 				  (char *)NULL);
@@ -141,31 +154,39 @@ const char *verify_sql_checks(bool drift, const char *schemas)
 	return sql[drift];
 }
 
-const char *verify_sql_probe(bool isolation, long timeout_ms)
+const char *verify_sql_probe(bool isolation, long timeout_ms, const char *schemas)
 {
-	static char *sql[2];
+	static char *sql[2], *built_schemas[2];
 	static long built_for[2];
 
-	if (sql[isolation] == NULL || built_for[isolation] != timeout_ms) {
-		char t[32];
+	if (schemas == NULL)
+		schemas = "";
+	if (sql[isolation] == NULL || built_for[isolation] != timeout_ms || strcmp(built_schemas[isolation], schemas) != 0) {
+		char t[32], *exposed = exposed_sql(schemas), *probe;
 
 		free(sql[isolation]);
+		sql[isolation] = NULL;
+		free(built_schemas[isolation]);
+		built_schemas[isolation] = strdup(schemas);
 		snprintf(t, sizeof(t), "%ld", timeout_ms);
-		sql[isolation] = subst("BEGIN;\n"
-				       "SET LOCAL statement_timeout = @TIMEOUT@; SET LOCAL lock_timeout = '2s';\n"
-				       "SET LOCAL search_path = ''; SET LOCAL jit = off;\n"
-				       "@PROBE@;\n"
-				       "SELECT x.check_name, x.level, x.object, x.detail, x.remedy\n"
-				       "FROM jsonb_to_recordset(current_setting('momentum_maintd.probe')::jsonb)\n"
-				       "  AS x(check_name text, level text, object text, detail text, remedy text)",
-				       "TIMEOUT", t, "PROBE", sql_probe, (char *)NULL);
-		if (sql[isolation] != NULL) {
-			char *full = subst(sql[isolation], "ISOLATION", isolation ? "true" : "false", (char *)NULL);
-
-			free(sql[isolation]);
-			sql[isolation] = full;
-		}
+		probe = exposed ? subst(sql_probe, "ISOLATION", isolation ? "true" : "false", "EXPOSED", exposed,
+					(char *)NULL) : NULL;
+		free(exposed);
+		if (probe != NULL && built_schemas[isolation] != NULL)
+			sql[isolation] = subst("BEGIN;\n"
+					       "SET LOCAL statement_timeout = @TIMEOUT@; SET LOCAL lock_timeout = '2s';\n"
+					       "SET LOCAL search_path = ''; SET LOCAL jit = off;\n"
+					       "@PROBE@;\n"
+					       "SELECT x.check_name, x.level, x.object, x.detail, x.remedy\n"
+					       "FROM jsonb_to_recordset(current_setting('momentum_maintd.probe')::jsonb)\n"
+					       "  AS x(check_name text, level text, object text, detail text, remedy text)",
+					       "TIMEOUT", t, "PROBE", probe, (char *)NULL);
+		free(probe);
 		built_for[isolation] = timeout_ms;
+		if (sql[isolation] == NULL) {
+			free(built_schemas[isolation]);
+			built_schemas[isolation] = NULL;
+		}
 	}
 	return sql[isolation];
 }
@@ -719,7 +740,7 @@ enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const cha
 	forget(&p->probe_password);
 	if (ok)
 		/* the probe: its transaction is rolled back whatever happens */
-		return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, p->probe_timeout_ms), true);
+		return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, p->probe_timeout_ms, p->schemas), true);
 	snprintf(detail, sizeof(detail), "cannot connect as the probe's login: %s", error);
 	return probe_not_run(p, "probe_failed", VL_WARN, detail,
 			     "check verify.probe_conninfo and verify.probe_password_file");

@@ -45,7 +45,7 @@ const char *verify_sql_record(void);
 const char *verify_sql_checks(bool drift, const char *schemas);
 /* BEGIN, the probe, and the SELECT of its findings: the transaction stays
  * open, and the caller sends ROLLBACK whatever happened. */
-const char *verify_sql_probe(bool isolation, long timeout_ms);
+const char *verify_sql_probe(bool isolation, long timeout_ms, const char *schemas);
 /* The login the daemon makes when verify.probe_conninfo is "" and its
  * role may create roles, with a new random password at each pass. */
 #define VERIFY_PROBE_LOGIN "momentum_maintd_probe"

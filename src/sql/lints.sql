@@ -6,20 +6,15 @@
 -- src/checks.c maps each check name to them.  The index, primary key,
 -- policy-count and role lints are in lints_perf.sql.
 --
--- The exposed schemas are those PostgREST serves: verify.schemas when set
--- (substituted by verify.c), else pgrst.db_schemas as Supabase sets it on the
--- authenticator role (this database's setting first), else the session's,
--- else public and graphql_public (Supabase's default).  Row level security
+-- The exposed schemas are those PostgREST serves, as exposed_schemas.sql
+-- (shared with the probe, substituted by verify.c) reads them: verify.schemas
+-- when set, else pgrst.db_schemas of the authenticator role, else the
+-- session's, else public and graphql_public.  Row level security
 -- is checked there and in storage (the Storage API reads storage.objects
 -- with the user's role).  Objects the platform owns (its owner roles, its
 -- schemas, members of an extension) are not the user's to fix: skipped.
 WITH exposed_names AS (
-  SELECT coalesce(@SCHEMAS@::text[], ARRAY(SELECT btrim(s, E' \t\n"') FROM unnest(string_to_array(coalesce(
-      (SELECT substr(c, 18) FROM pg_db_role_setting d JOIN pg_roles r ON r.oid = d.setrole, unnest(d.setconfig) c
-       WHERE r.rolname = 'authenticator' AND c LIKE 'pgrst.db\_schemas=%'
-         AND d.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-       ORDER BY d.setdatabase DESC LIMIT 1),
-      nullif(current_setting('pgrst.db_schemas', true), ''), 'public, graphql_public'), ',')) s)) AS names
+  SELECT @EXPOSED@ AS names
 ), platform AS (
   SELECT ARRAY['auth', 'storage', 'extensions', 'graphql', 'graphql_public', 'realtime', '_realtime', 'vault',
                'pgsodium', 'pgsodium_masks', 'supabase_functions', 'supabase_migrations', 'net', 'cron', 'pgmq',

@@ -1,8 +1,9 @@
 -- The functional probe: act as the API roles the way Supabase does (SET
 -- ROLE, JWT claims in request.jwt.claims) and use every table that has row
--- level security.  Runs inside a transaction the daemon always rolls back;
--- findings go out through the transaction-local setting
--- momentum_maintd.probe (JSON), read before the rollback.  Its session user
+-- level security in the schemas the API exposes (exposed_schemas.sql, the
+-- lints' own rule) and in storage.  Runs inside a transaction the daemon
+-- always rolls back; findings go out through the transaction-local
+-- setting momentum_maintd.probe (JSON), read before the rollback.  Its session user
 -- is the probe's own login (LOGIN NOINHERIT, a member of anon,
 -- authenticated and service_role only): code it runs that resets its role
 -- lands there, and can do nothing.  A login that may act as more is refused.
@@ -22,8 +23,10 @@
 DO $probe$
 DECLARE
     isolation constant boolean := @ISOLATION@;
-    -- the schemas checked: the only place that names them
-    schemas constant text[] := ARRAY['public', 'storage'];
+    -- the schemas checked: those the API exposes (exposed_schemas.sql,
+    -- as the lints read them) and storage (the Storage API reads it with
+    -- the user's role); the only place that names them
+    schemas constant text[] := @EXPOSED@ || ARRAY['storage'];
     found jsonb := '[]';
     t record;
     col record;

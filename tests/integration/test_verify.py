@@ -602,6 +602,54 @@ def test_probe_reads_views_and_materialized_views_as_another_user(db):
     assert probe_view_findings(db) == {}
 
 
+def test_probe_reads_the_schemas_the_api_exposes(db):
+    """The probe reads tables and views in every schema PostgREST serves
+    (pgrst.db_schemas of authenticator, or verify.schemas), not in others."""
+    migrate(db)
+    db.query("DO $$ BEGIN CREATE ROLE authenticator NOINHERIT LOGIN; "
+             "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    for schema in ("api", "backoffice"):
+        db.query("CREATE SCHEMA %s" % schema)
+        db.query("GRANT USAGE ON SCHEMA %s TO anon, authenticated, service_role" % schema)
+        # every user's notes to every user
+        db.query("CREATE TABLE %s.notes (id serial PRIMARY KEY, "
+                 "user_id uuid NOT NULL REFERENCES auth.users(id), body text)" % schema)
+        db.query("ALTER TABLE %s.notes ENABLE ROW LEVEL SECURITY" % schema)
+        db.query("CREATE POLICY everyone ON %s.notes FOR SELECT TO authenticated USING (true)" % schema)
+        # every user's token, read with the view owner's privileges
+        db.query("CREATE VIEW %s.tokens AS SELECT user_id, access_token FROM public.zoom_credentials" % schema)
+        db.query("GRANT SELECT ON %s.notes, %s.tokens TO authenticated" % (schema, schema))
+        db.query("GRANT ALL ON ALL TABLES IN SCHEMA %s TO service_role" % schema)
+        db.query("GRANT ALL ON ALL SEQUENCES IN SCHEMA %s TO service_role" % schema)
+
+    def probe(*conf):
+        r = run(["-d", db.conninfo] + list(conf) + ["verify", "--format", "json", "--fail-on", "info"],
+                timeout=120)
+        assert r.returncode in (0, 1), r.stderr
+        return {(x["check"], x["object"]): x for x in json.loads(r.stdout)["findings"]
+                if x["check"].startswith("probe_")}
+
+    # not exposed: public and graphql_public by default
+    f = probe()
+    assert not [k for k in f if k[1].startswith(("api.", "backoffice."))], sorted(f)
+    try:
+        db.query("ALTER ROLE authenticator IN DATABASE %s SET pgrst.db_schemas = 'public, api'" % db.name)
+        f = probe()
+        x = f.get(("probe_isolation_leak", "api.notes"))
+        assert x is not None and "another user" in x["detail"], sorted(f)
+        x = f.get(("probe_isolation_leak", "api.tokens"))
+        assert x is not None and x["remedy"].startswith("ALTER VIEW api.tokens SET (security_invoker = true)"), \
+            sorted(f)
+        assert not [k for k in f if k[1].startswith("backoffice.")], ("not exposed", sorted(f))
+        # verify.schemas overrides what the database says
+        f = probe("--set", "verify.schemas=public, backoffice")
+        assert ("probe_isolation_leak", "backoffice.notes") in f, sorted(f)
+        assert ("probe_isolation_leak", "backoffice.tokens") in f, sorted(f)
+        assert not [k for k in f if k[1].startswith("api.")], ("not exposed", sorted(f))
+    finally:
+        db.query("ALTER ROLE authenticator IN DATABASE %s RESET pgrst.db_schemas" % db.name)
+
+
 def test_a_slow_view_stops_the_probe_with_what_it_found(db):
     migrate(db)
     db.query("CREATE VIEW public.a_leak AS SELECT user_id, access_token FROM zoom_credentials")

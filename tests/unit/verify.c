@@ -176,7 +176,7 @@ int main(void)
 	/* the SQL texts: every placeholder filled */
 	{
 		const char *texts[] = { verify_sql_record(), verify_sql_checks(true, ""), verify_sql_checks(false, ""),
-					verify_sql_probe(true, 1000), verify_sql_probe(false, 60000) };
+					verify_sql_probe(true, 1000, ""), verify_sql_probe(false, 60000, "") };
 		size_t i;
 
 		for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -192,10 +192,14 @@ int main(void)
 		contains(verify_sql_checks(false, " api,public ,x$1"), "coalesce(ARRAY['api', 'public', 'x$1']::text[]",
 			 "verify.schemas as an array");
 		contains(verify_sql_checks(false, "api"), "coalesce(ARRAY['api']::text[]", "built again when it changes");
-		contains(verify_sql_probe(true, 1000), "isolation constant boolean := true", "isolation on");
-		contains(verify_sql_probe(false, 1000), "isolation constant boolean := false", "isolation off");
-		contains(verify_sql_probe(false, 1500), "statement_timeout = 1500", "the timeout");
-		contains(verify_sql_probe(false, 1500), "BEGIN;", "in a transaction");
+		contains(verify_sql_probe(true, 1000, ""), "isolation constant boolean := true", "isolation on");
+		contains(verify_sql_probe(false, 1000, ""), "isolation constant boolean := false", "isolation off");
+		contains(verify_sql_probe(false, 1500, ""), "statement_timeout = 1500", "the timeout");
+		contains(verify_sql_probe(false, 1500, ""), "BEGIN;", "in a transaction");
+		contains(verify_sql_probe(false, 1500, ""), "coalesce(NULL::text[]", "probe: the database's exposed schemas");
+		contains(verify_sql_probe(false, 1500, "api"), "coalesce(ARRAY['api']::text[]", "probe: verify.schemas");
+		ok(strstr(verify_sql_probe(true, 1000, "api"), "@EXPOSED@") == NULL && strstr(verify_sql_probe(true, 1000, "api"), "@SCHEMAS@") == NULL,
+		   "probe: every name substituted");
 	}
 	test_pass();
 	return done_testing();
