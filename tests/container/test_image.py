@@ -74,8 +74,10 @@ ENV_VALUES = {
     "verify.probe_conninfo": "user=probe_login",
     "verify.probe_password_file": "/run/secrets/probe-password",
     "verify.probe_timeout": "30 s",
+    "verify.schemas": "public, api",
     "log.level": "warning",
     "log.format": "text",
+    "log.instance": "tenant-a",
     "http.listen": "0.0.0.0:9999",
 }
 
