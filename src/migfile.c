@@ -102,6 +102,71 @@ int migfile_classify(const char *filename, enum migfile_kind *kind, int64_t *ver
 _Static_assert(SHA256_DIGEST_STRING_LENGTH == sizeof(((struct migration *)0)->checksum),
 	       "a checksum is 64 hex digits and a NUL");
 
+static bool ident_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* Whether the word at s[*i] is word (any case); *i goes past it. */
+static bool word_is(const char *s, size_t len, size_t *i, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (*i + n > len || strncasecmp(s + *i, word, n) != 0 || (*i + n < len && ident_char(s[*i + n])))
+		return false;
+	*i += n;
+	return true;
+}
+
+static size_t skip_blanks(const char *s, size_t len, size_t i)
+{
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	return i;
+}
+
+/* After SET or RESET: [SESSION | LOCAL] then a name with a dot in it. */
+static bool qualified_name_follows(const char *s, size_t len, size_t i)
+{
+	size_t j = skip_blanks(s, len, i), start;
+
+	if (j == i)
+		return false;
+	if (word_is(s, len, &j, "session") || word_is(s, len, &j, "local"))
+		j = skip_blanks(s, len, j);
+	start = j;
+	if (j < len && s[j] == '"') {
+		for (j++; j < len && s[j] != '"'; j++)
+			if (s[j] == '.')
+				return true;
+		j++;
+	} else {
+		while (j < len && ident_char(s[j]))
+			j++;
+	}
+	return j > start && j < len && s[j] == '.';
+}
+
+bool migfile_may_define_setting(const char *sql, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (!(isalpha((unsigned char)sql[i]) || sql[i] == '_') || (i > 0 && ident_char(sql[i - 1]))) {
+			i++;
+			continue;
+		}
+		if (word_is(sql, len, &i, "set_config"))
+			return true;
+		if ((word_is(sql, len, &i, "set") || word_is(sql, len, &i, "reset")) &&
+		    qualified_name_follows(sql, len, i))
+			return true;
+		while (i < len && ident_char(sql[i]))
+			i++;
+	}
+	return false;
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
 	SHA256Data(data, len, out);

@@ -59,6 +59,14 @@ struct migration *migration_set_find(const struct migration_set *set, int64_t ve
 int migration_read_rollback(const struct migration *m, char **sql, struct sql_script *script,
 			    char *err, size_t errsize);
 
+/* Whether sql may define a custom setting ("app.tenant") in its session,
+ * which PostgreSQL keeps defined (reading '' instead of NULL) until the
+ * connection ends: a SET, SET LOCAL or RESET of a qualified name, or such
+ * a SET clause of a function or role, or a call of set_config().  Read
+ * from the text, comments and strings too: a word too many costs a new
+ * connection, no more.  A call of a function defined elsewhere with such
+ * a SET clause is not seen. */
+bool migfile_may_define_setting(const char *sql, size_t len);
 /* SHA-256 of data as 64 lower-case hex digits plus NUL. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

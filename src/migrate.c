@@ -32,6 +32,8 @@ extern const char supabase_compat_sql[];
 /* after a lock timeout: 0.5 s, doubling, at most 32 s */
 #define LOCK_RETRY_BASE_MS 500L
 #define LOCK_RETRY_CAP_MS (500L << 6)
+/* the new session after a file that may define a custom setting */
+#define NEW_SESSION_CONNECT_TIMEOUT_SEC 10
 
 /* Whether the bookkeeping is as the bootstrap (src/sql/migrate_bootstrap.sql)
  * leaves it: every relation it creates, and the comment it sets last.  Then
@@ -63,9 +65,10 @@ extern const char supabase_compat_sql[];
  * DISCARD ALL may not run in a transaction, where a file's set-up goes).
  * SET SESSION AUTHORIZATION DEFAULT also ends a SET ROLE; RESET ALL puts
  * application_name back to what the connection gave.  A custom setting a
- * file defined ("app.x") stays defined, reading '': PostgreSQL has no way
- * to undefine one short of a new connection.  Then the daemon's own
- * settings: the DBA's timeouts are for the application. */
+ * file defined ("app.x") would stay defined, reading '': PostgreSQL has no
+ * way to undefine one short of a new connection, which new_session makes.
+ * Then the daemon's own settings: the DBA's timeouts are for the
+ * application. */
 #define SESSION_SETUP_SQL \
 	"CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; " \
 	"DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; " \
@@ -107,6 +110,7 @@ struct migrator {
 	char *check_and_read;
 	char *blockers;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
+	bool resuming;            /* in a new session, after a file that may define a custom setting */
 	pid_t backup_pid;
 	struct timespec backup_start;
 	struct event *sigchld;
@@ -139,7 +143,10 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back(struct migrator *m, PGresult *res, bool ok);
 static void owner_found(struct migrator *m, PGresult *res, bool ok);
 static void unlocked(struct migrator *m, PGresult *res, bool ok);
+static void unlocked_for_new_session(struct migrator *m, PGresult *res, bool ok);
+static void reconnected(struct db *db, bool ok, void *arg);
 /* and what they go on with */
+static void take_lock(struct migrator *m);
 static void lock_taken(struct migrator *m);
 static void plan_ready(struct migrator *m, PGresult *res);
 static void after_backup(struct migrator *m);
@@ -149,6 +156,8 @@ static void send_statement(struct migrator *m);
 static void record_migration(struct migrator *m);
 static void migration_applied(struct migrator *m);
 static void migration_failed(struct migrator *m);
+static bool more_pending(const struct migrator *m);
+static void new_session(struct migrator *m, const struct migration *after);
 static void lock_timed_out(struct migrator *m);
 static void find_blockers(struct migrator *m);
 static int backup_start(struct migrator *m);
@@ -613,7 +622,7 @@ void migrator_start(struct migrator *m)
 	m->cur = 0;
 	m->cur_ordinal = 0;
 	m->npending = 0;
-	m->bookkeeping_ready = false;
+	m->resuming = false;
 	m->phase = PHASE_PREPARING;
 	if (m->dry_run) {
 		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
@@ -621,6 +630,12 @@ void migrator_start(struct migrator *m)
 	}
 	notify_migration_lock(NULL);
 	event_add(m->progress, &tv);
+	take_lock(m);
+}
+
+static void take_lock(struct migrator *m)
+{
+	m->bookkeeping_ready = false;
 	/* the DBA's timeouts are for the application: an index build or a wait
 	 * for another instance's migrations must not be cut short by them */
 	send_sql(m, SESSION_SETUP_SQL MIGRATION_LOCK_TRY_SQL ", " BOOKKEEPING_READY_SQL, lock_tried);
@@ -916,6 +931,7 @@ static enum migrate_result check_environment_rules(const struct migrator *m)
 static void plan_ready(struct migrator *m, PGresult *res)
 {
 	enum migrate_result allowed;
+	size_t done_before = m->cur_ordinal;
 
 	if (plan(m, res) < 0 || check_syntax(m) < 0) {
 		finish(m, MIGRATE_FAILED);
@@ -927,6 +943,16 @@ static void plan_ready(struct migrator *m, PGresult *res)
 	}
 	if (m->dry_run) {
 		finish(m, MIGRATE_OK);
+		return;
+	}
+	if (m->resuming) {
+		/* the lock again, in a new session: what is still pending (another
+		 * instance may have applied some meanwhile), without the backup and
+		 * the compatibility step that came before the first file */
+		m->resuming = false;
+		m->npending += done_before;
+		m->cur = 0;
+		apply_next(m);
 		return;
 	}
 	if (m->npending == 0) {
@@ -1317,7 +1343,59 @@ static void migration_applied(struct migrator *m)
 	m->applied_now++;
 	m->applied_total++;
 	m->cur++;
+	if (migfile_may_define_setting(mig->sql, mig->sql_len) && more_pending(m)) {
+		new_session(m, mig);
+		return;
+	}
 	apply_next(m);
+}
+
+static bool more_pending(const struct migrator *m)
+{
+	size_t i;
+
+	for (i = m->cur; i < m->set->n; i++)
+		if (m->pending[i])
+			return true;
+	return false;
+}
+
+/* A custom setting that a file defined ("SET app.x = ..." or set_config())
+ * stays defined in its session, reading '' where a new session reads NULL,
+ * and no statement undefines it: the next file gets a new connection.  The
+ * file is committed and recorded, so the lock is let go of in between; the
+ * new session takes it again (after another instance, if one was waiting:
+ * its work is read back as applied) and reads what is still pending, as a
+ * run does at its start.  Files that set no custom setting, the usual case,
+ * run in the same session one after the other. */
+static void new_session(struct migrator *m, const struct migration *after)
+{
+	log_debug("%s may have defined a custom setting: the next migration runs in a new session", after->name);
+	m->phase = PHASE_PREPARING;
+	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked_for_new_session);
+}
+
+static void unlocked_for_new_session(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	if (db_connect(m->db, NEW_SESSION_CONNECT_TIMEOUT_SEC, reconnected, m) < 0)
+		report_lost(m);
+}
+
+static void reconnected(struct db *db, bool ok, void *arg)
+{
+	struct migrator *m = arg;
+
+	(void)db;
+	if (!ok) {
+		report_lost(m);
+		return;
+	}
+	m->resuming = true;
+	take_lock(m);
 }
 
 /* The file failed and was reported: a transactional one is rolled back

@@ -2,7 +2,10 @@
 one file leaves in the session (temporary tables, prepared statements,
 cursors WITH HOLD, LISTENs, settings, roles, sequence state) is gone before
 the next file runs, whether the first file ran in a transaction or not; the
-migration lock, a session advisory lock, is kept all the while.  A
+migration lock, a session advisory lock, is kept all the while.  A custom
+setting ("app.tenant"), which no statement can undefine, is the exception:
+after a file that may define one the next file runs in a new session, which
+takes the lock again.  A
 no-transaction file retried after a lock timeout goes on in the session it
 set up."""
 import threading
@@ -90,15 +93,66 @@ def test_settings_are_back_to_the_defaults(db, tmp_path, first_no_tx):
     assert db.query("SELECT to_regclass('public.seen') IS NOT NULL") == [(True,)]
 
 
+CUSTOM_SETTINGS = {
+    "set": "SET app.tenant = 'leaked';\n",
+    "set_config": "SELECT set_config('app.tenant', 'leaked', false);\n",
+    "set_local": "BEGIN;\nSET LOCAL app.tenant = 'leaked';\nCOMMIT;\n",
+    "function_set_clause": "CREATE FUNCTION leak() RETURNS int LANGUAGE sql SET app.tenant = 'leaked' "
+                           "AS 'SELECT 1';\nSELECT leak();\n",
+}
+
+
 @both
-def test_custom_setting_has_no_value_in_the_next_file(db, tmp_path, first_no_tx):
+@pytest.mark.parametrize("how", sorted(CUSTOM_SETTINGS))
+def test_custom_setting_is_undefined_in_the_next_file(db, tmp_path, first_no_tx, how):
     """PostgreSQL cannot undefine a custom setting in a session: after
-    RESET it reads '' where a new connection reads NULL (README says so)."""
-    two_files(db, tmp_path, "SET app.tenant = 'leaked';\nSELECT set_config('app.other', 'leaked', false);\n",
+    RESET it reads '' where a new connection reads NULL.  So the next file
+    runs in a new session, where it reads NULL, as with psql -f per file."""
+    first = CUSTOM_SETTINGS[how]
+    if how == "set_local" and not first_no_tx:
+        first = "SET LOCAL app.tenant = 'leaked';\n"
+    two_files(db, tmp_path, first,
               "CREATE TABLE seen AS SELECT current_setting('app.tenant', true) AS a, "
-              "current_setting('app.other', true) AS b;\n", first_no_tx)
-    (a, b), = db.query("SELECT a, b FROM seen")
-    assert a in (None, "") and b in (None, ""), (a, b)
+              "current_setting('app.tenant', true) IS NULL AS undefined;\n", first_no_tx)
+    assert db.query("SELECT a, undefined FROM seen") == [(None, True)]
+
+
+def backends_of(db, tmp_path, files):
+    """Runs files (each records its backend pid and whether that session
+    holds the migration lock) and returns [(version, pid, holds lock)]."""
+    db.query("CREATE TABLE backends (v int, pid int, locked bool)")
+    record = ("INSERT INTO backends SELECT %d, pg_backend_pid(), EXISTS (SELECT FROM pg_locks WHERE "
+              "locktype = 'advisory' AND pid = pg_backend_pid() AND classid = 1835885684 AND objid = 1 "
+              "AND granted);\n")
+    mdir = migrations_dir(tmp_path, {name: body + record % (i + 1)
+                                     for i, (name, body) in enumerate(files)})
+    r = up(db, mdir)
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == list(range(1, len(files) + 1))
+    return db.query("SELECT v, pid, locked FROM backends ORDER BY v")
+
+
+def test_files_without_custom_settings_share_one_session(db, tmp_path):
+    """The usual case costs no connection: one session for every file."""
+    rows = backends_of(db, tmp_path, [("001_a.sql", "SET search_path = public;\n"),
+                                      ("002_b.sql", "CREATE TABLE t (x int);\n"),
+                                      ("003_c.sql", "UPDATE backends SET v = v;\n")])
+    assert len({pid for (_, pid, _) in rows}) == 1, rows
+    assert all(locked for (_, _, locked) in rows), rows
+
+
+@both
+def test_the_file_after_a_custom_setting_holds_the_lock_in_its_new_session(db, tmp_path, first_no_tx):
+    rows = backends_of(db, tmp_path, [("001_a.sql", (NO_TX if first_no_tx else "") + "SET app.x = 'v';\n"),
+                                      ("002_b.sql", "CREATE TABLE t (x int);\n"),
+                                      ("003_c.sql", "SELECT 1;\n")])
+    (_, p1, l1), (_, p2, l2), (_, p3, l3) = rows
+    assert p1 != p2 and p2 == p3, rows
+    assert l1 and l2 and l3, rows
+    # the first session is gone: it held the lock, and nothing else does now
+    assert db.query("SELECT count(*) FROM pg_stat_activity WHERE pid = %s" % p1) == [(0,)]
+    assert db.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1835885684 "
+                    "AND objid = 1") == [(0,)]
 
 
 @both

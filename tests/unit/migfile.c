@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -197,8 +198,38 @@ static void test_tool_layouts(void)
 	clear();
 }
 
+static bool defines(const char *sql)
+{
+	return migfile_may_define_setting(sql, strlen(sql));
+}
+
+static void test_may_define_setting(void)
+{
+	ok(defines("SET app.tenant = 'x';"), "SET of a qualified name");
+	ok(defines("begin;\n  set local app.x to 'v';"), "SET LOCAL, lower case");
+	ok(defines("SET SESSION myext.level = 2"), "SET SESSION");
+	ok(defines("RESET app.x;"), "RESET of a qualified name");
+	ok(defines("SET \"app\".x = 1"), "quoted first part");
+	ok(defines("SET \"app.x\" = 1"), "quoted name with a dot");
+	ok(defines("SELECT set_config('app.x', 'v', false);"), "set_config()");
+	ok(defines("SELECT pg_catalog.SET_CONFIG('app.x', 'v', true);"), "qualified set_config(), any case");
+	ok(defines("CREATE FUNCTION f() RETURNS int LANGUAGE sql\nSET app.x = 'v' AS 'select 1';"),
+	   "a function's SET clause");
+	ok(defines("ALTER ROLE r SET app.x = 'v';"), "a role's SET");
+	ok(!defines("SET search_path = public;\nSET LOCAL work_mem = '8MB';\nRESET ALL;"), "built-in settings");
+	ok(!defines("SET SESSION AUTHORIZATION DEFAULT; SET ROLE NONE;"), "SET SESSION AUTHORIZATION, SET ROLE");
+	ok(!defines("UPDATE t SET x = s.y FROM s;"), "UPDATE ... SET of a column");
+	ok(!defines("ALTER TABLE t ALTER COLUMN c SET DEFAULT 0;"), "SET DEFAULT");
+	ok(!defines("CREATE TABLE offset_x (reset_at timestamptz, set_by text);"), "set and reset inside words");
+	ok(!defines("CREATE FUNCTION my_set_config() RETURNS int LANGUAGE sql AS 'select 1';"),
+	   "set_config inside a longer name");
+	ok(!defines("SET"), "SET at the end");
+	ok(!defines(""), "empty");
+}
+
 int main(void)
 {
+	test_may_define_setting();
 	test_sha256();
 	test_shipped_checksums();
 	enum migfile_kind kind;
