@@ -212,3 +212,27 @@ def test_no_transaction_retry_after_lock_timeout_keeps_the_files_session(db, tmp
                     "AND table_name = 't' AND column_name = 'y'") == [(1,)]
     assert db.query("SELECT lt FROM app.seen") == [("200ms",)]
     assert versions(db) == [1]
+
+
+def test_another_instance_may_take_the_lock_between_sessions(db, tmp_path):
+    """The lock is let go of between the old session and the new one: an
+    instance already waiting for it applies what is left, and the first
+    one, its lock back, finds nothing pending.  Each file runs once."""
+    db.query("CREATE TABLE ran (v int)")
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "SET app.x = 'v';\nINSERT INTO ran VALUES (1);\nSELECT pg_sleep(1.5);\n",
+        "002_b.sql": "INSERT INTO ran VALUES (2);\n",
+        "003_c.sql": "INSERT INTO ran VALUES (3);\n"})
+    results = {}
+    first = threading.Thread(target=lambda: results.__setitem__("first", up(db, mdir)))
+    first.start()
+    time.sleep(0.7)
+    results["second"] = up(db, mdir)
+    first.join()
+    assert results["first"].returncode == 0, results["first"].stderr
+    assert results["second"].returncode == 0, results["second"].stderr
+    assert "another instance is applying migrations" in results["second"].stderr
+    assert db.query("SELECT v FROM ran ORDER BY v") == [(1,), (2,), (3,)]
+    assert versions(db) == [1, 2, 3]
+    applied = sum(results[k].stderr.count("applied migration") for k in ("first", "second"))
+    assert applied == 3, (results["first"].stderr, results["second"].stderr)
