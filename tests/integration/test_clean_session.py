@@ -236,3 +236,30 @@ def test_another_instance_may_take_the_lock_between_sessions(db, tmp_path):
     assert versions(db) == [1, 2, 3]
     applied = sum(results[k].stderr.count("applied migration") for k in ("first", "second"))
     assert applied == 3, (results["first"].stderr, results["second"].stderr)
+
+
+def test_a_failed_reconnect_leaves_the_files_before_it_applied(db, tmp_path):
+    """The new connection fails (the first file took away the daemon's
+    role's LOGIN): the run ends as with a lost database, the first file
+    stays applied and recorded, nothing of the second ran, no lock is
+    left, and the next run applies the second."""
+    role = "rc_" + db.name[-20:].replace("-", "_")
+    db.query("CREATE ROLE %s LOGIN SUPERUSER" % role)
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "SET app.x = 'v';\nALTER ROLE %s NOLOGIN;\n" % role,
+        "002_b.sql": "CREATE TABLE b (x int);\n"})
+    conninfo = db.conninfo + " user=" + role
+    try:
+        r = run(["-d", conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+        assert r.returncode == 69, r.stderr
+        assert "database connection lost during migrations" in r.stderr
+        assert versions(db) == [1]
+        assert db.query("SELECT to_regclass('public.b') IS NULL") == [(True,)]
+        assert db.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND classid = 1835885684") == [(0,)]
+        db.query("ALTER ROLE %s LOGIN" % role)
+        r = run(["-d", conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+        assert r.returncode == 0, r.stderr
+        assert versions(db) == [1, 2]
+    finally:
+        db.query("DROP OWNED BY %s; DROP ROLE %s" % (role, role))
