@@ -933,7 +933,8 @@ static void plan_ready(struct migrator *m, PGresult *res)
 	enum migrate_result allowed;
 	size_t done_before = m->cur_ordinal;
 
-	if (plan(m, res) < 0 || check_syntax(m) < 0) {
+	/* the files were checked before the first one ran */
+	if (plan(m, res) < 0 || (!m->resuming && check_syntax(m) < 0)) {
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
