@@ -263,3 +263,19 @@ def test_a_failed_reconnect_leaves_the_files_before_it_applied(db, tmp_path):
         assert versions(db) == [1, 2]
     finally:
         db.query("DROP OWNED BY %s; DROP ROLE %s" % (role, role))
+
+
+def test_the_daemon_goes_on_in_the_new_session_and_counts_on(db, tmp_path, notify, daemons):
+    """run: the file after a custom setting reads NULL, the progress goes
+    on counting the whole run (2/3, 3/3), READY=1 comes after the last."""
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "SELECT set_config('app.x', 'v', false);\n",
+        "002_b.sql": "CREATE TABLE seen AS SELECT current_setting('app.x', true) AS a;\n",
+        "003_c.sql": "CREATE TABLE c (x int);\n"})
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + mdir], notify=notify)
+    assert notify.wait_for(lambda l: l == "READY=1", timeout=30), d.stderr()
+    assert versions(db) == [1, 2, 3]
+    assert db.query("SELECT a FROM seen") == [(None,)]
+    statuses = [l for l in notify.lines() if l.startswith("STATUS=")]
+    assert any("applying 002_b (2/3)" in s for s in statuses), statuses
+    assert any("applying 003_c (3/3)" in s for s in statuses), statuses
