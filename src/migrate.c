@@ -622,6 +622,7 @@ void migrator_start(struct migrator *m)
 	m->cur = 0;
 	m->cur_ordinal = 0;
 	m->npending = 0;
+	m->bookkeeping_ready = false;
 	m->resuming = false;
 	m->phase = PHASE_PREPARING;
 	if (m->dry_run) {
@@ -1371,7 +1372,8 @@ static bool more_pending(const struct migrator *m)
  * run in the same session one after the other. */
 static void new_session(struct migrator *m, const struct migration *after)
 {
-	log_debug("%s may have defined a custom setting: the next migration runs in a new session", after->name);
+	log_info("%s may have defined a custom setting (SET or RESET of a qualified name, or set_config): "
+		 "the next migration runs in a new session", after->name);
 	m->phase = PHASE_PREPARING;
 	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked_for_new_session);
 }
