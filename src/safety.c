@@ -1,0 +1,784 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <pg_query.h>
+
+#include "safety.h"
+#include "sqlsplit.h"
+
+const char *const safety_checks[] = {
+	"create_index_not_concurrently",
+	"alter_column_type",
+	"add_column_not_null_no_default",
+	"add_constraint_not_valid",
+	"set_not_null",
+	"volatile_default",
+	"rename_column",
+	"rename_table",
+	"drop_column",
+	"drop_table",
+	NULL,
+};
+
+int safety_check_index(const char *name, size_t len)
+{
+	int i;
+
+	for (i = 0; safety_checks[i] != NULL; i++)
+		if (strlen(safety_checks[i]) == len && strncmp(safety_checks[i], name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- a small JSON reader for libpg_query's parse tree ----------------------
+ * The tree is machine-written JSON: objects, arrays, strings, numbers,
+ * true/false/null.  Values are kept as a tree of nodes. */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jnode {
+	enum jtype type;
+	bool b;
+	char *s;                  /* J_STR */
+	size_t n;                 /* J_ARR, J_OBJ */
+	char **keys;              /* J_OBJ */
+	struct jnode **vals;      /* J_ARR, J_OBJ */
+};
+
+struct jreader {
+	const char *p, *end;
+	int depth;
+};
+
+static void jfree(struct jnode *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	for (i = 0; i < j->n; i++) {
+		if (j->keys)
+			free(j->keys[i]);
+		jfree(j->vals[i]);
+	}
+	free(j->keys);
+	free(j->vals);
+	free(j->s);
+	free(j);
+}
+
+static void jws(struct jreader *r)
+{
+	while (r->p < r->end && isspace((unsigned char)*r->p))
+		r->p++;
+}
+
+static void put_utf8(char *out, size_t *o, unsigned long cp)
+{
+	if (cp < 0x80) {
+		out[(*o)++] = (char)cp;
+	} else if (cp < 0x800) {
+		out[(*o)++] = (char)(0xc0 | (cp >> 6));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		out[(*o)++] = (char)(0xe0 | (cp >> 12));
+		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	} else {
+		out[(*o)++] = (char)(0xf0 | (cp >> 18));
+		out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	}
+}
+
+static int hex4(const char *p, const char *end, unsigned long *v)
+{
+	int i;
+
+	*v = 0;
+	if (end - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		int c = (unsigned char)p[i];
+
+		if (!isxdigit(c))
+			return -1;
+		*v = *v * 16 + (unsigned long)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+	}
+	return 0;
+}
+
+/* A string at r->p (after its opening quote), decoded; NULL on error. */
+static char *jstring(struct jreader *r)
+{
+	const char *q = r->p;
+	char *out;
+	size_t o = 0;
+
+	while (q < r->end && *q != '"')
+		q += *q == '\\' ? 2 : 1;
+	if (q >= r->end)
+		return NULL;
+	/* escapes never grow: \uXXXX (6 bytes) is at most 4 bytes of UTF-8 */
+	out = malloc((size_t)(q - r->p) + 1);
+	if (out == NULL)
+		return NULL;
+	while (r->p < q) {
+		char c = *r->p++;
+		unsigned long cp, lo;
+
+		if (c != '\\') {
+			out[o++] = c;
+			continue;
+		}
+		c = *r->p++;
+		switch (c) {
+		case 'n': out[o++] = '\n'; break;
+		case 't': out[o++] = '\t'; break;
+		case 'r': out[o++] = '\r'; break;
+		case 'b': out[o++] = '\b'; break;
+		case 'f': out[o++] = '\f'; break;
+		case 'u':
+			if (hex4(r->p, q, &cp) < 0)
+				goto bad;
+			r->p += 4;
+			if (cp >= 0xd800 && cp < 0xdc00 && q - r->p >= 6 && r->p[0] == '\\' && r->p[1] == 'u' &&
+			    hex4(r->p + 2, q, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				r->p += 6;
+			}
+			put_utf8(out, &o, cp);
+			break;
+		default: out[o++] = c; break;   /* \" \\ \/ */
+		}
+	}
+	out[o] = '\0';
+	r->p = q + 1;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static struct jnode *jvalue(struct jreader *r);
+
+static int jappend(struct jnode *j, char *key, struct jnode *v)
+{
+	struct jnode **vals = realloc(j->vals, (j->n + 1) * sizeof(*vals));
+
+	if (vals == NULL)
+		return -1;
+	j->vals = vals;
+	if (j->type == J_OBJ) {
+		char **keys = realloc(j->keys, (j->n + 1) * sizeof(*keys));
+
+		if (keys == NULL)
+			return -1;
+		j->keys = keys;
+		j->keys[j->n] = key;
+	}
+	j->vals[j->n++] = v;
+	return 0;
+}
+
+static struct jnode *jcontainer(struct jreader *r, enum jtype type)
+{
+	struct jnode *j = calloc(1, sizeof(*j));
+	char close = type == J_OBJ ? '}' : ']';
+
+	if (j == NULL)
+		return NULL;
+	j->type = type;
+	jws(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return j;
+	}
+	for (;;) {
+		char *key = NULL;
+		struct jnode *v;
+
+		jws(r);
+		if (type == J_OBJ) {
+			if (r->p >= r->end || *r->p != '"')
+				goto bad;
+			r->p++;
+			if ((key = jstring(r)) == NULL)
+				goto bad;
+			jws(r);
+			if (r->p >= r->end || *r->p != ':') {
+				free(key);
+				goto bad;
+			}
+			r->p++;
+		}
+		v = jvalue(r);
+		if (v == NULL || jappend(j, key, v) < 0) {
+			free(key);
+			jfree(v);
+			goto bad;
+		}
+		jws(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == close) {
+			r->p++;
+			return j;
+		}
+		goto bad;
+	}
+bad:
+	jfree(j);
+	return NULL;
+}
+
+static struct jnode *jvalue(struct jreader *r)
+{
+	struct jnode *j;
+
+	jws(r);
+	if (r->p >= r->end || ++r->depth > 1000)
+		return NULL;
+	if (*r->p == '{' || *r->p == '[') {
+		char c = *r->p++;
+
+		j = jcontainer(r, c == '{' ? J_OBJ : J_ARR);
+		r->depth--;
+		return j;
+	}
+	r->depth--;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	if (*r->p == '"') {
+		r->p++;
+		j->type = J_STR;
+		if ((j->s = jstring(r)) == NULL) {
+			free(j);
+			return NULL;
+		}
+	} else if (r->end - r->p >= 4 && strncmp(r->p, "true", 4) == 0) {
+		j->type = J_BOOL;
+		j->b = true;
+		r->p += 4;
+	} else if (r->end - r->p >= 5 && strncmp(r->p, "false", 5) == 0) {
+		j->type = J_BOOL;
+		r->p += 5;
+	} else if (r->end - r->p >= 4 && strncmp(r->p, "null", 4) == 0) {
+		r->p += 4;
+	} else if (*r->p == '-' || isdigit((unsigned char)*r->p)) {
+		j->type = J_NUM;
+		r->p++;
+		while (r->p < r->end && strchr("0123456789.eE+-", *r->p) != NULL)
+			r->p++;
+	} else {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static struct jnode *jparse(const char *text)
+{
+	struct jreader r = { text, text + strlen(text), 0 };
+
+	return jvalue(&r);
+}
+
+static const struct jnode *jget(const struct jnode *j, const char *key)
+{
+	size_t i;
+
+	if (j == NULL || j->type != J_OBJ)
+		return NULL;
+	for (i = 0; i < j->n; i++)
+		if (strcmp(j->keys[i], key) == 0)
+			return j->vals[i];
+	return NULL;
+}
+
+static const char *jstr(const struct jnode *j, const char *key)
+{
+	const struct jnode *v = jget(j, key);
+
+	return v != NULL && v->type == J_STR ? v->s : NULL;
+}
+
+static bool jtrue(const struct jnode *j, const char *key)
+{
+	const struct jnode *v = jget(j, key);
+
+	return v != NULL && v->type == J_BOOL && v->b;
+}
+
+static bool jis(const struct jnode *j, const char *key, const char *value)
+{
+	const char *s = jstr(j, key);
+
+	return s != NULL && strcmp(s, value) == 0;
+}
+
+/* The last {"String":{"sval":...}} of a list such as funcname or a type's
+ * names. */
+static const char *last_name(const struct jnode *list)
+{
+	const char *s = NULL;
+	size_t i;
+
+	for (i = 0; list != NULL && list->type == J_ARR && i < list->n; i++) {
+		const char *v = jstr(jget(list->vals[i], "String"), "sval");
+
+		if (v != NULL)
+			s = v;
+	}
+	return s;
+}
+
+/* ---- the checks ------------------------------------------------------------ */
+
+struct table_name {
+	const char *schema, *name;
+};
+
+struct checker {
+	struct safety_report *out;
+	const struct sql_script *script;
+	int line;
+	struct table_name *created;   /* tables this file created so far */
+	size_t ncreated;
+	struct table_name *validated; /* tables with VALIDATE CONSTRAINT so far */
+	size_t nvalidated;
+	bool oom;
+};
+
+static bool same_table(const struct table_name *a, const char *schema, const char *name)
+{
+	/* unqualified matches any schema: the file most likely means the one it created */
+	return strcmp(a->name, name) == 0 &&
+	       (a->schema[0] == '\0' || schema[0] == '\0' || strcmp(a->schema, schema) == 0);
+}
+
+static bool listed(const struct table_name *list, size_t n, const char *schema, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (same_table(&list[i], schema, name))
+			return true;
+	return false;
+}
+
+static void remember(struct checker *c, struct table_name **list, size_t *n, const struct jnode *rel)
+{
+	const char *name = jstr(rel, "relname");
+	struct table_name *l;
+
+	if (name == NULL)
+		return;
+	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL) {
+		c->oom = true;
+		return;
+	}
+	*list = l;
+	l[*n].schema = jstr(rel, "schemaname") ? jstr(rel, "schemaname") : "";
+	l[*n].name = name;
+	(*n)++;
+}
+
+static void add(struct checker *c, const char *check, const char *schema, const char *table,
+		const char *column, const char *safe, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+static void add(struct checker *c, const char *check, const char *schema, const char *table,
+		const char *column, const char *safe, const char *fmt, ...)
+{
+	struct safety_finding *f, *items;
+	va_list ap;
+	char what[512];
+	int idx = safety_check_index(check, strlen(check));
+
+	if (table == NULL)
+		return;
+	if (schema == NULL)
+		schema = "";
+	if (listed(c->created, c->ncreated, schema, table))
+		return;
+	items = realloc(c->out->items, (c->out->n + 1) * sizeof(*items));
+	if (items == NULL) {
+		c->oom = true;
+		return;
+	}
+	c->out->items = items;
+	f = &items[c->out->n];
+	memset(f, 0, sizeof(*f));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	f->check = safety_checks[idx];
+	f->line = c->line;
+	f->schema = strdup(schema);
+	f->table = strdup(table);
+	f->column = column ? strdup(column) : NULL;
+	f->what = strdup(what);
+	f->safe = safe;
+	f->allowed = idx >= 0 && (c->script->allow_unsafe & (1u << idx)) != 0;
+	f->rows = -1;
+	c->out->n++;
+	if (f->schema == NULL || f->table == NULL || (column && f->column == NULL) || f->what == NULL)
+		c->oom = true;
+}
+
+/* Functions whose value differs per row: as a new column's default they
+ * make ALTER TABLE ADD COLUMN fill every row, rewriting the table.  (A
+ * stable one such as now() is evaluated once and stored as the default
+ * for the existing rows: no rewrite.) */
+static const char *const volatile_functions[] = {
+	"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
+	"clock_timestamp", "timeofday", "nextval", "gen_random_bytes", "random_normal", "setseed",
+	NULL,
+};
+
+static const char *volatile_call(const struct jnode *j)
+{
+	size_t i;
+
+	if (j == NULL || (j->type != J_OBJ && j->type != J_ARR))
+		return NULL;
+	if (j->type == J_OBJ) {
+		const struct jnode *call = jget(j, "FuncCall");
+		const char *name = call ? last_name(jget(call, "funcname")) : NULL;
+
+		for (i = 0; name != NULL && volatile_functions[i] != NULL; i++)
+			if (strcmp(name, volatile_functions[i]) == 0)
+				return name;
+	}
+	for (i = 0; i < j->n; i++) {
+		const char *v = volatile_call(j->vals[i]);
+
+		if (v != NULL)
+			return v;
+	}
+	return NULL;
+}
+
+static bool is_serial(const char *type)
+{
+	static const char *const serials[] = { "serial", "serial2", "serial4", "serial8", "smallserial",
+					       "bigserial", NULL };
+	size_t i;
+
+	for (i = 0; type != NULL && serials[i] != NULL; i++)
+		if (strcmp(type, serials[i]) == 0)
+			return true;
+	return false;
+}
+
+#define SAFE_INDEX "CREATE INDEX CONCURRENTLY in a file with \"-- momentum-maintd: no-transaction\""
+#define SAFE_TYPE "add a new column of the new type, backfill it in batches, switch the application, " \
+	"then drop the old column"
+#define SAFE_NOT_NULL_COLUMN "add the column with a constant DEFAULT (no rewrite since PostgreSQL 11), " \
+	"or nullable first, backfill, then add the NOT NULL"
+#define SAFE_CONSTRAINT "ADD CONSTRAINT ... NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in a " \
+	"later migration (it does not block writes)"
+#define SAFE_SET_NOT_NULL "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT c, " \
+	"then SET NOT NULL (it uses the validated check, no scan) and drop c"
+#define SAFE_VOLATILE "add the column without a default (or with a constant one), backfill it in " \
+	"batches, then SET DEFAULT for new rows"
+#define SAFE_RENAME_COLUMN "add the new column, write both, move the readers, then drop the old one " \
+	"in a later release"
+#define SAFE_RENAME_TABLE "create a view under the old name (or rename in a release where no code " \
+	"reads the old name)"
+#define SAFE_DROP "release code that no longer reads it first, then drop it in a later migration"
+
+static void check_add_column(struct checker *c, const struct jnode *rel, const struct jnode *def)
+{
+	const char *schema = jstr(rel, "schemaname"), *table = jstr(rel, "relname");
+	const struct jnode *col = jget(def, "ColumnDef"), *cons = jget(col, "constraints");
+	const char *name = jstr(col, "colname");
+	const char *type = last_name(jget(jget(col, "typeName"), "names"));
+	bool not_null = false, has_default = false;
+	const char *vol = NULL;
+	size_t i;
+
+	for (i = 0; cons != NULL && cons->type == J_ARR && i < cons->n; i++) {
+		const struct jnode *k = jget(cons->vals[i], "Constraint");
+		const char *ct = jstr(k, "contype");
+
+		if (ct == NULL)
+			continue;
+		if (strcmp(ct, "CONSTR_NOTNULL") == 0 || strcmp(ct, "CONSTR_PRIMARY") == 0)
+			not_null = true;
+		else if (strcmp(ct, "CONSTR_DEFAULT") == 0) {
+			has_default = true;
+			vol = volatile_call(jget(k, "raw_expr"));
+		} else if (strcmp(ct, "CONSTR_IDENTITY") == 0) {
+			has_default = true;
+			vol = "an identity sequence";
+		} else if (strcmp(ct, "CONSTR_GENERATED") == 0) {
+			has_default = true;
+			vol = "a stored generated expression";
+		}
+	}
+	if (is_serial(type)) {
+		has_default = true;
+		vol = type;
+	}
+	if (not_null && !has_default)
+		add(c, "add_column_not_null_no_default", schema, table, name, SAFE_NOT_NULL_COLUMN,
+		    "ADD COLUMN %s NOT NULL without a default fails on a table with rows, or needs its rows "
+		    "checked under an ACCESS EXCLUSIVE lock", name ? name : "?");
+	if (vol != NULL)
+		add(c, "volatile_default", schema, table, name, SAFE_VOLATILE,
+		    "ADD COLUMN %s with a value per row (%s) rewrites the table under an ACCESS EXCLUSIVE lock",
+		    name ? name : "?", vol);
+}
+
+static void check_alter_table(struct checker *c, const struct jnode *st)
+{
+	const struct jnode *rel = jget(st, "relation"), *cmds = jget(st, "cmds");
+	const char *schema = jstr(rel, "schemaname"), *table = jstr(rel, "relname");
+	size_t i;
+
+	if (jstr(st, "objtype") != NULL && !jis(st, "objtype", "OBJECT_TABLE"))
+		return;
+	for (i = 0; cmds != NULL && cmds->type == J_ARR && i < cmds->n; i++) {
+		const struct jnode *cmd = jget(cmds->vals[i], "AlterTableCmd"), *def = jget(cmd, "def");
+		const char *sub = jstr(cmd, "subtype"), *col = jstr(cmd, "name");
+
+		if (sub == NULL)
+			continue;
+		if (strcmp(sub, "AT_AddColumn") == 0) {
+			check_add_column(c, rel, def);
+		} else if (strcmp(sub, "AT_AlterColumnType") == 0) {
+			add(c, "alter_column_type", schema, table, col, SAFE_TYPE,
+			    "ALTER COLUMN %s TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock "
+			    "(unless the new type is binary-compatible)", col ? col : "?");
+		} else if (strcmp(sub, "AT_AddConstraint") == 0) {
+			const struct jnode *k = jget(def, "Constraint");
+			bool fk = jis(k, "contype", "CONSTR_FOREIGN"), ck = jis(k, "contype", "CONSTR_CHECK");
+
+			if ((fk || ck) && !jtrue(k, "skip_validation"))
+				add(c, "add_constraint_not_valid", schema, table, NULL, SAFE_CONSTRAINT,
+				    "ADD CONSTRAINT %s%s%s without NOT VALID checks every row while it blocks writes",
+				    fk ? "FOREIGN KEY" : "CHECK", jstr(k, "conname") ? " " : "",
+				    jstr(k, "conname") ? jstr(k, "conname") : "");
+		} else if (strcmp(sub, "AT_SetNotNull") == 0) {
+			if (!listed(c->validated, c->nvalidated, schema ? schema : "", table ? table : ""))
+				add(c, "set_not_null", schema, table, col, SAFE_SET_NOT_NULL,
+				    "ALTER COLUMN %s SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock "
+				    "unless a validated CHECK (%s IS NOT NULL) exists", col ? col : "?", col ? col : "?");
+		} else if (strcmp(sub, "AT_DropColumn") == 0) {
+			add(c, "drop_column", schema, table, col, SAFE_DROP,
+			    "DROP COLUMN %s breaks application code that still reads it", col ? col : "?");
+		} else if (strcmp(sub, "AT_ValidateConstraint") == 0) {
+			remember(c, &c->validated, &c->nvalidated, rel);
+		}
+	}
+}
+
+static void check_statement(struct checker *c, const struct jnode *stmt)
+{
+	const struct jnode *st;
+	size_t i;
+
+	if ((st = jget(stmt, "CreateStmt")) != NULL) {
+		remember(c, &c->created, &c->ncreated, jget(st, "relation"));
+	} else if ((st = jget(stmt, "CreateTableAsStmt")) != NULL) {
+		remember(c, &c->created, &c->ncreated, jget(jget(st, "into"), "rel"));
+	} else if ((st = jget(stmt, "IndexStmt")) != NULL) {
+		const struct jnode *rel = jget(st, "relation");
+
+		if (!jtrue(st, "concurrent"))
+			add(c, "create_index_not_concurrently", jstr(rel, "schemaname"), jstr(rel, "relname"), NULL,
+			    SAFE_INDEX, "CREATE %sINDEX without CONCURRENTLY blocks writes to the table while it builds",
+			    jtrue(st, "unique") ? "UNIQUE " : "");
+	} else if ((st = jget(stmt, "AlterTableStmt")) != NULL) {
+		check_alter_table(c, st);
+	} else if ((st = jget(stmt, "RenameStmt")) != NULL) {
+		const struct jnode *rel = jget(st, "relation");
+
+		if (jis(st, "renameType", "OBJECT_COLUMN") && jis(st, "relationType", "OBJECT_TABLE"))
+			add(c, "rename_column", jstr(rel, "schemaname"), jstr(rel, "relname"), jstr(st, "subname"),
+			    SAFE_RENAME_COLUMN, "RENAME COLUMN %s TO %s breaks application code that still reads %s",
+			    jstr(st, "subname") ? jstr(st, "subname") : "?",
+			    jstr(st, "newname") ? jstr(st, "newname") : "?",
+			    jstr(st, "subname") ? jstr(st, "subname") : "?");
+		else if (jis(st, "renameType", "OBJECT_TABLE"))
+			add(c, "rename_table", jstr(rel, "schemaname"), jstr(rel, "relname"), NULL, SAFE_RENAME_TABLE,
+			    "RENAME TO %s breaks application code that still reads the old name",
+			    jstr(st, "newname") ? jstr(st, "newname") : "?");
+	} else if ((st = jget(stmt, "DropStmt")) != NULL && jis(st, "removeType", "OBJECT_TABLE")) {
+		const struct jnode *objs = jget(st, "objects");
+
+		for (i = 0; objs != NULL && objs->type == J_ARR && i < objs->n; i++) {
+			const struct jnode *items = jget(jget(objs->vals[i], "List"), "items");
+			const char *parts[3] = { NULL, NULL, NULL };
+			size_t k, np = 0;
+
+			for (k = 0; items != NULL && items->type == J_ARR && k < items->n && np < 3; k++)
+				parts[np++] = jstr(jget(items->vals[k], "String"), "sval");
+			if (np == 1)
+				add(c, "drop_table", NULL, parts[0], NULL, SAFE_DROP,
+				    "DROP TABLE breaks application code that still reads it");
+			else if (np >= 2)
+				add(c, "drop_table", parts[np - 2], parts[np - 1], NULL, SAFE_DROP,
+				    "DROP TABLE breaks application code that still reads it");
+		}
+	}
+}
+
+int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out)
+{
+	struct checker c = { .out = out, .script = script };
+	/* the parse trees stay alive until the end: remembered names point into them */
+	struct jnode **trees = calloc(script->n + 1, sizeof(*trees));
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (trees == NULL)
+		return -1;
+	for (i = 0; i < script->n && !c.oom; i++) {
+		const struct sql_stmt *st = &script->stmts[i];
+		char *text = strndup(sql + st->start, st->len);
+		PgQueryParseResult r;
+		const struct jnode *stmts;
+		size_t k;
+
+		if (text == NULL) {
+			c.oom = true;
+			break;
+		}
+		r = pg_query_parse(text);
+		free(text);
+		if (r.error == NULL && r.parse_tree != NULL)
+			trees[i] = jparse(r.parse_tree);
+		pg_query_free_parse_result(r);
+		stmts = jget(trees[i], "stmts");
+		c.line = st->line;
+		for (k = 0; stmts != NULL && stmts->type == J_ARR && k < stmts->n; k++)
+			check_statement(&c, jget(stmts->vals[k], "stmt"));
+	}
+	for (i = 0; i < script->n; i++)
+		jfree(trees[i]);
+	free(trees);
+	free(c.created);
+	free(c.validated);
+	if (c.oom) {
+		safety_report_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+void safety_report_free(struct safety_report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->items[i].schema);
+		free(r->items[i].table);
+		free(r->items[i].column);
+		free(r->items[i].what);
+	}
+	free(r->items);
+	r->items = NULL;
+	r->n = 0;
+}
+
+static size_t quote_ident(const char *s, char *out, size_t size, size_t o)
+{
+	if (o + 1 < size)
+		out[o++] = '"';
+	for (; *s && o + 2 < size; s++) {
+		if (*s == '"')
+			out[o++] = '"';
+		out[o++] = *s;
+	}
+	if (o + 1 < size)
+		out[o++] = '"';
+	out[o < size ? o : size - 1] = '\0';
+	return o;
+}
+
+void safety_qualified_name(const struct safety_finding *f, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	if (f->schema[0] != '\0') {
+		o = quote_ident(f->schema, out, size, 0);
+		if (o + 1 < size)
+			out[o++] = '.';
+	}
+	quote_ident(f->table, out, size, o);
+}
+
+void safety_display_name(const struct safety_finding *f, char *out, size_t size)
+{
+	snprintf(out, size, "%s%s%s", f->schema, f->schema[0] ? "." : "", f->table);
+}
+
+/* ---- sizes ------------------------------------------------------------------- */
+
+int size_parse(const char *s, int64_t *bytes, const char **why)
+{
+	static const struct { const char *unit; int64_t mult; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "byte", 1 }, { "bytes", 1 }, { "kb", INT64_C(1) << 10 },
+		{ "mb", INT64_C(1) << 20 }, { "gb", INT64_C(1) << 30 }, { "tb", INT64_C(1) << 40 },
+	};
+	const char *p = s;
+	char *end;
+	unsigned long long n;
+	size_t i, len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!isdigit((unsigned char)*p)) {
+		*why = "expected a number and a unit, e.g. \"10 MB\" or \"64 kB\"";
+		return -1;
+	}
+	n = strtoull(p, &end, 10);
+	p = end;
+	while (isspace((unsigned char)*p))
+		p++;
+	len = strlen(p);
+	while (len > 0 && isspace((unsigned char)p[len - 1]))
+		len--;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strlen(units[i].unit) != len || strncasecmp(p, units[i].unit, len) != 0)
+			continue;
+		if (n > (unsigned long long)(INT64_MAX / units[i].mult)) {
+			*why = "too large";
+			return -1;
+		}
+		*bytes = (int64_t)n * units[i].mult;
+		return 0;
+	}
+	*why = "unknown unit (allowed: bytes, kB, MB, GB, TB)";
+	return -1;
+}
+
+void size_format(int64_t bytes, char *out, size_t size)
+{
+	static const char *const units[] = { "bytes", "kB", "MB", "GB", "TB" };
+	int u = 0;
+	int64_t v = bytes;
+
+	/* as pg_size_pretty: the next unit from 10240 of this one, rounded */
+	while (u < 4 && (v < 0 ? -v : v) >= 10240) {
+		v = (v + 512) / 1024;
+		u++;
+	}
+	snprintf(out, size, "%" PRId64 " %s", v, units[u]);
+}
