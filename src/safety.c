@@ -782,3 +782,34 @@ void size_format(int64_t bytes, char *out, size_t size)
 	}
 	snprintf(out, size, "%" PRId64 " %s", v, units[u]);
 }
+
+void safety_judge(struct safety_finding *f, bool refuse, int64_t min_size)
+{
+	if (f->covered)
+		f->verdict = SAFETY_COVERED;
+	else if (!f->exists || f->bytes < min_size)
+		f->verdict = SAFETY_SMALL;
+	else if (f->allowed)
+		f->verdict = SAFETY_ALLOWED;
+	else
+		f->verdict = refuse ? SAFETY_REFUSED : SAFETY_WARNED;
+}
+
+void safety_describe_size(const struct safety_finding *f, char *out, size_t size)
+{
+	char bytes[32];
+
+	if (!f->exists) {
+		snprintf(out, size, "not created yet");
+		return;
+	}
+	size_format(f->bytes, bytes, sizeof(bytes));
+	if (f->rows < 0)
+		snprintf(out, size, "%s, rows unknown: never analyzed", bytes);
+	else if (f->rows >= 1e6)
+		snprintf(out, size, "%s, ~%.1fM rows", bytes, f->rows / 1e6);
+	else if (f->rows >= 1e4)
+		snprintf(out, size, "%s, ~%.0fk rows", bytes, f->rows / 1e3);
+	else
+		snprintf(out, size, "%s, ~%.0f rows", bytes, f->rows);
+}

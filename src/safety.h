@@ -16,6 +16,16 @@
 
 struct sql_script;
 
+/* What became of a finding, once the catalog's sizes are known. */
+enum safety_verdict {
+	SAFETY_UNJUDGED,
+	SAFETY_COVERED,   /* the catalog makes it safe (a validated NOT NULL check) */
+	SAFETY_SMALL,     /* table below migrations.safety_min_size (or not there yet) */
+	SAFETY_ALLOWED,   /* accepted by the file's allow-unsafe directive */
+	SAFETY_WARNED,    /* migrations.safety = warn */
+	SAFETY_REFUSED,   /* migrations.safety = refuse: nothing is applied */
+};
+
 struct safety_finding {
 	const char *check;     /* a name from safety_checks[], e.g. "alter_column_type" */
 	int line;              /* 1-based line of the statement */
@@ -29,6 +39,8 @@ struct safety_finding {
 	bool exists;
 	int64_t bytes;         /* pg_total_relation_size */
 	double rows;           /* reltuples: -1 never analyzed */
+	bool covered;          /* set_not_null: a validated CHECK (col IS NOT NULL) exists */
+	enum safety_verdict verdict;
 };
 
 struct safety_report {
@@ -53,6 +65,12 @@ void safety_report_free(struct safety_report *r);
 void safety_qualified_name(const struct safety_finding *f, char *out, size_t size);
 /* The table as written, for messages: schema.table or table. */
 void safety_display_name(const struct safety_finding *f, char *out, size_t size);
+
+/* Decides f's verdict from its sizes, the policy (refuse or warn) and the
+ * threshold in bytes. */
+void safety_judge(struct safety_finding *f, bool refuse, int64_t min_size);
+/* "12 MB, ~150k rows" (or "not created yet"). */
+void safety_describe_size(const struct safety_finding *f, char *out, size_t size);
 
 /* "10 MB", "64 kB", "1 GB", "0", "512 bytes": bytes, with PostgreSQL's
  * units (1024-based).  -1 with *why set on failure. */
