@@ -1126,7 +1126,7 @@ static void safety_log(const struct migration *mig, const struct safety_finding 
 	switch (f->verdict) {
 	case SAFETY_REFUSED:
 	case SAFETY_WARNED:
-		log_emit(f->verdict == SAFETY_REFUSED ? LOG_ERR : LOG_WARNING, NULL, LOG_FIELDS(fl),
+		log_emit(f->verdict == SAFETY_REFUSED ? LOG_ERR : LOG_WARNING, MSGID_MIGRATION_UNSAFE, LOG_FIELDS(fl),
 			 "%s:%d: %s %s: %s on %s (%s); the safe way: %s; or accept it with a line "
 			 "\"-- momentum-maintd: allow-unsafe %s\" in the file", mig->path, f->line, kind, f->check,
 			 f->what, table, size, f->safe, f->check);

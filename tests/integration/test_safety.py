@@ -190,3 +190,17 @@ def test_dry_run_locks_names_the_rewritten_tables(db, tmp_path):
     assert "rewrites" not in blocks["002_index"], "an index build does not rewrite the table"
     assert "rewrites public.small" in blocks["003_default"], r.stdout
     assert db.query("SELECT count(*) FROM pg_indexes WHERE tablename = 'big'") == [(1,)], "rolled back"
+
+
+def test_the_daemon_refuses_too_and_never_gets_ready(db, tmp_path, daemons, notify):
+    tables(db)
+    mdir = migrations_dir(tmp_path, {"001_ok.sql": "CREATE TABLE other (a int);\n",
+                                     "002_type.sql": CHECKS["alter_column_type"].format(t="big") + "\n"})
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + mdir,
+                 "--set", "migrations.safety_min_size=" + MIN_SIZE, "--set", "migrations.safety=refuse", "run"],
+                notify=notify)
+    assert d.wait(30) == 65, d.stderr()
+    assert "READY=1" not in notify.lines()
+    assert "002_type.sql:1: refused alter_column_type" in d.stderr()
+    assert applied(db) == [], "checked before the first file: nothing applied, not even 001"
+    assert db.query("SELECT to_regclass('other')") == [(None,)]
