@@ -483,6 +483,8 @@ static bool is_serial(const char *type)
 }
 
 #define SAFE_INDEX "CREATE INDEX CONCURRENTLY in a file with \"-- momentum-maintd: no-transaction\""
+#define SAFE_INDEX_CONSTRAINT "CREATE UNIQUE INDEX CONCURRENTLY (a no-transaction file), then ADD " \
+	"CONSTRAINT ... UNIQUE USING INDEX (or PRIMARY KEY USING INDEX)"
 #define SAFE_TYPE "add a new column of the new type, backfill it in batches, switch the application, " \
 	"then drop the old column"
 #define SAFE_NOT_NULL_COLUMN "add the column with a constant DEFAULT (no rewrite since PostgreSQL 11), " \
@@ -565,6 +567,12 @@ static void check_alter_table(struct checker *c, const struct jnode *st)
 		} else if (strcmp(sub, "AT_AddConstraint") == 0) {
 			const struct jnode *k = jget(def, "Constraint");
 			bool fk = jis(k, "contype", "CONSTR_FOREIGN"), ck = jis(k, "contype", "CONSTR_CHECK");
+			bool pk = jis(k, "contype", "CONSTR_PRIMARY"), uq = jis(k, "contype", "CONSTR_UNIQUE");
+
+			if ((pk || uq) && jstr(k, "indexname") == NULL)
+				add(c, "create_index_not_concurrently", schema, table, NULL, SAFE_INDEX_CONSTRAINT,
+				    "ADD %s builds its index while it blocks writes to the table",
+				    pk ? "PRIMARY KEY" : "UNIQUE");
 
 			if ((fk || ck) && !jtrue(k, "skip_validation"))
 				add(c, "add_constraint_not_valid", schema, table, NULL, SAFE_CONSTRAINT,

@@ -204,3 +204,10 @@ def test_the_daemon_refuses_too_and_never_gets_ready(db, tmp_path, daemons, noti
     assert "002_type.sql:1: refused alter_column_type" in d.stderr()
     assert applied(db) == [], "checked before the first file: nothing applied, not even 001"
     assert db.query("SELECT to_regclass('other')") == [(None,)]
+
+
+def test_a_unique_constraint_builds_an_index_under_the_lock(db, tmp_path):
+    tables(db)
+    r = up(db, one_file(tmp_path, "ALTER TABLE big ADD CONSTRAINT big_c UNIQUE (c);"), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "refused create_index_not_concurrently" in r.stderr, r.stderr
+    assert "USING INDEX" in r.stderr

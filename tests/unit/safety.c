@@ -61,6 +61,13 @@ int main(void)
 	is_str(findings("CREATE TABLE s.t (a int);\nCREATE INDEX i ON s.u (a);"),
 	       "create_index_not_concurrently s.u 2", "another table than the new one");
 
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a);"), "create_index_not_concurrently t 1",
+	       "a unique constraint builds an index");
+	is_str(findings("ALTER TABLE t ADD PRIMARY KEY (id);"), "create_index_not_concurrently t 1",
+	       "so does a primary key");
+	contains(rep.n ? rep.items[0].safe : "", "USING INDEX", "... and the safe way is USING INDEX");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i;"), "", "near miss: USING INDEX");
+
 	/* ALTER COLUMN TYPE */
 	is_str(findings("\n\nALTER TABLE t ALTER COLUMN b TYPE bigint;"), "alter_column_type t 3",
 	       "type change, line of the statement");
@@ -81,7 +88,6 @@ int main(void)
 	is_str(findings("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) NOT VALID;"), "",
 	       "near miss: foreign key NOT VALID");
 	is_str(findings("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;"), "", "near miss: check NOT VALID");
-	is_str(findings("ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i;"), "", "not a foreign key or check");
 
 	/* SET NOT NULL */
 	is_str(findings("ALTER TABLE t ALTER COLUMN a SET NOT NULL;"), "set_not_null t 1", "SET NOT NULL");
