@@ -194,15 +194,20 @@ static void print_safety(const struct migration *mig, const struct safety_report
 	for (k = 0; rep != NULL && k < rep->n; k++) {
 		const struct safety_finding *f = &rep->items[k];
 		const char *verdict = verdict_text(f->verdict);
-		char table[300], size[96], line[1400];
+		char table[300], size[96];
 
 		if (verdict == NULL)
 			continue;
 		safety_display_name(f, table, sizeof(table));
 		safety_describe_size(f, size, sizeof(size));
-		snprintf(line, sizeof(line), "  %s:%d: %s on %s (%s): %s\n    %s\n    the safe way: %s\n",
-			 mig->path, f->line, f->check, table, size, verdict, f->what, f->safe);
-		fputs_escaped(stdout, line, ESCAPE_TEXT);
+		/* names come from the file: each on its line, escaped */
+		printf("  ");
+		fputs_escaped(stdout, mig->path, ESCAPE_LINE);
+		printf(":%d: %s on ", f->line, f->check);
+		fputs_escaped(stdout, table, ESCAPE_LINE);
+		printf(" (%s): %s\n    ", size, verdict);
+		fputs_escaped(stdout, f->what, ESCAPE_LINE);
+		printf("\n    the safe way: %s\n", f->safe);
 	}
 }
 

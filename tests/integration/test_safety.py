@@ -211,3 +211,16 @@ def test_a_unique_constraint_builds_an_index_under_the_lock(db, tmp_path):
     r = up(db, one_file(tmp_path, "ALTER TABLE big ADD CONSTRAINT big_c UNIQUE (c);"), "--set", "migrations.safety=refuse")
     assert r.returncode == 65 and "refused create_index_not_concurrently" in r.stderr, r.stderr
     assert "USING INDEX" in r.stderr
+
+
+def test_a_hostile_table_name_is_escaped_in_output_and_logs(db, tmp_path):
+    name = 'evil\x1b[31m\nname'
+    db.query('CREATE TABLE "%s" (a int, c text)' % name)
+    mdir = one_file(tmp_path, 'ALTER TABLE "%s" DROP COLUMN c;' % name)
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=refuse", "--set", "migrations.safety_min_size=0")
+    assert r.returncode == 65, r.stdout + r.stderr
+    assert "\x1b" not in r.stdout and "\x1b" not in r.stderr
+    assert "drop_column on evil\\x1b[31m\\nname" in r.stdout, r.stdout
+    r = up(db, mdir, "--set", "migrations.safety=refuse", "--set", "migrations.safety_min_size=0")
+    assert r.returncode == 65 and "\x1b" not in r.stderr
+    assert all(l.startswith("time=") for l in r.stderr.splitlines()), "one event per line"
