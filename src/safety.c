@@ -406,7 +406,7 @@ static void add(struct checker *c, const char *check, const char *schema, const 
 	char what[512];
 	int idx = safety_check_index(check, strlen(check));
 
-	if (table == NULL)
+	if (table == NULL || idx < 0)
 		return;
 	if (schema == NULL)
 		schema = "";
