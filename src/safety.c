@@ -2,12 +2,14 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <json-c/json.h>
 #include <pg_query.h>
 
 #include "safety.h"
@@ -37,290 +39,60 @@ int safety_check_index(const char *name, size_t len)
 	return -1;
 }
 
-/* ---- a small JSON reader for libpg_query's parse tree ----------------------
- * The tree is machine-written JSON: objects, arrays, strings, numbers,
- * true/false/null.  Values are kept as a tree of nodes. */
+/* ---- libpg_query's parse tree, read with json-c ----------------------------
+ * An expression nests three or four JSON levels per level of the SQL, and
+ * libpg_query accepts some 5000 nested calls or subscripts (its parser stack
+ * is 10000 deep), more for chains such as 1+1+... or x::int::int...  json-c's
+ * tokener keeps its own stack (no recursion) of this many levels; a deeper
+ * tree is refused by it (json_tokener_error_depth) and its statement is left
+ * unchecked, like one libpg_query cannot parse.  The checks below recurse
+ * (volatile_call) at most this deep. */
+#define TREE_MAX_DEPTH 10000
 
-enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jnode {
-	enum jtype type;
-	bool b;
-	char *s;                  /* J_STR */
-	size_t n;                 /* J_ARR, J_OBJ */
-	char **keys;              /* J_OBJ */
-	struct jnode **vals;      /* J_ARR, J_OBJ */
-};
-
-struct jreader {
-	const char *p, *end;
-	int depth;
-};
-
-static void jfree(struct jnode *j)
+static struct json_object *jparse(struct json_tokener *tok, const char *text)
 {
-	size_t i;
+	size_t len = strlen(text);
 
-	if (j == NULL)
-		return;
-	for (i = 0; i < j->n; i++) {
-		if (j->keys)
-			free(j->keys[i]);
-		jfree(j->vals[i]);
-	}
-	free(j->keys);
-	free(j->vals);
-	free(j->s);
-	free(j);
-}
-
-static void jws(struct jreader *r)
-{
-	while (r->p < r->end && isspace((unsigned char)*r->p))
-		r->p++;
-}
-
-static void put_utf8(char *out, size_t *o, unsigned long cp)
-{
-	if (cp < 0x80) {
-		out[(*o)++] = (char)cp;
-	} else if (cp < 0x800) {
-		out[(*o)++] = (char)(0xc0 | (cp >> 6));
-		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		out[(*o)++] = (char)(0xe0 | (cp >> 12));
-		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	} else {
-		out[(*o)++] = (char)(0xf0 | (cp >> 18));
-		out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	}
-}
-
-static int hex4(const char *p, const char *end, unsigned long *v)
-{
-	int i;
-
-	*v = 0;
-	if (end - p < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		int c = (unsigned char)p[i];
-
-		if (!isxdigit(c))
-			return -1;
-		*v = *v * 16 + (unsigned long)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
-	}
-	return 0;
-}
-
-/* A string at r->p (after its opening quote), decoded; NULL on error. */
-static char *jstring(struct jreader *r)
-{
-	const char *q = r->p;
-	char *out;
-	size_t o = 0;
-
-	while (q < r->end && *q != '"')
-		q += *q == '\\' ? 2 : 1;
-	if (q >= r->end)
+	if (len > INT_MAX)
 		return NULL;
-	/* escapes never grow: \uXXXX (6 bytes) is at most 4 bytes of UTF-8 */
-	out = malloc((size_t)(q - r->p) + 1);
-	if (out == NULL)
-		return NULL;
-	while (r->p < q) {
-		char c = *r->p++;
-		unsigned long cp, lo;
-
-		if (c != '\\') {
-			out[o++] = c;
-			continue;
-		}
-		c = *r->p++;
-		switch (c) {
-		case 'n': out[o++] = '\n'; break;
-		case 't': out[o++] = '\t'; break;
-		case 'r': out[o++] = '\r'; break;
-		case 'b': out[o++] = '\b'; break;
-		case 'f': out[o++] = '\f'; break;
-		case 'u':
-			if (hex4(r->p, q, &cp) < 0)
-				goto bad;
-			r->p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00 && q - r->p >= 6 && r->p[0] == '\\' && r->p[1] == 'u' &&
-			    hex4(r->p + 2, q, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				r->p += 6;
-			}
-			put_utf8(out, &o, cp);
-			break;
-		default: out[o++] = c; break;   /* \" \\ \/ */
-		}
-	}
-	out[o] = '\0';
-	r->p = q + 1;
-	return out;
-bad:
-	free(out);
-	return NULL;
+	json_tokener_reset(tok);
+	return json_tokener_parse_ex(tok, text, (int)len);
 }
 
-static struct jnode *jvalue(struct jreader *r);
-
-static int jappend(struct jnode *j, char *key, struct jnode *v)
+/* j's member key; NULL if j is no object, has no such member or it is null */
+static struct json_object *jget(struct json_object *j, const char *key)
 {
-	struct jnode **vals = realloc(j->vals, (j->n + 1) * sizeof(*vals));
+	struct json_object *v;
 
-	if (vals == NULL)
-		return -1;
-	j->vals = vals;
-	if (j->type == J_OBJ) {
-		char **keys = realloc(j->keys, (j->n + 1) * sizeof(*keys));
-
-		if (keys == NULL)
-			return -1;
-		j->keys = keys;
-		j->keys[j->n] = key;
-	}
-	j->vals[j->n++] = v;
-	return 0;
+	return json_object_object_get_ex(j, key, &v) ? v : NULL;
 }
 
-static struct jnode *jcontainer(struct jreader *r, enum jtype type)
+/* the number of j's elements: 0 if j is no array */
+static size_t jlen(struct json_object *j)
 {
-	struct jnode *j = calloc(1, sizeof(*j));
-	char close = type == J_OBJ ? '}' : ']';
-
-	if (j == NULL)
-		return NULL;
-	j->type = type;
-	jws(r);
-	if (r->p < r->end && *r->p == close) {
-		r->p++;
-		return j;
-	}
-	for (;;) {
-		char *key = NULL;
-		struct jnode *v;
-
-		jws(r);
-		if (type == J_OBJ) {
-			if (r->p >= r->end || *r->p != '"')
-				goto bad;
-			r->p++;
-			if ((key = jstring(r)) == NULL)
-				goto bad;
-			jws(r);
-			if (r->p >= r->end || *r->p != ':') {
-				free(key);
-				goto bad;
-			}
-			r->p++;
-		}
-		v = jvalue(r);
-		if (v == NULL || jappend(j, key, v) < 0) {
-			free(key);
-			jfree(v);
-			goto bad;
-		}
-		jws(r);
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
-			continue;
-		}
-		if (r->p < r->end && *r->p == close) {
-			r->p++;
-			return j;
-		}
-		goto bad;
-	}
-bad:
-	jfree(j);
-	return NULL;
+	return json_object_is_type(j, json_type_array) ? json_object_array_length(j) : 0;
 }
 
-static struct jnode *jvalue(struct jreader *r)
+static struct json_object *jat(struct json_object *j, size_t i)
 {
-	struct jnode *j;
-
-	jws(r);
-	if (r->p >= r->end || ++r->depth > 1000)
-		return NULL;
-	if (*r->p == '{' || *r->p == '[') {
-		char c = *r->p++;
-
-		j = jcontainer(r, c == '{' ? J_OBJ : J_ARR);
-		r->depth--;
-		return j;
-	}
-	r->depth--;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return NULL;
-	if (*r->p == '"') {
-		r->p++;
-		j->type = J_STR;
-		if ((j->s = jstring(r)) == NULL) {
-			free(j);
-			return NULL;
-		}
-	} else if (r->end - r->p >= 4 && strncmp(r->p, "true", 4) == 0) {
-		j->type = J_BOOL;
-		j->b = true;
-		r->p += 4;
-	} else if (r->end - r->p >= 5 && strncmp(r->p, "false", 5) == 0) {
-		j->type = J_BOOL;
-		r->p += 5;
-	} else if (r->end - r->p >= 4 && strncmp(r->p, "null", 4) == 0) {
-		r->p += 4;
-	} else if (*r->p == '-' || isdigit((unsigned char)*r->p)) {
-		j->type = J_NUM;
-		r->p++;
-		while (r->p < r->end && strchr("0123456789.eE+-", *r->p) != NULL)
-			r->p++;
-	} else {
-		free(j);
-		return NULL;
-	}
-	return j;
+	return json_object_array_get_idx(j, i);
 }
 
-static struct jnode *jparse(const char *text)
+static const char *jstr(struct json_object *j, const char *key)
 {
-	struct jreader r = { text, text + strlen(text), 0 };
+	struct json_object *v = jget(j, key);
 
-	return jvalue(&r);
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-static const struct jnode *jget(const struct jnode *j, const char *key)
+static bool jtrue(struct json_object *j, const char *key)
 {
-	size_t i;
+	struct json_object *v = jget(j, key);
 
-	if (j == NULL || j->type != J_OBJ)
-		return NULL;
-	for (i = 0; i < j->n; i++)
-		if (strcmp(j->keys[i], key) == 0)
-			return j->vals[i];
-	return NULL;
+	return json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
-static const char *jstr(const struct jnode *j, const char *key)
-{
-	const struct jnode *v = jget(j, key);
-
-	return v != NULL && v->type == J_STR ? v->s : NULL;
-}
-
-static bool jtrue(const struct jnode *j, const char *key)
-{
-	const struct jnode *v = jget(j, key);
-
-	return v != NULL && v->type == J_BOOL && v->b;
-}
-
-static bool jis(const struct jnode *j, const char *key, const char *value)
+static bool jis(struct json_object *j, const char *key, const char *value)
 {
 	const char *s = jstr(j, key);
 
@@ -329,13 +101,13 @@ static bool jis(const struct jnode *j, const char *key, const char *value)
 
 /* The last {"String":{"sval":...}} of a list such as funcname or a type's
  * names. */
-static const char *last_name(const struct jnode *list)
+static const char *last_name(struct json_object *list)
 {
 	const char *s = NULL;
 	size_t i;
 
-	for (i = 0; list != NULL && list->type == J_ARR && i < list->n; i++) {
-		const char *v = jstr(jget(list->vals[i], "String"), "sval");
+	for (i = 0; i < jlen(list); i++) {
+		const char *v = jstr(jget(jat(list, i), "String"), "sval");
 
 		if (v != NULL)
 			s = v;
@@ -377,7 +149,7 @@ static bool listed(const struct table_name *list, size_t n, const char *schema, 
 	return false;
 }
 
-static void remember(struct checker *c, struct table_name **list, size_t *n, const struct jnode *rel)
+static void remember(struct checker *c, struct table_name **list, size_t *n, struct json_object *rel)
 {
 	const char *name = jstr(rel, "relname");
 	struct table_name *l;
@@ -447,22 +219,27 @@ static const char *const volatile_functions[] = {
 	NULL,
 };
 
-static const char *volatile_call(const struct jnode *j)
+static const char *volatile_call(struct json_object *j)
 {
 	size_t i;
 
-	if (j == NULL || (j->type != J_OBJ && j->type != J_ARR))
-		return NULL;
-	if (j->type == J_OBJ) {
-		const struct jnode *call = jget(j, "FuncCall");
+	if (json_object_is_type(j, json_type_object)) {
+		struct json_object *call = jget(j, "FuncCall");
 		const char *name = call ? last_name(jget(call, "funcname")) : NULL;
 
 		for (i = 0; name != NULL && volatile_functions[i] != NULL; i++)
 			if (strcmp(name, volatile_functions[i]) == 0)
 				return name;
+		json_object_object_foreach(j, key, member) {
+			const char *v = volatile_call(member);
+
+			(void)key;
+			if (v != NULL)
+				return v;
+		}
 	}
-	for (i = 0; i < j->n; i++) {
-		const char *v = volatile_call(j->vals[i]);
+	for (i = 0; i < jlen(j); i++) {
+		const char *v = volatile_call(jat(j, i));
 
 		if (v != NULL)
 			return v;
@@ -501,18 +278,18 @@ static bool is_serial(const char *type)
 	"reads the old name)"
 #define SAFE_DROP "release code that no longer reads it first, then drop it in a later migration"
 
-static void check_add_column(struct checker *c, const struct jnode *rel, const struct jnode *def)
+static void check_add_column(struct checker *c, struct json_object *rel, struct json_object *def)
 {
 	const char *schema = jstr(rel, "schemaname"), *table = jstr(rel, "relname");
-	const struct jnode *col = jget(def, "ColumnDef"), *cons = jget(col, "constraints");
+	struct json_object *col = jget(def, "ColumnDef"), *cons = jget(col, "constraints");
 	const char *name = jstr(col, "colname");
 	const char *type = last_name(jget(jget(col, "typeName"), "names"));
 	bool not_null = false, has_default = false;
 	const char *vol = NULL;
 	size_t i;
 
-	for (i = 0; cons != NULL && cons->type == J_ARR && i < cons->n; i++) {
-		const struct jnode *k = jget(cons->vals[i], "Constraint");
+	for (i = 0; i < jlen(cons); i++) {
+		struct json_object *k = jget(jat(cons, i), "Constraint");
 		const char *ct = jstr(k, "contype");
 
 		if (ct == NULL)
@@ -544,16 +321,16 @@ static void check_add_column(struct checker *c, const struct jnode *rel, const s
 		    name ? name : "?", vol);
 }
 
-static void check_alter_table(struct checker *c, const struct jnode *st)
+static void check_alter_table(struct checker *c, struct json_object *st)
 {
-	const struct jnode *rel = jget(st, "relation"), *cmds = jget(st, "cmds");
+	struct json_object *rel = jget(st, "relation"), *cmds = jget(st, "cmds");
 	const char *schema = jstr(rel, "schemaname"), *table = jstr(rel, "relname");
 	size_t i;
 
 	if (jstr(st, "objtype") != NULL && !jis(st, "objtype", "OBJECT_TABLE"))
 		return;
-	for (i = 0; cmds != NULL && cmds->type == J_ARR && i < cmds->n; i++) {
-		const struct jnode *cmd = jget(cmds->vals[i], "AlterTableCmd"), *def = jget(cmd, "def");
+	for (i = 0; i < jlen(cmds); i++) {
+		struct json_object *cmd = jget(jat(cmds, i), "AlterTableCmd"), *def = jget(cmd, "def");
 		const char *sub = jstr(cmd, "subtype"), *col = jstr(cmd, "name");
 
 		if (sub == NULL)
@@ -565,7 +342,7 @@ static void check_alter_table(struct checker *c, const struct jnode *st)
 			    "ALTER COLUMN %s TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock "
 			    "(unless the new type is binary-compatible)", col ? col : "?");
 		} else if (strcmp(sub, "AT_AddConstraint") == 0) {
-			const struct jnode *k = jget(def, "Constraint");
+			struct json_object *k = jget(def, "Constraint");
 			bool fk = jis(k, "contype", "CONSTR_FOREIGN"), ck = jis(k, "contype", "CONSTR_CHECK");
 			bool pk = jis(k, "contype", "CONSTR_PRIMARY"), uq = jis(k, "contype", "CONSTR_UNIQUE");
 
@@ -593,9 +370,9 @@ static void check_alter_table(struct checker *c, const struct jnode *st)
 	}
 }
 
-static void check_statement(struct checker *c, const struct jnode *stmt)
+static void check_statement(struct checker *c, struct json_object *stmt)
 {
-	const struct jnode *st;
+	struct json_object *st;
 	size_t i;
 
 	if ((st = jget(stmt, "CreateStmt")) != NULL) {
@@ -603,7 +380,7 @@ static void check_statement(struct checker *c, const struct jnode *stmt)
 	} else if ((st = jget(stmt, "CreateTableAsStmt")) != NULL) {
 		remember(c, &c->created, &c->ncreated, jget(jget(st, "into"), "rel"));
 	} else if ((st = jget(stmt, "IndexStmt")) != NULL) {
-		const struct jnode *rel = jget(st, "relation");
+		struct json_object *rel = jget(st, "relation");
 
 		if (!jtrue(st, "concurrent"))
 			add(c, "create_index_not_concurrently", jstr(rel, "schemaname"), jstr(rel, "relname"), NULL,
@@ -612,7 +389,7 @@ static void check_statement(struct checker *c, const struct jnode *stmt)
 	} else if ((st = jget(stmt, "AlterTableStmt")) != NULL) {
 		check_alter_table(c, st);
 	} else if ((st = jget(stmt, "RenameStmt")) != NULL) {
-		const struct jnode *rel = jget(st, "relation");
+		struct json_object *rel = jget(st, "relation");
 
 		if (jis(st, "renameType", "OBJECT_COLUMN") && jis(st, "relationType", "OBJECT_TABLE"))
 			add(c, "rename_column", jstr(rel, "schemaname"), jstr(rel, "relname"), jstr(st, "subname"),
@@ -625,15 +402,15 @@ static void check_statement(struct checker *c, const struct jnode *stmt)
 			    "RENAME TO %s breaks application code that still reads the old name",
 			    jstr(st, "newname") ? jstr(st, "newname") : "?");
 	} else if ((st = jget(stmt, "DropStmt")) != NULL && jis(st, "removeType", "OBJECT_TABLE")) {
-		const struct jnode *objs = jget(st, "objects");
+		struct json_object *objs = jget(st, "objects");
 
-		for (i = 0; objs != NULL && objs->type == J_ARR && i < objs->n; i++) {
-			const struct jnode *items = jget(jget(objs->vals[i], "List"), "items");
+		for (i = 0; i < jlen(objs); i++) {
+			struct json_object *items = jget(jget(jat(objs, i), "List"), "items");
 			const char *parts[3] = { NULL, NULL, NULL };
 			size_t k, np = 0;
 
-			for (k = 0; items != NULL && items->type == J_ARR && k < items->n && np < 3; k++)
-				parts[np++] = jstr(jget(items->vals[k], "String"), "sval");
+			for (k = 0; k < jlen(items) && np < 3; k++)
+				parts[np++] = jstr(jget(jat(items, k), "String"), "sval");
 			if (np == 1)
 				add(c, "drop_table", NULL, parts[0], NULL, SAFE_DROP,
 				    "DROP TABLE breaks application code that still reads it");
@@ -648,17 +425,22 @@ int safety_check_script(const char *sql, const struct sql_script *script, struct
 {
 	struct checker c = { .out = out, .script = script };
 	/* the parse trees stay alive until the end: remembered names point into them */
-	struct jnode **trees = calloc(script->n + 1, sizeof(*trees));
+	struct json_object **trees = calloc(script->n + 1, sizeof(*trees));
+	struct json_tokener *tok = json_tokener_new_ex(TREE_MAX_DEPTH);
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	if (trees == NULL)
+	if (trees == NULL || tok == NULL) {
+		free(trees);
+		if (tok != NULL)
+			json_tokener_free(tok);
 		return -1;
+	}
 	for (i = 0; i < script->n && !c.oom; i++) {
 		const struct sql_stmt *st = &script->stmts[i];
 		char *text = strndup(sql + st->start, st->len);
 		PgQueryParseResult r;
-		const struct jnode *stmts;
+		struct json_object *stmts;
 		size_t k;
 
 		if (text == NULL) {
@@ -668,16 +450,17 @@ int safety_check_script(const char *sql, const struct sql_script *script, struct
 		r = pg_query_parse(text);
 		free(text);
 		if (r.error == NULL && r.parse_tree != NULL)
-			trees[i] = jparse(r.parse_tree);
+			trees[i] = jparse(tok, r.parse_tree);
 		pg_query_free_parse_result(r);
 		stmts = jget(trees[i], "stmts");
 		c.line = st->line;
-		for (k = 0; stmts != NULL && stmts->type == J_ARR && k < stmts->n; k++)
-			check_statement(&c, jget(stmts->vals[k], "stmt"));
+		for (k = 0; k < jlen(stmts); k++)
+			check_statement(&c, jget(jat(stmts, k), "stmt"));
 	}
 	for (i = 0; i < script->n; i++)
-		jfree(trees[i]);
+		json_object_put(trees[i]);
 	free(trees);
+	json_tokener_free(tok);
 	free(c.created);
 	free(c.validated);
 	if (c.oom) {

@@ -37,6 +37,28 @@ static const char *findings(const char *text)
 	return buf;
 }
 
+/* head, n times open, middle, n times close, tail (kept until the next call) */
+static const char *nested(const char *head, const char *open, int n, const char *middle, const char *close,
+			  const char *tail)
+{
+	static char *buf;
+	size_t size = strlen(head) + (strlen(open) + strlen(close)) * (size_t)n + strlen(middle) + strlen(tail) + 1;
+	char *p;
+	int i;
+
+	free(buf);
+	if ((p = buf = malloc(size)) == NULL)
+		return "";
+	p = stpcpy(p, head);
+	for (i = 0; i < n; i++)
+		p = stpcpy(p, open);
+	p = stpcpy(p, middle);
+	for (i = 0; i < n; i++)
+		p = stpcpy(p, close);
+	stpcpy(p, tail);
+	return buf;
+}
+
 static int64_t size_of(const char *s)
 {
 	int64_t b = -2;
@@ -107,6 +129,12 @@ int main(void)
 	is_str(findings("ALTER TABLE t ADD COLUMN d text DEFAULT 'x';"), "", "near miss: a constant");
 	is_str(findings("ALTER TABLE t ADD COLUMN d int NOT NULL DEFAULT nextval('s');"), "volatile_default t 1",
 	       "NOT NULL with a volatile default: one finding, the rewrite");
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d float8 DEFAULT ", "abs(", 1000, "random()", ")", ";")),
+	       "volatile_default t 1", "random() under 1000 nested calls (a parse tree some 3000 levels deep)");
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d int DEFAULT random()", "", 6000, "", "::int",
+			       ";\nCREATE INDEX i ON t (a);")),
+	       "create_index_not_concurrently t 2",
+	       "a tree over json-c's depth limit is left unchecked, no crash; the next statement is checked");
 
 	/* renames and drops */
 	is_str(findings("ALTER TABLE t RENAME COLUMN a TO b;"), "rename_column t 1", "rename column");
