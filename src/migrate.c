@@ -1072,6 +1072,15 @@ static void safety_start(struct migrator *m)
 			continue;
 		if (safety_check_script(mig->sql, &mig->script, &m->safety[i]) < 0)
 			goto oom;
+		for (k = 0; k < m->safety[i].nunchecked; k++) {
+			char line[16];
+			struct log_field fl[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "LINE", line } };
+
+			snprintf(line, sizeof(line), "%d", m->safety[i].unchecked[k]);
+			log_emit(LOG_NOTICE, NULL, LOG_FIELDS(fl),
+				 "%s:%d: statement too large to check for safety (not checked)", mig->path,
+				 m->safety[i].unchecked[k]);
+		}
 		for (k = 0; k < m->safety[i].n; k++) {
 			const struct safety_finding *f = &m->safety[i].items[k];
 			char q[600];

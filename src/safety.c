@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,8 @@ int safety_check_index(const char *name, size_t len)
  * libpg_query accepts some 5000 nested calls or subscripts (its parser stack
  * is 10000 deep), more for chains such as 1+1+... or x::int::int...  json-c's
  * tokener keeps its own stack (no recursion) of this many levels; a deeper
- * tree is refused by it (json_tokener_error_depth) and its statement is left
- * unchecked, like one libpg_query cannot parse.  The checks below recurse
+ * tree is refused by it (json_tokener_error_depth) and its statement is
+ * reported unchecked (safety_report.unchecked).  The checks below recurse
  * (volatile_call) at most this deep. */
 #define TREE_MAX_DEPTH 10000
 
@@ -421,6 +422,100 @@ static void check_statement(struct checker *c, struct json_object *stmt)
 	}
 }
 
+/* Only these statements can be flagged (RENAME is ALTER ... RENAME) or
+ * create a table the later checks leave out; others (INSERT, COPY, UPDATE,
+ * SELECT ...) are not parsed at all, which keeps big data files cheap.
+ * The splitter's statement starts at its first token, past any comment. */
+static bool may_flag(const char *text, size_t len)
+{
+	static const char *const first[] = { "ALTER", "CREATE", "DROP", NULL };
+	size_t i, n;
+
+	for (i = 0; first[i] != NULL; i++) {
+		n = strlen(first[i]);
+		if (len >= n && strncasecmp(text, first[i], n) == 0 &&
+		    (len == n || !(isalnum((unsigned char)text[n]) || text[n] == '_' || text[n] == '$' ||
+				   (unsigned char)text[n] >= 0x80)))
+			return true;
+	}
+	return false;
+}
+
+/* libpg_query's JSON output recurses once per level of the tree, some 250
+ * bytes of stack a level, and an expression such as 1+1+1... nests a
+ * level for every two bytes of text: a 140 kB DEFAULT overflows the 8 MB
+ * of the main thread.  So each statement is parsed (and its tree walked)
+ * in a thread of its own whose stack is sized for its text; one that
+ * would need more than STACK_MAX is not parsed but reported unchecked. */
+#define STACK_PER_BYTE 256
+#define STACK_BASE ((size_t)1 << 20)
+#define STACK_MIN ((size_t)8 << 20)
+#define STACK_MAX ((size_t)512 << 20)
+
+struct one_statement {
+	struct checker *c;
+	struct json_tokener *tok;
+	const char *text;           /* NUL-terminated */
+	struct json_object *tree;   /* out: NULL when the parser or json-c refused it */
+	bool too_deep;              /* out: parsed, but json-c refused a tree that deep */
+};
+
+static void *check_one(void *arg)
+{
+	struct one_statement *one = arg;
+	PgQueryParseResult r = pg_query_parse(one->text);
+	struct json_object *stmts;
+	size_t k;
+
+	if (r.error == NULL && r.parse_tree != NULL) {
+		one->tree = jparse(one->tok, r.parse_tree);
+		one->too_deep = one->tree == NULL && json_tokener_get_error(one->tok) == json_tokener_error_depth;
+	}
+	/* no pg_query_exit(): libpg_query frees this thread's memory context
+	 * when the thread exits (calling it too frees it twice) */
+	pg_query_free_parse_result(r);
+	stmts = jget(one->tree, "stmts");
+	for (k = 0; k < jlen(stmts); k++)
+		check_statement(one->c, jget(jat(stmts, k), "stmt"));
+	return NULL;
+}
+
+/* 0 when checked (or left out: the parser refused it), 1 when it was
+ * too large or too deep to check, -1 when out of memory. */
+static int check_in_thread(struct one_statement *one, size_t len)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	size_t stack = STACK_MIN;
+	int rc;
+
+	if (len > (STACK_MAX - STACK_BASE) / STACK_PER_BYTE)
+		return 1;
+	if (len * STACK_PER_BYTE + STACK_BASE > stack)
+		stack = len * STACK_PER_BYTE + STACK_BASE;
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	rc = pthread_attr_setstacksize(&attr, stack);
+	if (rc == 0)
+		rc = pthread_create(&th, &attr, check_one, one);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return 1;   /* no memory for that stack: not checked, the rest goes on */
+	pthread_join(th, NULL);
+	return 0;
+}
+
+static int unchecked_add(struct safety_report *out, int line)
+{
+	int *u = realloc(out->unchecked, (out->nunchecked + 1) * sizeof(*u));
+
+	if (u == NULL)
+		return -1;
+	out->unchecked = u;
+	u[out->nunchecked++] = line;
+	return 0;
+}
+
 int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out)
 {
 	struct checker c = { .out = out, .script = script };
@@ -438,24 +533,26 @@ int safety_check_script(const char *sql, const struct sql_script *script, struct
 	}
 	for (i = 0; i < script->n && !c.oom; i++) {
 		const struct sql_stmt *st = &script->stmts[i];
-		char *text = strndup(sql + st->start, st->len);
-		PgQueryParseResult r;
-		struct json_object *stmts;
-		size_t k;
+		struct one_statement one = { .c = &c, .tok = tok };
+		char *text;
+		int rc;
 
-		if (text == NULL) {
+		if (!may_flag(sql + st->start, st->len))
+			continue;
+		if ((text = strndup(sql + st->start, st->len)) == NULL) {
 			c.oom = true;
 			break;
 		}
-		r = pg_query_parse(text);
-		free(text);
-		if (r.error == NULL && r.parse_tree != NULL)
-			trees[i] = jparse(tok, r.parse_tree);
-		pg_query_free_parse_result(r);
-		stmts = jget(trees[i], "stmts");
 		c.line = st->line;
-		for (k = 0; k < jlen(stmts); k++)
-			check_statement(&c, jget(jat(stmts, k), "stmt"));
+		one.text = text;
+		rc = check_in_thread(&one, st->len);
+		free(text);
+		trees[i] = one.tree;
+		/* parsed, but its tree deeper than json-c reads: not checked either */
+		if (rc == 0 && one.too_deep)
+			rc = 1;
+		if (rc < 0 || (rc == 1 && unchecked_add(out, st->line) < 0))
+			c.oom = true;
 	}
 	for (i = 0; i < script->n; i++)
 		json_object_put(trees[i]);
@@ -483,6 +580,9 @@ void safety_report_free(struct safety_report *r)
 	free(r->items);
 	r->items = NULL;
 	r->n = 0;
+	free(r->unchecked);
+	r->unchecked = NULL;
+	r->nunchecked = 0;
 }
 
 static size_t quote_ident(const char *s, char *out, size_t size, size_t o)

@@ -46,6 +46,8 @@ struct safety_finding {
 struct safety_report {
 	struct safety_finding *items;
 	size_t n;
+	int *unchecked;        /* lines of statements too large or deep to check */
+	size_t nunchecked;
 };
 
 /* The check names, NULL-terminated. */
@@ -56,8 +58,11 @@ int safety_check_index(const char *name, size_t len);
 /* Checks each statement of script (the split of sql).  Tables created
  * earlier in the same file are left out (nobody else uses them yet);
  * findings whose check the script allows (allow-unsafe) are marked
- * allowed.  Statements the parser does not read are skipped.  0, or -1
- * when out of memory. */
+ * allowed.  Statements the parser does not read are skipped, and so are
+ * statements that do not start with ALTER, CREATE or DROP (nothing else is
+ * checked).  A statement too large to parse safely (its parse needs a
+ * stack over 512 MB), or whose tree is deeper than the checks read, is
+ * listed in out->unchecked.  0, or -1 when out of memory. */
 int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out);
 void safety_report_free(struct safety_report *r);
 

@@ -224,3 +224,22 @@ def test_a_hostile_table_name_is_escaped_in_output_and_logs(db, tmp_path):
     r = up(db, mdir, "--set", "migrations.safety=refuse", "--set", "migrations.safety_min_size=0")
     assert r.returncode == 65 and "\x1b" not in r.stderr
     assert all(l.startswith("time=") for l in r.stderr.splitlines()), "one event per line"
+
+
+def test_a_statement_too_large_to_check_is_reported_not_a_crash(db, tmp_path):
+    # 1+1+... nests a level per 2 bytes: libpg_query's parse of a 140 kB one
+    # overflowed the 8 MB stack (the daemon crashed); a 2.2 MB one would need
+    # over 512 MB of stack and is not parsed at all
+    tables(db)
+    deep = "1" + "+1" * 1100000
+    sql = ("ALTER TABLE big ADD COLUMN d float8 DEFAULT " + deep + "+random();\n"
+           "ALTER TABLE big ADD COLUMN e float8 DEFAULT 1" + "+1" * 70000 + "+random();\n"
+           "INSERT INTO small (id, a) VALUES (1, " + deep + ");\n"
+           + CHECKS["alter_column_type"].format(t="big"))
+    mdir = one_file(tmp_path, sql)
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=refuse")
+    assert r.returncode == 65, r.stderr[-2000:]
+    assert "001_change.sql:2: statement too large to check for safety" in r.stderr, r.stderr[-2000:]
+    assert "001_change.sql:3: statement too large to check for safety" in r.stderr, r.stderr[-2000:]
+    assert "001_change.sql:4:" not in r.stderr, "an INSERT is not parsed"
+    assert re.search(r"001_change.sql:5: alter_column_type on big", r.stdout), r.stdout[-2000:]

@@ -34,6 +34,9 @@ static const char *findings(const char *text)
 					 rep.items[i].check, name, rep.items[i].line,
 					 rep.items[i].allowed ? " allowed" : "");
 	}
+	for (i = 0; i < rep.nunchecked && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%sunchecked %d", used ? "; " : "",
+					 rep.unchecked[i]);
 	return buf;
 }
 
@@ -133,8 +136,35 @@ int main(void)
 	       "volatile_default t 1", "random() under 1000 nested calls (a parse tree some 3000 levels deep)");
 	is_str(findings(nested("ALTER TABLE t ADD COLUMN d int DEFAULT random()", "", 6000, "", "::int",
 			       ";\nCREATE INDEX i ON t (a);")),
-	       "create_index_not_concurrently t 2",
-	       "a tree over json-c's depth limit is left unchecked, no crash; the next statement is checked");
+	       "create_index_not_concurrently t 2; unchecked 1",
+	       "a tree over json-c's depth limit is reported unchecked, no crash; the next statement is checked");
+	/* 1+1+... nests a level of the tree per 2 bytes: libpg_query's JSON
+	 * output, recursive, needs ~17 MB of stack for 70000 and ~50 MB for
+	 * 200000, more than the main thread's 8 MB */
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d float8 DEFAULT 1", "+1", 70000, "+random()", "",
+			       ";\nCREATE INDEX i ON t (a);")),
+	       "create_index_not_concurrently t 2; unchecked 1",
+	       "a 140 kB chain 1+1+...+random() (70000 levels): parsed on a stack its size, reported unchecked");
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d float8 DEFAULT 1", "+1", 200000, "+random()", "",
+			       ";\nCREATE INDEX i ON t (a);")),
+	       "create_index_not_concurrently t 2; unchecked 1", "200000 levels: no crash either");
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d float8 DEFAULT 1", "+1", 1100000, "+random()", "",
+			       ";\nCREATE INDEX i ON t (a);")),
+	       "create_index_not_concurrently t 2; unchecked 1",
+	       "a 2.2 MB statement would need over 512 MB of stack: not parsed, reported unchecked");
+
+	/* only ALTER, CREATE and DROP are parsed */
+	is_str(findings(nested("INSERT INTO t VALUES (1", "+1", 1100000, "", "", ");\nCREATE INDEX i ON t (a);")),
+	       "create_index_not_concurrently t 2", "a huge INSERT is not parsed (not even reported unchecked)");
+	is_str(findings(nested("insert into t values (1", "+1", 200000, "", "", ");")), "",
+	       "a deep insert, lower case: not parsed");
+	is_str(findings(nested("WITH x AS (SELECT 1", "+1", 200000, "", "", ") SELECT * FROM x;")), "",
+	       "a deep WITH ... SELECT: not parsed");
+	is_str(findings("/* first */ -- a comment\n  create index i on t (a);"), "create_index_not_concurrently t 2",
+	       "lower case after comments: parsed");
+	is_str(findings("drop\ttable t;"), "drop_table t 1", "DROP then a tab");
+	is_str(findings(nested("ALTER TABLE t ADD COLUMN d float8 DEFAULT 1", "+1", 200000, "", "", ";")),
+	       "unchecked 1", "near miss: a deep ALTER is parsed (and reported)");
 
 	/* renames and drops */
 	is_str(findings("ALTER TABLE t RENAME COLUMN a TO b;"), "rename_column t 1", "rename column");
