@@ -10,7 +10,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \
-        libpq-dev libevent-dev libconfig-dev libmd-dev libpg-query-dev \
+        libpq-dev libevent-dev libconfig-dev libmd-dev libjson-c-dev libpg-query-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,7 +22,7 @@ RUN autoreconf -fi \
 
 FROM debian:12-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 libevent-2.1-7 libconfig9 libmd0 curl \
+ && apt-get install -y --no-install-recommends libpq5 libevent-2.1-7 libconfig9 libmd0 libjson-c5 curl \
         postgresql-client-15 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /

@@ -18,6 +18,7 @@
 #include "migfile.h"
 #include "migplan.h"
 #include "migrate.h"
+#include "safety.h"
 #include "msgid.h"
 #include "oneshot.h"
 #include "scheduler.h"
@@ -150,6 +151,66 @@ static void format_rows(const char *reltuples, char *buf, size_t size)
 		snprintf(buf, size, "%.0f rows", n);
 }
 
+/* The tables this migration rewrote: their file node changed since the
+ * last look (the snapshot is moved on after each migration). */
+#define REWRITTEN_SQL \
+	"SELECT n.nspname || '.' || c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) " \
+	"FROM pg_temp.maintd_existing_relations e JOIN pg_class c ON c.oid = e.oid " \
+	"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relfilenode <> e.relfilenode ORDER BY 1"
+#define REWRITTEN_SEEN_SQL \
+	"UPDATE pg_temp.maintd_existing_relations e SET relfilenode = c.relfilenode FROM pg_class c " \
+	"WHERE c.oid = e.oid AND c.relfilenode <> e.relfilenode"
+
+static void print_rewrites(PGconn *c)
+{
+	PGresult *r = PQexec(c, REWRITTEN_SQL);
+	int k;
+
+	for (k = 0; PQresultStatus(r) == PGRES_TUPLES_OK && k < PQntuples(r); k++) {
+		printf("  rewrites ");
+		fputs_escaped(stdout, PQgetvalue(r, k, 0), ESCAPE_LINE);   /* a table's name */
+		printf(" (%s)\n", PQgetvalue(r, k, 1));
+	}
+	PQclear(r);
+	exec_ok(c, REWRITTEN_SEEN_SQL, "moving the rewrite check on");
+}
+
+static const char *verdict_text(enum safety_verdict v)
+{
+	switch (v) {
+	case SAFETY_REFUSED: return "refused (migrations.safety = refuse)";
+	case SAFETY_WARNED: return "warning (migrations.safety = warn: applied all the same)";
+	case SAFETY_ALLOWED: return "accepted by allow-unsafe";
+	case SAFETY_SMALL: return "below migrations.safety_min_size";
+	default: return NULL;
+	}
+}
+
+/* migrate up --dry-run: a pending file's safety findings. */
+static void print_safety(const struct migration *mig, const struct safety_report *rep)
+{
+	size_t k;
+
+	for (k = 0; rep != NULL && k < rep->n; k++) {
+		const struct safety_finding *f = &rep->items[k];
+		const char *verdict = verdict_text(f->verdict);
+		char table[300], size[96];
+
+		if (verdict == NULL)
+			continue;
+		safety_display_name(f, table, sizeof(table));
+		safety_describe_size(f, size, sizeof(size));
+		/* names come from the file: each on its line, escaped */
+		printf("  ");
+		fputs_escaped(stdout, mig->path, ESCAPE_LINE);
+		printf(":%d: %s on ", f->line, f->check);
+		fputs_escaped(stdout, table, ESCAPE_LINE);
+		printf(" (%s): %s\n    ", size, verdict);
+		fputs_escaped(stdout, f->what, ESCAPE_LINE);
+		printf("\n    the safe way: %s\n", f->safe);
+	}
+}
+
 /* migrate up --dry-run --locks: each pending migration runs inside one
  * transaction that is always rolled back, with the short lock timeout,
  * and what it locked is read from pg_locks after it. */
@@ -157,12 +218,13 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 			const struct migrator *m)
 {
 	PGresult *before = NULL, *r;
-	char sql[256];
+	char sql[320];
 	bool broken = false;
 	size_t i;
 
 	snprintf(sql, sizeof(sql), "BEGIN; CREATE TEMP TABLE maintd_existing_relations ON COMMIT DROP AS "
-		 "SELECT oid FROM pg_class WHERE relkind IN ('r', 'p', 'm'); SET LOCAL lock_timeout = %lld",
+		 "SELECT oid, relfilenode FROM pg_class WHERE relkind IN ('r', 'p', 'm'); "
+		 "SET LOCAL lock_timeout = %lld",
 		 (long long)conf->mig_lock_timeout_ms);
 	if (!exec_ok(c, sql, "starting the lock check"))
 		return;
@@ -216,6 +278,7 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 			printf("  no lock on an existing table\n");
 		PQclear(before);
 		before = r;
+		print_rewrites(c);
 	}
 	PQclear(before);
 	exec_ok(c, "ROLLBACK", "rolling back the lock check");
@@ -273,9 +336,16 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, 
 		       mig->script.no_transaction ? " (no-transaction)" : "",
 		       migrator_was_interrupted(m, i) ? " (re-run: it was interrupted)" : "",
 		       mig->rollback_path ? "" : " (no rollback file)");
+		print_safety(mig, migrator_safety(m, i));
 	}
 	if (locks && n > 0)
 		print_locks(db_pgconn(o.db), conf, &o.set, m);
+	if (migrator_safety_refused(m) > 0) {
+		printf("nothing would be applied: %zu unsafe statement(s) refused (migrations.safety = refuse); "
+		       "nothing was changed (dry run)\n", migrator_safety_refused(m));
+		rc = EX_DATAERR;
+		goto out;
+	}
 	printf("%zu migration(s) would be applied; nothing was changed (dry run)\n", n);
 out:
 	if (sig_int)

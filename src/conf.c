@@ -20,6 +20,7 @@
 #include "cron.h"
 #include "duration.h"
 #include "log.h"
+#include "safety.h"
 
 #define ENV_PREFIX "MOMENTUM_MAINTD_"
 /* A configuration file sets a few dozen keys; libconfig's scanner is
@@ -29,6 +30,7 @@
 /* Where a value came from when nothing set it. */
 #define ORIGIN_DEFAULT "default"
 #define ORIGIN_DEFAULT_DEVELOPMENT "default in development"
+#define ORIGIN_DEFAULT_PRODUCTION "default in production"
 
 static const struct conf_choice environment_choices[] = {
 	{ "development", ENV_DEVELOPMENT }, { "staging", ENV_STAGING }, { "production", ENV_PRODUCTION },
@@ -36,6 +38,9 @@ static const struct conf_choice environment_choices[] = {
 };
 static const struct conf_choice out_of_order_choices[] = {
 	{ "fail", OOO_FAIL }, { "apply", OOO_APPLY }, { "ignore", OOO_IGNORE }, { NULL, 0 },
+};
+static const struct conf_choice safety_choices[] = {
+	{ "warn", SAFETY_WARN }, { "refuse", SAFETY_REFUSE }, { NULL, 0 },
 };
 static const struct conf_choice log_level_choices[] = {
 	{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "notice", LOG_NOTICE }, { "warning", LOG_WARNING },
@@ -46,7 +51,7 @@ static const struct conf_choice log_format_choices[] = {
 	{ "journal", LOG_FORMAT_JOURNAL }, { NULL, 0 },
 };
 
-static conf_check_fn check_conninfo, check_cron, check_timezone, check_listen, check_schemas, check_instance;
+static conf_check_fn check_size, check_conninfo, check_cron, check_timezone, check_listen, check_schemas, check_instance;
 
 #define OFF(field) offsetof(struct conf, field)
 #define DAY_MS INT64_C(86400000)
@@ -77,6 +82,13 @@ const struct conf_key conf_keys[] = {
 	{ .path = "migrations.lock_retries", .type = CT_INT, .offset = OFF(mig_lock_retries), .def = "10",
 	  .min = 0, .max = 1000,
 	  .help = "retries after a lock timeout, with backoff, before the migration fails" },
+	{ .path = "migrations.safety", .type = CT_ENUM, .offset = OFF(mig_safety), .def = "warn",
+	  .def_production = "refuse", .choices = safety_choices,
+	  .help = "a pending migration that would lock or break a table above safety_min_size: warn (and "
+		  "apply) | refuse (apply nothing); default refuse in production, warn elsewhere" },
+	{ .path = "migrations.safety_min_size", .type = CT_STRING, .offset = OFF(mig_safety_min_size),
+	  .def = "10 MB", .check = check_size, .flags = CK_NONEMPTY,
+	  .help = "safety findings on tables smaller than this (table and indexes) are only noted" },
 	{ .path = "jobs.history_retention", .type = CT_DURATION, .offset = OFF(jobs_history_retention_ms),
 	  .def = "90 days", .min = 1000, .max = 3650 * DAY_MS, .flags = CK_RELOADABLE,
 	  .help = "job_runs rows older than this are pruned" },
@@ -283,6 +295,17 @@ static bool listen_address_valid(const char *s)
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+static int check_size(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
+{
+	int64_t bytes;
+	const char *why;
+
+	if (size_parse(s, &bytes, &why) == 0)
+		return 0;
+	set_error(err, "%s: %s: %s, got \"%s\"", where, k->path, why, s);
+	return -1;
 }
 
 static int check_listen(const struct conf_key *k, const char *s, const char *where, struct conf_error *err)
@@ -618,7 +641,8 @@ static bool is_default(const struct conf *c, const struct conf_key *k)
 {
 	const char *origin = c->origin[k - conf_keys];
 
-	return strcmp(origin, ORIGIN_DEFAULT) == 0 || strcmp(origin, ORIGIN_DEFAULT_DEVELOPMENT) == 0;
+	return strcmp(origin, ORIGIN_DEFAULT) == 0 || strcmp(origin, ORIGIN_DEFAULT_DEVELOPMENT) == 0 ||
+	       strcmp(origin, ORIGIN_DEFAULT_PRODUCTION) == 0;
 }
 
 /* Stores k's default for the environment c has now.  A string default that
@@ -627,8 +651,10 @@ static bool is_default(const struct conf *c, const struct conf_key *k)
 static int set_default(struct conf *c, const struct conf_key *k, struct conf_error *err)
 {
 	bool development = c->environment == ENV_DEVELOPMENT && k->def_development != NULL;
-	const char *def = development ? k->def_development : k->def;
-	const char *origin = development ? ORIGIN_DEFAULT_DEVELOPMENT : ORIGIN_DEFAULT;
+	bool production = c->environment == ENV_PRODUCTION && k->def_production != NULL;
+	const char *def = development ? k->def_development : production ? k->def_production : k->def;
+	const char *origin = development ? ORIGIN_DEFAULT_DEVELOPMENT
+			     : production ? ORIGIN_DEFAULT_PRODUCTION : ORIGIN_DEFAULT;
 
 	if (set_from_string(c, k, def, origin, err) < 0) {
 		if (k->type != CT_STRING)
@@ -654,7 +680,8 @@ static int key_set(struct conf *c, const struct conf_key *k, const char *where, 
 	if (k->offset != OFF(environment))
 		return 0;
 	for (i = 0; i < conf_nkeys; i++)
-		if (conf_keys[i].def_development != NULL && is_default(c, &conf_keys[i]) &&
+		if ((conf_keys[i].def_development != NULL || conf_keys[i].def_production != NULL) &&
+		    is_default(c, &conf_keys[i]) &&
 		    set_default(c, &conf_keys[i], err) < 0)
 			return -1;
 	return 0;

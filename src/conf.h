@@ -12,6 +12,7 @@
 
 enum environment { ENV_DEVELOPMENT, ENV_STAGING, ENV_PRODUCTION };
 enum out_of_order { OOO_FAIL, OOO_APPLY, OOO_IGNORE };
+enum safety_policy { SAFETY_WARN, SAFETY_REFUSE };
 
 struct conf {
 	int environment;            /* enum environment */
@@ -25,6 +26,8 @@ struct conf {
 	bool mig_supabase_compat;
 	int64_t mig_lock_timeout_ms;
 	int64_t mig_lock_retries;
+	int mig_safety;             /* enum safety_policy */
+	char *mig_safety_min_size;  /* "10 MB": size_parse (safety.h) reads it */
 
 	int64_t jobs_history_retention_ms;
 	bool cleanup_enabled;
@@ -82,6 +85,7 @@ struct conf_key {
 	size_t offset;
 	const char *def;            /* default, in the syntax a user writes */
 	const char *def_development; /* the default in development, where it differs */
+	const char *def_production;  /* the default in production, where it differs */
 	int64_t min, max;           /* CT_INT: value; CT_DURATION: milliseconds */
 	const struct conf_choice *choices; /* CT_ENUM, ending with { NULL } */
 	conf_check_fn *check;       /* CT_STRING, or NULL */

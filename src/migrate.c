@@ -21,6 +21,7 @@
 #include "migrate.h"
 #include "msgid.h"
 #include "notify.h"
+#include "safety.h"
 #include "sql_text.h"
 #include "timeutil.h"
 
@@ -120,6 +121,8 @@ struct migrator {
 	struct timespec cur_start;
 	struct event *progress;
 	char not_owner_of[128];   /* the relation a failed statement had to own ("" if none) */
+	struct safety_report *safety; /* by index into set->items: pending files' findings */
+	size_t safety_refused;
 };
 
 /* The steps of a run, in the order it takes them: each send names the
@@ -188,6 +191,17 @@ static char *concat(const char *a, const char *b)
 	return asprintf(&s, "%s%s", a, b) < 0 ? NULL : s;
 }
 
+static void safety_free_all(struct migrator *m)
+{
+	size_t i;
+
+	for (i = 0; m->safety != NULL && i < m->set->n; i++)
+		safety_report_free(&m->safety[i]);
+	free(m->safety);
+	m->safety = NULL;
+	m->safety_refused = 0;
+}
+
 struct migrator *migrator_new(struct event_base *base, struct db *db, const struct conf *conf,
 			      const struct migration_set *set, migrate_done_cb done, void *arg)
 {
@@ -234,6 +248,7 @@ void migrator_free(struct migrator *m)
 	free(m->check_and_read);
 	free(m->blockers);
 	free(m->interrupted);
+	safety_free_all(m);
 	free(m);
 }
 
@@ -255,6 +270,16 @@ bool migrator_is_pending(const struct migrator *m, size_t i)
 bool migrator_was_interrupted(const struct migrator *m, size_t i)
 {
 	return m->interrupted[i];
+}
+
+const struct safety_report *migrator_safety(const struct migrator *m, size_t i)
+{
+	return m->safety != NULL && i < m->set->n ? &m->safety[i] : NULL;
+}
+
+size_t migrator_safety_refused(const struct migrator *m)
+{
+	return m->safety_refused;
 }
 
 size_t migrator_applied_now(const struct migrator *m)
@@ -612,9 +637,11 @@ void migrator_start(struct migrator *m)
 	/* sized here, not in migrator_new: the set may be read after it */
 	free(m->pending);
 	free(m->interrupted);
+	safety_free_all(m);
 	m->pending = calloc(m->set->n + 1, sizeof(*m->pending));
 	m->interrupted = calloc(m->set->n + 1, sizeof(*m->interrupted));
-	if (m->pending == NULL || m->interrupted == NULL) {
+	m->safety = calloc(m->set->n + 1, sizeof(*m->safety));
+	if (m->pending == NULL || m->interrupted == NULL || m->safety == NULL) {
 		log_error("out of memory");
 		finish(m, MIGRATE_FAILED);
 		return;
@@ -929,6 +956,9 @@ static enum migrate_result check_environment_rules(const struct migrator *m)
 
 /* What is applied is known: the plan, the environment's rules, then the
  * backup (production) or straight to applying. */
+static void safety_start(struct migrator *m);
+static void after_safety(struct migrator *m);
+
 static void plan_ready(struct migrator *m, PGresult *res)
 {
 	enum migrate_result allowed;
@@ -943,6 +973,13 @@ static void plan_ready(struct migrator *m, PGresult *res)
 		finish(m, allowed);
 		return;
 	}
+	safety_start(m);
+}
+
+/* The safety checks are judged: a dry run ends, a run goes on to the
+ * backup (production) or straight to applying. */
+static void after_safety(struct migrator *m)
+{
 	if (m->dry_run) {
 		finish(m, MIGRATE_OK);
 		return;
@@ -968,6 +1005,211 @@ static void plan_ready(struct migrator *m, PGresult *res)
 		return;
 	}
 	after_backup(m);
+}
+
+/* ---- safety checks ------------------------------------------------------ */
+
+/* Per finding (1-based, in the order of the parameters): whether the table
+ * exists, its size with indexes, its row estimate, and, for SET NOT NULL,
+ * whether a validated CHECK (col IS NOT NULL) makes the scan unneeded.
+ * Read before any table is locked: the catalog only. */
+#define SAFETY_SIZES_SQL \
+	"SELECT w.i, c.oid IS NOT NULL, coalesce(pg_total_relation_size(c.oid), 0), " \
+	"coalesce(c.reltuples, -1)::float8, " \
+	"coalesce(w.col <> '' AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid " \
+	"AND k.contype = 'c' AND k.convalidated AND pg_get_constraintdef(k.oid) IN " \
+	"('CHECK ((' || quote_ident(w.col) || ' IS NOT NULL))', 'CHECK (' || quote_ident(w.col) || ' IS NOT NULL)')), " \
+	"false) " \
+	"FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(name, col, i) " \
+	"LEFT JOIN pg_class c ON c.oid = to_regclass(w.name) ORDER BY w.i"
+
+/* Appends s to an array literal being built in *buf. */
+static int array_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = *len + 2 * strlen(s) + 8;
+
+	if (need > *cap) {
+		char *b = realloc(*buf, need * 2);
+
+		if (b == NULL)
+			return -1;
+		*buf = b;
+		*cap = need * 2;
+	}
+	(*buf)[0] = '{';     /* *len starts at 1, after it */
+	if (*len > 1)
+		(*buf)[(*len)++] = ',';
+	(*buf)[(*len)++] = '"';
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = *s;
+	}
+	(*buf)[(*len)++] = '"';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static struct safety_finding *nth_finding(struct migrator *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < m->set->n; i++) {
+		if (n < m->safety[i].n)
+			return &m->safety[i].items[n];
+		n -= m->safety[i].n;
+	}
+	return NULL;
+}
+
+static void safety_judged(struct migrator *m);
+
+static void safety_sizes_read(struct migrator *m, PGresult *res, bool ok)
+{
+	int r;
+
+	if (!ok) {
+		report_sql_error(m, "reading the sizes of the tables the safety checks name", NULL, NULL, res);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	for (r = 0; r < PQntuples(res); r++) {
+		struct safety_finding *f = nth_finding(m, (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10) - 1);
+
+		if (f == NULL)
+			continue;
+		f->exists = PQgetvalue(res, r, 1)[0] == 't';
+		f->bytes = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+		f->rows = strtod(PQgetvalue(res, r, 3), NULL);
+		f->covered = PQgetvalue(res, r, 4)[0] == 't';
+	}
+	safety_judged(m);
+}
+
+/* Checks every pending file; the catalog's sizes of the tables named come
+ * in one query. */
+static void safety_start(struct migrator *m)
+{
+	char *names = NULL, *cols = NULL;
+	size_t nlen = 1, ncap = 0, clen = 1, ccap = 0, i, k, total = 0;
+
+	for (i = 0; i < m->set->n; i++) {
+		const struct migration *mig = &m->set->items[i];
+
+		if (!m->pending[i])
+			continue;
+		if (safety_check_script(mig->sql, &mig->script, &m->safety[i]) < 0)
+			goto oom;
+		for (k = 0; k < m->safety[i].nunchecked; k++) {
+			char line[16];
+			struct log_field fl[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "LINE", line } };
+
+			snprintf(line, sizeof(line), "%d", m->safety[i].unchecked[k]);
+			log_emit(LOG_NOTICE, NULL, LOG_FIELDS(fl),
+				 "%s:%d: statement too large to check for safety (not checked)", mig->path,
+				 m->safety[i].unchecked[k]);
+		}
+		for (k = 0; k < m->safety[i].n; k++) {
+			const struct safety_finding *f = &m->safety[i].items[k];
+			char q[600];
+
+			safety_qualified_name(f, q, sizeof(q));
+			if (ncap == 0 && ((names = calloc(1, 2)) == NULL || (cols = calloc(1, 2)) == NULL))
+				goto oom;
+			ncap = ncap ? ncap : 2;
+			ccap = ccap ? ccap : 2;
+			if (array_append(&names, &nlen, &ncap, q) < 0 ||
+			    array_append(&cols, &clen, &ccap,
+					 strcmp(f->check, "set_not_null") == 0 && f->column ? f->column : "") < 0)
+				goto oom;
+			total++;
+		}
+	}
+	if (total == 0) {
+		free(names);
+		free(cols);
+		after_safety(m);
+		return;
+	}
+	names[nlen++] = '}';
+	names[nlen] = '\0';
+	cols[clen++] = '}';
+	cols[clen] = '\0';
+	{
+		const char *params[2] = { names, cols };
+
+		send_params(m, SAFETY_SIZES_SQL, 2, params, safety_sizes_read);
+	}
+	free(names);
+	free(cols);
+	return;
+oom:
+	free(names);
+	free(cols);
+	log_error("out of memory");
+	finish(m, MIGRATE_FAILED);
+}
+
+static void safety_log(const struct migration *mig, const struct safety_finding *f)
+{
+	char table[300], size[96], line[16];
+	const char *kind = f->verdict == SAFETY_REFUSED ? "refused" : "unsafe";
+	struct log_field fl[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "LINE", line },
+				  { "CHECK", f->check }, { "TABLE", table } };
+
+	snprintf(line, sizeof(line), "%d", f->line);
+	safety_display_name(f, table, sizeof(table));
+	safety_describe_size(f, size, sizeof(size));
+	switch (f->verdict) {
+	case SAFETY_REFUSED:
+	case SAFETY_WARNED:
+		log_emit(f->verdict == SAFETY_REFUSED ? LOG_ERR : LOG_WARNING, MSGID_MIGRATION_UNSAFE, LOG_FIELDS(fl),
+			 "%s:%d: %s %s: %s on %s (%s); the safe way: %s; or accept it with a line "
+			 "\"-- momentum-maintd: allow-unsafe %s\" in the file", mig->path, f->line, kind, f->check,
+			 f->what, table, size, f->safe, f->check);
+		break;
+	case SAFETY_ALLOWED:
+		log_emit(LOG_NOTICE, NULL, LOG_FIELDS(fl), "%s:%d: %s on %s (%s) accepted by allow-unsafe %s",
+			 mig->path, f->line, f->check, table, size, f->check);
+		break;
+	case SAFETY_SMALL:
+		log_emit(LOG_INFO, NULL, LOG_FIELDS(fl), "%s:%d: %s on %s (%s): below migrations.safety_min_size",
+			 mig->path, f->line, f->check, table, size);
+		break;
+	default:
+		break;
+	}
+}
+
+static void safety_judged(struct migrator *m)
+{
+	int64_t min_size = 0;
+	const char *why;
+	size_t i, k;
+
+	if (size_parse(m->conf->mig_safety_min_size, &min_size, &why) < 0)
+		min_size = 0;   /* checked when the configuration was read */
+	m->safety_refused = 0;
+	for (i = 0; i < m->set->n; i++) {
+		for (k = 0; k < m->safety[i].n; k++) {
+			struct safety_finding *f = &m->safety[i].items[k];
+
+			safety_judge(f, m->conf->mig_safety == SAFETY_REFUSE, min_size);
+			if (f->verdict == SAFETY_REFUSED)
+				m->safety_refused++;
+			if (!m->dry_run)   /* a dry run prints them */
+				safety_log(&m->set->items[i], f);
+		}
+	}
+	if (m->safety_refused > 0 && !m->dry_run) {
+		log_error("nothing applied: %zu unsafe statement(s) on tables of at least migrations.safety_min_size "
+			  "(%s) with migrations.safety = refuse; write them the safe way, accept one on purpose "
+			  "with \"-- momentum-maintd: allow-unsafe CHECK\" in its file, or set migrations.safety = warn",
+			  m->safety_refused, m->conf->mig_safety_min_size);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
+	after_safety(m);
 }
 
 /* ---- backup and compatibility step --------------------------------------- */

@@ -36,6 +36,12 @@ void migrator_set_dry_run(struct migrator *m, bool dry_run);
 /* After a run: is set->items[i] pending (for a dry run: would it be applied)? */
 bool migrator_is_pending(const struct migrator *m, size_t i);
 bool migrator_was_interrupted(const struct migrator *m, size_t i);
+/* After a run (or a dry run): set->items[i]'s safety findings, judged;
+ * NULL before. */
+struct safety_report;
+const struct safety_report *migrator_safety(const struct migrator *m, size_t i);
+/* How many findings migrations.safety = refuse refused (a dry run too). */
+size_t migrator_safety_refused(const struct migrator *m);
 size_t migrator_applied_now(const struct migrator *m);  /* by this run */
 size_t migrator_applied_total(const struct migrator *m); /* tracked in the database */
 

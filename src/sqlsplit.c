@@ -8,6 +8,7 @@
 
 #include <pg_query.h>
 
+#include "safety.h"
 #include "sqlsplit.h"
 
 #define DIRECTIVE_PREFIX "momentum-maintd:"
@@ -52,32 +53,59 @@ static bool ident_char(int c)
 	return c >= 0 && (isalnum(c) || c == '_' || c == '$' || c >= 0x80);
 }
 
-/* Is comment c (the text after "--") the directive "momentum-maintd:
- * no-transaction", in its exact form (spaces around the words and case
- * aside)?  Anything else that starts "momentum-maintd:" is a comment. */
-static bool is_directive(const char *c, size_t n)
+/* Is comment c (the text after "--") a directive: "momentum-maintd:"
+ * then words, in their exact form (spaces around the words and case
+ * aside)?  Returns the words after the prefix (trimmed, *wlen long), or
+ * NULL: anything else is a comment. */
+static const char *directive_words(const char *c, size_t n, size_t *wlen)
 {
-	size_t p = 0, plen = strlen(DIRECTIVE_PREFIX), wlen = strlen("no-transaction");
+	size_t p = 0, plen = strlen(DIRECTIVE_PREFIX);
 
 	while (p < n && isspace((unsigned char)c[p]))
 		p++;
 	if (n - p < plen || strncasecmp(c + p, DIRECTIVE_PREFIX, plen) != 0)
-		return false;
+		return NULL;
 	p += plen;
 	while (p < n && isspace((unsigned char)c[p]))
 		p++;
 	while (n > p && isspace((unsigned char)c[n - 1]))
 		n--;
-	return n - p == wlen && strncasecmp(c + p, "no-transaction", wlen) == 0;
+	*wlen = n - p;
+	return c + p;
 }
 
-/* A "--" comment (the text after the dashes): the directive before the
+static bool word_is(const char *w, size_t n, const char *keyword);
+
+/* A "--" comment (the text after the dashes): "no-transaction" before the
  * first statement sets no_transaction; after one it is refused (it would
- * silently do nothing).  Other comments are comments. */
+ * silently do nothing).  "allow-unsafe CHECK", anywhere, accepts the
+ * file's findings of that safety check; an unknown check is refused.
+ * Other comments are comments. */
 static int directive(struct sql_script *out, const char *c, size_t n, int line, bool after_first,
 		     char *err, size_t errsize)
 {
-	if (!is_directive(c, n))
+	size_t wlen, k;
+	const char *w = directive_words(c, n, &wlen);
+	int idx;
+
+	if (w == NULL)
+		return 0;
+	if (wlen > 12 && strncasecmp(w, "allow-unsafe", 12) == 0 && isspace((unsigned char)w[12])) {
+		for (k = 12; k < wlen && isspace((unsigned char)w[k]); k++)
+			;
+		if ((idx = safety_check_index(w + k, wlen - k)) < 0) {
+			size_t used = (size_t)snprintf(err, errsize, "line %d: allow-unsafe: unknown check \"%.*s\" "
+						       "(known:", line, (int)(wlen - k > 64 ? 64 : wlen - k), w + k);
+			for (idx = 0; safety_checks[idx] != NULL && used < errsize; idx++)
+				used += (size_t)snprintf(err + used, errsize - used, " %s", safety_checks[idx]);
+			if (used < errsize)
+				snprintf(err + used, errsize - used, ")");
+			return -1;
+		}
+		out->allow_unsafe |= 1u << idx;
+		return 0;
+	}
+	if (!word_is(w, wlen, "no-transaction"))
 		return 0;
 	if (after_first) {
 		snprintf(err, errsize, "line %d: directives must come before the first statement", line);

@@ -30,6 +30,7 @@ struct sql_script {
 	struct sql_stmt *stmts;
 	size_t n;
 	bool no_transaction;      /* -- momentum-maintd: no-transaction */
+	unsigned allow_unsafe;    /* -- momentum-maintd: allow-unsafe CHECK, bit = index in safety_checks */
 	struct sql_syntax_error syntax; /* message NULL: the parser found none */
 };
 

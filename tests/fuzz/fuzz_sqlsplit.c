@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safety.h"
 #include "sqlsplit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,6 +35,19 @@ static void check(int (*split)(const char *, size_t, struct sql_script *, char *
 			(void)sql_is_transaction_control(text, st);
 			(void)sql_is_copy_stdio(text, st);
 			(void)sql_sets_standard_strings(text, st);
+		}
+		/* the safety checks read each statement's parse tree: findings
+		 * on lines of the text, with a table and a known check */
+		{
+			struct safety_report rep;
+
+			if (safety_check_script(text, &script, &rep) == 0) {
+				for (i = 0; i < rep.n; i++)
+					if (rep.items[i].line < 1 || rep.items[i].table == NULL ||
+					    safety_check_index(rep.items[i].check, strlen(rep.items[i].check)) < 0)
+						abort();
+				safety_report_free(&rep);
+			}
 		}
 		/* a kept syntax error lies in the text */
 		if (script.syntax.message != NULL &&

@@ -359,6 +359,24 @@ int main(void)
 	is_str(conf_environment_name(c->environment), "development", "environment name");
 	conf_free(c);
 
+	/* migrations.safety: refuse in production, warn elsewhere, unless set */
+	c = conf_new();
+	ok(c->mig_safety == SAFETY_REFUSE, "production refuses unsafe migrations by default");
+	is_str(conf_origin(c, "migrations.safety"), "default in production", "and says so");
+	ok(conf_set(c, "environment", "staging", "command line", &err) == 0 && c->mig_safety == SAFETY_WARN,
+	   "staging warns");
+	ok(conf_set(c, "environment", "development", "command line", &err) == 0 && c->mig_safety == SAFETY_WARN,
+	   "development warns");
+	ok(conf_set(c, "migrations.safety", "refuse", "command line", &err) == 0 &&
+	   conf_set(c, "environment", "staging", "command line", &err) == 0 && c->mig_safety == SAFETY_REFUSE,
+	   "a migrations.safety that was set stays");
+	is_str(c->mig_safety_min_size, "10 MB", "safety_min_size default");
+	ok(conf_set(c, "migrations.safety_min_size", "64 kB", "command line", &err) == 0, "a size is accepted");
+	ok(conf_set(c, "migrations.safety_min_size", "ten MB", "f.conf:3", &err) < 0, "a bad size is refused");
+	contains(err.msg, "f.conf:3: migrations.safety_min_size: expected a number", "naming where and the key");
+	ok(conf_set(c, "migrations.safety", "maybe", "f.conf:4", &err) < 0, "an unknown policy is refused");
+	conf_free(c);
+
 	/* the password file must be readable */
 	c = conf_new();
 	ok(conf_set(c, "database.password_file", "/nonexistent/pw", "command line", &err) == 0, "set password_file");

@@ -1,0 +1,245 @@
+"""Safety checks of pending migrations (issue 16, item 3): each check on a
+table above migrations.safety_min_size is refused (safety = refuse) or
+warned about (warn), the same statement on a table below it is applied,
+the allow-unsafe directive accepts a finding, migrate up --dry-run prints
+them and --locks names the tables a migration rewrites."""
+import re
+
+import pytest
+
+from conftest import migrations_dir, run
+
+MIN_SIZE = "256 kB"
+
+# check -> a statement on table {t} that triggers it
+CHECKS = {
+    "create_index_not_concurrently": "CREATE INDEX {t}_a ON {t} (a);",
+    "alter_column_type": "ALTER TABLE {t} ALTER COLUMN b TYPE bigint;",
+    "add_column_not_null_no_default": "ALTER TABLE {t} ADD COLUMN d int NOT NULL;",
+    "add_constraint_not_valid": "ALTER TABLE {t} ADD CONSTRAINT {t}_ck CHECK (a >= 0);",
+    "set_not_null": "ALTER TABLE {t} ALTER COLUMN a SET NOT NULL;",
+    "volatile_default": "ALTER TABLE {t} ADD COLUMN u float8 DEFAULT random();",
+    "rename_column": "ALTER TABLE {t} RENAME COLUMN c TO c2;",
+    "rename_table": "ALTER TABLE {t} RENAME TO {t}_old;",
+    "drop_column": "ALTER TABLE {t} DROP COLUMN c;",
+    "drop_table": "DROP TABLE {t};",
+}
+
+
+def tables(db):
+    """big: about 1 MB, above MIN_SIZE; small: empty, below it."""
+    db.query("CREATE TABLE big (id int PRIMARY KEY, a int, b int, c text);"
+             "INSERT INTO big SELECT g, g, g, 'row ' || g FROM generate_series(1, 20000) g;"
+             "ANALYZE big;"
+             "CREATE TABLE small (id int PRIMARY KEY, a int, b int, c text);")
+
+
+def up(db, mdir, *extra, env=None):
+    return run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir,
+                "--set", "migrations.safety_min_size=" + MIN_SIZE] + list(extra) + ["migrate", "up"], env=env)
+
+
+def applied(db):
+    if db.query("SELECT to_regclass('momentum_maintd.schema_migrations')") == [(None,)]:
+        return []
+    return [v for (v,) in db.query("SELECT version FROM momentum_maintd.schema_migrations ORDER BY 1")]
+
+
+def one_file(tmp_path, sql):
+    return migrations_dir(tmp_path, {"001_change.sql": "-- a change\n" + sql + "\n"})
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_refused_above_the_threshold_nothing_applied(db, tmp_path, check):
+    tables(db)
+    mdir = one_file(tmp_path, CHECKS[check].format(t="big"))
+    r = up(db, mdir, "--set", "migrations.safety=refuse")
+    assert r.returncode == 65, r.stderr
+    line = next((l for l in r.stderr.splitlines() if "refused " + check in l), None)
+    assert line is not None, r.stderr
+    assert "001_change.sql:2:" in line, "file and line"
+    assert " on big (" in line and "kB" in line and "rows" in line, "table, size, row estimate"
+    assert "the safe way: " in line and "allow-unsafe " + check in line
+    assert "nothing applied" in r.stderr
+    assert applied(db) == []
+    assert db.query("SELECT to_regclass('big') IS NOT NULL, count(*) FROM big") == [(True, 20000)]
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_the_same_below_the_threshold_is_applied(db, tmp_path, check):
+    tables(db)
+    mdir = one_file(tmp_path, CHECKS[check].format(t="small"))
+    r = up(db, mdir, "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stderr
+    assert "below migrations.safety_min_size" in r.stderr
+    assert "refused" not in r.stderr
+    assert applied(db) == [1]
+
+
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_warn_applies_with_a_warning(db, tmp_path, check):
+    tables(db)
+    mdir = one_file(tmp_path, CHECKS[check].format(t="big"))
+    r = up(db, mdir, "--set", "migrations.safety=warn")
+    assert re.search(r"level=warning msg=\".*001_change.sql:2: unsafe " + check, r.stderr), r.stderr
+    if check == "add_column_not_null_no_default":
+        # the server refuses it on a table with rows: the warning said so first
+        assert r.returncode == 65 and "23502" in r.stderr
+        assert applied(db) == []
+    else:
+        assert r.returncode == 0, r.stderr
+        assert applied(db) == [1]
+
+
+@pytest.mark.parametrize("check", ["alter_column_type", "drop_column", "create_index_not_concurrently"])
+def test_allow_unsafe_accepts_that_check_only(db, tmp_path, check):
+    tables(db)
+    sql = "-- momentum-maintd: allow-unsafe %s\n%s" % (check, CHECKS[check].format(t="big"))
+    r = up(db, one_file(tmp_path, sql), "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stderr
+    assert "accepted by allow-unsafe " + check in r.stderr
+    assert applied(db) == [1]
+
+
+def test_allow_unsafe_of_another_check_does_not_help(db, tmp_path):
+    tables(db)
+    sql = "-- momentum-maintd: allow-unsafe drop_table\n" + CHECKS["drop_column"].format(t="big")
+    r = up(db, one_file(tmp_path, sql), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "refused drop_column" in r.stderr
+    assert applied(db) == []
+
+
+def test_unknown_check_in_the_directive_names_file_and_line(db, tmp_path):
+    mdir = one_file(tmp_path, "SELECT 1;\n-- momentum-maintd: allow-unsafe everything\n")
+    r = up(db, mdir)
+    assert r.returncode == 65, r.stderr
+    assert "001_change.sql:3: allow-unsafe: unknown check" in r.stderr
+    assert "everything" in r.stderr and "drop_column" in r.stderr, "names it and the known checks"
+
+
+def test_production_refuses_by_default_staging_warns(db, tmp_path):
+    tables(db)
+    d = migrations_dir(tmp_path, {"001_change.sql": CHECKS["alter_column_type"].format(t="big") + "\n",
+                                  "rollback_001_change.sql": "ALTER TABLE big ALTER COLUMN b TYPE int;\n"})
+    env = {"MOMENTUM_MAINTD_ENVIRONMENT": "production", "MOMENTUM_MAINTD_MIGRATIONS_BACKUP_COMMAND": "true"}
+    r = up(db, d, env=env)
+    assert r.returncode == 65 and "refused alter_column_type" in r.stderr, r.stderr
+    assert "backup command" not in r.stderr, "refused before the backup runs"
+    assert applied(db) == []
+    env["MOMENTUM_MAINTD_ENVIRONMENT"] = "staging"
+    r = up(db, d, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "unsafe alter_column_type" in r.stderr
+    assert applied(db) == [1]
+
+
+def test_tables_the_file_creates_are_not_checked(db, tmp_path):
+    tables(db)
+    sql = ("CREATE TABLE fresh (a int);\nCREATE INDEX fresh_a ON fresh (a);\n"
+           "ALTER TABLE fresh ALTER COLUMN a TYPE bigint;\n")
+    r = up(db, one_file(tmp_path, sql), "--set", "migrations.safety=refuse",
+           "--set", "migrations.safety_min_size=0")
+    assert r.returncode == 0, r.stderr
+    assert "fresh" not in r.stderr
+
+
+def test_set_not_null_after_a_validated_check_is_safe(db, tmp_path):
+    tables(db)
+    db.query("ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL)")
+    r = up(db, one_file(tmp_path, CHECKS["set_not_null"].format(t="big")), "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stderr
+    assert not re.search(r"sql:\d+: (refused |unsafe )?set_not_null", r.stderr), r.stderr
+    db.query("ALTER TABLE big ADD CONSTRAINT big_b_nn CHECK (b IS NOT NULL) NOT VALID")
+    (tmp_path / "migrations" / "002_b.sql").write_text("ALTER TABLE big ALTER COLUMN b SET NOT NULL;\n")
+    r = up(db, str(tmp_path / "migrations"), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "refused set_not_null" in r.stderr, "a NOT VALID check does not count"
+
+
+def test_dry_run_prints_the_findings(db, tmp_path):
+    tables(db)
+    sql = CHECKS["alter_column_type"].format(t="big") + "\n" + CHECKS["rename_column"].format(t="small")
+    mdir = one_file(tmp_path, sql)
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=refuse")
+    assert r.returncode == 65, r.stdout + r.stderr
+    out = r.stdout
+    assert "would apply 001_change" in out
+    assert re.search(r"001_change.sql:2: alter_column_type on big \(\d+ kB, ~20k rows\): refused", out), out
+    assert "the safe way: add a new column of the new type" in out
+    assert re.search(r"001_change.sql:3: rename_column on small \(.*\): below migrations.safety_min_size", out)
+    assert "nothing would be applied: 1 unsafe statement(s) refused" in out
+    assert applied(db) == []
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=warn")
+    assert r.returncode == 0, r.stderr
+    assert "alter_column_type on big" in r.stdout and "warning (migrations.safety = warn" in r.stdout
+    assert "1 migration(s) would be applied" in r.stdout
+    assert db.query("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'big'::regclass "
+                    "AND attname = 'b'") == [("integer",)]
+
+
+def test_dry_run_locks_names_the_rewritten_tables(db, tmp_path):
+    tables(db)
+    mdir = migrations_dir(tmp_path, {
+        "001_type.sql": CHECKS["alter_column_type"].format(t="big") + "\n",
+        "002_index.sql": CHECKS["create_index_not_concurrently"].format(t="big") + "\n",
+        "003_default.sql": CHECKS["volatile_default"].format(t="small") + "\n",
+    })
+    r = up(db, mdir, "--dry-run", "--locks", "--set", "migrations.safety=warn")
+    assert r.returncode == 0, r.stderr
+    blocks = dict(re.findall(r"^(\d{3}_\w+):\n((?:  .*\n)*)", r.stdout, re.M))
+    assert "rewrites public.big" in blocks["001_type"], r.stdout
+    assert "rewrites" not in blocks["002_index"], "an index build does not rewrite the table"
+    assert "rewrites public.small" in blocks["003_default"], r.stdout
+    assert db.query("SELECT count(*) FROM pg_indexes WHERE tablename = 'big'") == [(1,)], "rolled back"
+
+
+def test_the_daemon_refuses_too_and_never_gets_ready(db, tmp_path, daemons, notify):
+    tables(db)
+    mdir = migrations_dir(tmp_path, {"001_ok.sql": "CREATE TABLE other (a int);\n",
+                                     "002_type.sql": CHECKS["alter_column_type"].format(t="big") + "\n"})
+    d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + mdir,
+                 "--set", "migrations.safety_min_size=" + MIN_SIZE, "--set", "migrations.safety=refuse", "run"],
+                notify=notify)
+    assert d.wait(30) == 65, d.stderr()
+    assert "READY=1" not in notify.lines()
+    assert "002_type.sql:1: refused alter_column_type" in d.stderr()
+    assert applied(db) == [], "checked before the first file: nothing applied, not even 001"
+    assert db.query("SELECT to_regclass('other')") == [(None,)]
+
+
+def test_a_unique_constraint_builds_an_index_under_the_lock(db, tmp_path):
+    tables(db)
+    r = up(db, one_file(tmp_path, "ALTER TABLE big ADD CONSTRAINT big_c UNIQUE (c);"), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "refused create_index_not_concurrently" in r.stderr, r.stderr
+    assert "USING INDEX" in r.stderr
+
+
+def test_a_hostile_table_name_is_escaped_in_output_and_logs(db, tmp_path):
+    name = 'evil\x1b[31m\nname'
+    db.query('CREATE TABLE "%s" (a int, c text)' % name)
+    mdir = one_file(tmp_path, 'ALTER TABLE "%s" DROP COLUMN c;' % name)
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=refuse", "--set", "migrations.safety_min_size=0")
+    assert r.returncode == 65, r.stdout + r.stderr
+    assert "\x1b" not in r.stdout and "\x1b" not in r.stderr
+    assert "drop_column on evil\\x1b[31m\\nname" in r.stdout, r.stdout
+    r = up(db, mdir, "--set", "migrations.safety=refuse", "--set", "migrations.safety_min_size=0")
+    assert r.returncode == 65 and "\x1b" not in r.stderr
+    assert all(l.startswith("time=") for l in r.stderr.splitlines()), "one event per line"
+
+
+def test_a_statement_too_large_to_check_is_reported_not_a_crash(db, tmp_path):
+    # 1+1+... nests a level per 2 bytes: libpg_query's parse of a 140 kB one
+    # overflowed the 8 MB stack (the daemon crashed); a 2.2 MB one would need
+    # over 512 MB of stack and is not parsed at all
+    tables(db)
+    deep = "1" + "+1" * 1100000
+    sql = ("ALTER TABLE big ADD COLUMN d float8 DEFAULT " + deep + "+random();\n"
+           "ALTER TABLE big ADD COLUMN e float8 DEFAULT 1" + "+1" * 70000 + "+random();\n"
+           "INSERT INTO small (id, a) VALUES (1, " + deep + ");\n"
+           + CHECKS["alter_column_type"].format(t="big"))
+    mdir = one_file(tmp_path, sql)
+    r = up(db, mdir, "--dry-run", "--set", "migrations.safety=refuse")
+    assert r.returncode == 65, r.stderr[-2000:]
+    assert "001_change.sql:2: statement too large to check for safety" in r.stderr, r.stderr[-2000:]
+    assert "001_change.sql:3: statement too large to check for safety" in r.stderr, r.stderr[-2000:]
+    assert "001_change.sql:4:" not in r.stderr, "an INSERT is not parsed"
+    assert re.search(r"001_change.sql:5: alter_column_type on big", r.stdout), r.stdout[-2000:]
