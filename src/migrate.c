@@ -962,7 +962,6 @@ static void after_safety(struct migrator *m);
 static void plan_ready(struct migrator *m, PGresult *res)
 {
 	enum migrate_result allowed;
-	size_t done_before = m->cur_ordinal;
 
 	/* the files were checked before the first one ran */
 	if (plan(m, res) < 0 || (!m->resuming && check_syntax(m) < 0)) {
@@ -971,6 +970,11 @@ static void plan_ready(struct migrator *m, PGresult *res)
 	}
 	if ((allowed = check_environment_rules(m)) != MIGRATE_OK) {
 		finish(m, allowed);
+		return;
+	}
+	if (m->resuming) {
+		/* the remaining files were judged before the first one ran */
+		after_safety(m);
 		return;
 	}
 	safety_start(m);
@@ -989,7 +993,7 @@ static void after_safety(struct migrator *m)
 		 * instance may have applied some meanwhile), without the backup and
 		 * the compatibility step that came before the first file */
 		m->resuming = false;
-		m->npending += done_before;
+		m->npending += m->cur_ordinal;   /* the files done before: progress counts the whole run */
 		m->cur = 0;
 		apply_next(m);
 		return;
