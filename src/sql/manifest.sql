@@ -25,17 +25,18 @@ WHERE n.nspname IN ('public', 'storage')
 UNION ALL
 -- indexes: what defines one, read from pg_index itself rather than
 -- pg_get_indexdef, which opens every index and its table (most of the cost
--- of a pass in a new session with thousands of tables); expressions and
--- predicates as the md5 of their stored node trees, which change with the
--- expression (and its text as written: the trees keep token positions)
+-- of a pass in a new session with thousands of tables); an index with
+-- expressions or a predicate is still deparsed (its stored node tree holds
+-- oids and the positions of the words in the statement that made it)
 SELECT 'index', format('%I.%I', n.nspname, ic.relname),
-       format('%s%s on %s using %s (%s)%s%s%s valid=%s',
-              CASE WHEN i.indisprimary THEN 'primary key' WHEN i.indisunique THEN 'unique' ELSE 'index' END,
-              CASE WHEN i.indnullsnotdistinct THEN ' nulls not distinct' ELSE '' END,
-              i.indrelid::regclass, am.amname, k.cols,
-              ' include (' || k.incl || ')',
-              ' expressions md5 ' || md5(i.indexprs::text),
-              ' where md5 ' || md5(i.indpred::text),
+       format('%s valid=%s',
+              CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL THEN pg_get_indexdef(i.indexrelid)
+                   ELSE format('%s%s on %s using %s (%s)%s',
+                               CASE WHEN i.indisprimary THEN 'primary key' WHEN i.indisunique THEN 'unique'
+                                    WHEN i.indisexclusion THEN 'exclusion' ELSE 'index' END,
+                               CASE WHEN i.indnullsnotdistinct THEN ' nulls not distinct' ELSE '' END
+                                 || CASE WHEN NOT i.indimmediate THEN ' deferrable' ELSE '' END,
+                               i.indrelid::regclass, am.amname, k.cols, ' include (' || k.incl || ')') END,
               CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END)
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_am am ON am.oid = ic.relam
