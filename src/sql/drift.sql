@@ -2,10 +2,15 @@
 -- migration run.  Columns as the lints: check, level, object, detail, remedy.
 WITH live AS (@MANIFEST@)
 , snap AS (SELECT kind, object, attrs FROM momentum_maintd.verify_snapshot WHERE migrations = @FINGERPRINT@)
-SELECT 'drift_dropped', 'error', s.object,
-       format('%s made by the migrations is gone (it was: %s)', s.kind, s.attrs),
+-- one pass over both (a hash full join): the rows that differ
+, d AS (SELECT s.kind AS s_kind, s.object AS s_object, s.attrs AS s_attrs, l.kind AS l_kind, l.object AS l_object,
+               l.attrs AS l_attrs
+        FROM snap s FULL JOIN live l ON l.kind = s.kind AND l.object = s.object
+        WHERE s.attrs IS DISTINCT FROM l.attrs)
+SELECT 'drift_dropped', 'error', s_object,
+       format('%s made by the migrations is gone (it was: %s)', s_kind, s_attrs),
        'restore it as the migration that made it did, or drop it on purpose in a new migration'
-FROM snap s LEFT JOIN live l USING (kind, object) WHERE l.kind IS NULL
+FROM d WHERE l_kind IS NULL
 UNION ALL
 SELECT CASE WHEN s.kind = 'table' AND s.attrs LIKE 'rls=on%' AND l.attrs LIKE 'rls=off%' THEN 'drift_rls_disabled'
             WHEN s.kind = 'index' AND s.attrs LIKE '% valid=yes' AND l.attrs LIKE '% valid=no' THEN 'drift_index_invalid'
@@ -20,13 +25,15 @@ SELECT CASE WHEN s.kind = 'table' AND s.attrs LIKE 'rls=on%' AND l.attrs LIKE 'r
        CASE WHEN s.kind = 'table' THEN format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (or what the migrations set)', s.object)
             WHEN s.kind = 'index' AND l.attrs LIKE '% valid=no' THEN format('REINDEX INDEX CONCURRENTLY %s', s.object)
             ELSE 'put it back as the migrations made it, or change it on purpose in a new migration' END
-FROM snap s JOIN live l USING (kind, object) WHERE s.attrs <> l.attrs
+FROM d, LATERAL (SELECT s_kind AS kind, s_object AS object, s_attrs AS attrs) s,
+     LATERAL (SELECT l_attrs AS attrs) l
+WHERE s_kind IS NOT NULL AND l_kind IS NOT NULL
 UNION ALL
-SELECT 'drift_added', 'warn', l.object,
-       format('%s not made by any migration: %s', l.kind, l.attrs),
+SELECT 'drift_added', 'warn', l_object,
+       format('%s not made by any migration: %s', l_kind, l_attrs),
        'make it in a migration, or drop it'
-FROM live l LEFT JOIN snap s USING (kind, object)
-WHERE s.kind IS NULL AND l.kind IN ('policy', 'bucket') AND EXISTS (SELECT 1 FROM snap)
+FROM d
+WHERE s_kind IS NULL AND l_kind IN ('policy', 'bucket') AND EXISTS (SELECT 1 FROM snap)
 UNION ALL
 SELECT 'drift_unchecked', 'info', 'momentum_maintd.verify_snapshot',
        'no snapshot of the schema matches the applied migrations, so drift is not checked',

@@ -58,7 +58,7 @@ WITH platform_roles AS MATERIALIZED (
          i.indoption::text AS indoption, i.indnullsnotdistinct, i.indimmediate, i.indisexclusion,
          coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
          coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '') AS pred,
-         i.indexrelid::regclass::text AS name, ic.xmin AS created_by, b.conname
+         format('%I.%I', t.nspname, ic.relname) AS name, ic.xmin AS created_by, b.conname
   FROM pg_catalog.pg_index i
   JOIN user_rels t ON t.oid = i.indrelid
   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid

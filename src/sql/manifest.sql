@@ -23,9 +23,40 @@ SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.po
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('public', 'storage')
 UNION ALL
+-- indexes: what defines one, read from pg_index itself rather than
+-- pg_get_indexdef, which opens every index and its table (most of the cost
+-- of a pass in a new session with thousands of tables); an index with
+-- expressions or a predicate is still deparsed (its stored node tree holds
+-- oids and the positions of the words in the statement that made it)
 SELECT 'index', format('%I.%I', n.nspname, ic.relname),
-       format('%s valid=%s', pg_get_indexdef(i.indexrelid), CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END)
+       format('%s valid=%s',
+              CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL THEN pg_get_indexdef(i.indexrelid)
+                   ELSE format('%s%s on %s using %s (%s)%s',
+                               CASE WHEN i.indisprimary THEN 'primary key' WHEN i.indisunique THEN 'unique'
+                                    WHEN i.indisexclusion THEN 'exclusion' ELSE 'index' END,
+                               CASE WHEN i.indnullsnotdistinct THEN ' nulls not distinct' ELSE '' END
+                                 || CASE WHEN NOT i.indimmediate THEN ' deferrable' ELSE '' END,
+                               i.indrelid::regclass, am.amname, k.cols, ' include (' || k.incl || ')') END,
+              CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END)
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+-- its columns in order (an expression's is 0): name, operator class,
+-- collation, DESC and NULLS FIRST; the INCLUDE ones by name
+JOIN (SELECT x.indexrelid,
+             string_agg(concat_ws(' ', coalesce(quote_ident(a.attname), 'expression'), quote_ident(oc.opcname),
+                                  'collate ' || nullif(k.coll, 0)::regcollation::text,
+                                  CASE WHEN k.opt & 1 = 1 THEN 'desc' END,
+                                  CASE WHEN k.opt & 2 = 2 THEN 'nulls first' END), ', ' ORDER BY k.n)
+               FILTER (WHERE k.n <= x.indnkeyatts) AS cols,
+             string_agg(coalesce(quote_ident(a.attname), 'expression'), ', ' ORDER BY k.n)
+               FILTER (WHERE k.n > x.indnkeyatts) AS incl
+      FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid JOIN pg_namespace xn ON xn.oid = xc.relnamespace
+      CROSS JOIN LATERAL unnest(x.indkey::int2[], x.indclass::oid[], x.indcollation::oid[], x.indoption::int2[])
+           WITH ORDINALITY k(attnum, opc, coll, opt, n)
+      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+      LEFT JOIN pg_opclass oc ON oc.oid = k.opc
+      WHERE xn.nspname IN ('public', 'storage')
+      GROUP BY x.indexrelid) k ON k.indexrelid = i.indexrelid
 WHERE n.nspname IN ('public', 'storage')
 UNION ALL
 SELECT 'foreign key', format('%I.%I (%s)', n.nspname, c.relname, con.conname), pg_get_constraintdef(con.oid)

@@ -113,20 +113,35 @@ BEGIN
         PERFORM pg_catalog.set_config('request.jwt.claim.role', r, true);
         -- tables whose policies read the same (command, roles, expressions)
         -- behave the same: one of each group is read, and a failure is
-        -- reported for every table of its group
+        -- reported for every table of its group.  Tables are first grouped
+        -- by the policies' stored node trees, which costs nothing; only one
+        -- table of each such group has its policies deparsed (pg_get_expr
+        -- opens the table), and groups that read the same are merged.  (Equal
+        -- trees deparse the same but for column names: the same columns by
+        -- number and type, so the same reads.)
         FOR t IN
             WITH tabs AS (
                 SELECT c.oid, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
                        -- (rows and arrays as text quote what they hold)
-                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
-                             FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid ORDER BY pol)::text AS policies
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, p.polqual::text,
+                                        p.polwithcheck::text)::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid ORDER BY pol)::text AS trees
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
                 WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND ns.nspname = ANY (schemas)
                   AND pg_catalog.has_table_privilege(r, c.oid, 'SELECT')
+            ), same_trees AS (
+                SELECT (pg_catalog.array_agg(oid ORDER BY obj))[1] AS first,
+                       pg_catalog.array_agg(obj ORDER BY obj) AS members
+                FROM tabs GROUP BY trees
+            ), same_text AS (
+                SELECT g.members,
+                       ARRAY(SELECT ROW(p.polcmd, p.polpermissive, p.polroles, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text AS pol
+                             FROM pg_catalog.pg_policy p WHERE p.polrelid = g.first ORDER BY pol)::text AS policies
+                FROM same_trees g
             )
-            SELECT pg_catalog.min(obj) AS obj, pg_catalog.array_agg(obj ORDER BY obj) AS members
-            FROM tabs GROUP BY policies ORDER BY 1
+            SELECT pg_catalog.min(m.obj) AS obj, pg_catalog.array_agg(m.obj ORDER BY m.obj) AS members
+            FROM same_text g, pg_catalog.unnest(g.members) AS m(obj) GROUP BY g.policies ORDER BY 1
         LOOP
             BEGIN
                 PERFORM pg_catalog.set_config('search_path', app_path, true);

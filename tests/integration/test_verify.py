@@ -439,6 +439,49 @@ def test_drift_is_reported_then_resolved(db, change, check, level, obj, undo):
     assert "verify: resolved: %s %s" % (check, obj.replace('"', '\\"')) in r.stderr, r.stderr
 
 
+INDEX_BASE = "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name)"
+INDEX_REMADE = [
+    # the same name, made again by hand otherwise, each in one thing: each
+    # is drift (the manifest reads pg_index's columns, not pg_get_indexdef)
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name DESC)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name NULLS FIRST)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(client_name, user_id)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id)",
+    "CREATE UNIQUE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name) INCLUDE (id)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables USING brin (user_id, client_name)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name COLLATE \"C\")",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name text_pattern_ops)",
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, lower(client_name))",
+    # (partial: deparsed; the same predicate made again is not drift, below)
+    "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name) WHERE user_id IS NOT NULL",
+]
+
+
+def test_an_index_made_again_otherwise_is_drift(db):
+    migrate(db)
+    db.query("DROP INDEX idx_deliverables_user_created; " + INDEX_BASE)
+    db.query("DELETE FROM momentum_maintd.verify_snapshot")
+    run_job(db)         # records the snapshot again, with INDEX_BASE
+    obj = "public.idx_deliverables_user_created"
+    assert not [k for k in findings(db) if k[0].startswith("drift_")]
+    for remade in INDEX_REMADE:
+        db.query("DROP INDEX idx_deliverables_user_created; " + remade)
+        f = findings(db)
+        assert f.get(("drift_changed", obj), {}).get("level") == "error", (remade, sorted(f))
+        # made again as it was (other spacing, another statement): no drift
+        db.query("DROP INDEX idx_deliverables_user_created;  " + INDEX_BASE.replace(", ", ",  "))
+        assert ("drift_changed", obj) not in findings(db), remade
+    # a partial index, recorded, then made again the same: no drift
+    db.query("DROP INDEX idx_deliverables_user_created; " + INDEX_REMADE[-1])
+    db.query("DELETE FROM momentum_maintd.verify_snapshot")
+    run_job(db)
+    db.query("DROP INDEX idx_deliverables_user_created;\n" + INDEX_REMADE[-1].replace(" WHERE ", "\n  WHERE  "))
+    assert not [k for k in findings(db) if k[0].startswith("drift_")]
+    db.query("DROP INDEX idx_deliverables_user_created; " + INDEX_REMADE[-1].replace("IS NOT NULL", "IS NULL"))
+    assert ("drift_changed", obj) in findings(db)
+
+
 def test_a_later_migration_is_not_drift(db, tmp_path):
     mdir = migrations_dir(tmp_path, {f: None for f in list(SEED_ONLY) + ["004_rls_fixes.sql"]})
     migrate(db, mdir)
@@ -512,7 +555,9 @@ def test_probe_catches_a_policy_that_raises(db):
     db.query("CREATE POLICY self_ref ON public.teams FOR SELECT TO authenticated "
              "USING (id IN (SELECT id FROM public.teams WHERE member = (SELECT auth.uid())))")
     # a table whose policies read the same is read once, and reported too
-    for name in ("teams_copy", "teams_copy2"):
+    # (copy2's and copy3's policies have the same stored trees, copy's
+    # differ from them in the words' positions only)
+    for name in ("teams_copy", "teams_copy2", "teams_copy3"):
         db.query("CREATE TABLE public.%s (id int PRIMARY KEY, member uuid)" % name)
         db.query("ALTER TABLE public.%s ENABLE ROW LEVEL SECURITY" % name)
         db.query("GRANT SELECT ON public.%s TO authenticated" % name)
@@ -525,9 +570,11 @@ def test_probe_catches_a_policy_that_raises(db):
     assert "42P17" in f[("probe_policy_error", "public.teams_copy (as authenticated)")]["detail"]
     y = f[("probe_policy_error", "public.teams_copy2 (as authenticated)")]
     assert "42P17" in y["detail"] and "(read on public.teams_copy, whose policies are the same)" in y["detail"], y
+    y = f[("probe_policy_error", "public.teams_copy3 (as authenticated)")]
+    assert "42P17" in y["detail"] and "(read on public.teams_copy, whose policies are the same)" in y["detail"], y
     assert ("probe_policy_error", "public.teams (as anon)") not in f, "anon may not read it: not probed"
     assert verify(db).returncode == 1
-    db.query("DROP TABLE public.teams_copy, public.teams_copy2")
+    db.query("DROP TABLE public.teams_copy, public.teams_copy2, public.teams_copy3")
     db.query("DROP POLICY self_ref ON public.teams")
     db.query("CREATE POLICY own ON public.teams FOR SELECT TO authenticated USING (member = (SELECT auth.uid()))")
     assert ("probe_policy_error", "public.teams (as authenticated)") not in findings(db)
