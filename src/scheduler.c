@@ -23,7 +23,8 @@
 #include "timeutil.h"
 
 /* The jobs, in the order /metrics and STATUS= list them.  Advisory lock
- * objids: 1 is the migration lock, one more per job. */
+ * objids: 1 is the migration lock, one more per job; 100 serialises the
+ * verification snapshot's recording (src/sql/record.sql). */
 static const struct job_ops *const job_table[] = { &cleanup_job_ops, &verify_job_ops };
 #define NJOBS (sizeof(job_table) / sizeof(job_table[0]))
 _Static_assert(NJOBS <= SCHEDULER_MAX_JOBS, "raise SCHEDULER_MAX_JOBS");

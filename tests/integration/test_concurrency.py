@@ -8,9 +8,10 @@ two minute boundaries: about 70 to 140 seconds."""
 import datetime
 import os
 import signal
+import subprocess
 import time
 
-from conftest import MIGRATIONS, Database, NotifySocket, errors, fill_tokens, wait_until
+from conftest import BIN, MIGRATIONS, Database, NotifySocket, daemon_env, errors, fill_tokens, wait_until
 
 NDAEMONS = 8
 
@@ -100,3 +101,22 @@ def test_eight_daemons_two_ticks_each_runs_once(new_cluster, tmp_path, daemons):
     skipped = sum(log.count("job zoom-token-cleanup: run of ") for log in logs)
     assert skipped == sum(1 for r in runs if r[1] == "skipped"), ("every skip is logged and recorded", runs)
     print("ticks: %s" % {t: sorted(r[1] for r in runs if r[0] == t) for t in ticks})
+
+
+def test_two_migrate_ups_at_once_record_one_snapshot(new_cluster):
+    """Two "migrate up" on a new database finish together: one applies, the
+    other waits; both then record verification's snapshot. They used to
+    race creating its tables ("duplicate key ... pg_type_typname_nsp_index",
+    seen on every try) or recording it twice; the recording is serialised."""
+    pg = new_cluster()
+    for attempt in range(3):
+        db = Database(pg, pg.create_db())
+        args = [BIN, "-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"]
+        procs = [subprocess.Popen(args, env=daemon_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd="/") for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, err
+            assert "recording the schema snapshot" not in err, err
+            assert "level=warning" not in err and "level=error" not in err, err
+        assert db.query("SELECT count(DISTINCT migrations) FROM momentum_maintd.verify_snapshot") == [(1,)]
