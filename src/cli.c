@@ -340,6 +340,12 @@ int cli_migrate_up(const struct conf *conf, const char *password, bool dry_run, 
 	}
 	if (locks && n > 0)
 		print_locks(db_pgconn(o.db), conf, &o.set, m);
+	if (migrator_dry_run_refusal(m) != MIGRATE_OK) {
+		printf("nothing would be applied: the %s environment's rules refuse this run (the error says why); "
+		       "nothing was changed (dry run)\n", conf_environment_name(conf->environment));
+		rc = migrate_exit_code(migrator_dry_run_refusal(m));
+		goto out;
+	}
 	if (migrator_safety_refused(m) > 0) {
 		printf("nothing would be applied: %zu unsafe statement(s) refused (migrations.safety = refuse); "
 		       "nothing was changed (dry run)\n", migrator_safety_refused(m));

@@ -123,6 +123,7 @@ struct migrator {
 	char not_owner_of[128];   /* the relation a failed statement had to own ("" if none) */
 	struct safety_report *safety; /* by index into set->items: pending files' findings */
 	size_t safety_refused;
+	enum migrate_result dry_run_refusal; /* what the environment's rules would say to a real run */
 };
 
 /* The steps of a run, in the order it takes them: each send names the
@@ -275,6 +276,11 @@ bool migrator_was_interrupted(const struct migrator *m, size_t i)
 const struct safety_report *migrator_safety(const struct migrator *m, size_t i)
 {
 	return m->safety != NULL && i < m->set->n ? &m->safety[i] : NULL;
+}
+
+enum migrate_result migrator_dry_run_refusal(const struct migrator *m)
+{
+	return m->dry_run_refusal;
 }
 
 size_t migrator_safety_refused(const struct migrator *m)
@@ -651,6 +657,7 @@ void migrator_start(struct migrator *m)
 	m->npending = 0;
 	m->bookkeeping_ready = false;
 	m->resuming = false;
+	m->dry_run_refusal = MIGRATE_OK;
 	m->phase = PHASE_PREPARING;
 	if (m->dry_run) {
 		send_sql(m, MIGRATE_BOOKKEEPING_EXISTS_SQL, bookkeeping_found);
@@ -969,8 +976,13 @@ static void plan_ready(struct migrator *m, PGresult *res)
 		return;
 	}
 	if ((allowed = check_environment_rules(m)) != MIGRATE_OK) {
-		finish(m, allowed);
-		return;
+		if (!m->dry_run) {
+			finish(m, allowed);
+			return;
+		}
+		/* a dry run still shows the plan and its safety findings: the
+		 * refusal is logged above and decides its exit status */
+		m->dry_run_refusal = allowed;
 	}
 	if (m->resuming) {
 		/* the remaining files were judged before the first one ran */

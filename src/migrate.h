@@ -42,6 +42,9 @@ struct safety_report;
 const struct safety_report *migrator_safety(const struct migrator *m, size_t i);
 /* How many findings migrations.safety = refuse refused (a dry run too). */
 size_t migrator_safety_refused(const struct migrator *m);
+/* A dry run: MIGRATE_OK, or what the environment's rules (production's
+ * rollback files and backup command) would make a real run end with. */
+enum migrate_result migrator_dry_run_refusal(const struct migrator *m);
 size_t migrator_applied_now(const struct migrator *m);  /* by this run */
 size_t migrator_applied_total(const struct migrator *m); /* tracked in the database */
 

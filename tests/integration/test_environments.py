@@ -20,6 +20,27 @@ def test_production_refuses_to_migrate_without_a_backup_command(db):
     assert db.query("SELECT to_regclass('public.profiles')") == [(None,)]
 
 
+def test_production_dry_run_shows_the_plan_and_what_a_real_run_would_refuse(db, tmp_path):
+    """A dry run in production without a backup command, or with a file
+    lacking its rollback, still prints the plan (and would-be safety
+    findings), says the run would be refused, and exits as the run would."""
+    r = seed(db, "production", "migrate", "up", "--dry-run")
+    assert r.returncode == 78, r.stderr
+    assert "migrations.backup_command is empty" in r.stderr
+    for name in SEED_MIGRATIONS:
+        assert "would apply " + name in r.stdout, r.stdout
+    assert "nothing would be applied: the production environment's rules refuse this run" in r.stdout
+    assert "migration(s) would be applied" not in r.stdout
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "--set", "migrations.backup_command=true",
+             "migrate", "up", "--dry-run"], env={"MOMENTUM_MAINTD_ENVIRONMENT": "production"})
+    assert r.returncode == 65, r.stderr
+    assert "would apply 001_a (no rollback file)" in r.stdout
+    assert "production needs a rollback plan" in r.stderr
+    assert db.query("SELECT to_regclass('public.profiles'), to_regclass('public.a'), "
+                    "to_regclass('momentum_maintd.schema_migrations')") == [(None, None, None)]
+
+
 def test_production_runs_the_backup_first_with_the_connection_in_its_environment(db, tmp_path):
     out = tmp_path / "backup.txt"
     cmd = ('psql -XAtc "select count(*) from pg_tables where tablename = \'profiles\'" > %s; '
