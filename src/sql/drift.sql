@@ -2,11 +2,27 @@
 -- migration run.  Columns as the lints: check, level, object, detail, remedy.
 WITH live AS (@MANIFEST@)
 , snap AS (SELECT kind, object, attrs FROM momentum_maintd.verify_snapshot WHERE migrations = @FINGERPRINT@)
--- one pass over both (a hash full join): the rows that differ
-, d AS (SELECT s.kind AS s_kind, s.object AS s_object, s.attrs AS s_attrs, l.kind AS l_kind, l.object AS l_object,
-               l.attrs AS l_attrs
+-- one pass over both (a hash full join): the rows that differ.  A policy
+-- whose node trees hash as the snapshot's (the hash its attrs start with)
+-- and whose attrs (what for, to whom) are the same has not changed: only
+-- the others are deparsed, in d.
+, j AS (SELECT s.kind AS s_kind, s.object AS s_object, s.attrs AS s_attrs, l.kind AS l_kind, l.object AS l_object,
+               l.attrs AS l_attrs, l.tree, l.polid
         FROM snap s FULL JOIN live l ON l.kind = s.kind AND l.object = s.object
-        WHERE s.attrs IS DISTINCT FROM l.attrs)
+        WHERE CASE WHEN l.kind = 'policy' THEN s.attrs IS NULL OR NOT starts_with(s.attrs, l.tree || ' ' || l.attrs || ' using (')
+                   ELSE s.attrs IS DISTINCT FROM l.attrs END)
+-- the policies as they read, without the hash: made again by hand with
+-- the same text (other positions in its trees), a policy has not changed
+, d AS (SELECT s_kind, s_object, s.s_attrs, l_kind, l_object, a.l_attrs
+        FROM j, LATERAL (SELECT CASE WHEN s_kind = 'policy' THEN substr(j.s_attrs, strpos(j.s_attrs, ' ') + 1)
+                                     ELSE j.s_attrs END AS s_attrs) s,
+             LATERAL (SELECT CASE WHEN l_kind = 'policy'
+                                  THEN (SELECT format('%s using (%s) with check (%s)', j.l_attrs,
+                                                      coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
+                                                      coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+                                        FROM pg_policy p WHERE p.oid = j.polid)
+                                  ELSE j.l_attrs END AS l_attrs) a
+        WHERE s.s_attrs IS DISTINCT FROM a.l_attrs)
 SELECT 'drift_dropped', 'error', s_object,
        format('%s made by the migrations is gone (it was: %s)', s_kind, s_attrs),
        'restore it as the migration that made it did, or drop it on purpose in a new migration'

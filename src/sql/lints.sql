@@ -67,13 +67,42 @@ WITH exposed_names AS (
            OR coalesce(has_table_privilege(a.authd, c.oid, 'SELECT, INSERT, UPDATE, DELETE'), false)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf, api_oids a
   WHERE n.nspname = 'storage' AND c.relkind IN ('r', 'p') AND c.relowner <> ALL (pf.owners)
+), watched AS (
+  -- the functions whose calls the policy lints look for, by name as the
+  -- deparsed text would show them (auth.uid(), ..., any *current_setting():
+  -- a superset), as tokens of a stored node tree (" <oid> "); meta: those of
+  -- rls_references_user_metadata (auth.jwt(), current_setting())
+  SELECT coalesce(array_agg(' ' || p.oid || ' '), '{}') AS calls,
+         coalesce(array_agg(' ' || p.oid || ' ') FILTER (WHERE p.proname <> ALL ('{uid,role,email}')), '{}') AS meta
+  FROM pg_proc p
+  WHERE p.proname IN ('uid', 'role', 'jwt', 'email') OR p.proname LIKE '%current\_setting'
 ), pol AS (
   -- the user's policies (storage's and realtime's tables are the platform's, their policies the user's),
-  -- and their expressions
+  -- and their expressions, deparsed (pg_get_expr builds the relcache entry of the table: most of the cost
+  -- with thousands of policies) only for a policy some lint may report by its text (qual and wcheck are
+  -- null for the others): one on storage.objects (public_bucket_allows_listing); one with an expression
+  -- without any column (rls_policy_always_true: true, 1 = 1); one whose trees name a watched function
+  -- (rls_references_user_metadata) or, for auth_rls_initplan, call one other than as the first target
+  -- of a sub-SELECT without DISTINCT (printed right after "SELECT ", which that lint lets pass).  In t,
+  -- a call that is such a first target has its oid glued to ":funcid=", so " <oid> " does not match it.
+  -- (OFFSET 0: t and deparse computed once a policy, not again wherever they are named.)
   SELECT p.*, c.relrowsecurity, format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
-         coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS qual,
-         coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS wcheck
-  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf
+         CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polqual, p.polrelid), '') END AS qual,
+         CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') END AS wcheck
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf,
+       known k, watched w,
+       LATERAL (SELECT replace(coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, ''),
+                               ':targetList ({TARGETENTRY :expr {FUNCEXPR :funcid ',
+                               ':targetList ({TARGETENTRY :expr {FUNCEXPR :funcid=') AS t
+                OFFSET 0) r,
+       LATERAL (SELECT p.polrelid = k.storage_objects
+                       OR strpos(p.polqual::text, '{VAR ') = 0 OR strpos(p.polwithcheck::text, '{VAR ') = 0
+                       OR EXISTS (SELECT 1 FROM unnest(w.meta) f
+                                  WHERE strpos(r.t, f) > 0 OR strpos(r.t, '=' || ltrim(f)) > 0)
+                       OR c.relrowsecurity
+                          AND (EXISTS (SELECT 1 FROM unnest(w.calls) f WHERE strpos(r.t, f) > 0)
+                               OR strpos(r.t, ':distinctClause ({') > 0) AS deparse
+                OFFSET 0) x
   WHERE n.nspname <> ALL (pf.schemas) OR n.nspname IN ('storage', 'realtime')
 ), funcs AS (
   SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj

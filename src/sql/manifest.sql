@@ -5,21 +5,32 @@
 -- returns changes, bump the "manifest N" in fingerprint.sql: snapshots
 -- recorded by an older version are then recorded again, not reported as
 -- drift.
+--
+-- A policy is not deparsed here (pg_get_expr builds the relcache entry of
+-- its table: most of a pass's cost with thousands of policies): its attrs
+-- are only what it is for and to whom, its tree a hash of its stored node
+-- trees (a 64-bit hash of each, in hex: cheaper than md5 and enough to
+-- tell a changed tree), and polid the policy to deparse.  record.sql keeps
+-- "<tree> <attrs> using (...) with check (...)"; drift.sql deparses only
+-- the policies whose tree or attrs differ from that.  The other rows have
+-- both columns null.
 SELECT 'table'::text AS kind, format('%I.%I', n.nspname, c.relname) AS object,
        format('rls=%s force=%s', CASE WHEN c.relrowsecurity THEN 'on' ELSE 'off' END,
-              CASE WHEN c.relforcerowsecurity THEN 'on' ELSE 'off' END) AS attrs
+              CASE WHEN c.relforcerowsecurity THEN 'on' ELSE 'off' END) AS attrs,
+       NULL::text AS tree, NULL::oid AS polid
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'storage')
 UNION ALL
 SELECT 'policy', format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')),
-       format('%s for %s to %s using (%s) with check (%s)',
+       format('%s for %s to %s',
               CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
               CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
                             WHEN 'd' THEN 'delete' ELSE 'all' END,
               (SELECT string_agg(CASE WHEN r = 0 THEN 'public' ELSE r::regrole::text END, ', ' ORDER BY 1)
-                 FROM unnest(p.polroles) r),
-              coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
-              coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+                 FROM unnest(p.polroles) r)),
+       format('%s.%s', coalesce(to_hex(hashtextextended(p.polqual::text, 0)), '-'),
+              coalesce(to_hex(hashtextextended(p.polwithcheck::text, 0)), '-')),
+       p.oid
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('public', 'storage')
 UNION ALL
@@ -37,7 +48,8 @@ SELECT 'index', format('%I.%I', n.nspname, ic.relname),
                                CASE WHEN i.indnullsnotdistinct THEN ' nulls not distinct' ELSE '' END
                                  || CASE WHEN NOT i.indimmediate THEN ' deferrable' ELSE '' END,
                                i.indrelid::regclass, am.amname, k.cols, ' include (' || k.incl || ')') END,
-              CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END)
+              CASE WHEN i.indisvalid THEN 'yes' ELSE 'no' END),
+       NULL, NULL
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_am am ON am.oid = ic.relam
 -- its columns in order (an expression's is 0): name, operator class,
@@ -59,7 +71,8 @@ JOIN (SELECT x.indexrelid,
       GROUP BY x.indexrelid) k ON k.indexrelid = i.indexrelid
 WHERE n.nspname IN ('public', 'storage')
 UNION ALL
-SELECT 'foreign key', format('%I.%I (%s)', n.nspname, c.relname, con.conname), pg_get_constraintdef(con.oid)
+SELECT 'foreign key', format('%I.%I (%s)', n.nspname, c.relname, con.conname), pg_get_constraintdef(con.oid),
+       NULL, NULL
 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE con.contype = 'f' AND n.nspname IN ('public', 'storage')
 UNION ALL
@@ -71,14 +84,16 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, format(
        format('owner %s, security_invoker %s, definition md5 %s', c.relowner::regrole,
               CASE WHEN coalesce((SELECT o.option_value::boolean FROM pg_options_to_table(c.reloptions) o
                                   WHERE o.option_name = 'security_invoker'), false) THEN 'on' ELSE 'off' END,
-              md5(pg_get_viewdef(c.oid)))
+              md5(pg_get_viewdef(c.oid))),
+       NULL, NULL
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm') AND n.nspname IN ('public', 'storage')
 UNION ALL
 -- (read through query_to_xml, so that a database without storage.buckets
 -- still verifies: the table is named only when it exists; XMLTABLE gives
 -- the ids back as they are, where xpath() would leave &amp; and &lt;)
-SELECT 'bucket', format('storage bucket %s', b.id), format('public=%s', coalesce(b.public, 'false'))
+SELECT 'bucket', format('storage bucket %s', b.id), format('public=%s', coalesce(b.public, 'false')),
+       NULL, NULL
 FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS NOT NULL
                                         THEN query_to_xml('SELECT id, public FROM storage.buckets', false, false, '')
                                    END
@@ -86,7 +101,8 @@ FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS N
 UNION ALL
 SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
        format('security %s, config %s, body md5 %s', CASE WHEN p.prosecdef THEN 'definer' ELSE 'invoker' END,
-              coalesce(array_to_string(p.proconfig, ' '), 'none'), md5(p.prosrc))
+              coalesce(array_to_string(p.proconfig, ' '), 'none'), md5(p.prosrc)),
+       NULL, NULL
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                                             AND d.objid = p.oid AND d.deptype = 'e')

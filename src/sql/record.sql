@@ -40,7 +40,16 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM momentum_maintd.verify_snapshot WHERE migrations = fp) THEN
         DELETE FROM momentum_maintd.verify_snapshot;
         INSERT INTO momentum_maintd.verify_snapshot (kind, object, attrs, migrations)
-        SELECT m.kind, m.object, m.attrs, fp FROM (@MANIFEST@) m;
+        -- a policy: the hash of its node trees, then its attrs with its
+        -- expressions deparsed (see manifest.sql)
+        SELECT m.kind, m.object,
+               CASE WHEN m.kind = 'policy'
+                    THEN format('%s %s using (%s) with check (%s)', m.tree, m.attrs,
+                                coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
+                                coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+                    ELSE m.attrs END,
+               fp
+        FROM (@MANIFEST@) m LEFT JOIN pg_catalog.pg_policy p ON p.oid = m.polid;
         GET DIAGNOSTICS n = ROW_COUNT;
         RAISE NOTICE 'verify: recorded the schema snapshot after the migrations (% objects)', n;
     END IF;

@@ -114,6 +114,24 @@ def test_auth_rls_initplan_sees_current_setting_and_jwt_and_skips_tables_without
     assert f == ['public.per_row: policy "by_jwt"', 'public.per_row: policy "by_setting"'], f
 
 
+def test_auth_rls_initplan_only_lets_a_call_that_is_the_first_target_of_a_select_pass(sdb):
+    # the lint deparses only the policies whose node trees call auth.*() or
+    # current_setting() other than as the first target of a sub-SELECT: a
+    # call inside that target, or after DISTINCT, is still seen
+    api_table(sdb, "public.wrapped")
+    sdb.query("CREATE POLICY once ON public.wrapped FOR SELECT TO authenticated "
+              "USING (user_id = (select auth.uid()))")
+    sdb.query("CREATE POLICY inside ON public.wrapped FOR UPDATE TO authenticated "
+              "USING (user_id = (select lower(auth.uid()::text))::uuid)")
+    sdb.query("CREATE POLICY distinct_once ON public.wrapped FOR DELETE TO authenticated "
+              "USING (user_id = (select distinct auth.uid()))")
+    sdb.query("CREATE POLICY nested ON public.wrapped FOR INSERT TO authenticated "
+              "WITH CHECK (user_id::text = (select current_setting(current_setting('app.claim_name', true), true)))")
+    f = of(findings(sdb), "auth_rls_initplan")
+    assert f == ['public.wrapped: policy "distinct_once"', 'public.wrapped: policy "inside"',
+                 'public.wrapped: policy "nested"'], f
+
+
 # ---- what the API exposes -----------------------------------------------------------------
 
 def test_security_definer_view_and_auth_users_exposed(sdb):

@@ -419,6 +419,39 @@ DRIFTS = [
 ]
 
 
+def test_a_policy_is_compared_by_its_trees_then_by_its_text(db):
+    # the snapshot keeps a hash of a policy's node trees and its text: a
+    # pass deparses only a policy whose trees differ, and reports it only if
+    # its text differs too (made again by hand with the same text, its trees
+    # hold other positions); the findings show the text, never the hash
+    migrate(db)
+    run_job(db)
+    obj = 'public.profiles: policy "Users can view own profile"'
+    (attrs,), = db.query("SELECT attrs FROM momentum_maintd.verify_snapshot WHERE kind = 'policy' AND object = %s",
+                         (obj,))
+    text = "permissive for select to authenticated using ((( SELECT auth.uid() AS uid) = id)) with check ()"
+    assert re.fullmatch(r"[0-9a-f]+\.- " + re.escape(text), attrs), attrs
+    # the same trees for other roles
+    db.query('ALTER POLICY "Users can view own profile" ON profiles TO anon')
+    f = findings(db)
+    assert f[("drift_changed", obj)]["detail"] == \
+        "policy changed outside the migrations: was %s; now %s" % (text, text.replace("authenticated", "anon")), f
+    db.query('ALTER POLICY "Users can view own profile" ON profiles TO authenticated')
+    assert not [k for k in findings(db) if k[0].startswith("drift")]
+    db.query('DROP POLICY "Users can view own profile" ON profiles')
+    db.query('CREATE POLICY "Users can view own profile" ON public.profiles AS PERMISSIVE FOR SELECT '
+             'TO authenticated USING (   ( SELECT  auth.uid() )   =   id   )')
+    assert not [k for k in findings(db) if k[0].startswith("drift")]
+    # other trees
+    db.query('ALTER POLICY "Users can view own profile" ON profiles TO authenticated USING ((SELECT auth.uid()) <> id)')
+    f = findings(db)
+    assert f[("drift_changed", obj)]["detail"] == \
+        "policy changed outside the migrations: was %s; now %s" % (text, text.replace(" = id", " <> id")), f
+    db.query('DROP POLICY "Users can view own profile" ON profiles')
+    assert f and findings(db)[("drift_dropped", obj)]["detail"] == \
+        "policy made by the migrations is gone (it was: %s)" % text
+
+
 @pytest.mark.parametrize("change,check,level,obj,undo", DRIFTS, ids=[d[1] + ":" + d[3] for d in DRIFTS])
 def test_drift_is_reported_then_resolved(db, change, check, level, obj, undo):
     migrate(db)       # records the snapshot
