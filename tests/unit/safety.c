@@ -189,6 +189,11 @@ int main(void)
 	contains(findings("SELECT 1;\n-- momentum-maintd: allow-unsafe drop_everything\n"),
 		 "line 2: allow-unsafe: unknown check \"drop_everything\"", "unknown check: an error with its line");
 	contains(err, "drop_column", "the error lists the known checks");
+	contains(findings("-- momentum-maintd: allow-unsafe Drop_Column\n"), "check names are lower case",
+		 "a known check in another case: told so");
+	contains(findings("-- momentum-maintd: allow-unsafe drop_everything\n"), "unknown check",
+		 "near miss: an unknown name is not told about case");
+	ok(strstr(err, "lower case") == NULL, "... and not told about case");
 	is_str(findings("-- momentum-maintd: allow-unsafe\nSELECT 1;"), "", "no check named: a comment");
 	is_str(findings("-- momentum-maintd: allow-unsafe drop_table\n-- momentum-maintd: no-transaction\n"
 			"DROP TABLE t;"), "drop_table t 3 allowed", "with no-transaction");
