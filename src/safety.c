@@ -122,22 +122,35 @@ struct table_name {
 	const char *schema, *name;
 };
 
+/* A CHECK (col IS NOT NULL) this file added: once validated, SET NOT NULL
+ * on col uses it instead of scanning. */
+struct not_null_check {
+	struct table_name table;
+	const char *conname;          /* NULL when unnamed */
+	const char *column;
+	bool validated;
+	size_t validated_in;          /* the statement (checker.nstmt) that validated it */
+};
+
 struct checker {
 	struct safety_report *out;
 	const struct sql_script *script;
 	int line;
+	size_t nstmt;                 /* statements checked so far */
 	struct table_name *created;   /* tables this file created so far */
 	size_t ncreated;
-	struct table_name *validated; /* tables with VALIDATE CONSTRAINT so far */
-	size_t nvalidated;
+	struct not_null_check *checks; /* CHECK (col IS NOT NULL) added so far */
+	size_t nchecks;
 	bool oom;
 };
 
+/* Names as the parser gives them (unquoted ones folded to lower case),
+ * schema as written: an unqualified name matches only an unqualified one
+ * (search_path may resolve them differently: a temp table, another
+ * schema), a qualified one only the same qualification. */
 static bool same_table(const struct table_name *a, const char *schema, const char *name)
 {
-	/* unqualified matches any schema: the file most likely means the one it created */
-	return strcmp(a->name, name) == 0 &&
-	       (a->schema[0] == '\0' || schema[0] == '\0' || strcmp(a->schema, schema) == 0);
+	return strcmp(a->name, name) == 0 && strcmp(a->schema, schema) == 0;
 }
 
 static bool listed(const struct table_name *list, size_t n, const char *schema, const char *name)
@@ -263,6 +276,12 @@ static bool is_serial(const char *type)
 #define SAFE_INDEX "CREATE INDEX CONCURRENTLY in a file with \"-- momentum-maintd: no-transaction\""
 #define SAFE_INDEX_CONSTRAINT "CREATE UNIQUE INDEX CONCURRENTLY (a no-transaction file), then ADD " \
 	"CONSTRAINT ... UNIQUE USING INDEX (or PRIMARY KEY USING INDEX)"
+#define SAFE_COLUMN_INDEX "add the column without it, CREATE UNIQUE INDEX CONCURRENTLY (a no-transaction " \
+	"file), then ADD CONSTRAINT ... UNIQUE USING INDEX (or PRIMARY KEY USING INDEX)"
+#define SAFE_COLUMN_CONSTRAINT "add the column without it, then ADD CONSTRAINT ... NOT VALID and VALIDATE " \
+	"CONSTRAINT in a later migration (a constraint declared with the column cannot be NOT VALID)"
+#define SAFE_EXCLUSION "an exclusion constraint always builds its index under the lock: build it on a " \
+	"new table, or in a maintenance window"
 #define SAFE_TYPE "add a new column of the new type, backfill it in batches, switch the application, " \
 	"then drop the old column"
 #define SAFE_NOT_NULL_COLUMN "add the column with a constant DEFAULT (no rewrite since PostgreSQL 11), " \
@@ -279,13 +298,15 @@ static bool is_serial(const char *type)
 	"reads the old name)"
 #define SAFE_DROP "release code that no longer reads it first, then drop it in a later migration"
 
+static void remember_check(struct checker *c, const char *schema, const char *table, struct json_object *k);
+
 static void check_add_column(struct checker *c, struct json_object *rel, struct json_object *def)
 {
 	const char *schema = jstr(rel, "schemaname"), *table = jstr(rel, "relname");
 	struct json_object *col = jget(def, "ColumnDef"), *cons = jget(col, "constraints");
 	const char *name = jstr(col, "colname");
 	const char *type = last_name(jget(jget(col, "typeName"), "names"));
-	bool not_null = false, has_default = false;
+	bool not_null = false, has_default = false, fk = false, ck = false, pk = false, uq = false;
 	const char *vol = NULL;
 	size_t i;
 
@@ -295,8 +316,18 @@ static void check_add_column(struct checker *c, struct json_object *rel, struct 
 
 		if (ct == NULL)
 			continue;
-		if (strcmp(ct, "CONSTR_NOTNULL") == 0 || strcmp(ct, "CONSTR_PRIMARY") == 0)
+		if (strcmp(ct, "CONSTR_NOTNULL") == 0)
 			not_null = true;
+		else if (strcmp(ct, "CONSTR_PRIMARY") == 0)
+			not_null = pk = true;
+		else if (strcmp(ct, "CONSTR_UNIQUE") == 0)
+			uq = true;
+		else if (strcmp(ct, "CONSTR_FOREIGN") == 0)
+			fk = true;
+		else if (strcmp(ct, "CONSTR_CHECK") == 0) {
+			ck = true;
+			remember_check(c, schema, table, k);
+		}
 		else if (strcmp(ct, "CONSTR_DEFAULT") == 0) {
 			has_default = true;
 			vol = volatile_call(jget(k, "raw_expr"));
@@ -320,6 +351,80 @@ static void check_add_column(struct checker *c, struct json_object *rel, struct 
 		add(c, "volatile_default", schema, table, name, SAFE_VOLATILE,
 		    "ADD COLUMN %s with a value per row (%s) rewrites the table under an ACCESS EXCLUSIVE lock",
 		    name ? name : "?", vol);
+	/* A column's constraints are added as ADD CONSTRAINT would: a
+	 * foreign key or check validated over every row (even a nullable
+	 * column without default: PostgreSQL evaluates the check per row), a
+	 * unique or primary key index built, all under the lock.  Inline
+	 * ones cannot be NOT VALID or USING INDEX. */
+	if (pk || uq)
+		add(c, "create_index_not_concurrently", schema, table, name, SAFE_COLUMN_INDEX,
+		    "ADD COLUMN %s %s builds its index while it blocks writes to the table", name ? name : "?",
+		    pk ? "PRIMARY KEY" : "UNIQUE");
+	if (fk || ck)
+		add(c, "add_constraint_not_valid", schema, table, name, SAFE_COLUMN_CONSTRAINT,
+		    "ADD COLUMN %s %s checks every row while it blocks writes", name ? name : "?",
+		    fk && ck ? "REFERENCES ... CHECK" : fk ? "REFERENCES" : "CHECK");
+}
+
+/* col when k is CHECK (col IS NOT NULL), else NULL */
+static const char *not_null_check_column(struct json_object *k)
+{
+	struct json_object *nt = jget(jget(k, "raw_expr"), "NullTest");
+	struct json_object *fields = jget(jget(jget(nt, "arg"), "ColumnRef"), "fields");
+
+	if (!jis(k, "contype", "CONSTR_CHECK") || nt == NULL || !jis(nt, "nulltesttype", "IS_NOT_NULL") ||
+	    jlen(fields) != 1)
+		return NULL;
+	return jstr(jget(jat(fields, 0), "String"), "sval");
+}
+
+static void remember_check(struct checker *c, const char *schema, const char *table, struct json_object *k)
+{
+	const char *col = not_null_check_column(k);
+	struct not_null_check *l;
+
+	if (col == NULL || table == NULL)
+		return;
+	if ((l = realloc(c->checks, (c->nchecks + 1) * sizeof(*l))) == NULL) {
+		c->oom = true;
+		return;
+	}
+	c->checks = l;
+	l += c->nchecks++;
+	l->table.schema = schema ? schema : "";
+	l->table.name = table;
+	l->conname = jstr(k, "conname");
+	l->column = col;
+	/* without NOT VALID it is validated as it is added */
+	l->validated = !jtrue(k, "skip_validation");
+	l->validated_in = c->nstmt;
+}
+
+static void validate_check(struct checker *c, const char *schema, const char *table, const char *conname)
+{
+	size_t i;
+
+	for (i = 0; i < c->nchecks && table != NULL && conname != NULL; i++)
+		if (c->checks[i].conname != NULL && strcmp(c->checks[i].conname, conname) == 0 &&
+		    same_table(&c->checks[i].table, schema ? schema : "", table))
+		{
+			c->checks[i].validated = true;
+			c->checks[i].validated_in = c->nstmt;
+		}
+}
+
+/* A CHECK (col IS NOT NULL) validated by an earlier statement: within one
+ * ALTER TABLE, PostgreSQL sets NOT NULL before it adds or validates
+ * constraints, so it would not use one of the same statement. */
+static bool validated_check(struct checker *c, const char *schema, const char *table, const char *col)
+{
+	size_t i;
+
+	for (i = 0; i < c->nchecks && table != NULL && col != NULL; i++)
+		if (c->checks[i].validated && c->checks[i].validated_in < c->nstmt && strcmp(c->checks[i].column, col) == 0 &&
+		    same_table(&c->checks[i].table, schema ? schema : "", table))
+			return true;
+	return false;
 }
 
 static void check_alter_table(struct checker *c, struct json_object *st)
@@ -346,19 +451,25 @@ static void check_alter_table(struct checker *c, struct json_object *st)
 			struct json_object *k = jget(def, "Constraint");
 			bool fk = jis(k, "contype", "CONSTR_FOREIGN"), ck = jis(k, "contype", "CONSTR_CHECK");
 			bool pk = jis(k, "contype", "CONSTR_PRIMARY"), uq = jis(k, "contype", "CONSTR_UNIQUE");
+			bool ex = jis(k, "contype", "CONSTR_EXCLUSION");
 
 			if ((pk || uq) && jstr(k, "indexname") == NULL)
 				add(c, "create_index_not_concurrently", schema, table, NULL, SAFE_INDEX_CONSTRAINT,
 				    "ADD %s builds its index while it blocks writes to the table",
 				    pk ? "PRIMARY KEY" : "UNIQUE");
-
+			if (ex)
+				add(c, "create_index_not_concurrently", schema, table, NULL, SAFE_EXCLUSION,
+				    "ADD CONSTRAINT%s%s EXCLUDE builds its index while it blocks writes to the table",
+				    jstr(k, "conname") ? " " : "", jstr(k, "conname") ? jstr(k, "conname") : "");
+			if (ck)
+				remember_check(c, schema, table, k);
 			if ((fk || ck) && !jtrue(k, "skip_validation"))
 				add(c, "add_constraint_not_valid", schema, table, NULL, SAFE_CONSTRAINT,
 				    "ADD CONSTRAINT %s%s%s without NOT VALID checks every row while it blocks writes",
 				    fk ? "FOREIGN KEY" : "CHECK", jstr(k, "conname") ? " " : "",
 				    jstr(k, "conname") ? jstr(k, "conname") : "");
 		} else if (strcmp(sub, "AT_SetNotNull") == 0) {
-			if (!listed(c->validated, c->nvalidated, schema ? schema : "", table ? table : ""))
+			if (!validated_check(c, schema, table, col))
 				add(c, "set_not_null", schema, table, col, SAFE_SET_NOT_NULL,
 				    "ALTER COLUMN %s SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock "
 				    "unless a validated CHECK (%s IS NOT NULL) exists", col ? col : "?", col ? col : "?");
@@ -366,7 +477,7 @@ static void check_alter_table(struct checker *c, struct json_object *st)
 			add(c, "drop_column", schema, table, col, SAFE_DROP,
 			    "DROP COLUMN %s breaks application code that still reads it", col ? col : "?");
 		} else if (strcmp(sub, "AT_ValidateConstraint") == 0) {
-			remember(c, &c->validated, &c->nvalidated, rel);
+			validate_check(c, schema, table, col);
 		}
 	}
 }
@@ -376,10 +487,15 @@ static void check_statement(struct checker *c, struct json_object *stmt)
 	struct json_object *st;
 	size_t i;
 
+	c->nstmt++;
+
+	/* IF NOT EXISTS: the table may be an existing one, the later checks stand */
 	if ((st = jget(stmt, "CreateStmt")) != NULL) {
-		remember(c, &c->created, &c->ncreated, jget(st, "relation"));
+		if (!jtrue(st, "if_not_exists"))
+			remember(c, &c->created, &c->ncreated, jget(st, "relation"));
 	} else if ((st = jget(stmt, "CreateTableAsStmt")) != NULL) {
-		remember(c, &c->created, &c->ncreated, jget(jget(st, "into"), "rel"));
+		if (!jtrue(st, "if_not_exists"))
+			remember(c, &c->created, &c->ncreated, jget(jget(st, "into"), "rel"));
 	} else if ((st = jget(stmt, "IndexStmt")) != NULL) {
 		struct json_object *rel = jget(st, "relation");
 
@@ -559,7 +675,7 @@ int safety_check_script(const char *sql, const struct sql_script *script, struct
 	free(trees);
 	json_tokener_free(tok);
 	free(c.created);
-	free(c.validated);
+	free(c.checks);
 	if (c.oom) {
 		safety_report_free(out);
 		return -1;

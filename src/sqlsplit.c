@@ -94,8 +94,16 @@ static int directive(struct sql_script *out, const char *c, size_t n, int line, 
 		for (k = 12; k < wlen && isspace((unsigned char)w[k]); k++)
 			;
 		if ((idx = safety_check_index(w + k, wlen - k)) < 0) {
-			size_t used = (size_t)snprintf(err, errsize, "line %d: allow-unsafe: unknown check \"%.*s\" "
-						       "(known:", line, (int)(wlen - k > 64 ? 64 : wlen - k), w + k);
+			bool other_case = false;
+			size_t used;
+
+			for (idx = 0; safety_checks[idx] != NULL; idx++)
+				if (strlen(safety_checks[idx]) == wlen - k &&
+				    strncasecmp(safety_checks[idx], w + k, wlen - k) == 0)
+					other_case = true;
+			used = (size_t)snprintf(err, errsize, "line %d: allow-unsafe: unknown check \"%.*s\" (%s",
+						line, (int)(wlen - k > 64 ? 64 : wlen - k), w + k,
+						other_case ? "check names are lower case; known:" : "known:");
 			for (idx = 0; safety_checks[idx] != NULL && used < errsize; idx++)
 				used += (size_t)snprintf(err + used, errsize - used, " %s", safety_checks[idx]);
 			if (used < errsize)

@@ -155,6 +155,44 @@ def test_set_not_null_after_a_validated_check_is_safe(db, tmp_path):
     assert r.returncode == 65 and "refused set_not_null" in r.stderr, "a NOT VALID check does not count"
 
 
+# what the parse tree once let through -> the check that refuses it on big
+MISSED = {
+    "an inline foreign key": ("ALTER TABLE big ADD COLUMN ref int REFERENCES big (id);", "add_constraint_not_valid"),
+    "an inline unique": ("ALTER TABLE big ADD COLUMN e int UNIQUE;", "create_index_not_concurrently"),
+    "an inline check with a constant default":
+        ("ALTER TABLE big ADD COLUMN f int CHECK (f > 0) NOT NULL DEFAULT 1;", "add_constraint_not_valid"),
+    "an exclusion constraint":
+        ("ALTER TABLE big ADD CONSTRAINT big_ex EXCLUDE USING btree (a WITH =);", "create_index_not_concurrently"),
+    "CREATE TABLE IF NOT EXISTS of the existing table":
+        ("CREATE TABLE IF NOT EXISTS big (id int);\nCREATE INDEX big_a ON big (a);", "create_index_not_concurrently"),
+    "a table of the same name in another schema":
+        ("CREATE SCHEMA app;\nCREATE TABLE app.big (a int);\nALTER TABLE big DROP COLUMN c;", "drop_column"),
+    "another constraint validated before SET NOT NULL":
+        ("ALTER TABLE big ADD CONSTRAINT big_pos CHECK (a > 0) NOT VALID;\n"
+         "ALTER TABLE big VALIDATE CONSTRAINT big_pos;\nALTER TABLE big ALTER COLUMN b SET NOT NULL;", "set_not_null"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSED))
+def test_what_the_tree_once_let_through_is_refused(db, tmp_path, case):
+    tables(db)
+    sql, check = MISSED[case]
+    r = up(db, one_file(tmp_path, sql), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "refused " + check in r.stderr, r.stderr
+    assert applied(db) == []
+
+
+def test_set_not_null_after_its_check_validated_in_the_file_is_applied(db, tmp_path):
+    tables(db)
+    sql = ("ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+           "ALTER TABLE big VALIDATE CONSTRAINT big_a_nn;\nALTER TABLE big ALTER COLUMN a SET NOT NULL;\n"
+           "CREATE TEMP TABLE big (x int);\nALTER TABLE big DROP COLUMN x;")
+    r = up(db, one_file(tmp_path, sql), "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stderr
+    assert "refused" not in r.stderr and "unsafe" not in r.stderr, r.stderr
+    assert applied(db) == [1]
+
+
 def test_dry_run_prints_the_findings(db, tmp_path):
     tables(db)
     sql = CHECKS["alter_column_type"].format(t="big") + "\n" + CHECKS["rename_column"].format(t="small")

@@ -83,6 +83,24 @@ int main(void)
 	is_str(findings("CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);"), "", "new table in the same file");
 	is_str(findings("CREATE INDEX i ON t (a);\nCREATE TABLE t (a int);"), "create_index_not_concurrently t 1",
 	       "the table is created after: it existed before");
+	is_str(findings("CREATE TABLE IF NOT EXISTS big (a int);\nCREATE INDEX i ON big (a);"),
+	       "create_index_not_concurrently big 2", "CREATE TABLE IF NOT EXISTS may be of an existing table");
+	is_str(findings("CREATE TABLE IF NOT EXISTS big AS SELECT 1 AS a;\nALTER TABLE big DROP COLUMN a;"),
+	       "drop_column big 2", "CREATE TABLE AS IF NOT EXISTS too");
+	is_str(findings("CREATE TABLE big AS SELECT 1 AS a;\nALTER TABLE big DROP COLUMN a;"), "",
+	       "near miss: CREATE TABLE AS without IF NOT EXISTS");
+	is_str(findings("CREATE TABLE app.big (a int);\nALTER TABLE big DROP COLUMN a;"), "drop_column big 2",
+	       "a table created in another schema does not cover the unqualified name");
+	is_str(findings("CREATE TEMP TABLE big (a int);\nALTER TABLE public.big DROP COLUMN a;"),
+	       "drop_column public.big 2", "an unqualified temp table does not cover public.big");
+	is_str(findings("CREATE TABLE big (a int);\nALTER TABLE app.big DROP COLUMN a;"), "drop_column app.big 2",
+	       "an unqualified new table does not cover a qualified name");
+	is_str(findings("CREATE TABLE app.big (a int);\nALTER TABLE App.big DROP COLUMN a;"), "",
+	       "near miss: the same qualification (the parser folds App to app)");
+	is_str(findings("CREATE TABLE app.big (a int);\nALTER TABLE \"App\".big DROP COLUMN a;"),
+	       "drop_column App.big 2", "a quoted name keeps its case");
+	is_str(findings("CREATE TEMP TABLE big (a int);\nALTER TABLE big DROP COLUMN a;"), "",
+	       "near miss: a temp table created and used unqualified");
 	is_str(findings("CREATE TABLE s.t (a int);\nCREATE INDEX i ON s.u (a);"),
 	       "create_index_not_concurrently s.u 2", "another table than the new one");
 
@@ -114,10 +132,70 @@ int main(void)
 	       "near miss: foreign key NOT VALID");
 	is_str(findings("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;"), "", "near miss: check NOT VALID");
 
+	/* constraints declared with ADD COLUMN */
+	is_str(findings("ALTER TABLE big ADD COLUMN ref int REFERENCES big(id);"), "add_constraint_not_valid big 1",
+	       "an inline foreign key is validated under the lock");
+	contains(rep.n ? rep.items[0].safe : "", "NOT VALID", "... the safe way: add the constraint NOT VALID");
+	is_str(findings("ALTER TABLE big ADD COLUMN e int UNIQUE;"), "create_index_not_concurrently big 1",
+	       "an inline UNIQUE builds an index");
+	contains(rep.n ? rep.items[0].safe : "", "USING INDEX", "... the safe way: USING INDEX");
+	is_str(findings("ALTER TABLE big ADD COLUMN e int PRIMARY KEY;"),
+	       "add_column_not_null_no_default big 1; create_index_not_concurrently big 1",
+	       "an inline PRIMARY KEY: NOT NULL without a default, and an index");
+	is_str(findings("ALTER TABLE big ADD COLUMN f int CHECK (f > 0) NOT NULL DEFAULT 1;"),
+	       "add_constraint_not_valid big 1", "an inline CHECK scans; the constant default still is fine");
+	is_str(findings("ALTER TABLE big ADD COLUMN f int CHECK (f > 0);"), "add_constraint_not_valid big 1",
+	       "an inline CHECK on a nullable column without default still scans (PostgreSQL 15 checks every row)");
+	is_str(findings("ALTER TABLE big ADD COLUMN f int NOT NULL DEFAULT 1;"), "",
+	       "near miss: NOT NULL with a constant default, no other constraint");
+	is_str(findings("ALTER TABLE big ADD COLUMN f int NULL DEFAULT 1 COLLATE \"C\";"), "",
+	       "near miss: NULL, DEFAULT, COLLATE");
+	is_str(findings("ALTER TABLE big ADD CONSTRAINT big_ex EXCLUDE USING btree (a WITH =);"),
+	       "create_index_not_concurrently big 1", "an exclusion constraint builds an index");
+	is_str(findings("CREATE TABLE n (id int);\nALTER TABLE n ADD COLUMN ref int REFERENCES big(id) UNIQUE;"), "",
+	       "near miss: inline constraints on the file's own table");
+
 	/* SET NOT NULL */
 	is_str(findings("ALTER TABLE t ALTER COLUMN a SET NOT NULL;"), "set_not_null t 1", "SET NOT NULL");
-	is_str(findings("ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"), "",
-	       "near miss: a constraint validated just before");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"), "",
+	       "near miss: CHECK (a IS NOT NULL) NOT VALID, validated just before");
+	is_str(findings("ALTER TABLE big ADD CONSTRAINT big_pos CHECK (a > 0) NOT VALID;\n"
+			"ALTER TABLE big VALIDATE CONSTRAINT big_pos;\nALTER TABLE big ALTER COLUMN b SET NOT NULL;"),
+	       "set_not_null big 3", "another validated check does not cover SET NOT NULL");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN b SET NOT NULL;"),
+	       "set_not_null t 3", "a validated CHECK (a IS NOT NULL) does not cover column b");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 2", "a NOT VALID check not validated yet does not cover it");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT other;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 3", "validating another constraint does not cover it");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE u VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 3", "a constraint of the same name on another table does not cover it");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE u ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null u 3", "nor SET NOT NULL on another table");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL);\n"
+			"ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "add_constraint_not_valid t 1",
+	       "a CHECK (a IS NOT NULL) added valid is validated at once: only the ADD is flagged");
+	is_str(findings("ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 2", "a constraint of an earlier file validated: its column is unknown here");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT a_nn, ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 2", "validated in the same ALTER TABLE: PostgreSQL sets NOT NULL first");
+	is_str(findings("ALTER TABLE t ADD COLUMN c int CONSTRAINT c_nn CHECK (c IS NOT NULL);\n"
+			"ALTER TABLE t ALTER COLUMN c SET NOT NULL;"),
+	       "add_constraint_not_valid t 1", "near miss: a column's own CHECK (c IS NOT NULL) counts too");
+	is_str(findings("ALTER TABLE s.t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE s.t VALIDATE CONSTRAINT a_nn;\nALTER TABLE s.t ALTER COLUMN a SET NOT NULL;"),
+	       "", "near miss: the same, schema-qualified");
+	is_str(findings("ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NULL OR a IS NOT NULL) NOT VALID;\n"
+			"ALTER TABLE t VALIDATE CONSTRAINT a_nn;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+	       "set_not_null t 3", "a check that is not exactly (a IS NOT NULL) does not cover it");
 
 	/* volatile default */
 	is_str(findings("ALTER TABLE t ADD COLUMN d uuid DEFAULT gen_random_uuid();"), "volatile_default t 1",
@@ -189,6 +267,11 @@ int main(void)
 	contains(findings("SELECT 1;\n-- momentum-maintd: allow-unsafe drop_everything\n"),
 		 "line 2: allow-unsafe: unknown check \"drop_everything\"", "unknown check: an error with its line");
 	contains(err, "drop_column", "the error lists the known checks");
+	contains(findings("-- momentum-maintd: allow-unsafe Drop_Column\n"), "check names are lower case",
+		 "a known check in another case: told so");
+	contains(findings("-- momentum-maintd: allow-unsafe drop_everything\n"), "unknown check",
+		 "near miss: an unknown name is not told about case");
+	ok(strstr(err, "lower case") == NULL, "... and not told about case");
 	is_str(findings("-- momentum-maintd: allow-unsafe\nSELECT 1;"), "", "no check named: a comment");
 	is_str(findings("-- momentum-maintd: allow-unsafe drop_table\n-- momentum-maintd: no-transaction\n"
 			"DROP TABLE t;"), "drop_table t 3 allowed", "with no-transaction");
