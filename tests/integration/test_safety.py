@@ -352,3 +352,18 @@ def test_dry_run_says_how_to_accept_a_finding(db, tmp_path):
         assert lines[i + 3] == ("    or accept it on purpose: -- momentum-maintd: allow-unsafe alter_column_type "
                                 "(in the file)"), r.stdout
         assert r.stdout.count("or accept it on purpose") == 1, "not under a finding below the threshold"
+
+
+def test_sizes_are_read_without_usage_on_the_schema(db, tmp_path):
+    # to_regclass('secret.t') fails with 42501 for a role without USAGE on
+    # secret: the catalog is readable all the same
+    db.query('CREATE SCHEMA secret; CREATE TABLE secret.t (id int, n int);'
+             'INSERT INTO secret.t SELECT g, g FROM generate_series(1, 20000) g; ANALYZE secret.t;'
+             'CREATE ROLE "safety owner" LOGIN; ALTER DATABASE "%s" OWNER TO "safety owner";' % db.name)
+    mdir = one_file(tmp_path, "ALTER TABLE secret.t ALTER COLUMN n TYPE bigint;")
+    conninfo = db.conninfo.replace("user=postgres", "user='safety owner'")
+    r = run(["-d", conninfo, "--set", "migrations.directory=" + mdir, "--set", "migrations.safety_min_size=" + MIN_SIZE,
+             "--set", "migrations.safety=refuse", "migrate", "up", "--dry-run"])
+    assert r.returncode == 65, r.stdout + r.stderr
+    assert re.search(r"001_change.sql:2: alter_column_type on secret.t \(\d+ kB, ~20k rows\): refused", r.stdout), \
+        r.stdout + r.stderr
