@@ -367,3 +367,16 @@ def test_sizes_are_read_without_usage_on_the_schema(db, tmp_path):
     assert r.returncode == 65, r.stdout + r.stderr
     assert re.search(r"001_change.sql:2: alter_column_type on secret.t \(\d+ kB, ~20k rows\): refused", r.stdout), \
         r.stdout + r.stderr
+
+
+def test_dry_run_locks_does_not_run_an_accepted_rewrite_either(db, tmp_path):
+    # allow-unsafe accepts it for the real run; the check would still hold
+    # the lock for the whole rewrite
+    tables(db)
+    sql = "-- momentum-maintd: allow-unsafe alter_column_type\n" + CHECKS["alter_column_type"].format(t="big")
+    r = up(db, one_file(tmp_path, sql), "--dry-run", "--locks", "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "accepted by allow-unsafe" in r.stdout
+    assert "  not run: line 3: alter_column_type on big (" in r.stdout, r.stdout
+    assert "or accept it on purpose" not in r.stdout, "accepted already"
+    assert "  rewrites public.big" not in r.stdout
