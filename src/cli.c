@@ -207,13 +207,33 @@ static void print_safety(const struct migration *mig, const struct safety_report
 		fputs_escaped(stdout, table, ESCAPE_LINE);
 		printf(" (%s): %s\n    ", size, verdict);
 		fputs_escaped(stdout, f->what, ESCAPE_LINE);
-		printf("\n    the safe way: %s\n", f->safe);
+		printf("\n    the safe way: %s\n", safety_safe_way(f));
+		if (f->verdict == SAFETY_REFUSED || f->verdict == SAFETY_WARNED)
+			printf("    or accept it on purpose: -- momentum-maintd: allow-unsafe %s (in the file)\n", f->check);
 	}
+}
+
+/* The first finding of rep on a table at least migrations.safety_min_size
+ * (refused, warned or accepted): running its file would hold the lock for
+ * the whole rewrite, build or scan.  NULL when there is none. */
+static const struct safety_finding *first_unsafe(const struct safety_report *rep)
+{
+	size_t k;
+
+	for (k = 0; rep != NULL && k < rep->n; k++)
+		if (rep->items[k].verdict == SAFETY_REFUSED || rep->items[k].verdict == SAFETY_WARNED ||
+		    rep->items[k].verdict == SAFETY_ALLOWED)
+			return &rep->items[k];
+	return NULL;
 }
 
 /* migrate up --dry-run --locks: each pending migration runs inside one
  * transaction that is always rolled back, with the short lock timeout,
- * and what it locked is read from pg_locks after it. */
+ * and what it locked is read from pg_locks after it.  A file with a
+ * finding on a table at least migrations.safety_min_size is not run (its
+ * rewrite or build would hold the lock as long as the real run), and the
+ * check's statement_timeout (ten times migrations.lock_timeout, 30 s when
+ * that is 0) bounds what runs. */
 static void print_locks(PGconn *c, const struct conf *conf, const struct migration_set *set,
 			const struct migrator *m)
 {
@@ -224,14 +244,16 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 
 	snprintf(sql, sizeof(sql), "BEGIN; CREATE TEMP TABLE maintd_existing_relations ON COMMIT DROP AS "
 		 "SELECT oid, relfilenode FROM pg_class WHERE relkind IN ('r', 'p', 'm'); "
-		 "SET LOCAL lock_timeout = %lld",
-		 (long long)conf->mig_lock_timeout_ms);
+		 "SET LOCAL lock_timeout = %lld; SET LOCAL statement_timeout = %lld",
+		 (long long)conf->mig_lock_timeout_ms,
+		 conf->mig_lock_timeout_ms > 0 ? (long long)conf->mig_lock_timeout_ms * 10 : 30000LL);
 	if (!exec_ok(c, sql, "starting the lock check"))
 		return;
 	if (conf->mig_supabase_compat && !exec_ok(c, supabase_compat_sql, "compatibility step (in the lock check)"))
 		broken = true;
 	for (i = 0; i < set->n; i++) {
 		const struct migration *mig = &set->items[i];
+		const struct safety_finding *unsafe;
 		size_t j;
 		int k, shown = 0;
 
@@ -244,6 +266,18 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 		}
 		if (broken) {
 			printf("  not checked: an earlier step failed in the check\n");
+			continue;
+		}
+		unsafe = first_unsafe(migrator_safety(m, i));
+		if (unsafe != NULL) {
+			char table[300], size[96];
+
+			safety_display_name(unsafe, table, sizeof(table));
+			safety_describe_size(unsafe, size, sizeof(size));
+			printf("  not run: line %d: %s on ", unsafe->line, unsafe->check);
+			fputs_escaped(stdout, table, ESCAPE_LINE);
+			printf(" (%s) would hold its lock for the whole operation; the findings above say what it does\n",
+			       size);
 			continue;
 		}
 		for (j = 0; j < mig->script.n && !broken; j++) {

@@ -1025,19 +1025,47 @@ static void after_safety(struct migrator *m)
 
 /* ---- safety checks ------------------------------------------------------ */
 
-/* Per finding (1-based, in the order of the parameters): whether the table
- * exists, its size with indexes, its row estimate, and, for SET NOT NULL,
- * whether a validated CHECK (col IS NOT NULL) makes the scan unneeded.
- * Read before any table is locked: the catalog only. */
+/* Per finding (1-based, in the order of the parameters: schema as written
+ * or '', table, column): whether the table exists, its size with indexes,
+ * its row estimate, its relkind, and, for SET NOT NULL, whether a validated
+ * CHECK (col IS NOT NULL) makes the scan unneeded.  Names are resolved from
+ * pg_class and pg_namespace, never through a search_path: the daemon's is
+ * not the file's (a file may SET search_path), and to_regclass needs USAGE
+ * on the schema.  An unqualified name is judged by the largest relation of
+ * that name in any schema (the worst case: at most a false positive).  A
+ * partitioned table's own size is 0: its size and rows are its partitions'
+ * sum.  Read before any table is locked: the catalog only. */
 #define SAFETY_SIZES_SQL \
-	"SELECT w.i, c.oid IS NOT NULL, coalesce(pg_total_relation_size(c.oid), 0), " \
-	"coalesce(c.reltuples, -1)::float8, " \
+	"SELECT w.i, c.oid IS NOT NULL, coalesce(c.bytes, 0), coalesce(c.rows, -1)::float8, " \
 	"coalesce(w.col <> '' AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid " \
 	"AND k.contype = 'c' AND k.convalidated AND pg_get_constraintdef(k.oid) IN " \
 	"('CHECK ((' || quote_ident(w.col) || ' IS NOT NULL))', 'CHECK (' || quote_ident(w.col) || ' IS NOT NULL)')), " \
-	"false) " \
-	"FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(name, col, i) " \
-	"LEFT JOIN pg_class c ON c.oid = to_regclass(w.name) ORDER BY w.i"
+	"false), coalesce(c.relkind::text, '') " \
+	"FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(nsp, name, col, i) " \
+	"LEFT JOIN LATERAL (SELECT r.oid, r.relkind, s.bytes, s.rows " \
+	"FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace " \
+	"CROSS JOIN LATERAL (SELECT CASE WHEN r.relkind = 'p' THEN " \
+	"(SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::int8 FROM pg_partition_tree(r.oid) t) " \
+	"ELSE coalesce(pg_total_relation_size(r.oid), 0) END AS bytes, " \
+	"CASE WHEN r.relkind = 'p' THEN (SELECT CASE WHEN count(*) = 0 OR bool_and(l.reltuples < 0) THEN -1 " \
+	"ELSE sum(greatest(l.reltuples, 0)) END FROM pg_partition_tree(r.oid) t JOIN pg_class l ON l.oid = t.relid " \
+	"WHERE t.isleaf) ELSE r.reltuples END AS rows) s " \
+	"WHERE r.relname = w.name AND r.relkind IN ('r', 'p', 'm') AND (w.nsp = '' OR n.nspname = w.nsp) " \
+	"ORDER BY s.bytes DESC, r.oid LIMIT 1) c ON true ORDER BY w.i"
+
+#define SAFE_INDEX_PARTITIONED "on a partitioned table no index is built CONCURRENTLY: CREATE INDEX ... ON " \
+	"ONLY the parent (an invalid index, nothing built), then CREATE INDEX CONCURRENTLY on each partition " \
+	"(no-transaction files), then ALTER INDEX parent_index ATTACH PARTITION each partition's index (the " \
+	"parent's becomes valid with the last one)"
+
+const char *safety_safe_way(const struct safety_finding *f)
+{
+	/* the plain CREATE INDEX finding (the constraint form names USING INDEX) */
+	if (f->relkind == 'p' && strcmp(f->check, "create_index_not_concurrently") == 0 &&
+	    strstr(f->safe, "USING INDEX") == NULL)
+		return SAFE_INDEX_PARTITIONED;
+	return f->safe;
+}
 
 /* Appends s to an array literal being built in *buf. */
 static int array_append(char **buf, size_t *len, size_t *cap, const char *s)
@@ -1098,6 +1126,7 @@ static void safety_sizes_read(struct migrator *m, PGresult *res, bool ok)
 		f->bytes = strtoll(PQgetvalue(res, r, 2), NULL, 10);
 		f->rows = strtod(PQgetvalue(res, r, 3), NULL);
 		f->covered = PQgetvalue(res, r, 4)[0] == 't';
+		f->relkind = PQgetvalue(res, r, 5)[0];
 	}
 	safety_judged(m);
 }
@@ -1106,8 +1135,8 @@ static void safety_sizes_read(struct migrator *m, PGresult *res, bool ok)
  * in one query. */
 static void safety_start(struct migrator *m)
 {
-	char *names = NULL, *cols = NULL;
-	size_t nlen = 1, ncap = 0, clen = 1, ccap = 0, i, k, total = 0;
+	char *nsps = NULL, *names = NULL, *cols = NULL;
+	size_t slen = 1, scap = 0, nlen = 1, ncap = 0, clen = 1, ccap = 0, i, k, total = 0;
 
 	for (i = 0; i < m->set->n; i++) {
 		const struct migration *mig = &m->set->items[i];
@@ -1127,14 +1156,16 @@ static void safety_start(struct migrator *m)
 		}
 		for (k = 0; k < m->safety[i].n; k++) {
 			const struct safety_finding *f = &m->safety[i].items[k];
-			char q[600];
 
-			safety_qualified_name(f, q, sizeof(q));
-			if (ncap == 0 && ((names = calloc(1, 2)) == NULL || (cols = calloc(1, 2)) == NULL))
+			if (ncap == 0 && ((nsps = calloc(1, 2)) == NULL || (names = calloc(1, 2)) == NULL ||
+					  (cols = calloc(1, 2)) == NULL))
 				goto oom;
+			scap = scap ? scap : 2;
 			ncap = ncap ? ncap : 2;
 			ccap = ccap ? ccap : 2;
-			if (array_append(&names, &nlen, &ncap, q) < 0 ||
+			/* the names as written (unquoted by the parser), schema apart */
+			if (array_append(&nsps, &slen, &scap, f->schema) < 0 ||
+			    array_append(&names, &nlen, &ncap, f->table) < 0 ||
 			    array_append(&cols, &clen, &ccap,
 					 strcmp(f->check, "set_not_null") == 0 && f->column ? f->column : "") < 0)
 				goto oom;
@@ -1142,24 +1173,29 @@ static void safety_start(struct migrator *m)
 		}
 	}
 	if (total == 0) {
+		free(nsps);
 		free(names);
 		free(cols);
 		after_safety(m);
 		return;
 	}
+	nsps[slen++] = '}';
+	nsps[slen] = '\0';
 	names[nlen++] = '}';
 	names[nlen] = '\0';
 	cols[clen++] = '}';
 	cols[clen] = '\0';
 	{
-		const char *params[2] = { names, cols };
+		const char *params[3] = { nsps, names, cols };
 
-		send_params(m, SAFETY_SIZES_SQL, 2, params, safety_sizes_read);
+		send_params(m, SAFETY_SIZES_SQL, 3, params, safety_sizes_read);
 	}
+	free(nsps);
 	free(names);
 	free(cols);
 	return;
 oom:
+	free(nsps);
 	free(names);
 	free(cols);
 	log_error("out of memory");
@@ -1182,7 +1218,7 @@ static void safety_log(const struct migration *mig, const struct safety_finding 
 		log_emit(f->verdict == SAFETY_REFUSED ? LOG_ERR : LOG_WARNING, MSGID_MIGRATION_UNSAFE, LOG_FIELDS(fl),
 			 "%s:%d: %s %s: %s on %s (%s); the safe way: %s; or accept it with a line "
 			 "\"-- momentum-maintd: allow-unsafe %s\" in the file", mig->path, f->line, kind, f->check,
-			 f->what, table, size, f->safe, f->check);
+			 f->what, table, size, safety_safe_way(f), f->check);
 		break;
 	case SAFETY_ALLOWED:
 		log_emit(LOG_NOTICE, NULL, LOG_FIELDS(fl), "%s:%d: %s on %s (%s) accepted by allow-unsafe %s",

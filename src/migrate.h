@@ -39,7 +39,11 @@ bool migrator_was_interrupted(const struct migrator *m, size_t i);
 /* After a run (or a dry run): set->items[i]'s safety findings, judged;
  * NULL before. */
 struct safety_report;
+struct safety_finding;
 const struct safety_report *migrator_safety(const struct migrator *m, size_t i);
+/* The safe way to write finding f, for the table the catalog found (a
+ * partitioned table's index is built another way than a plain one's). */
+const char *safety_safe_way(const struct safety_finding *f);
 /* How many findings migrations.safety = refuse refused (a dry run too). */
 size_t migrator_safety_refused(const struct migrator *m);
 /* A dry run: MIGRATE_OK, or what the environment's rules (production's

@@ -40,6 +40,7 @@ struct safety_finding {
 	int64_t bytes;         /* pg_total_relation_size */
 	double rows;           /* reltuples: -1 never analyzed */
 	bool covered;          /* set_not_null: a validated CHECK (col IS NOT NULL) exists */
+	char relkind;          /* pg_class.relkind of the table judged ('r', 'p', 'm'), 0 if none */
 	enum safety_verdict verdict;
 };
 

@@ -4,6 +4,7 @@ warned about (warn), the same statement on a table below it is applied,
 the allow-unsafe directive accepts a finding, migrate up --dry-run prints
 them and --locks names the tables a migration rewrites."""
 import re
+import time
 
 import pytest
 
@@ -221,7 +222,9 @@ def test_dry_run_locks_names_the_rewritten_tables(db, tmp_path):
         "002_index.sql": CHECKS["create_index_not_concurrently"].format(t="big") + "\n",
         "003_default.sql": CHECKS["volatile_default"].format(t="small") + "\n",
     })
-    r = up(db, mdir, "--dry-run", "--locks", "--set", "migrations.safety=warn")
+    # below the threshold: a file with a finding above it is not run (below)
+    r = up(db, mdir, "--dry-run", "--locks", "--set", "migrations.safety=warn",
+           "--set", "migrations.safety_min_size=10MB")
     assert r.returncode == 0, r.stderr
     blocks = dict(re.findall(r"^(\d{3}_\w+):\n((?:  .*\n)*)", r.stdout, re.M))
     assert "rewrites public.big" in blocks["001_type"], r.stdout
@@ -281,3 +284,137 @@ def test_a_statement_too_large_to_check_is_reported_not_a_crash(db, tmp_path):
     assert "001_change.sql:3: statement too large to check for safety" in r.stderr, r.stderr[-2000:]
     assert "001_change.sql:4:" not in r.stderr, "an INSERT is not parsed"
     assert re.search(r"001_change.sql:5: alter_column_type on big", r.stdout), r.stdout[-2000:]
+
+
+# ---- review fixes: sizes without the daemon's search_path, partitions,
+# ---- --locks never runs an unsafe file, the override in the dry run ----------
+
+def test_sizes_are_read_without_the_daemons_search_path(db, tmp_path):
+    # app.users is big, public.users (on the daemon's path) is empty: the file
+    # means app.users; an unqualified name is judged by the largest table of
+    # that name in any schema, a qualified one by that schema's table
+    db.query("CREATE SCHEMA app; CREATE TABLE app.users (id int, n int);"
+             "INSERT INTO app.users SELECT g, g FROM generate_series(1, 20000) g; ANALYZE app.users;"
+             "CREATE TABLE public.users (id int, n int);"
+             "CREATE SCHEMA hidden; CREATE TABLE hidden.orders (id int, n int);"
+             "INSERT INTO hidden.orders SELECT g, g FROM generate_series(1, 20000) g; ANALYZE hidden.orders;"
+             'CREATE SCHEMA "we.ird"; CREATE TABLE "we.ird"."t.x" (id int, n int);'
+             'INSERT INTO "we.ird"."t.x" SELECT g, g FROM generate_series(1, 20000) g;')
+    sql = ("SET search_path = app;\nALTER TABLE users ALTER COLUMN n TYPE bigint;\n"
+           "ALTER TABLE orders ALTER COLUMN n TYPE bigint;\n"
+           "ALTER TABLE public.users ALTER COLUMN n TYPE bigint;\n"
+           "ALTER TABLE app.users DROP COLUMN n;\n"
+           'ALTER TABLE "we.ird"."t.x" ALTER COLUMN n TYPE bigint;')
+    r = up(db, one_file(tmp_path, sql), "--dry-run", "--set", "migrations.safety=refuse")
+    out = r.stdout
+    assert r.returncode == 65, out + r.stderr
+    assert re.search(r"001_change.sql:3: alter_column_type on users \(\d+ kB, ~20k rows\): refused", out), out
+    assert re.search(r"001_change.sql:4: alter_column_type on orders \(\d+ kB, ~20k rows\): refused", out), out
+    assert re.search(r"001_change.sql:5: alter_column_type on public.users \(0 bytes.*\): below", out), out
+    assert re.search(r"001_change.sql:6: drop_column on app.users \(\d+ kB, ~20k rows\): refused", out), out
+    assert re.search(r"001_change.sql:7: alter_column_type on we.ird.t.x \(\d+ kB.*\): refused", out), out
+    assert "not created yet" not in out
+    assert "4 unsafe statement(s) refused" in out
+
+
+def test_a_partitioned_table_is_the_sum_of_its_partitions(db, tmp_path):
+    db.query("CREATE TABLE parts (id int, a int) PARTITION BY RANGE (id);"
+             "CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (0) TO (10000);"
+             "CREATE TABLE parts_2 PARTITION OF parts FOR VALUES FROM (10000) TO (30000);"
+             "INSERT INTO parts SELECT g, g FROM generate_series(1, 20000) g;"
+             "ANALYZE parts_1, parts_2;")
+    [(pretty,)] = db.query("SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) "
+                           "FROM pg_partition_tree('parts')")
+    r = up(db, one_file(tmp_path, "CREATE INDEX parts_a ON parts (a);"), "--dry-run",
+           "--set", "migrations.safety=refuse")
+    out = r.stdout
+    assert r.returncode == 65, out + r.stderr
+    assert ("001_change.sql:2: create_index_not_concurrently on parts (%s, ~20k rows): refused" % pretty) in out, out
+    safe = next(l for l in out.splitlines() if "the safe way:" in l)
+    assert "ON ONLY" in safe and "CONCURRENTLY on each partition" in safe and "ATTACH PARTITION" in safe, safe
+    r = up(db, one_file(tmp_path, "CREATE INDEX parts_a ON parts (a);"), "--set", "migrations.safety=refuse")
+    assert r.returncode == 65 and "ATTACH PARTITION" in r.stderr, r.stderr
+    assert applied(db) == []
+
+
+def test_dry_run_locks_does_not_run_an_unsafe_file(db, tmp_path):
+    tables(db)
+    # a rewrite announces itself to an event trigger; nextval survives the
+    # rollback, and the sleep stands for a rewrite that takes long
+    db.query("CREATE SEQUENCE rewrites_seen;"
+             "CREATE FUNCTION on_rewrite() RETURNS event_trigger LANGUAGE plpgsql AS "
+             "$$BEGIN PERFORM nextval('rewrites_seen'); PERFORM pg_sleep(5); END$$;"
+             "CREATE EVENT TRIGGER seen ON table_rewrite EXECUTE FUNCTION on_rewrite();")
+    [(node,)] = db.query("SELECT relfilenode FROM pg_class WHERE oid = 'big'::regclass")
+    mdir = migrations_dir(tmp_path, {
+        "001_type.sql": "-- a rewrite\n" + CHECKS["alter_column_type"].format(t="big") + "\n",
+        "002_small.sql": CHECKS["rename_column"].format(t="small") + "\n",
+    })
+    for policy in ("refuse", "warn"):
+        t0 = time.monotonic()
+        r = up(db, mdir, "--dry-run", "--locks", "--set", "migrations.safety=" + policy)
+        took = time.monotonic() - t0
+        assert r.returncode == (65 if policy == "refuse" else 0), r.stdout + r.stderr
+        blocks = dict(re.findall(r"^(\d{3}_\w+):\n((?:  .*\n)*)", r.stdout, re.M))
+        assert re.search(r"^  not run: line 2: alter_column_type on big \(\d+ kB, ~20k rows\) would hold its lock "
+                         r"for the whole operation; the findings above say what it does$",
+                         blocks["001_type"], re.M), r.stdout
+        assert "rewrites" not in blocks["001_type"]
+        assert "ACCESS EXCLUSIVE on public.small" in blocks["002_small"], "a file below the threshold still runs"
+        assert took < 4, "the rewrite did not run"
+        assert db.query("SELECT is_called FROM rewrites_seen") == [(False,)]
+        assert db.query("SELECT relfilenode FROM pg_class WHERE oid = 'big'::regclass") == [(node,)]
+
+
+def test_dry_run_locks_statement_timeout_bounds_what_runs(db, tmp_path):
+    # below the threshold it runs; a statement that runs long is cancelled
+    # by the check's statement_timeout instead of holding its locks
+    tables(db)
+    mdir = one_file(tmp_path, "ALTER TABLE small ADD COLUMN d int;\nSELECT pg_sleep(120);")
+    t0 = time.monotonic()
+    r = up(db, mdir, "--dry-run", "--locks", "--set", "migrations.lock_timeout=1s")
+    assert time.monotonic() - t0 < 60, "bounded"
+    assert "could not check, line 3: ERROR 57014" in r.stdout, r.stdout
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'small' "
+                    "AND column_name = 'd'") == [(0,)]
+
+
+def test_dry_run_says_how_to_accept_a_finding(db, tmp_path):
+    tables(db)
+    sql = CHECKS["alter_column_type"].format(t="big") + "\n" + CHECKS["rename_column"].format(t="small")
+    mdir = one_file(tmp_path, sql)
+    for policy in ("refuse", "warn"):
+        r = up(db, mdir, "--dry-run", "--set", "migrations.safety=" + policy)
+        lines = r.stdout.splitlines()
+        i = next(k for k, l in enumerate(lines) if "alter_column_type on big" in l)
+        assert lines[i + 3] == ("    or accept it on purpose: -- momentum-maintd: allow-unsafe alter_column_type "
+                                "(in the file)"), r.stdout
+        assert r.stdout.count("or accept it on purpose") == 1, "not under a finding below the threshold"
+
+
+def test_sizes_are_read_without_usage_on_the_schema(db, tmp_path):
+    # to_regclass('secret.t') fails with 42501 for a role without USAGE on
+    # secret: the catalog is readable all the same
+    db.query('CREATE SCHEMA secret; CREATE TABLE secret.t (id int, n int);'
+             'INSERT INTO secret.t SELECT g, g FROM generate_series(1, 20000) g; ANALYZE secret.t;'
+             'CREATE ROLE "safety owner" LOGIN; ALTER DATABASE "%s" OWNER TO "safety owner";' % db.name)
+    mdir = one_file(tmp_path, "ALTER TABLE secret.t ALTER COLUMN n TYPE bigint;")
+    conninfo = db.conninfo.replace("user=postgres", "user='safety owner'")
+    r = run(["-d", conninfo, "--set", "migrations.directory=" + mdir, "--set", "migrations.safety_min_size=" + MIN_SIZE,
+             "--set", "migrations.safety=refuse", "migrate", "up", "--dry-run"])
+    assert r.returncode == 65, r.stdout + r.stderr
+    assert re.search(r"001_change.sql:2: alter_column_type on secret.t \(\d+ kB, ~20k rows\): refused", r.stdout), \
+        r.stdout + r.stderr
+
+
+def test_dry_run_locks_does_not_run_an_accepted_rewrite_either(db, tmp_path):
+    # allow-unsafe accepts it for the real run; the check would still hold
+    # the lock for the whole rewrite
+    tables(db)
+    sql = "-- momentum-maintd: allow-unsafe alter_column_type\n" + CHECKS["alter_column_type"].format(t="big")
+    r = up(db, one_file(tmp_path, sql), "--dry-run", "--locks", "--set", "migrations.safety=refuse")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "accepted by allow-unsafe" in r.stdout
+    assert "  not run: line 3: alter_column_type on big (" in r.stdout, r.stdout
+    assert "or accept it on purpose" not in r.stdout, "accepted already"
+    assert "  rewrites public.big" not in r.stdout
