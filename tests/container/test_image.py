@@ -59,6 +59,8 @@ ENV_VALUES = {
     "migrations.supabase_compat": "false",
     "migrations.lock_timeout": "5 s",
     "migrations.lock_retries": "3",
+    "migrations.safety": "refuse",
+    "migrations.safety_min_size": "64 MB",
     "jobs.history_retention": "30 days",
     "jobs.zoom_token_cleanup.enabled": "false",
     "jobs.zoom_token_cleanup.catch_up": "false",
