@@ -601,10 +601,13 @@ def test_probe_catches_a_policy_that_raises(db):
     assert x["level"] == "error"
     assert "ERROR 42P17: infinite recursion detected in policy for relation \"teams\"" in x["detail"]
     assert "42P17" in f[("probe_policy_error", "public.teams_copy (as authenticated)")]["detail"]
-    y = f[("probe_policy_error", "public.teams_copy2 (as authenticated)")]
-    assert "42P17" in y["detail"] and "(read on public.teams_copy, whose policies are the same)" in y["detail"], y
-    y = f[("probe_policy_error", "public.teams_copy3 (as authenticated)")]
-    assert "42P17" in y["detail"] and "(read on public.teams_copy, whose policies are the same)" in y["detail"], y
+    # which table of a group is read depends on the deparsed text: on 15,
+    # teams' own policy reads "teams teams_1" (its name is taken), on 17
+    # "teams", so there it joins the copies' group and is the one read
+    for name in ("teams_copy2", "teams_copy3"):
+        y = f[("probe_policy_error", "public.%s (as authenticated)" % name)]
+        assert "42P17" in y["detail"], y
+        assert re.search(r"\(read on public\.teams(_copy)?, whose policies are the same\)", y["detail"]), y
     assert ("probe_policy_error", "public.teams (as anon)") not in f, "anon may not read it: not probed"
     assert verify(db).returncode == 1
     db.query("DROP TABLE public.teams_copy, public.teams_copy2, public.teams_copy3")
