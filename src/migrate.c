@@ -1131,6 +1131,31 @@ static void safety_sizes_read(struct migrator *m, PGresult *res, bool ok)
 	safety_judged(m);
 }
 
+/* The safety checks of the pending files, all parsed together
+ * (m->safety[i] for each pending i): 0, or -1 when out of memory. */
+static int check_pending(struct migrator *m)
+{
+	struct safety_input *in = calloc(m->set->n + 1, sizeof(*in));
+	struct safety_report *out = calloc(m->set->n + 1, sizeof(*out));
+	size_t i, n = 0;
+	int rc = -1;
+
+	if (in != NULL && out != NULL) {
+		for (i = 0; i < m->set->n; i++)
+			if (m->pending[i]) {
+				in[n].sql = m->set->items[i].sql;
+				in[n++].script = &m->set->items[i].script;
+			}
+		rc = safety_check_scripts(in, n, out);
+		for (i = 0, n = 0; rc == 0 && i < m->set->n; i++)
+			if (m->pending[i])
+				m->safety[i] = out[n++];
+	}
+	free(in);
+	free(out);
+	return rc;
+}
+
 /* Checks every pending file; the catalog's sizes of the tables named come
  * in one query. */
 static void safety_start(struct migrator *m)
@@ -1138,13 +1163,13 @@ static void safety_start(struct migrator *m)
 	char *nsps = NULL, *names = NULL, *cols = NULL;
 	size_t slen = 1, scap = 0, nlen = 1, ncap = 0, clen = 1, ccap = 0, i, k, total = 0;
 
+	if (check_pending(m) < 0)
+		goto oom;
 	for (i = 0; i < m->set->n; i++) {
 		const struct migration *mig = &m->set->items[i];
 
 		if (!m->pending[i])
 			continue;
-		if (safety_check_script(mig->sql, &mig->script, &m->safety[i]) < 0)
-			goto oom;
 		for (k = 0; k < m->safety[i].nunchecked; k++) {
 			char line[16];
 			struct log_field fl[] = { { "MIGRATION", mig->name }, { "FILE", mig->path }, { "LINE", line } };

@@ -560,65 +560,32 @@ static bool may_flag(const char *text, size_t len)
 /* libpg_query's JSON output recurses once per level of the tree, some 250
  * bytes of stack a level, and an expression such as 1+1+1... nests a
  * level for every two bytes of text: a 140 kB DEFAULT overflows the 8 MB
- * of the main thread.  So each statement is parsed (and its tree walked)
- * in a thread of its own whose stack is sized for its text; one that
- * would need more than STACK_MAX is not parsed but reported unchecked. */
+ * of the main thread.  So the statements are parsed (and their trees
+ * walked) in a thread whose stack is sized for the longest of them; one
+ * that would need more than STACK_MAX is not parsed but reported
+ * unchecked.  One thread for all the files of a run: a thread each cost
+ * more than the parse of a short statement (and libpg_query sets up its
+ * memory once a thread). */
 #define STACK_PER_BYTE 256
 #define STACK_BASE ((size_t)1 << 20)
 #define STACK_MIN ((size_t)8 << 20)
 #define STACK_MAX ((size_t)512 << 20)
+#define LEN_MAX ((STACK_MAX - STACK_BASE) / STACK_PER_BYTE)
 
-struct one_statement {
-	struct checker *c;
-	struct json_tokener *tok;
-	const char *text;           /* NUL-terminated */
-	struct json_object *tree;   /* out: NULL when the parser or json-c refused it */
-	bool too_deep;              /* out: parsed, but json-c refused a tree that deep */
-};
-
-static void *check_one(void *arg)
+/* One statement: its tree, or NULL when the parser or json-c refused it;
+ * *too_deep when parsed but json-c refused a tree that deep. */
+static struct json_object *parse_tree(struct json_tokener *tok, const char *text, bool *too_deep)
 {
-	struct one_statement *one = arg;
-	PgQueryParseResult r = pg_query_parse(one->text);
-	struct json_object *stmts;
-	size_t k;
+	PgQueryParseResult r = pg_query_parse(text);
+	struct json_object *tree = NULL;
 
+	*too_deep = false;
 	if (r.error == NULL && r.parse_tree != NULL) {
-		one->tree = jparse(one->tok, r.parse_tree);
-		one->too_deep = one->tree == NULL && json_tokener_get_error(one->tok) == json_tokener_error_depth;
+		tree = jparse(tok, r.parse_tree);
+		*too_deep = tree == NULL && json_tokener_get_error(tok) == json_tokener_error_depth;
 	}
-	/* no pg_query_exit(): libpg_query frees this thread's memory context
-	 * when the thread exits (calling it too frees it twice) */
 	pg_query_free_parse_result(r);
-	stmts = jget(one->tree, "stmts");
-	for (k = 0; k < jlen(stmts); k++)
-		check_statement(one->c, jget(jat(stmts, k), "stmt"));
-	return NULL;
-}
-
-/* 0 when checked (or left out: the parser refused it), 1 when it was
- * too large or too deep to check, -1 when out of memory. */
-static int check_in_thread(struct one_statement *one, size_t len)
-{
-	pthread_attr_t attr;
-	pthread_t th;
-	size_t stack = STACK_MIN;
-	int rc;
-
-	if (len > (STACK_MAX - STACK_BASE) / STACK_PER_BYTE)
-		return 1;
-	if (len * STACK_PER_BYTE + STACK_BASE > stack)
-		stack = len * STACK_PER_BYTE + STACK_BASE;
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	rc = pthread_attr_setstacksize(&attr, stack);
-	if (rc == 0)
-		rc = pthread_create(&th, &attr, check_one, one);
-	pthread_attr_destroy(&attr);
-	if (rc != 0)
-		return 1;   /* no memory for that stack: not checked, the rest goes on */
-	pthread_join(th, NULL);
-	return 0;
+	return tree;
 }
 
 static int unchecked_add(struct safety_report *out, int line)
@@ -632,48 +599,49 @@ static int unchecked_add(struct safety_report *out, int line)
 	return 0;
 }
 
-int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out)
+/* One file, on the parsing thread's stack: 0, or -1 when out of memory
+ * (out is then freed). */
+static int check_script(struct json_tokener *tok, const struct safety_input *in, struct safety_report *out)
 {
+	const struct sql_script *script = in->script;
 	struct checker c = { .out = out, .script = script };
 	/* the parse trees stay alive until the end: remembered names point into them */
 	struct json_object **trees = calloc(script->n + 1, sizeof(*trees));
-	struct json_tokener *tok = json_tokener_new_ex(TREE_MAX_DEPTH);
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	if (trees == NULL || tok == NULL) {
-		free(trees);
-		if (tok != NULL)
-			json_tokener_free(tok);
+	if (trees == NULL)
 		return -1;
-	}
 	for (i = 0; i < script->n && !c.oom; i++) {
 		const struct sql_stmt *st = &script->stmts[i];
-		struct one_statement one = { .c = &c, .tok = tok };
+		struct json_object *stmts;
+		bool too_deep;
 		char *text;
-		int rc;
 
-		if (!may_flag(sql + st->start, st->len))
+		if (!may_flag(in->sql + st->start, st->len))
 			continue;
-		if ((text = strndup(sql + st->start, st->len)) == NULL) {
+		if (st->len > LEN_MAX) {
+			if (unchecked_add(out, st->line) < 0)
+				c.oom = true;
+			continue;
+		}
+		if ((text = strndup(in->sql + st->start, st->len)) == NULL) {
 			c.oom = true;
 			break;
 		}
 		c.line = st->line;
-		one.text = text;
-		rc = check_in_thread(&one, st->len);
+		trees[i] = parse_tree(tok, text, &too_deep);
 		free(text);
-		trees[i] = one.tree;
 		/* parsed, but its tree deeper than json-c reads: not checked either */
-		if (rc == 0 && one.too_deep)
-			rc = 1;
-		if (rc < 0 || (rc == 1 && unchecked_add(out, st->line) < 0))
+		if (too_deep && unchecked_add(out, st->line) < 0)
 			c.oom = true;
+		stmts = jget(trees[i], "stmts");
+		for (size_t k = 0; k < jlen(stmts) && !c.oom; k++)
+			check_statement(&c, jget(jat(stmts, k), "stmt"));
 	}
 	for (i = 0; i < script->n; i++)
 		json_object_put(trees[i]);
 	free(trees);
-	json_tokener_free(tok);
 	free(c.created);
 	free(c.checks);
 	if (c.oom) {
@@ -681,6 +649,79 @@ int safety_check_script(const char *sql, const struct sql_script *script, struct
 		return -1;
 	}
 	return 0;
+}
+
+struct batch {
+	const struct safety_input *in;
+	struct safety_report *out;
+	size_t n;
+	int rc;
+};
+
+static void *check_batch(void *arg)
+{
+	struct batch *b = arg;
+	struct json_tokener *tok = json_tokener_new_ex(TREE_MAX_DEPTH);
+	size_t i;
+
+	b->rc = tok == NULL ? -1 : 0;
+	for (i = 0; i < b->n && b->rc == 0; i++)
+		b->rc = check_script(tok, &b->in[i], &b->out[i]);
+	/* no pg_query_exit(): libpg_query frees this thread's memory context
+	 * when the thread exits (calling it too frees it twice) */
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return NULL;
+}
+
+/* The stack the longest statement that will be parsed needs. */
+static size_t stack_for(const struct safety_input *in, size_t n)
+{
+	size_t stack = STACK_MIN;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < in[i].script->n; k++) {
+			const struct sql_stmt *st = &in[i].script->stmts[k];
+
+			if (st->len <= LEN_MAX && st->len * STACK_PER_BYTE + STACK_BASE > stack &&
+			    may_flag(in[i].sql + st->start, st->len))
+				stack = st->len * STACK_PER_BYTE + STACK_BASE;
+		}
+	return stack;
+}
+
+int safety_check_scripts(const struct safety_input *in, size_t n, struct safety_report *out)
+{
+	struct batch b = { .in = in, .out = out, .n = n, .rc = -1 };
+	pthread_attr_t attr;
+	pthread_t th;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		memset(&out[i], 0, sizeof(out[i]));
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	rc = pthread_attr_setstacksize(&attr, stack_for(in, n));
+	if (rc == 0)
+		rc = pthread_create(&th, &attr, check_batch, &b);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return -1;
+	pthread_join(th, NULL);
+	if (b.rc < 0) {
+		for (i = 0; i < n; i++)
+			safety_report_free(&out[i]);
+		return -1;
+	}
+	return 0;
+}
+
+int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out)
+{
+	struct safety_input in = { .sql = sql, .script = script };
+
+	return safety_check_scripts(&in, 1, out);
 }
 
 void safety_report_free(struct safety_report *r)

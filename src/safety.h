@@ -65,6 +65,14 @@ int safety_check_index(const char *name, size_t len);
  * stack over 512 MB), or whose tree is deeper than the checks read, is
  * listed in out->unchecked.  0, or -1 when out of memory. */
 int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out);
+/* The same for n files at once (one parsing thread for them all):
+ * out[i] is in[i]'s report.  0, or -1 when out of memory (or no thread
+ * could be made: then nothing is checked and every out[i] is empty). */
+struct safety_input {
+	const char *sql;
+	const struct sql_script *script;
+};
+int safety_check_scripts(const struct safety_input *in, size_t n, struct safety_report *out);
 void safety_report_free(struct safety_report *r);
 
 /* The table as SQL: "schema"."table" (or "table"), quoted for to_regclass. */
