@@ -601,7 +601,8 @@ static int unchecked_add(struct safety_report *out, int line)
 
 /* One file, on the parsing thread's stack: 0, or -1 when out of memory
  * (out is then freed). */
-static int check_script(struct json_tokener *tok, const struct safety_input *in, struct safety_report *out)
+static int check_script(struct json_tokener *tok, const struct safety_input *in, size_t len_max,
+			struct safety_report *out)
 {
 	const struct sql_script *script = in->script;
 	struct checker c = { .out = out, .script = script };
@@ -620,7 +621,7 @@ static int check_script(struct json_tokener *tok, const struct safety_input *in,
 
 		if (!may_flag(in->sql + st->start, st->len))
 			continue;
-		if (st->len > LEN_MAX) {
+		if (st->len > len_max) {
 			if (unchecked_add(out, st->line) < 0)
 				c.oom = true;
 			continue;
@@ -655,6 +656,7 @@ struct batch {
 	const struct safety_input *in;
 	struct safety_report *out;
 	size_t n;
+	size_t len_max;       /* longer statements are reported unchecked */
 	int rc;
 };
 
@@ -666,7 +668,7 @@ static void *check_batch(void *arg)
 
 	b->rc = tok == NULL ? -1 : 0;
 	for (i = 0; i < b->n && b->rc == 0; i++)
-		b->rc = check_script(tok, &b->in[i], &b->out[i]);
+		b->rc = check_script(tok, &b->in[i], b->len_max, &b->out[i]);
 	/* no pg_query_exit(): libpg_query frees this thread's memory context
 	 * when the thread exits (calling it too frees it twice) */
 	if (tok != NULL)
@@ -690,22 +692,38 @@ static size_t stack_for(const struct safety_input *in, size_t n)
 	return stack;
 }
 
+/* The parsing thread, on a stack of this size: 0, or an errno. */
+static int start_batch(pthread_t *th, struct batch *b, size_t stack)
+{
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+
+	if (rc != 0)
+		return rc;
+	rc = pthread_attr_setstacksize(&attr, stack);
+	if (rc == 0)
+		rc = pthread_create(th, &attr, check_batch, b);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
 int safety_check_scripts(const struct safety_input *in, size_t n, struct safety_report *out)
 {
-	struct batch b = { .in = in, .out = out, .n = n, .rc = -1 };
-	pthread_attr_t attr;
+	struct batch b = { .in = in, .out = out, .n = n, .len_max = LEN_MAX, .rc = -1 };
+	size_t stack = stack_for(in, n), i;
 	pthread_t th;
-	size_t i;
 	int rc;
 
 	for (i = 0; i < n; i++)
 		memset(&out[i], 0, sizeof(out[i]));
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	rc = pthread_attr_setstacksize(&attr, stack_for(in, n));
-	if (rc == 0)
-		rc = pthread_create(&th, &attr, check_batch, &b);
-	pthread_attr_destroy(&attr);
+	rc = start_batch(&th, &b, stack);
+	if (rc != 0 && stack > STACK_MIN) {
+		/* the system would not give the longest statement's stack
+		 * (an address space limit, say): the usual one, and what
+		 * needs more is reported unchecked */
+		b.len_max = (STACK_MIN - STACK_BASE) / STACK_PER_BYTE;
+		rc = start_batch(&th, &b, STACK_MIN);
+	}
 	if (rc != 0)
 		return -1;
 	pthread_join(th, NULL);

@@ -62,7 +62,8 @@ int safety_check_index(const char *name, size_t len);
  * allowed.  Statements the parser does not read are skipped, and so are
  * statements that do not start with ALTER, CREATE or DROP (nothing else is
  * checked).  A statement too large to parse safely (its parse needs a
- * stack over 512 MB), or whose tree is deeper than the checks read, is
+ * stack over 512 MB, or over 8 MB when the system will not give a thread
+ * the stack it needs), or whose tree is deeper than the checks read, is
  * listed in out->unchecked.  0, or -1 when out of memory. */
 int safety_check_script(const char *sql, const struct sql_script *script, struct safety_report *out);
 /* The same for n files at once (one parsing thread for them all):
