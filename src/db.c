@@ -26,6 +26,7 @@ struct db {
 	void *cb_arg;
 	PGresult *first_error;
 	PGresult *last;
+	char end_tag[16];          /* the query's first COMMIT or ROLLBACK, for the callback */
 
 	db_lost_cb lost_cb;
 	void *lost_arg;
@@ -155,6 +156,11 @@ bool db_busy(const struct db *db)
 const char *db_error(const struct db *db)
 {
 	return db->error;
+}
+
+const char *db_transaction_end_tag(const struct db *db)
+{
+	return db->end_tag;
 }
 
 const char *db_target(const struct db *db)
@@ -383,6 +389,9 @@ static bool collect_results(struct db *db)
 				return false;
 			continue;
 		}
+		if (st == PGRES_COMMAND_OK && db->end_tag[0] == '\0' &&
+		    (strcmp(PQcmdStatus(r), "COMMIT") == 0 || strcmp(PQcmdStatus(r), "ROLLBACK") == 0))
+			snprintf(db->end_tag, sizeof(db->end_tag), "%s", PQcmdStatus(r));
 		if ((st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) && db->first_error == NULL) {
 			db->first_error = r;
 		} else {
@@ -468,6 +477,7 @@ int db_query(struct db *db, const char *sql, int nparams, const char *const *par
 			set_error_line(db, "not connected");
 		return -1;
 	}
+	db->end_tag[0] = '\0';
 	if (nparams == 0)
 		ok = PQsendQuery(db->conn, sql);
 	else

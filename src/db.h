@@ -45,6 +45,11 @@ const char *db_error(const struct db *db);
  * (a wrong password, a missing role, no pg_hba.conf entry): retrying
  * alone does not fix it. */
 bool db_auth_failed(const struct db *db);
+/* In a result callback: the tag of the query's first COMMIT or ROLLBACK
+ * ("COMMIT", or "ROLLBACK" for a COMMIT of a failed transaction), "" if
+ * it ran none.  A query of several statements hands the callback only
+ * its last result, or its first error. */
+const char *db_transaction_end_tag(const struct db *db);
 /* "host:port/dbname" (or the socket directory), never the password. */
 const char *db_target(const struct db *db);
 PGconn *db_pgconn(struct db *db);

@@ -70,11 +70,12 @@ extern const char supabase_compat_sql[];
  * way to undefine one short of a new connection, which new_session makes.
  * Then the daemon's own settings: the DBA's timeouts are for the
  * application. */
-#define SESSION_SETUP_SQL \
+#define SESSION_SETUP_WITH_LOCK_TIMEOUT(ms) \
 	"CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; " \
 	"DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; " \
-	"SET statement_timeout = 0; SET lock_timeout = 0; " \
-	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0;"
+	"SET statement_timeout = 0; SET lock_timeout = " ms "; " \
+	"SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0"
+#define SESSION_SETUP_SQL SESSION_SETUP_WITH_LOCK_TIMEOUT("0") "; "
 /* Who is in the way of a migration that timed out on a lock, read without
  * touching the session the file set up (a no-transaction file's retry goes
  * on in it): the query's own settings are LOCAL to a transaction of its
@@ -112,6 +113,8 @@ struct migrator {
 	char *blockers;
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
 	bool resuming;            /* in a new session, after a file that may define a custom setting */
+	bool session_clean;       /* reset (SESSION_SETUP_SQL, committed) since a file last ran in it */
+	bool setup_after_record;  /* the recording query also resets the session for the next file */
 	pid_t backup_pid;
 	struct timespec backup_start;
 	struct event *sigchld;
@@ -136,6 +139,7 @@ static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok);
 static void bookkeeping_found(struct migrator *m, PGresult *res, bool ok);
 static void applied_read(struct migrator *m, PGresult *res, bool ok);
 static void compat_done(struct migrator *m, PGresult *res, bool ok);
+static void session_set_up(struct migrator *m, PGresult *res, bool ok);
 static void session_reset(struct migrator *m, PGresult *res, bool ok);
 static void migration_started(struct migrator *m, PGresult *res, bool ok);
 static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok);
@@ -160,6 +164,7 @@ static void send_statement(struct migrator *m);
 static void record_migration(struct migrator *m);
 static void migration_applied(struct migrator *m);
 static void migration_failed(struct migrator *m);
+static void migration_applied_log(struct migrator *m);
 static bool more_pending(const struct migrator *m);
 static void new_session(struct migrator *m, const struct migration *after);
 static void lock_timed_out(struct migrator *m);
@@ -554,9 +559,10 @@ static void report_pooler(int server_pid)
 
 /* The server pid and whether it holds the migration lock; if it does, the
  * lock leaked into the pooler's pool, where it would keep every later run
- * waiting, so the probe lets go of it in the same statement. */
+ * waiting, so the probe lets go of both holds in the same statement. */
 #define POOLER_PROBE_SQL \
-	"SELECT pg_backend_pid(), h, CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
+	"SELECT pg_backend_pid(), h, CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END, " \
+	"CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
 	"FROM (SELECT " MIGRATION_LOCK_HELD_EXPR " AS h) held"
 
 /* The probe's answer to POOLER_PROBE_SQL within POOLER_PROBE_MS, or NULL
@@ -657,6 +663,7 @@ void migrator_start(struct migrator *m)
 	m->npending = 0;
 	m->bookkeeping_ready = false;
 	m->resuming = false;
+	m->session_clean = false;
 	m->dry_run_refusal = MIGRATE_OK;
 	m->phase = PHASE_PREPARING;
 	if (m->dry_run) {
@@ -1433,7 +1440,7 @@ static void apply_next(struct migrator *m)
 		}
 	}
 	m->phase = PHASE_ENDING;
-	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked);
+	send_sql(m, MIGRATION_UNLOCK_SQL, unlocked);
 }
 
 /* Each file starts from a clean session (SESSION_SETUP_SQL): what one
@@ -1443,21 +1450,41 @@ static void apply_next(struct migrator *m)
  * than that.
  *
  * The set-up commits on its own (an UNLISTEN takes effect at commit, and a
- * failed file must not bring the previous file's session back), in the
- * round trip that opens a transactional file's transaction.  The last
- * statement, the first of that transaction, checks that this server
- * session holds the migration lock: behind a transaction-mode pooler it
- * may not, and the file must not run unprotected (CHECK_LOCK_SQL). */
-#define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_HELD_EXPR ")::text"
+ * failed file must not bring the previous file's session back): in the
+ * query that records the previous file, after its COMMIT, or else (the
+ * first file of a session, a retry, after a no-transaction file) in a
+ * round trip of its own.  Then the file's first statement, the first of
+ * its transaction, checks that this server session still holds the
+ * migration lock: behind a transaction-mode pooler it may not, and the file
+ * must not run unprotected (CHECK_LOCK_SQL). */
+#define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_STILL_HELD_EXPR ")::text"
+#define SESSION_SETUP_FMT SESSION_SETUP_WITH_LOCK_TIMEOUT("%lld")
 static void start_migration(struct migrator *m)
 {
 	char sql[1024];
 	bool no_tx = current(m)->script.no_transaction;
 
 	m->phase = PHASE_APPLYING;
-	snprintf(sql, sizeof(sql), SESSION_SETUP_SQL "SET lock_timeout = %lld; COMMIT; %s" CHECK_LOCK_SQL,
-		 (long long)m->conf->mig_lock_timeout_ms, no_tx ? "" : "BEGIN; ");
-	send_sql(m, sql, no_tx ? session_reset : migration_started);
+	if (!m->session_clean) {
+		snprintf(sql, sizeof(sql), SESSION_SETUP_FMT, (long long)m->conf->mig_lock_timeout_ms);
+		send_sql(m, sql, session_set_up);
+		return;
+	}
+	m->session_clean = false;
+	if (no_tx)
+		send_sql(m, CHECK_LOCK_SQL, session_reset);
+	else
+		send_sql(m, "BEGIN; " CHECK_LOCK_SQL, migration_started);
+}
+
+static void session_set_up(struct migrator *m, PGresult *res, bool ok)
+{
+	if (!ok) {
+		bookkeeping_failed(m, res);
+		return;
+	}
+	m->session_clean = true;
+	start_migration(m);
 }
 
 /* The lock check's answer; when the lock is elsewhere the run ends with
@@ -1582,33 +1609,51 @@ static void statement_done(struct migrator *m, PGresult *res, bool ok)
 		record_migration(m);
 }
 
+/* Whether the next pending file runs in this session (a file that may
+ * define a custom setting makes a new one: new_session). */
+static bool next_in_this_session(const struct migrator *m)
+{
+	const struct migration *mig = current(m);
+
+	for (size_t i = m->cur + 1; i < m->set->n; i++)
+		if (m->pending[i])
+			return !migfile_may_define_setting(mig->sql, mig->sql_len);
+	return false;
+}
+
 /* Recorded as the role the daemon connected as, whatever SET ROLE the file
- * did; a transactional file commits in the same round trip, a
- * no-transaction file's row is one implicit transaction. */
+ * did; a transactional file commits in the same round trip, and when
+ * another file follows in this session, the session is reset for it after
+ * the COMMIT (its statements then make an implicit transaction of their
+ * own, committed at the end of the query).  A no-transaction file's row is
+ * one implicit transaction, with nothing else in it. */
 static void record_migration(struct migrator *m)
 {
 	const struct migration *mig = current(m);
 	bool rerun = m->interrupted[m->cur];
 	char *name = PQescapeLiteral(db_pgconn(m->db), mig->name, strlen(mig->name));
 	char *sql = NULL;
-	char done[128] = "";
+	char done[128] = "", setup[1024] = "";
 
 	/* the end of an in-progress mark commits with the tracking row */
 	if (mig->script.no_transaction || rerun)
 		snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
 			 "WHERE version = %" PRId64 ") ", mig->version);
+	m->setup_after_record = !mig->script.no_transaction && next_in_this_session(m);
+	if (m->setup_after_record)
+		snprintf(setup, sizeof(setup), "; " SESSION_SETUP_FMT, (long long)m->conf->mig_lock_timeout_ms);
 	if (name == NULL ||
 	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
 		     /* the file's own timeouts are not the bookkeeping's */
 		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; %s%s"
 		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-		     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s",
+		     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s%s",
 		     /* a re-run of an interrupted file: CREATE INDEX
 		      * CONCURRENTLY IF NOT EXISTS skips the invalid index the
 		      * interrupted build left; refuse to record it */
 		     mig->script.no_transaction && rerun ? sql_migrate_invalid_index_guard : "",
 		     done, mig->version, name, mig->checksum, elapsed_since(&m->cur_start),
-		     mig->script.no_transaction ? "" : "; COMMIT") < 0) {
+		     mig->script.no_transaction ? "" : "; COMMIT", setup) < 0) {
 		PQfreemem(name);
 		log_error("out of memory");
 		finish(m, MIGRATE_FAILED);
@@ -1622,7 +1667,18 @@ static void record_migration(struct migrator *m)
 static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 {
 	const struct migration *mig = current(m);
+	const char *end = db_transaction_end_tag(m->db);
 
+	if (!ok && strcmp(end, "COMMIT") == 0) {
+		/* committed and recorded; the set-up for the next file that
+		 * followed failed: this one is applied, the run ends */
+		migration_applied_log(m);
+		m->applied_now++;
+		m->applied_total++;
+		report_sql_error(m, "resetting the session for the next migration", NULL, NULL, res);
+		finish(m, MIGRATE_FAILED);
+		return;
+	}
 	if (!ok && !mig->script.no_transaction && PQtransactionStatus(db_pgconn(m->db)) == PQTRANS_IDLE) {
 		/* the row went in and the COMMIT failed (a deferred
 		 * constraint of the file, say): the transaction is gone */
@@ -1636,19 +1692,37 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 		migration_failed(m);
 		return;
 	}
-	/* a transactional file's last result is the COMMIT's */
-	if (!mig->script.no_transaction && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+	/* a transactional file's COMMIT, answered ROLLBACK if the file left
+	 * its transaction failed */
+	if (!mig->script.no_transaction && strcmp(end, "COMMIT") != 0) {
 		struct log_field f[] = { { "MIGRATION", mig->name }, { "FILE", mig->path } };
 
 		log_emit(LOG_ERR, MSGID_MIGRATION_FAILED, LOG_FIELDS(f),
-			 "%s: migration did not commit (server answered %s)", mig->path, PQcmdStatus(res));
+			 "%s: migration did not commit (server answered %s)", mig->path,
+			 end[0] ? end : PQcmdStatus(res));
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
+	m->session_clean = m->setup_after_record;
 	migration_applied(m);
 }
 
 static void migration_applied(struct migrator *m)
+{
+	const struct migration *mig = current(m);
+
+	migration_applied_log(m);
+	m->applied_now++;
+	m->applied_total++;
+	m->cur++;
+	if (migfile_may_define_setting(mig->sql, mig->sql_len) && more_pending(m)) {
+		new_session(m, mig);
+		return;
+	}
+	apply_next(m);
+}
+
+static void migration_applied_log(struct migrator *m)
 {
 	const struct migration *mig = current(m);
 	char ms[32];
@@ -1661,14 +1735,6 @@ static void migration_applied(struct migrator *m)
 	log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
 		 "applied migration %s in %s ms%s", mig->name, ms,
 		 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
-	m->applied_now++;
-	m->applied_total++;
-	m->cur++;
-	if (migfile_may_define_setting(mig->sql, mig->sql_len) && more_pending(m)) {
-		new_session(m, mig);
-		return;
-	}
-	apply_next(m);
 }
 
 static bool more_pending(const struct migrator *m)
@@ -1694,7 +1760,7 @@ static void new_session(struct migrator *m, const struct migration *after)
 	log_info("%s may have defined a custom setting (SET or RESET of a qualified name, or set_config): "
 		 "the next migration runs in a new session", after->name);
 	m->phase = PHASE_PREPARING;
-	send_sql(m, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")", unlocked_for_new_session);
+	send_sql(m, MIGRATION_UNLOCK_SQL, unlocked_for_new_session);
 }
 
 static void unlocked_for_new_session(struct migrator *m, PGresult *res, bool ok)

@@ -8,6 +8,7 @@ after a file that may define one the next file runs in a new session, which
 takes the lock again.  A
 no-transaction file retried after a lock timeout goes on in the session it
 set up."""
+import os
 import threading
 import time
 
@@ -169,13 +170,37 @@ def test_set_role_and_session_authorization_are_undone(db, tmp_path, first_no_tx
         db.query("DROP OWNED BY %s; DROP ROLE %s" % (role, role))
 
 
-def test_the_daemons_own_settings_are_back_after_a_files_set(db, tmp_path):
-    """A file's statement_timeout must not cut the next file short, and
-    the next file waits for locks at most migrations.lock_timeout."""
+@both
+def test_the_daemons_own_settings_are_back_after_a_files_set(db, tmp_path, first_no_tx):
+    """A file's statement_timeout must not cut the next file short (nor
+    the recording of its own row), and the next file waits for locks at
+    most migrations.lock_timeout."""
     two_files(db, tmp_path, "SET statement_timeout = '1ms';\nSET lock_timeout = '1h';\n",
               "CREATE TABLE seen AS SELECT current_setting('statement_timeout') AS st, "
-              "current_setting('lock_timeout') AS lt, pg_sleep(0.05) IS NULL AS slept;\n", True)
+              "current_setting('lock_timeout') AS lt, pg_sleep(0.05) IS NULL AS slept;\n", first_no_tx)
     assert db.query("SELECT st, lt FROM seen") == [("0", "2s")]
+
+
+def test_the_reset_leaves_nothing_in_the_servers_log(db, tmp_path):
+    """The DBA reads the server's log: resetting the session between files
+    (after a transactional file, in the query that records it; after a
+    no-transaction file, on its own) makes no WARNING there, such as the
+    "there is no transaction in progress" of a COMMIT outside a
+    transaction, and checking the migration lock makes none either."""
+    log = db.cluster.log
+    start = os.path.getsize(log)
+    mdir = migrations_dir(tmp_path, {
+        "001_a.sql": "CREATE TEMP TABLE x (y int);\nLISTEN ch;\n",
+        "002_b.sql": NO_TX + "CREATE TABLE b (y int);\nPREPARE q AS SELECT 1;\n",
+        "003_c.sql": "SET ROLE NONE;\nCREATE TABLE c (y int);\n",
+        "004_d.sql": "CREATE TABLE d (y int);\n"})
+    r = up(db, mdir)
+    assert r.returncode == 0, r.stderr
+    assert versions(db) == [1, 2, 3, 4]
+    with open(log) as f:
+        f.seek(start)
+        lines = [l for l in f.read().splitlines() if "WARNING" in l or "ERROR" in l]
+    assert lines == [], lines
 
 
 def test_migration_lock_is_held_through_the_reset(db, tmp_path):
