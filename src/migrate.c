@@ -1492,11 +1492,21 @@ static void session_set_up(struct migrator *m, PGresult *res, bool ok)
  * which nothing of the file ran yet, is rolled back. */
 static bool lock_still_held(struct migrator *m, const PGresult *res)
 {
-	if (PQntuples(res) == 1 && PQnfields(res) == 2 &&
-	    migration_lock_held(PQbackendPID(db_pgconn(m->db)), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-				&m->pooler_noted))
+	int client_pid = PQbackendPID(db_pgconn(m->db));
+	bool answered = PQntuples(res) == 1 && PQnfields(res) == 2;
+
+	if (answered && atoi(PQgetvalue(res, 0, 0)) == client_pid && PQgetvalue(res, 0, 1)[0] != 't') {
+		/* no pooler in between: the session itself let go of it */
+		log_error("%s: not applied: its session no longer holds the migration lock, which the daemon "
+			  "took for the run: a migration applied before it let go of it (pg_advisory_unlock_all(), "
+			  "DISCARD ALL, or an unlock of the daemon's key %s); remove that from the migration",
+			  current(m)->path, MIGRATION_LOCK_ARGS);
+	} else if (answered && migration_lock_held(client_pid, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+						   &m->pooler_noted)) {
 		return true;
-	log_error("%s: not applied: its session does not hold the migration lock", current(m)->path);
+	} else {
+		log_error("%s: not applied: its session does not hold the migration lock", current(m)->path);
+	}
 	m->phase = PHASE_ENDING;
 	if (current(m)->script.no_transaction)
 		finish(m, MIGRATE_UNSAFE);
