@@ -114,7 +114,7 @@ struct migrator {
 	bool dry_run;             /* plan only: no lock, no bookkeeping, no change */
 	bool resuming;            /* in a new session, after a file that may define a custom setting */
 	bool session_clean;       /* reset (SESSION_SETUP_SQL, committed) since a file last ran in it */
-	bool setup_after_record;  /* the recording query also resets the session for the next file */
+	bool next_started;        /* the recording query also reset the session and began the next file */
 	pid_t backup_pid;
 	struct timespec backup_start;
 	struct event *sigchld;
@@ -160,6 +160,7 @@ static void plan_ready(struct migrator *m, PGresult *res);
 static void after_backup(struct migrator *m);
 static void apply_next(struct migrator *m);
 static void start_migration(struct migrator *m);
+static bool next_file(struct migrator *m);
 static void send_statement(struct migrator *m);
 static void record_migration(struct migrator *m);
 static void migration_applied(struct migrator *m);
@@ -1423,9 +1424,19 @@ static void compat_done(struct migrator *m, PGresult *res, bool ok)
 
 static void apply_next(struct migrator *m)
 {
-	size_t i;
+	if (next_file(m)) {
+		start_migration(m);
+		return;
+	}
+	m->phase = PHASE_ENDING;
+	send_sql(m, MIGRATION_UNLOCK_SQL, unlocked);
+}
 
-	for (i = m->cur; i < m->set->n; i++) {
+/* The next pending file from m->cur on becomes the current one; false
+ * when there is none. */
+static bool next_file(struct migrator *m)
+{
+	for (size_t i = m->cur; i < m->set->n; i++) {
 		if (m->pending[i]) {
 			m->cur = i;
 			m->cur_ordinal++;
@@ -1435,12 +1446,10 @@ static void apply_next(struct migrator *m)
 				 m->cur_ordinal, m->npending);
 			m->stmt = 0;
 			m->lock_attempt = 0;
-			start_migration(m);
-			return;
+			return true;
 		}
 	}
-	m->phase = PHASE_ENDING;
-	send_sql(m, MIGRATION_UNLOCK_SQL, unlocked);
+	return false;
 }
 
 /* Each file starts from a clean session (SESSION_SETUP_SQL): what one
@@ -1450,13 +1459,14 @@ static void apply_next(struct migrator *m)
  * than that.
  *
  * The set-up commits on its own (an UNLISTEN takes effect at commit, and a
- * failed file must not bring the previous file's session back): in the
- * query that records the previous file, after its COMMIT, or else (the
- * first file of a session, a retry, after a no-transaction file) in a
- * round trip of its own.  Then the file's first statement, the first of
- * its transaction, checks that this server session still holds the
- * migration lock: behind a transaction-mode pooler it may not, and the file
- * must not run unprotected (CHECK_LOCK_SQL). */
+ * failed file must not bring the previous file's session back).  Then the
+ * file's first statement, the first of its transaction, checks that this
+ * server session still holds the migration lock: behind a
+ * transaction-mode pooler it may not, and the file must not run
+ * unprotected (CHECK_LOCK_SQL).  After a transactional file, both go in
+ * the query that records it, after its COMMIT (record_migration); else
+ * (the first file of a session, a retry, after a no-transaction file) the
+ * set-up is a round trip of its own, and the check the next. */
 #define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_STILL_HELD_EXPR ")::text"
 #define SESSION_SETUP_FMT SESSION_SETUP_WITH_LOCK_TIMEOUT("%lld")
 static void start_migration(struct migrator *m)
@@ -1631,27 +1641,40 @@ static bool next_in_this_session(const struct migrator *m)
 	return false;
 }
 
+static bool next_no_transaction(const struct migrator *m)
+{
+	for (size_t i = m->cur + 1; i < m->set->n; i++)
+		if (m->pending[i])
+			return m->set->items[i].script.no_transaction;
+	return false;
+}
+
 /* Recorded as the role the daemon connected as, whatever SET ROLE the file
  * did; a transactional file commits in the same round trip, and when
- * another file follows in this session, the session is reset for it after
- * the COMMIT (its statements then make an implicit transaction of their
- * own, committed at the end of the query).  A no-transaction file's row is
- * one implicit transaction, with nothing else in it. */
+ * another file follows in this session, the same query resets the session
+ * for it in a transaction of its own (BEGIN ... COMMIT: a COMMIT outside a
+ * transaction block would make the server warn) and begins it with the
+ * lock check: one round trip between two files, where psql makes three
+ * (INSERT, COMMIT, BEGIN).  A no-transaction file's row is one implicit
+ * transaction, with nothing else in it. */
 static void record_migration(struct migrator *m)
 {
 	const struct migration *mig = current(m);
 	bool rerun = m->interrupted[m->cur];
 	char *name = PQescapeLiteral(db_pgconn(m->db), mig->name, strlen(mig->name));
 	char *sql = NULL;
-	char done[128] = "", setup[1024] = "";
+	char done[128] = "", next[1024] = "";
 
 	/* the end of an in-progress mark commits with the tracking row */
 	if (mig->script.no_transaction || rerun)
 		snprintf(done, sizeof(done), "WITH done AS (DELETE FROM momentum_maintd.migrations_in_progress "
 			 "WHERE version = %" PRId64 ") ", mig->version);
-	m->setup_after_record = !mig->script.no_transaction && next_in_this_session(m);
-	if (m->setup_after_record)
-		snprintf(setup, sizeof(setup), "; " SESSION_SETUP_FMT, (long long)m->conf->mig_lock_timeout_ms);
+	m->next_started = false;
+	if (!mig->script.no_transaction && next_in_this_session(m)) {
+		m->next_started = true;
+		snprintf(next, sizeof(next), "; BEGIN; " SESSION_SETUP_FMT "; COMMIT; %s" CHECK_LOCK_SQL,
+			 (long long)m->conf->mig_lock_timeout_ms, next_no_transaction(m) ? "" : "BEGIN; ");
+	}
 	if (name == NULL ||
 	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
 		     /* the file's own timeouts are not the bookkeeping's */
@@ -1663,7 +1686,7 @@ static void record_migration(struct migrator *m)
 		      * interrupted build left; refuse to record it */
 		     mig->script.no_transaction && rerun ? sql_migrate_invalid_index_guard : "",
 		     done, mig->version, name, mig->checksum, elapsed_since(&m->cur_start),
-		     mig->script.no_transaction ? "" : "; COMMIT", setup) < 0) {
+		     mig->script.no_transaction ? "" : "; COMMIT", next) < 0) {
 		PQfreemem(name);
 		log_error("out of memory");
 		finish(m, MIGRATE_FAILED);
@@ -1680,8 +1703,9 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 	const char *end = db_transaction_end_tag(m->db);
 
 	if (!ok && strcmp(end, "COMMIT") == 0) {
-		/* committed and recorded; the set-up for the next file that
-		 * followed failed: this one is applied, the run ends */
+		/* committed and recorded; the set-up or the lock check of the
+		 * next file that followed failed: this one is applied, the run
+		 * ends (and the connection with it) */
 		migration_applied_log(m);
 		m->applied_now++;
 		m->applied_total++;
@@ -1713,8 +1737,20 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 		finish(m, MIGRATE_FAILED);
 		return;
 	}
-	m->session_clean = m->setup_after_record;
-	migration_applied(m);
+	if (!m->next_started) {
+		migration_applied(m);
+		return;
+	}
+	/* the next file's set-up and lock check came with it */
+	migration_applied_log(m);
+	m->applied_now++;
+	m->applied_total++;
+	m->cur++;
+	next_file(m);
+	if (current(m)->script.no_transaction)
+		session_reset(m, res, true);
+	else
+		migration_started(m, res, true);
 }
 
 static void migration_applied(struct migrator *m)
