@@ -165,7 +165,7 @@ static void send_statement(struct migrator *m);
 static void record_migration(struct migrator *m);
 static void migration_applied(struct migrator *m);
 static void migration_failed(struct migrator *m);
-static void migration_applied_log(struct migrator *m);
+static void migration_counted(struct migrator *m);
 static bool more_pending(const struct migrator *m);
 static void new_session(struct migrator *m, const struct migration *after);
 static void lock_timed_out(struct migrator *m);
@@ -1706,9 +1706,7 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 		/* committed and recorded; the set-up or the lock check of the
 		 * next file that followed failed: this one is applied, the run
 		 * ends (and the connection with it) */
-		migration_applied_log(m);
-		m->applied_now++;
-		m->applied_total++;
+		migration_counted(m);
 		report_sql_error(m, "resetting the session for the next migration", NULL, NULL, res);
 		finish(m, MIGRATE_FAILED);
 		return;
@@ -1742,9 +1740,7 @@ static void migration_recorded(struct migrator *m, PGresult *res, bool ok)
 		return;
 	}
 	/* the next file's set-up and lock check came with it */
-	migration_applied_log(m);
-	m->applied_now++;
-	m->applied_total++;
+	migration_counted(m);
 	m->cur++;
 	next_file(m);
 	if (current(m)->script.no_transaction)
@@ -1757,9 +1753,7 @@ static void migration_applied(struct migrator *m)
 {
 	const struct migration *mig = current(m);
 
-	migration_applied_log(m);
-	m->applied_now++;
-	m->applied_total++;
+	migration_counted(m);
 	m->cur++;
 	if (migfile_may_define_setting(mig->sql, mig->sql_len) && more_pending(m)) {
 		new_session(m, mig);
@@ -1768,7 +1762,8 @@ static void migration_applied(struct migrator *m)
 	apply_next(m);
 }
 
-static void migration_applied_log(struct migrator *m)
+/* The current file is applied and recorded: logged and counted. */
+static void migration_counted(struct migrator *m)
 {
 	const struct migration *mig = current(m);
 	char ms[32];
@@ -1781,6 +1776,8 @@ static void migration_applied_log(struct migrator *m)
 	log_emit(LOG_NOTICE, MSGID_MIGRATION_APPLIED, LOG_FIELDS(f),
 		 "applied migration %s in %s ms%s", mig->name, ms,
 		 m->interrupted[m->cur] ? " (re-run after an interruption)" : "");
+	m->applied_now++;
+	m->applied_total++;
 }
 
 static bool more_pending(const struct migrator *m)
