@@ -52,13 +52,16 @@ extern const char supabase_compat_sql[];
  * sql_migrate_applied: for bookkeeping that needs no bootstrap, the check
  * and the read are one round trip. */
 #define LOCK_CHECK_ROW_SQL \
-	"SELECT NULL::bigint, pg_backend_pid()::text, (" MIGRATION_LOCK_HELD_EXPR ")::text, false, '' " \
+	"SELECT NULL::pg_catalog.int8, pg_catalog.pg_backend_pid()::pg_catalog.text, " \
+	"(" MIGRATION_LOCK_HELD_EXPR ")::pg_catalog.text, false, '' " \
 	"UNION ALL "
 #define LOCK_HOLDER_SQL \
-	"SELECT coalesce(string_agg(l.pid::text, ', '), 'unknown') FROM pg_locks l " \
-	"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID \
-	" AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2" \
-	" AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+	"SELECT coalesce(pg_catalog.string_agg(l.pid::pg_catalog.text, ', '), 'unknown') " \
+	"FROM pg_catalog.pg_locks l " \
+	"WHERE l.locktype" PG_EQ "'advisory' AND l.granted AND l.classid" PG_EQ MIGRATION_LOCK_CLASSID \
+	" AND l.objid" PG_EQ MIGRATION_LOCK_OBJID " AND l.objsubid" PG_EQ "2" \
+	" AND l.database" PG_EQ "(SELECT oid FROM pg_catalog.pg_database " \
+	"WHERE datname" PG_EQ "pg_catalog.current_database())"
 /* the server's "must be owner of table x" (42501) */
 #define NOT_OWNER "must be owner of "
 /* A session as a new connection has it: what DISCARD ALL does, less its
@@ -562,8 +565,9 @@ static void report_pooler(int server_pid)
  * lock leaked into the pooler's pool, where it would keep every later run
  * waiting, so the probe lets go of both holds in the same statement. */
 #define POOLER_PROBE_SQL \
-	"SELECT pg_backend_pid(), h, CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END, " \
-	"CASE WHEN h THEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
+	"SELECT pg_catalog.pg_backend_pid(), h, " \
+	"CASE WHEN h THEN pg_catalog.pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END, " \
+	"CASE WHEN h THEN pg_catalog.pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") END " \
 	"FROM (SELECT " MIGRATION_LOCK_HELD_EXPR " AS h) held"
 
 /* The probe's answer to POOLER_PROBE_SQL within POOLER_PROBE_MS, or NULL
@@ -1467,7 +1471,8 @@ static bool next_file(struct migrator *m)
  * the query that records it, after its COMMIT (record_migration); else
  * (the first file of a session, a retry, after a no-transaction file) the
  * set-up is a round trip of its own, and the check the next. */
-#define CHECK_LOCK_SQL "SELECT pg_backend_pid()::text, (" MIGRATION_LOCK_STILL_HELD_EXPR ")::text"
+#define CHECK_LOCK_SQL \
+	"SELECT pg_catalog.pg_backend_pid()::pg_catalog.text, (" MIGRATION_LOCK_STILL_HELD_EXPR ")::pg_catalog.text"
 #define SESSION_SETUP_FMT SESSION_SETUP_WITH_LOCK_TIMEOUT("%lld")
 static void start_migration(struct migrator *m)
 {
@@ -1551,7 +1556,7 @@ static void session_reset(struct migrator *m, PGresult *res, bool ok)
 	snprintf(version, sizeof(version), "%" PRId64, mig->version);
 	send_params(m, "INSERT INTO momentum_maintd.migrations_in_progress (version, name) "
 		    "VALUES ($1, $2) ON CONFLICT (version) DO UPDATE "
-		    "SET started_at = now(), started_by = current_user", 2, params, migration_started);
+		    "SET started_at = pg_catalog.now(), started_by = current_user", 2, params, migration_started);
 }
 
 static void migration_started(struct migrator *m, PGresult *res, bool ok)
@@ -1680,7 +1685,7 @@ static void record_migration(struct migrator *m)
 		     /* the file's own timeouts are not the bookkeeping's */
 		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; %s%s"
 		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
-		     "VALUES (%" PRId64 ", %s, '%s', make_interval(secs => %.6f))%s%s",
+		     "VALUES (%" PRId64 ", %s, '%s', pg_catalog.make_interval(secs => %.6f))%s%s",
 		     /* a re-run of an interrupted file: CREATE INDEX
 		      * CONCURRENTLY IF NOT EXISTS skips the invalid index the
 		      * interrupted build left; refuse to record it */

@@ -100,24 +100,31 @@ int migrate_applied_rows(const struct pg_result *res, struct migplan_row **rows)
 #define MIGRATION_LOCK_OBJID   "1"
 #define MIGRATION_LOCK_ARGS MIGRATION_LOCK_CLASSID ", " MIGRATION_LOCK_OBJID
 #define MIGRATION_LOCK_TRY_SQL \
-	"SELECT CASE WHEN pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") " \
-	"THEN pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") ELSE false END"
+	"SELECT CASE WHEN pg_catalog.pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") " \
+	"THEN pg_catalog.pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") ELSE false END"
 #define MIGRATION_LOCK_WAIT_SQL \
-	"SELECT pg_advisory_lock(" MIGRATION_LOCK_ARGS "), pg_advisory_lock(" MIGRATION_LOCK_ARGS ")"
+	"SELECT pg_catalog.pg_advisory_lock(" MIGRATION_LOCK_ARGS "), " \
+	"pg_catalog.pg_advisory_lock(" MIGRATION_LOCK_ARGS ")"
 #define MIGRATION_UNLOCK_SQL \
-	"SELECT pg_advisory_unlock(" MIGRATION_LOCK_ARGS "), pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")"
+	"SELECT pg_catalog.pg_advisory_unlock(" MIGRATION_LOCK_ARGS "), " \
+	"pg_catalog.pg_advisory_unlock(" MIGRATION_LOCK_ARGS ")"
 #define MIGRATION_LOCK_STILL_HELD_EXPR \
-	"CASE WHEN pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") " \
-	"THEN pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") ELSE false END"
+	"CASE WHEN pg_catalog.pg_advisory_unlock(" MIGRATION_LOCK_ARGS ") " \
+	"THEN pg_catalog.pg_try_advisory_lock(" MIGRATION_LOCK_ARGS ") ELSE false END"
 /* Whether this session holds the migration lock (pg_lock_status() is what
- * pg_locks shows, without the view). */
+ * pg_locks shows, without the view).  These statements run in the files'
+ * session, under the database's search_path, which may put another schema
+ * before pg_catalog: every function, operator and type they name is
+ * pg_catalog's, by name, so that nothing in the database can answer in
+ * their place. */
+#define PG_EQ " OPERATOR(pg_catalog.=) "
 #define MIGRATION_LOCK_HELD_EXPR \
-	"EXISTS (SELECT 1 FROM pg_lock_status() l WHERE l.pid = pg_backend_pid() " \
-	"AND l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATION_LOCK_CLASSID \
-	" AND l.objid = " MIGRATION_LOCK_OBJID " AND l.objsubid = 2)"
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_lock_status() l WHERE l.pid" PG_EQ "pg_catalog.pg_backend_pid() " \
+	"AND l.locktype" PG_EQ "'advisory' AND l.granted AND l.classid" PG_EQ MIGRATION_LOCK_CLASSID \
+	" AND l.objid" PG_EQ MIGRATION_LOCK_OBJID " AND l.objsubid" PG_EQ "2)"
 /* pid of the server session, and whether it holds the migration lock:
  * behind a transaction-mode pooler the next query may run elsewhere. */
-#define MIGRATION_LOCK_HELD_SQL "SELECT pg_backend_pid(), " MIGRATION_LOCK_HELD_EXPR
+#define MIGRATION_LOCK_HELD_SQL "SELECT pg_catalog.pg_backend_pid(), " MIGRATION_LOCK_HELD_EXPR
 /* Reads that check's answer: server_pid, and held ('t', or 'true' as text).
  * Not held: logs that a transaction-mode pooler is in the way, returns
  * false.  A server pid other than the connection's own (client_pid) is a

@@ -192,3 +192,60 @@ def test_daemon_run_through_a_transaction_pooler_exits_78(db, cluster, daemons):
         nothing_applied(db)
     finally:
         b.stop()
+
+
+
+# Look-alikes of the functions the lock checks call, in public, which the
+# database's search_path puts before pg_catalog: an unlock that lets go of
+# nothing and says it did, a try that takes nothing and says it did, and a
+# pg_lock_status() that shows the lock held by whoever asks.
+FORGED = {
+    "unlock": "CREATE FUNCTION public.pg_advisory_unlock(int, int) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    "try": "CREATE FUNCTION public.pg_try_advisory_lock(int, int) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    "lock_status": (
+        "CREATE FUNCTION public.pg_lock_status(OUT locktype text, OUT database oid, OUT relation oid, "
+        "OUT page int, OUT tuple smallint, OUT virtualxid text, OUT transactionid xid, OUT classid oid, "
+        "OUT objid oid, OUT objsubid smallint, OUT virtualtransaction text, OUT pid int, OUT mode text, "
+        "OUT granted boolean, OUT fastpath boolean, OUT waitstart timestamptz) RETURNS SETOF record "
+        "LANGUAGE sql AS $$SELECT 'advisory', 0::oid, 0::oid, 0, 0::smallint, '', '0'::xid, "
+        "1835885684::oid, 1::oid, 2::smallint, '', pg_catalog.pg_backend_pid(), 'ExclusiveLock', true, false, "
+        "NULL::timestamptz$$"),
+}
+
+
+def forge(db, *which):
+    db.query("ALTER DATABASE %s SET search_path = public, pg_catalog" % db.name)
+    for w in which:
+        db.query(FORGED[w])
+
+
+def test_a_forged_unlock_does_not_hide_a_lost_lock(db, tmp_path):
+    """The first file lets go of the migration lock; the check before the
+    second must still see it gone (it calls pg_catalog's functions by
+    name), not run the file."""
+    forge(db, "unlock")
+    mdir = migrations_dir(tmp_path, {
+        "001_unlock.sql": "SELECT pg_catalog.pg_advisory_unlock_all();\n",
+        "002_second.sql": "CREATE TABLE second_table (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 78, r.stderr
+    assert "002_second.sql: not applied: its session no longer holds the migration lock" in r.stderr, r.stderr
+    assert db.query("SELECT version FROM momentum_maintd.schema_migrations") == [(1,)]
+    assert db.query("SELECT to_regclass('public.second_table')") == [(None,)]
+
+
+def test_a_forged_try_and_lock_status_do_not_make_the_daemon_run_without_the_lock(db, tmp_path):
+    """A try that takes nothing and a pg_lock_status() that says it did:
+    the files still run holding the real lock (pg_locks, read through the
+    view's own name in pg_catalog, shows it granted)."""
+    forge(db, "try", "lock_status", "unlock")
+    mdir = migrations_dir(tmp_path, {
+        "001_seen.sql": "CREATE TABLE seen AS SELECT count(*) AS n FROM pg_catalog.pg_locks l "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1835885684 "
+                        "AND l.objid = 1 AND l.pid = pg_catalog.pg_backend_pid();\n",
+        "002_seen_too.sql": "INSERT INTO seen SELECT count(*) FROM pg_catalog.pg_locks l "
+                            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1835885684 "
+                            "AND l.objid = 1 AND l.pid = pg_catalog.pg_backend_pid();\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT n FROM seen") == [(1,), (1,)]
