@@ -293,7 +293,7 @@ static void unlocked(struct job *j, PGresult *res)
 
 static void unlock(struct job *j)
 {
-	job_query(j, "SELECT pg_advisory_unlock_all()", 0, NULL, unlocked);
+	job_query(j, "SELECT pg_catalog.pg_advisory_unlock_all()", 0, NULL, unlocked);
 }
 
 static void end_recorded(struct job *j, PGresult *res)

@@ -462,3 +462,25 @@ def test_cleanup_does_not_run_when_replica_lag_cannot_be_read(tmpbase, new_clust
         r = run(["-d", conninfo, "run-job", "zoom-token-cleanup"], timeout=120)
         assert r.returncode == 0, r.stderr
         assert "deleted 2000 expired" in r.stdout
+
+
+def test_a_look_alike_try_lock_does_not_let_a_second_run_in(db):
+    """Attack: the database's search_path puts public before pg_catalog,
+    and public.pg_try_advisory_lock says yes to everyone.  While another
+    instance holds the job's lock, run-job must still skip, not run the
+    cleanup a second time at once (the job's lock is pg_catalog's, by name)."""
+    migrate(db)
+    fill_tokens(db, 100, 50)
+    db.query("ALTER DATABASE %s SET search_path = public, pg_catalog" % db.name)
+    db.query("CREATE FUNCTION public.pg_try_advisory_lock(int, int) RETURNS boolean LANGUAGE sql AS 'SELECT true'")
+    holder = db.cluster.connect(db.name)
+    try:
+        holder.autocommit = True
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_catalog.pg_advisory_lock(1835885684, 2)")   # the cleanup job's lock
+        r = cleanup(db)
+        assert r.returncode == 75, (r.returncode, r.stdout, r.stderr)
+        assert "skipped: another instance is running this job" in r.stdout, r.stdout
+        assert db.query("SELECT count(*) FROM zoom_credentials") == [(100,)]
+    finally:
+        holder.close()
