@@ -490,10 +490,16 @@ static void job_connected(struct db *db, bool ok, void *arg)
 	/* synchronous_commit off: a job's commit does not wait for its WAL to
 	 * reach disk, so the app's commits do not queue behind the cleanup's
 	 * batches; if the server crashes, the last batches' deletions are
-	 * redone next run */
+	 * redone next run.  pg_catalog first on the search_path, ahead of what
+	 * the database or role put there: a now() or a "<" of another schema
+	 * must not decide which tokens are expired, nor a look-alike lock
+	 * function who runs a job (the app's own triggers still find their
+	 * tables, the rest of the path is kept). */
 	job_query(j, "SET statement_timeout = 0; SET lock_timeout = '" JOB_LOCK_TIMEOUT "'; "
 		  "SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0; "
-		  "SET synchronous_commit = off", 0, NULL, session_ready);
+		  "SET synchronous_commit = off; "
+		  "SELECT pg_catalog.set_config('search_path', 'pg_catalog, ' OPERATOR(pg_catalog.||) "
+		  "pg_catalog.current_setting('search_path'), false)", 0, NULL, session_ready);
 }
 
 /* The connection broke during a run: remember it, reconnect with backoff,

@@ -484,3 +484,18 @@ def test_a_look_alike_try_lock_does_not_let_a_second_run_in(db):
         assert db.query("SELECT count(*) FROM zoom_credentials") == [(100,)]
     finally:
         holder.close()
+
+
+def test_a_look_alike_now_does_not_make_the_cleanup_delete_live_tokens(db):
+    """Attack: public before pg_catalog on the database's search_path, and
+    a public.now() a century ahead: every token would look expired.  The
+    job's session puts pg_catalog first, so only the expired ones go."""
+    migrate(db)
+    fill_tokens(db, 100, 40)
+    db.query("ALTER DATABASE %s SET search_path = public, pg_catalog" % db.name)
+    db.query("CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql "
+             "AS $$SELECT pg_catalog.now() + interval '100 years'$$")
+    r = cleanup(db)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "zoom-token-cleanup: deleted 40 expired Zoom token(s)", r.stdout
+    assert db.query("SELECT count(*) FROM zoom_credentials") == [(60,)]
