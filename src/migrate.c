@@ -225,8 +225,14 @@ struct migrator *migrator_new(struct event_base *base, struct db *db, const stru
 	m->set = set;
 	m->done = done;
 	m->arg = arg;
-	m->bootstrap_and_read = concat(sql_migrate_bootstrap, sql_migrate_applied);
-	m->check_and_read = concat(LOCK_CHECK_ROW_SQL, sql_migrate_applied);
+	/* the daemon's own statements in the files' session name their
+	 * tables in full, and read pg_catalog's functions and operators
+	 * first, whatever search_path the database sets (a now() of public
+	 * would otherwise become the tables' default) */
+	if (asprintf(&m->bootstrap_and_read, "SET LOCAL search_path = pg_catalog; %s%s", sql_migrate_bootstrap,
+		     sql_migrate_applied) < 0)
+		m->bootstrap_and_read = NULL;
+	m->check_and_read = concat("SET LOCAL search_path = pg_catalog; " LOCK_CHECK_ROW_SQL, sql_migrate_applied);
 	m->blockers = concat(BLOCKERS_SETUP_SQL, sql_migrate_blockers);
 	m->progress = event_new(base, -1, EV_PERSIST, progress_tick, m);
 	m->retry = evtimer_new(base, retry_tick, m);

@@ -489,3 +489,20 @@ def test_upper_case_extension_is_not_silently_skipped(db, tmp_path):
     r = up(db, mdir)
     assert r.returncode == 65
     assert "002_b.SQL: bad migration file name: the extension must be lower-case .sql" in r.stderr
+
+
+def test_the_bookkeeping_uses_pg_catalogs_now_whatever_the_search_path(db, tmp_path):
+    """Attack: public before pg_catalog on the database's search_path and a
+    public.now() from 1999: the bookkeeping's tables must not take it as
+    their default (their applied_at would lie for every later run)."""
+    db.query("ALTER DATABASE %s SET search_path = public, pg_catalog" % db.name)
+    db.query("CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '1999-01-01'::timestamptz$$")
+    mdir = migrations_dir(tmp_path, {"001_a.sql": "CREATE TABLE a (x int);\n"})
+    r = run(["-d", db.conninfo, "--set", "migrations.directory=" + mdir, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    assert db.query("SELECT extract(year FROM applied_at) >= 2024 FROM momentum_maintd.schema_migrations") == [(True,)]
+    [(default,)] = db.query("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+                            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+                            "WHERE d.adrelid = 'momentum_maintd.schema_migrations'::regclass "
+                            "AND a.attname = 'applied_at'")
+    assert "public" not in default, default
