@@ -894,20 +894,22 @@ out:
 }
 
 /* One verification pass (verify.c), read-only, driven on the one-shot
- * connection's own loop, the probe on a connection of its own.  Returns 0,
- * or an exit code (the database went away, the probe did not end, or out
- * of memory). */
+ * connection's own loop: the checks on it while the probe runs on a
+ * connection of its own.  Returns 0, or an exit code (the database went
+ * away, the probe did not end, or out of memory). */
 struct pass_driver {
 	struct event_base *base;
 	struct db *db;
 	struct db *probe;         /* the probe's own connection */
 	struct event *deadline;   /* the probe's: cancel, then terminate */
 	bool cancel_sent, terminating;
+	bool terminate_when_free; /* ... once the checks answer on db */
 	struct verify_pass *p;
 	int rc;                   /* -1 while the pass runs */
 };
 
 static void pass_next(struct pass_driver *r, enum verify_next next, const PGresult *res);
+static void terminate_probe(struct pass_driver *r);
 
 static void pass_end(struct pass_driver *r, int rc)
 {
@@ -921,21 +923,25 @@ static void on_pass_result(struct db *db, PGresult *res, void *arg)
 
 	if (r->terminating)
 		return;
-	if (db == r->probe)
+	if (db == r->probe) {
 		evtimer_del(r->deadline);
-	pass_next(r, verify_pass_result(r->p, res, db_connected(db), false), res);
+	} else if (r->terminate_when_free) {
+		r->terminate_when_free = false;
+		if (db_busy(r->probe)) {
+			terminate_probe(r);
+			return;
+		}
+	}
+	pass_next(r, verify_pass_result(r->p, db == r->probe, res, db_connected(db)), res);
 }
 
 static void on_probe_connected(struct db *db, bool ok, void *arg)
 {
 	struct pass_driver *r = arg;
-	struct timeval tv = { .tv_sec = (r->p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS) / 1000 };
 
 	if (ok && r->p->made_login)
 		log_debug("verify: the probe connects as %s, with a password set for this pass", VERIFY_PROBE_LOGIN);
 	pass_next(r, verify_pass_connected(r->p, ok, db_error(db)), NULL);
-	if (ok && r->p->step == VERIFY_PROBE && db_busy(db))
-		evtimer_add(r->deadline, &tv);
 }
 
 static void on_terminated(struct db *db, PGresult *res, void *arg)
@@ -950,11 +956,25 @@ static void on_terminated(struct db *db, PGresult *res, void *arg)
 	pass_end(r, EX_SOFTWARE);
 }
 
+/* From the one-shot connection, once the checks have answered on it. */
+static void terminate_probe(struct pass_driver *r)
+{
+	char pid[16];
+	const char *params[1] = { pid };
+
+	if (db_busy(r->db)) {
+		r->terminate_when_free = true;
+		return;
+	}
+	r->terminating = true;
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db_pgconn(r->probe)));
+	if (db_query(r->db, "SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", 1, params, on_terminated, r) < 0)
+		pass_end(r, EX_UNAVAILABLE);
+}
+
 static void on_probe_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct pass_driver *r = arg;
-	char pid[16];
-	const char *params[1] = { pid };
 	struct timeval tv = { .tv_sec = VERIFY_PROBE_CANCEL_GRACE_MS / 1000 };
 
 	(void)fd; (void)what;
@@ -964,51 +984,57 @@ static void on_probe_deadline(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(r->deadline, &tv);
 		return;
 	}
-	r->terminating = true;
-	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db_pgconn(r->probe)));
-	if (db_query(r->db, "SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", 1, params, on_terminated, r) < 0)
-		pass_end(r, EX_UNAVAILABLE);
+	terminate_probe(r);
 }
 
-static void pass_send(struct pass_driver *r)
-{
-	struct db *db = r->p->on_probe ? r->probe : r->db;
-
-	if (db_query(db, r->p->sql, 0, NULL, on_pass_result, r) == 0)
-		return;
-	log_error("verification query failed: %s", db_error(db));
-	pass_end(r, EX_UNAVAILABLE);
-}
-
+/* Does what the pass says, and what it says next, until it waits for a
+ * result (on either connection) or is over. */
 static void pass_next(struct pass_driver *r, enum verify_next next, const PGresult *res)
 {
-	switch (next) {
-	case VERIFY_SEND:
-		pass_send(r);
-		return;
-	case VERIFY_CONNECT_PROBE:
-		r->probe = db_new(r->base, r->p->probe_conninfo, r->p->probe_password);
-		if (r->probe == NULL) {
+	struct verify_pass *p = r->p;
+	struct timeval tv = { .tv_sec = (p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS) / 1000 };
+
+	for (;;) {
+		switch (next) {
+		case VERIFY_SEND:
+			if (db_query(p->on_probe ? r->probe : r->db, p->sql, 0, NULL, on_pass_result, r) < 0) {
+				log_error("verification query failed: %s", db_error(p->on_probe ? r->probe : r->db));
+				pass_end(r, EX_UNAVAILABLE);
+				return;
+			}
+			if (p->on_probe && p->probe_step == VERIFY_PROBE) {
+				r->cancel_sent = false;
+				evtimer_add(r->deadline, &tv);
+			}
+			next = verify_pass_next(p);
+			continue;
+		case VERIFY_CONNECT_PROBE:
+			r->probe = db_new(r->base, p->probe_conninfo, p->probe_password);
+			if (r->probe == NULL) {
+				log_error("out of memory");
+				pass_end(r, EX_SOFTWARE);
+				return;
+			}
+			next = db_connect(r->probe, CONNECT_TIMEOUT_SEC, on_probe_connected, r) < 0
+				? verify_pass_connected(p, false, db_error(r->probe)) : verify_pass_next(p);
+			continue;
+		case VERIFY_WAIT:
+			return;
+		case VERIFY_DONE:
+			pass_end(r, EX_OK);
+			return;
+		case VERIFY_FAILED:
+			log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
+			pass_end(r, db_connected(r->db) ? EX_SOFTWARE : EX_UNAVAILABLE);
+			return;
+		case VERIFY_CANCELLED:        /* never: the command does not stop a pass */
+			pass_end(r, EX_SOFTWARE);
+			return;
+		case VERIFY_NOMEM:
 			log_error("out of memory");
 			pass_end(r, EX_SOFTWARE);
-		} else if (db_connect(r->probe, CONNECT_TIMEOUT_SEC, on_probe_connected, r) < 0) {
-			on_probe_connected(r->probe, false, r);
+			return;
 		}
-		return;
-	case VERIFY_DONE:
-		pass_end(r, EX_OK);
-		return;
-	case VERIFY_FAILED:
-		log_error("verification query failed: ERROR %s: %s", db_sqlstate(res), db_message(res));
-		pass_end(r, db_connected(r->db) ? EX_SOFTWARE : EX_UNAVAILABLE);
-		return;
-	case VERIFY_CANCELLED:        /* never: the command does not stop a pass */
-		pass_end(r, EX_SOFTWARE);
-		return;
-	case VERIFY_NOMEM:
-		log_error("out of memory");
-		pass_end(r, EX_SOFTWARE);
-		return;
 	}
 }
 
@@ -1018,11 +1044,11 @@ static int verify_pass(struct event_base *base, struct db *db, const struct conf
 
 	verify_pass_init(p, conf, false, db_pgconn(db));
 	r.deadline = evtimer_new(base, on_probe_deadline, &r);
-	if (r.deadline == NULL || verify_pass_start(p) != VERIFY_SEND) {
+	if (r.deadline == NULL) {
 		log_error("out of memory");
 		r.rc = EX_SOFTWARE;
 	} else {
-		pass_send(&r);
+		pass_next(&r, verify_pass_start(p), NULL);
 		if (r.rc < 0)
 			event_base_dispatch(base);
 	}

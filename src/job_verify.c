@@ -1,13 +1,13 @@
 /* The verification job: the pass every verification shares (verify.c:
- * snapshot, checks, probe, rollback), driven on the job's connection and
- * the probe's own, then the findings' lifecycle recorded, so that each
- * finding is logged once, reminded, and logged when resolved.
+ * the checks on the job's connection while the probe runs on its own),
+ * then the findings' lifecycle recorded, so that each finding is logged
+ * once, reminded, and logged when resolved.
  *
  * The probe runs code the database holds (policies, triggers) on a
  * connection of its own as an unprivileged login, under a client-side
  * deadline: past it, it is cancelled, then its backend is terminated from
- * the job's connection, so that a probe that does not end cannot hold the
- * job's lock forever. */
+ * the job's connection (once the checks have answered there), so that a
+ * probe that does not end cannot hold the job's lock forever. */
 #include "config.h"
 
 #include <stdio.h>
@@ -33,6 +33,7 @@ struct verify_job {
 	bool connecting;              /* the probe's connection is being made */
 	bool cancel_sent;             /* the deadline passed once: the probe is cancelled */
 	bool terminating;             /* its backend is being terminated */
+	bool terminate_when_free;     /* ... as soon as the checks answer on the job's connection */
 	bool login_said;              /* the log said the daemon makes the probe's login */
 	int counts[3];                /* the last recorded pass's, by level */
 	time_t verified_at;           /* when it ended; 0: no pass yet */
@@ -76,6 +77,7 @@ static void *verify_new(struct job *j)
 static void probe_close(struct verify_job *v)
 {
 	evtimer_del(v->deadline);
+	v->connecting = false;
 	if (v->probe != NULL)
 		db_close(v->probe);
 }
@@ -118,32 +120,16 @@ static void pass_failed(struct job *j, PGresult *res)
 #define PROBE_CONNECT_TIMEOUT_SEC 10
 
 static void probe_step(struct db *db, PGresult *res, void *arg);
-static void probe_connect(struct job *j);
+static enum verify_next probe_connect(struct job *j);
+static void arm_deadline(struct verify_job *v, long ms);
+static void terminate_probe(struct job *j);
 
-/* The pass says what comes next; res is the result it was given. */
-static void pass_next(struct job *j, enum verify_next next, PGresult *res)
+/* The pass is over (res: the result that ended it, if any): the probe's
+ * connection goes (a probe still running is rolled back by the server). */
+static void pass_over(struct job *j, enum verify_next next, PGresult *res)
 {
-	struct verify_job *v = job_state(j);
-	struct verify_pass *p = &v->pass;
-
-	if (next != VERIFY_SEND && next != VERIFY_CONNECT_PROBE)
-		probe_close(v);
+	probe_close(job_state(j));
 	switch (next) {
-	case VERIFY_SEND:
-		if (p->on_probe) {
-			if (db_query(v->probe, p->sql, 0, NULL, probe_step, j) < 0) {
-				probe_close(v);
-				job_finish(j, RUN_FAILED, "the probe's connection: %s", db_error(v->probe));
-			}
-		} else if (p->cancellable) {
-			job_work(j, p->sql, 0, NULL, pass_step);
-		} else {
-			job_query(j, p->sql, 0, NULL, pass_step);
-		}
-		return;
-	case VERIFY_CONNECT_PROBE:
-		probe_connect(j);
-		return;
 	case VERIFY_DONE:
 		record(j);
 		return;
@@ -153,17 +139,70 @@ static void pass_next(struct job *j, enum verify_next next, PGresult *res)
 	case VERIFY_CANCELLED:
 		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
 		return;
-	case VERIFY_NOMEM:
+	default:
 		job_finish(j, RUN_FAILED, "out of memory");
 		return;
 	}
 }
 
+/* Does what the pass says, and what it says next, until it waits for a
+ * result (on either connection) or is over; res is the result it was
+ * given. */
+static void pass_next(struct job *j, enum verify_next next, PGresult *res)
+{
+	struct verify_job *v = job_state(j);
+	struct verify_pass *p = &v->pass;
+
+	for (;;) {
+		switch (next) {
+		case VERIFY_SEND:
+			if (!p->on_probe) {
+				/* (a connection lost here is the scheduler's: it
+				 * retries, or ends the run) */
+				if (p->cancellable)
+					job_work(j, p->sql, 0, NULL, pass_step);
+				else
+					job_query(j, p->sql, 0, NULL, pass_step);
+				next = verify_pass_next(p);
+				continue;
+			}
+			if (db_query(v->probe, p->sql, 0, NULL, probe_step, j) < 0) {
+				next = verify_pass_probe_down(p, db_error(v->probe));
+				continue;
+			}
+			if (p->probe_step == VERIFY_PROBE) {
+				v->cancel_sent = false;
+				arm_deadline(v, p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS);
+			}
+			next = verify_pass_next(p);
+			continue;
+		case VERIFY_CONNECT_PROBE:
+			next = probe_connect(j);
+			continue;
+		case VERIFY_WAIT:
+			return;
+		default:
+			pass_over(j, next, res);
+			return;
+		}
+	}
+}
+
+/* A result on the job's connection. */
 static void pass_step(struct job *j, PGresult *res)
 {
 	struct verify_job *v = job_state(j);
 
-	pass_next(j, verify_pass_result(&v->pass, res, db_connected(job_db(j)), job_stopping(j)), res);
+	if (v->terminate_when_free) {
+		v->terminate_when_free = false;
+		if (v->probe != NULL && db_busy(v->probe)) {
+			/* the probe did not end (or a shutdown came): what the
+			 * checks found is not recorded */
+			terminate_probe(j);
+			return;
+		}
+	}
+	pass_next(j, verify_pass_result(&v->pass, false, res, db_connected(job_db(j))), res);
 }
 
 /* ---- the probe's own connection ---------------------------------------------- */
@@ -175,6 +214,7 @@ static void arm_deadline(struct verify_job *v, long ms)
 	evtimer_add(v->deadline, &tv);
 }
 
+/* A result on the probe's connection. */
 static void probe_step(struct db *db, PGresult *res, void *arg)
 {
 	struct job *j = arg;
@@ -184,7 +224,7 @@ static void probe_step(struct db *db, PGresult *res, void *arg)
 		/* its end is the termination's: terminated() goes on */
 		return;
 	evtimer_del(v->deadline);
-	pass_next(j, verify_pass_result(&v->pass, res, db_connected(db), job_stopping(j)), res);
+	pass_next(j, verify_pass_result(&v->pass, true, res, db_connected(db)), res);
 }
 
 static void probe_connected(struct db *db, bool ok, void *arg)
@@ -194,40 +234,33 @@ static void probe_connected(struct db *db, bool ok, void *arg)
 	struct verify_pass *p = &v->pass;
 
 	v->connecting = false;
-	if (job_stopping(j)) {
-		probe_close(v);
-		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
-		return;
-	}
-	if (ok && p->made_login && !v->login_said) {
+	if (ok && p->made_login && !v->login_said && !job_stopping(j)) {
 		v->login_said = true;
 		log_notice("verify: the probe connects as %s, a login this daemon made (LOGIN NOINHERIT, a member of "
 			   "anon, authenticated and service_role only) with a password it sets at each pass and keeps "
 			   "only in memory; set verify.probe_conninfo to use a login of your own", VERIFY_PROBE_LOGIN);
 	}
 	pass_next(j, verify_pass_connected(p, ok, db_error(db)), NULL);
-	if (ok && v->pass.step == VERIFY_PROBE && db_busy(db)) {
-		v->cancel_sent = false;
-		arm_deadline(v, p->probe_timeout_ms + VERIFY_PROBE_GRACE_MS);
-	}
 }
 
-static void probe_connect(struct job *j)
+/* Starts making the probe's connection; what the pass says next. */
+static enum verify_next probe_connect(struct job *j)
 {
 	struct verify_job *v = job_state(j);
 	struct verify_pass *p = &v->pass;
 
 	db_free(v->probe);
-	v->terminating = false;
+	v->terminating = v->terminate_when_free = false;
 	v->probe = db_new(job_base(j), p->probe_conninfo, p->probe_password);
 	if (v->probe == NULL) {
-		job_finish(j, RUN_FAILED, "out of memory");
-		return;
+		p->nomem = true;
+		return verify_pass_connected(p, false, "out of memory");
 	}
 	db_set_notice_cb(v->probe, verify_notice, NULL);
-	v->connecting = true;
 	if (db_connect(v->probe, PROBE_CONNECT_TIMEOUT_SEC, probe_connected, j) < 0)
-		probe_connected(v->probe, false, j);
+		return verify_pass_connected(p, false, db_error(v->probe));
+	v->connecting = true;
+	return verify_pass_next(p);
 }
 
 static void terminated(struct job *j, PGresult *res)
@@ -249,7 +282,9 @@ static void terminated(struct job *j, PGresult *res)
 }
 
 /* Ends the probe's backend from the job's connection (its own may be
- * stuck): pg_terminate_backend waits up to 5 s for it to exit. */
+ * stuck): pg_terminate_backend waits up to 5 s for it to exit.  The
+ * checks may hold the job's connection: then it is sent when they answer
+ * (pass_step). */
 static void terminate_probe(struct job *j)
 {
 	struct verify_job *v = job_state(j);
@@ -257,6 +292,10 @@ static void terminate_probe(struct job *j)
 	const char *params[1] = { pid };
 
 	evtimer_del(v->deadline);
+	if (db_busy(job_db(j))) {
+		v->terminate_when_free = true;
+		return;
+	}
 	v->terminating = true;
 	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db_pgconn(v->probe)));
 	job_query(j, "SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", 1, params, terminated);
@@ -287,15 +326,17 @@ static void verify_stop(struct job *j)
 {
 	struct verify_job *v = job_state(j);
 
+	/* nothing more is sent; the checks are cancelled by the scheduler */
+	verify_pass_stop(&v->pass);
 	if (v->probe == NULL || v->terminating)
 		return;
 	if (db_busy(v->probe)) {
 		terminate_probe(j);
 	} else if (v->connecting) {
-		/* nothing ran on it yet */
-		v->connecting = false;
+		/* nothing ran on it yet: the pass ends now, or when the checks
+		 * answer their cancel */
 		probe_close(v);
-		job_finish(j, RUN_CANCELLED, JOB_STOPPED);
+		pass_next(j, verify_pass_probe_down(&v->pass, "stopped"), NULL);
 	}
 }
 
@@ -305,6 +346,7 @@ static void verify_begin(struct job *j)
 
 	/* (a retry after the job's connection was lost: its probe goes too) */
 	probe_close(v);
+	v->terminating = v->terminate_when_free = false;
 	verify_pass_free(&v->pass);
 	if (job_stopping(j)) {
 		job_finish(j, RUN_CANCELLED, JOB_STOPPED);

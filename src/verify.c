@@ -589,10 +589,10 @@ static int login_statement(struct verify_pass *p)
 
 		snprintf(literal, sizeof(literal), "'%s'", verifier);
 		PQfreemem(verifier);
-		free(p->built);
-		p->built = subst(sql_probe_login, "VERIFIER", literal, (char *)NULL);
+		free(p->login_sql);
+		p->login_sql = subst(sql_probe_login, "VERIFIER", literal, (char *)NULL);
 	}
-	return p->built ? 0 : -1;
+	return p->login_sql ? 0 : -1;
 }
 
 /* ---- one pass -------------------------------------------------------------- */
@@ -606,6 +606,8 @@ void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_s
 	char err[512];
 
 	memset(p, 0, sizeof(*p));
+	p->main_step = p->probe_step = VERIFY_OVER;
+	p->main_told = p->probe_told = true;
 	p->record_snapshot = record_snapshot;
 	/* the probe's users A and B: not in production's auth.users */
 	p->isolation = c->environment == ENV_STAGING || c->environment == ENV_DEVELOPMENT;
@@ -624,8 +626,11 @@ void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_s
 void verify_pass_free(struct verify_pass *p)
 {
 	findings_free(&p->found);
-	free(p->built);
-	p->built = NULL;
+	findings_free(&p->probe_found);
+	free(p->login_sql);
+	p->login_sql = NULL;
+	free(p->checks_sql);
+	p->checks_sql = NULL;
 	free(p->probe_conninfo);
 	p->probe_conninfo = NULL;
 	forget(&p->probe_password);
@@ -638,37 +643,97 @@ bool verify_pass_complete(const struct verify_pass *p)
 	return !p->probe_failed && !findings_probe_partial(&p->found);
 }
 
-static enum verify_next pass_send(struct verify_pass *p, enum verify_step step, const char *sql, bool cancellable)
+/* The next step on one connection, not yet given to the driver.  After a
+ * shutdown, only the probe's ROLLBACK is still sent. */
+static void go(struct verify_pass *p, bool on_probe, enum verify_step step)
 {
-	p->step = step;
-	p->sql = sql;
-	p->cancellable = cancellable;
-	p->on_probe = step == VERIFY_PROBE || step == VERIFY_ROLLBACK;
-	return sql != NULL ? VERIFY_SEND : VERIFY_NOMEM;
+	if (p->stopping && step != VERIFY_ROLLBACK && step != VERIFY_AWAIT_LOGIN)
+		step = VERIFY_OVER;
+	if (on_probe) {
+		p->probe_step = step;
+		p->probe_told = step == VERIFY_OVER || step == VERIFY_AWAIT_LOGIN;
+	} else {
+		p->main_step = step;
+		p->main_told = step == VERIFY_OVER;
+	}
+}
+
+/* The probe does not run (any more) this pass: its absent findings prove
+ * nothing. */
+static void probe_not_run(struct verify_pass *p, const char *check, enum vlevel level, const char *detail,
+			  const char *remedy)
+{
+	p->probe_failed = true;
+	p->nomem |= findings_push(&p->probe_found, check, level, "momentum-maintd probe", detail, remedy) < 0;
+	go(p, true, VERIFY_OVER);
 }
 
 enum verify_next verify_pass_start(struct verify_pass *p)
 {
-	const char *record = verify_sql_record(), *checks = verify_sql_checks(true, p->schemas);
-
-	if (!p->record_snapshot)
-		/* drift needs the snapshot the daemon (or "migrate up") records */
-		return pass_send(p, VERIFY_SNAPSHOT, "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
-			    "AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL", false);
-	p->drift = true;
-	free(p->built);
-	p->built = NULL;
-	if (record == NULL || checks == NULL ||
-	    asprintf(&p->built, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s", record, checks) < 0)
-		p->built = NULL;
-	return pass_send(p, VERIFY_CHECKS, p->built, true);
+	if (p->nomem)
+		return VERIFY_NOMEM;
+	/* the login first: the probe's connection waits for it */
+	if (p->probe_error != NULL) {
+		probe_not_run(p, "probe_failed", VL_WARN, p->probe_error,
+			      "make the file readable by the daemon's user only (chmod 600), with the password on its "
+			      "first line");
+		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+	} else if (p->make_login) {
+		if (login_statement(p) < 0)
+			return VERIFY_NOMEM;
+		go(p, true, VERIFY_AWAIT_LOGIN);
+		go(p, false, VERIFY_LOGIN);
+	} else {
+		go(p, true, VERIFY_CONNECT);
+		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+	}
+	return verify_pass_next(p);
 }
 
-/* The findings are complete: ignored ones dropped, sorted. */
-static enum verify_next pass_end(struct verify_pass *p, bool stopping)
+/* The statement of the driver's connection's step; NULL on ENOMEM. */
+static const char *main_sql(struct verify_pass *p)
 {
-	if (stopping)
+	const char *record, *checks;
+
+	switch (p->main_step) {
+	case VERIFY_LOGIN:
+		return p->login_sql;
+	case VERIFY_SNAPSHOT:
+		/* drift needs the snapshot the daemon (or "migrate up") records */
+		return "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
+			"AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL";
+	case VERIFY_CHECKS:
+		if (!p->record_snapshot)
+			return verify_sql_checks(p->drift, p->schemas);
+		p->drift = true;
+		record = verify_sql_record();
+		checks = verify_sql_checks(true, p->schemas);
+		free(p->checks_sql);
+		p->checks_sql = NULL;
+		if (record == NULL || checks == NULL ||
+		    asprintf(&p->checks_sql, "SET statement_timeout = '" VERIFY_CHECKS_TIMEOUT "';\n%s;\n%s",
+			     record, checks) < 0)
+			p->checks_sql = NULL;
+		return p->checks_sql;
+	default:
+		return NULL;
+	}
+}
+
+/* The findings are complete: the checks', then the probe's, ignored ones
+ * dropped, sorted. */
+static enum verify_next pass_end(struct verify_pass *p)
+{
+	size_t i;
+
+	if (p->stopping)
 		return VERIFY_CANCELLED;
+	for (i = 0; i < p->probe_found.n && !p->nomem; i++) {
+		const struct finding *x = &p->probe_found.v[i];
+
+		p->nomem |= findings_push(&p->found, x->check, x->level, x->object, x->detail, x->remedy) < 0;
+	}
+	findings_free(&p->probe_found);
 	if (p->nomem)
 		return VERIFY_NOMEM;
 	findings_ignore(&p->found, p->ignore);
@@ -676,13 +741,34 @@ static enum verify_next pass_end(struct verify_pass *p, bool stopping)
 	return VERIFY_DONE;
 }
 
-/* The probe does not run this pass: its absent findings prove nothing. */
-static enum verify_next probe_not_run(struct verify_pass *p, const char *check, enum vlevel level,
-				      const char *detail, const char *remedy)
+enum verify_next verify_pass_next(struct verify_pass *p)
 {
-	p->probe_failed = true;
-	p->nomem |= findings_push(&p->found, check, level, "momentum-maintd probe", detail, remedy) < 0;
-	return pass_end(p, false);
+	/* the probe's connection first: its line is the longer one */
+	if (!p->probe_told) {
+		p->probe_told = true;
+		if (p->probe_step == VERIFY_CONNECT)
+			return VERIFY_CONNECT_PROBE;
+		p->on_probe = true;
+		p->cancellable = p->probe_step == VERIFY_PROBE;
+		p->sql = p->probe_step == VERIFY_ROLLBACK ? "ROLLBACK"
+			: verify_sql_probe(p->isolation, p->probe_timeout_ms, p->schemas);
+		if (p->sql != NULL)
+			return VERIFY_SEND;
+		/* (said when the checks are over: the driver's connection is
+		 * not left with a statement running) */
+		p->nomem = true;
+		go(p, true, VERIFY_OVER);
+	}
+	if (!p->main_told) {
+		p->main_told = true;
+		p->on_probe = false;
+		p->cancellable = p->main_step == VERIFY_CHECKS;
+		p->sql = main_sql(p);
+		return p->sql != NULL ? VERIFY_SEND : VERIFY_NOMEM;
+	}
+	if (p->main_step != VERIFY_OVER || p->probe_step != VERIFY_OVER)
+		return VERIFY_WAIT;
+	return pass_end(p);
 }
 
 #define PROBE_LOGIN_SQL \
@@ -691,47 +777,83 @@ static enum verify_next probe_not_run(struct verify_pass *p, const char *check, 
 	"then set verify.probe_conninfo = \"user=" VERIFY_PROBE_LOGIN "\" and verify.probe_password_file " \
 	"(or let the daemon's role create roles: it then makes this login itself)"
 
-static enum verify_next probe_begin(struct verify_pass *p)
-{
-	if (p->probe_error != NULL)
-		return probe_not_run(p, "probe_failed", VL_WARN, p->probe_error,
-				     "make the file readable by the daemon's user only (chmod 600), with the "
-				     "password on its first line");
-	if (p->make_login) {
-		if (login_statement(p) < 0)
-			return VERIFY_NOMEM;
-		return pass_send(p, VERIFY_LOGIN, p->built, false);
-	}
-	return VERIFY_CONNECT_PROBE;
-}
-
-static enum verify_next checks_done(struct verify_pass *p, const PGresult *res, bool stopping)
-{
-	if (findings_add(&p->found, res) < 0)
-		return VERIFY_NOMEM;
-	if (!p->drift && findings_push(&p->found, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
-				       "no snapshot of the schema has been recorded, so drift is not checked",
-				       "start the daemon (or run \"migrate up\"): it records the snapshot after "
-				       "migrating") < 0)
-		return VERIFY_NOMEM;
-	if (stopping)
-		return VERIFY_CANCELLED;
-	return probe_begin(p);
-}
-
-static enum verify_next login_done(struct verify_pass *p, const PGresult *res, bool ok)
+static void login_done(struct verify_pass *p, const PGresult *res, bool ok)
 {
 	char detail[768];
 
+	go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
 	if (ok) {
 		p->made_login = true;
-		return VERIFY_CONNECT_PROBE;
+		go(p, true, VERIFY_CONNECT);
+		return;
 	}
 	forget(&p->probe_password);
 	snprintf(detail, sizeof(detail), "the probe runs policies and triggers as an unprivileged login of its "
 		 "own, and there is none: verify.probe_conninfo is not set, and %s; the lints and drift checks "
 		 "ran", db_message(res));
-	return probe_not_run(p, "probe_unchecked", VL_INFO, detail, PROBE_LOGIN_SQL);
+	probe_not_run(p, "probe_unchecked", VL_INFO, detail, PROBE_LOGIN_SQL);
+}
+
+static void checks_done(struct verify_pass *p, const PGresult *res)
+{
+	go(p, false, VERIFY_OVER);
+	if (findings_add(&p->found, res) < 0)
+		p->nomem = true;
+	else if (!p->drift)
+		p->nomem |= findings_push(&p->found, "drift_unchecked", VL_INFO, "momentum_maintd.verify_snapshot",
+					  "no snapshot of the schema has been recorded, so drift is not checked",
+					  "start the daemon (or run \"migrate up\"): it records the snapshot after "
+					  "migrating") < 0;
+}
+
+static void probe_done(struct verify_pass *p, const PGresult *res, bool ok, bool connected)
+{
+	if (ok) {
+		p->nomem |= findings_add(&p->probe_found, res) < 0;
+	} else if (!p->stopping) {
+		/* the checks stand; the probe's failure is a finding */
+		p->probe_failed = true;
+		p->nomem |= findings_probe_failed(&p->probe_found, res) < 0;
+	}
+	/* its connection gone rolled it back */
+	go(p, true, connected ? VERIFY_ROLLBACK : VERIFY_OVER);
+}
+
+enum verify_next verify_pass_result(struct verify_pass *p, bool on_probe, const PGresult *res, bool connected)
+{
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	/* each connection's result answers that connection's own step */
+	switch (on_probe ? p->probe_step : p->main_step) {
+	case VERIFY_LOGIN:
+		if (!ok && !connected)
+			return VERIFY_FAILED;
+		login_done(p, res, ok);
+		break;
+	case VERIFY_SNAPSHOT:
+		if (!ok)
+			return VERIFY_FAILED;
+		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		go(p, false, VERIFY_CHECKS);
+		break;
+	case VERIFY_CHECKS:
+		if (!ok)
+			return VERIFY_FAILED;
+		checks_done(p, res);
+		break;
+	case VERIFY_PROBE:
+		probe_done(p, res, ok, connected);
+		break;
+	case VERIFY_ROLLBACK:
+		go(p, true, VERIFY_OVER);
+		break;
+	case VERIFY_AWAIT_LOGIN:
+	case VERIFY_CONNECT:
+	case VERIFY_OVER:
+		/* nothing was sent there */
+		break;
+	}
+	return verify_pass_next(p);
 }
 
 enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const char *error)
@@ -740,51 +862,36 @@ enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const cha
 
 	/* the password did its work: it is not kept */
 	forget(&p->probe_password);
-	if (ok)
-		/* the probe: its transaction is rolled back whatever happens */
-		return pass_send(p, VERIFY_PROBE, verify_sql_probe(p->isolation, p->probe_timeout_ms, p->schemas), true);
-	snprintf(detail, sizeof(detail), "cannot connect as the probe's login: %s", error);
-	return probe_not_run(p, "probe_failed", VL_WARN, detail,
-			     "check verify.probe_conninfo and verify.probe_password_file");
-}
-
-static enum verify_next probe_done(struct verify_pass *p, const PGresult *res, bool ok, bool connected,
-				   bool stopping)
-{
 	if (ok) {
-		p->nomem |= findings_add(&p->found, res) < 0;
-	} else if (!stopping) {
-		/* the checks stand; the probe's failure is a finding */
-		p->probe_failed = true;
-		p->nomem |= findings_probe_failed(&p->found, res) < 0;
+		/* the probe: its transaction is rolled back whatever happens */
+		go(p, true, VERIFY_PROBE);
+	} else {
+		snprintf(detail, sizeof(detail), "cannot connect as the probe's login: %s", error);
+		probe_not_run(p, "probe_failed", VL_WARN, detail,
+			      "check verify.probe_conninfo and verify.probe_password_file");
 	}
-	if (!connected)
-		/* its connection is gone, which rolled it back */
-		return pass_end(p, stopping);
-	return pass_send(p, VERIFY_ROLLBACK, "ROLLBACK", false);
+	return verify_pass_next(p);
 }
 
-enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping)
+enum verify_next verify_pass_probe_down(struct verify_pass *p, const char *error)
 {
-	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+	char detail[768];
 
-	switch (p->step) {
-	case VERIFY_SNAPSHOT:
-		if (!ok)
-			return VERIFY_FAILED;
-		p->drift = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		return pass_send(p, VERIFY_CHECKS, verify_sql_checks(p->drift, p->schemas), true);
-	case VERIFY_CHECKS:
-		return ok ? checks_done(p, res, stopping) : VERIFY_FAILED;
-	case VERIFY_LOGIN:
-		if (!ok && !connected)
-			return VERIFY_FAILED;
-		return stopping ? VERIFY_CANCELLED : login_done(p, res, ok);
-	case VERIFY_PROBE:
-		return probe_done(p, res, ok, connected, stopping);
-	case VERIFY_ROLLBACK:
-		break;
+	if (p->probe_step == VERIFY_ROLLBACK) {
+		go(p, true, VERIFY_OVER);
+	} else {
+		snprintf(detail, sizeof(detail), "the probe's connection broke: %s", error);
+		probe_not_run(p, "probe_failed", VL_WARN, detail, "check the server's log");
 	}
-	/* the probe is rolled back (or its connection gone, which rolls back) */
-	return pass_end(p, stopping);
+	return verify_pass_next(p);
+}
+
+void verify_pass_stop(struct verify_pass *p)
+{
+	p->stopping = true;
+	/* what is not sent yet is not sent */
+	if (!p->main_told)
+		go(p, false, VERIFY_OVER);
+	if (!p->probe_told && p->probe_step != VERIFY_ROLLBACK)
+		go(p, true, VERIFY_OVER);
 }

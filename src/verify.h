@@ -8,7 +8,8 @@
  *           its own whose session user is an unprivileged login (LOGIN
  *           NOINHERIT, member of anon, authenticated and service_role
  *           only): code the probe runs (policies, triggers) that resets its
- *           role lands on that login, never on the daemon's role;
+ *           role lands on that login, never on the daemon's role; it
+ *           runs while the checks run;
  *   record  (the daemon only) the findings against the ones already known,
  *           so each is logged once, reminded, and logged when resolved.
  * Each finding has a stable check name, a level, the object, a detail and a
@@ -95,19 +96,48 @@ void findings_print_json(FILE *out, const struct findings *f);
 
 /* One verification pass, whoever drives it: the daemon's verify job (and
  * so run-job verify), the verify command, and migrate up after applying.
- * The pass does no I/O: its driver sends p->sql on its connection, hands
- * the result to verify_pass_result(), and so on until the pass is over.
- * The probe is steps of its own (the probe's transaction, its ROLLBACK):
- * it can move to a connection of its own without touching the checks. */
+ * The pass does no I/O.  Its driver holds two connections, and the pass
+ * keeps one line of steps for each:
+ *   the driver's own: the probe's login (when the daemon makes it), then
+ *     whether a snapshot exists (the read-only pass), then the checks;
+ *   the probe's own: connected once its login exists, then the probe's
+ *     transaction, then its ROLLBACK.
+ * The two lines run at the same time: the probe connects as soon as its
+ * login is made (at once with verify.probe_conninfo), and the checks run
+ * on the driver's connection while the probe runs on its own, so that the
+ * server works on both at once.  Nothing the probe does depends on the
+ * checks, nor the other way round.
+ *
+ * The driver tells the pass what happened: verify_pass_start(), a result
+ * on either connection (verify_pass_result(), saying which), the probe's
+ * connection made or not (verify_pass_connected()), its statement not sent
+ * (verify_pass_probe_down()), a shutdown (verify_pass_stop()).  Each says
+ * what to do next; after a VERIFY_SEND or a VERIFY_CONNECT_PROBE the
+ * driver asks verify_pass_next() for more, until VERIFY_WAIT (a result or
+ * a connection is awaited) or the end of the pass.  The pass ends when
+ * both lines are over, or at once when the checks fail.  Its findings are
+ * the checks' then the probe's, as if the two had run one after the
+ * other. */
 struct conf;
 
-enum verify_step { VERIFY_SNAPSHOT, VERIFY_CHECKS, VERIFY_LOGIN, VERIFY_PROBE, VERIFY_ROLLBACK };
+/* Where each connection is in the pass. */
+enum verify_step {
+	VERIFY_LOGIN,             /* the driver's: the probe's login is made */
+	VERIFY_SNAPSHOT,          /* the driver's: is there a snapshot for drift? */
+	VERIFY_CHECKS,            /* the driver's: lints and drift (after recording the snapshot) */
+	VERIFY_AWAIT_LOGIN,       /* the probe's: waits for VERIFY_LOGIN on the driver's */
+	VERIFY_CONNECT,           /* the probe's: its connection is made */
+	VERIFY_PROBE,             /* the probe's: its transaction */
+	VERIFY_ROLLBACK,          /* the probe's: the transaction's end */
+	VERIFY_OVER,              /* either: nothing (more) runs on it */
+};
 
 /* What the driver does next. */
 enum verify_next {
 	VERIFY_SEND,              /* send p->sql, on the probe's connection when p->on_probe */
 	VERIFY_CONNECT_PROBE,     /* connect the probe's connection (p->probe_conninfo,
 				   * p->probe_password), then verify_pass_connected() */
+	VERIFY_WAIT,              /* nothing until a result or the probe's connection */
 	VERIFY_DONE,              /* p->found: the findings, ignored ones dropped, sorted */
 	VERIFY_FAILED,            /* the result says why (the connection, or the checks failed) */
 	VERIFY_CANCELLED,         /* stopping: the probe was rolled back, nothing is recorded */
@@ -124,15 +154,20 @@ struct verify_pass {
 	char *probe_password;     /* NULL: none (libpq's own: .pgpass, ...) */
 	bool made_login;          /* the daemon's role made (or updated) the login */
 	struct findings found;
+	/* what each connection runs, or is to run (VERIFY_SEND with
+	 * p->on_probe and probe_step VERIFY_PROBE: the probe itself) */
+	enum verify_step main_step, probe_step;
 	/* the rest is the pass's own */
-	enum verify_step step;
-	bool record_snapshot, isolation, drift, probe_failed, nomem;
+	bool main_told, probe_told;  /* the driver was given that step */
+	struct findings probe_found; /* the probe's, after the checks' at the end */
+	bool record_snapshot, isolation, drift, probe_failed, nomem, stopping;
 	bool make_login;          /* no verify.probe_conninfo: the daemon's role makes it */
 	char *probe_error;        /* the probe cannot run (its password file) */
 	PGconn *main;             /* the driver's connection (to hash the login's password) */
 	char *const *ignore;
 	const char *schemas;      /* verify.schemas */
-	char *built;              /* a statement built for this pass */
+	char *login_sql;          /* the login's statement, with this pass's password */
+	char *checks_sql;         /* the daemon's: the snapshot recorded, then the checks */
 };
 
 /* record_snapshot (the daemon's pass): record the bookkeeping tables and
@@ -141,11 +176,19 @@ struct verify_pass {
  * checks drift only when a snapshot exists. */
 void verify_pass_init(struct verify_pass *p, const struct conf *c, bool record_snapshot, PGconn *main);
 enum verify_next verify_pass_start(struct verify_pass *p);
-/* connected: the driver's connection is still up after res; stopping: a
- * shutdown asked the pass to end (it ends after the probe's rollback). */
-enum verify_next verify_pass_result(struct verify_pass *p, const PGresult *res, bool connected, bool stopping);
+/* What else to do now (see above). */
+enum verify_next verify_pass_next(struct verify_pass *p);
+/* res answers the statement sent on the probe's connection (on_probe) or
+ * on the driver's; connected: that connection is still up after it. */
+enum verify_next verify_pass_result(struct verify_pass *p, bool on_probe, const PGresult *res, bool connected);
 /* The probe's connection is up (ok) or could not be made (error says why). */
 enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const char *error);
+/* The probe's statement could not be sent (error says why): its
+ * connection is gone, and its transaction with it. */
+enum verify_next verify_pass_probe_down(struct verify_pass *p, const char *error);
+/* A shutdown: nothing more is sent but the probe's ROLLBACK, and the pass
+ * ends (VERIFY_CANCELLED) when nothing runs on either connection. */
+void verify_pass_stop(struct verify_pass *p);
 /* The probe read everything: its absent findings mean resolved. */
 bool verify_pass_complete(const struct verify_pass *p);
 void verify_pass_free(struct verify_pass *p);

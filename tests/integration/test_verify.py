@@ -1024,6 +1024,97 @@ def test_without_a_role_that_may_create_roles_the_probe_is_unchecked(db):
         db.query("DROP ROLE plain_daemon")
 
 
+def waits_of_a_pass(db):
+    """What the pass's connections wait for now: the probe's (its
+    application_name) and the command's own (the one-shot connection and
+    the daemon's job connection both fall back to momentum-maintd)."""
+    return set(db.query("SELECT application_name, wait_event_type || ':' || wait_event FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND state = 'active' "
+                        "AND application_name IN ('momentum-maintd', 'momentum-maintd probe')"))
+
+
+def gate_probe_and_checks(db):
+    """A probe held by a policy that waits for the advisory lock 4215 (with
+    no lock_timeout of its own, so that the probe's 2 s do not end it), and
+    checks held by backroom.ledger: the policy lints deparse its policy
+    (which reads no column), which opens the table.  The API does not expose
+    backroom: the probe does not read it.  Returns a connection that holds
+    both; hold(c, False) lets go."""
+    migrate(db)
+    db.query("CREATE FUNCTION public.gate() RETURNS boolean LANGUAGE plpgsql SET lock_timeout = 0 AS $f$ BEGIN "
+             "PERFORM pg_catalog.pg_advisory_lock_shared(4215); RETURN true; END $f$")
+    rls_table_read_through(db, "gated", "gate")
+    db.query("CREATE SCHEMA backroom")
+    db.query("CREATE TABLE backroom.ledger (id int PRIMARY KEY)")
+    db.query("ALTER TABLE backroom.ledger ENABLE ROW LEVEL SECURITY")
+    db.query("CREATE POLICY everyone ON backroom.ledger FOR SELECT USING (true)")
+    c = db.cluster.connect(db.name)
+    hold(c, True)
+    return c
+
+
+def hold(c, on):
+    with c.cursor() as cur:
+        if on:
+            cur.execute("SELECT pg_advisory_lock(4215)")
+            cur.execute("BEGIN")
+            cur.execute("LOCK TABLE backroom.ledger IN ACCESS EXCLUSIVE MODE")
+        else:
+            cur.execute("COMMIT")
+            cur.execute("SELECT pg_advisory_unlock(4215)")
+
+
+BOTH_HELD = {("momentum-maintd probe", "Lock:advisory"), ("momentum-maintd", "Lock:relation")}
+
+
+@pytest.mark.parametrize("command", [["verify", "--format", "json", "--fail-on", "info"], ["run-job", "verify"]])
+def test_the_probe_runs_while_the_checks_run(db, command):
+    """The probe's connection runs its transaction while the checks run on
+    the pass's own: each is held at a lock of this test's, and both are
+    seen waiting at once (one after the other, they never could)."""
+    import subprocess
+    from conftest import BIN, daemon_env, wait_until
+    held = gate_probe_and_checks(db)
+    try:
+        proc = subprocess.Popen([BIN, "-d", db.conninfo] + command, env=daemon_env(), cwd="/",
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            seen = wait_until(lambda: BOTH_HELD <= waits_of_a_pass(db), timeout=30)
+            assert seen, waits_of_a_pass(db)
+        finally:
+            hold(held, False)
+            out, err = proc.communicate(timeout=120)
+    finally:
+        held.close()
+    # and the pass went on as ever once they were let go
+    if command[0] == "verify":
+        assert proc.returncode in (0, 1), err
+        f = {(x["check"], x["object"]) for x in json.loads(out)["findings"]}
+        assert not [k for k in f if k[0] in ("probe_timeout", "probe_failed", "probe_skipped")], sorted(f)
+    else:
+        # the job's connection waits for a lock 5 s at most: the pass is
+        # then skipped, or it went on if this test let go first
+        assert proc.returncode in (0, 75), (proc.returncode, err)
+
+
+def test_sigterm_while_the_probe_and_the_checks_run_ends_both(db, daemons, notify):
+    from conftest import wait_until
+    held = gate_probe_and_checks(db)
+    try:
+        d = daemons(["-d", db.conninfo, "--set", "migrations.directory=" + MIGRATIONS], notify=notify)
+        assert wait_until(lambda: BOTH_HELD <= waits_of_a_pass(db), timeout=30), (waits_of_a_pass(db), d.stderr())
+        d.signal(signal.SIGTERM)
+        # the checks are cancelled, then the probe's backend is terminated
+        # from the daemon's connection: neither waits for this test
+        assert d.wait() == 0, d.stderr()
+        assert probe_backends(db) == 0
+        assert db.query("SELECT status FROM momentum_maintd.job_runs WHERE job = 'verify' ORDER BY id DESC "
+                        "LIMIT 1") == [("cancelled",)]
+    finally:
+        hold(held, False)
+        held.close()
+
+
 STUCK = ("CREATE FUNCTION public.stuck() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN LOOP BEGIN "
          "PERFORM pg_sleep(0.1); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $f$")
 

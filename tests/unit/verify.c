@@ -28,22 +28,61 @@ static PGresult *rows(int n, const char *const *cells, int ncols)
 	return r;
 }
 
-static enum verify_next feed(struct verify_pass *p, PGresult *r, bool connected, bool stopping)
+static enum verify_next feed(struct verify_pass *p, bool on_probe, PGresult *r, bool connected)
 {
-	enum verify_next n = verify_pass_result(p, r, connected, stopping);
+	enum verify_next n = verify_pass_result(p, on_probe, r, connected);
 
 	PQclear(r);
 	return n;
 }
 
+#define MAIN false
+#define PROBE true
+
+static PGresult *status(ExecStatusType s)
+{
+	return PQmakeEmptyPGresult(NULL, s);
+}
+
+/* A pass up to the probe running (its connection made) and the checks
+ * sent (after the snapshot test, without record_snapshot). */
+static void start_both(struct verify_pass *p, const struct conf *c, bool record_snapshot)
+{
+	const char *yes[] = { "t" };
+
+	verify_pass_init(p, c, record_snapshot, NULL);
+	verify_pass_start(p);
+	verify_pass_next(p);
+	verify_pass_connected(p, true, NULL);
+	if (!record_snapshot)
+		feed(p, MAIN, rows(1, yes, 1), true);
+}
+
+/* Two passes' findings, the same in the same order. */
+static bool same_findings(const struct findings *a, const struct findings *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].check, b->v[i].check) != 0 || strcmp(a->v[i].object, b->v[i].object) != 0 ||
+		    strcmp(a->v[i].detail, b->v[i].detail) != 0)
+			return false;
+	return true;
+}
+
 static void test_pass(void)
 {
 	struct conf *c = conf_new();
-	struct verify_pass p;
+	struct verify_pass p, q;
 	char *ci;
 	const char *no[] = { "f" };
 	const char *lint[] = { "rls_disabled_in_public", "error", "public.t", "d", "r" };
-	const char *probe[] = { "probe_policy_error", "error", "public.u (as anon)", "d", "r" };
+	const char *lints[] = { "rls_disabled_in_public", "error", "public.t", "from the checks", "r",
+				"auth_rls_initplan", "warn", "public.u", "d", "r" };
+	const char *probe[] = { "probe_policy_error", "error", "public.u (as anon)", "d", "r",
+				"rls_disabled_in_public", "error", "public.t", "from the probe", "r" };
 	struct conf_error err;
 
 	/* a probe login of the user's own: no login made, a connection of its own */
@@ -51,56 +90,99 @@ static void test_pass(void)
 
 	/* the verify command: read-only, no snapshot yet, the probe fails */
 	verify_pass_init(&p, c, false, NULL);
-	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "to_regclass") && !p.cancellable,
-	   "read-only: asks first whether a snapshot exists");
-	ok(feed(&p, rows(1, no, 1), true, false) == VERIFY_SEND && strstr(p.sql, "verify_snapshot") == NULL &&
-	   p.cancellable, "no snapshot: the checks without drift");
-	ok(feed(&p, rows(1, lint, 5), true, false) == VERIFY_CONNECT_PROBE && strstr(p.probe_conninfo, "user='probe'"),
-	   "then the probe's own connection");
+	ok(verify_pass_start(&p) == VERIFY_CONNECT_PROBE && strstr(p.probe_conninfo, "user='probe'"),
+	   "the probe's connection first: it waits for nothing");
+	ok(verify_pass_next(&p) == VERIFY_SEND && strstr(p.sql, "to_regclass") && !p.cancellable && !p.on_probe,
+	   "and meanwhile, read-only: whether a snapshot exists");
+	ok(verify_pass_next(&p) == VERIFY_WAIT, "then both are awaited");
 	ok(verify_pass_connected(&p, true, NULL) == VERIFY_SEND && strstr(p.sql, "BEGIN;") && p.cancellable &&
-	   p.on_probe, "then the probe, on it");
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_SEND &&
-	   strcmp(p.sql, "ROLLBACK") == 0 && !p.cancellable, "a failed probe is rolled back");
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, false) == VERIFY_DONE, "done");
+	   p.on_probe && p.probe_step == VERIFY_PROBE, "the probe, on its connection");
+	ok(verify_pass_next(&p) == VERIFY_WAIT, "while the snapshot's test runs");
+	ok(feed(&p, MAIN, rows(1, no, 1), true) == VERIFY_SEND && strstr(p.sql, "verify_snapshot") == NULL &&
+	   p.cancellable && !p.on_probe, "no snapshot: the checks without drift, while the probe runs");
+	ok(verify_pass_next(&p) == VERIFY_WAIT, "both run");
+	ok(feed(&p, PROBE, status(PGRES_FATAL_ERROR), true) == VERIFY_SEND && strcmp(p.sql, "ROLLBACK") == 0 &&
+	   !p.cancellable && p.on_probe, "a failed probe is rolled back");
+	ok(verify_pass_next(&p) == VERIFY_WAIT, "the checks still run");
+	ok(feed(&p, MAIN, rows(1, lint, 5), true) == VERIFY_WAIT, "the checks answer: the rollback is awaited");
+	ok(feed(&p, PROBE, status(PGRES_COMMAND_OK), true) == VERIFY_DONE, "done when both are");
 	ok(p.found.n == 3 && p.found.counts[VL_ERROR] == 1 && p.found.counts[VL_WARN] == 1 &&
 	   p.found.counts[VL_INFO] == 1, "the lint, probe_failed and drift_unchecked");
 	is_str(p.found.v[0].check, "rls_disabled_in_public", "sorted by level");
 	ok(!verify_pass_complete(&p), "a failed probe makes the pass incomplete");
 	verify_pass_free(&p);
 
+	/* whichever answers first, the findings are the same, in the same
+	 * order: the checks', then the probe's (an equal key is kept in that
+	 * order whatever the sort) */
+	start_both(&p, c, false);
+	feed(&p, MAIN, rows(2, lints, 5), true);
+	feed(&p, PROBE, rows(2, probe, 5), true);
+	ok(feed(&p, PROBE, status(PGRES_COMMAND_OK), true) == VERIFY_DONE, "checks first");
+	start_both(&q, c, false);
+	feed(&q, PROBE, rows(2, probe, 5), true);
+	ok(feed(&q, PROBE, status(PGRES_COMMAND_OK), true) == VERIFY_WAIT, "probe first: the checks are awaited");
+	ok(feed(&q, MAIN, rows(2, lints, 5), true) == VERIFY_DONE, "then done");
+	ok(p.found.n == 4 && same_findings(&p.found, &q.found), "the same findings, the same order");
+	verify_pass_free(&p);
+	verify_pass_free(&q);
+
 	/* the daemon's pass: the snapshot recorded first, stopped by a shutdown */
 	verify_pass_init(&p, c, true, NULL);
-	ok(verify_pass_start(&p) == VERIFY_SEND && strstr(p.sql, "statement_timeout = '5min'") &&
-	   strstr(p.sql, "verify_snapshot") && p.cancellable, "recording: snapshot and checks with drift at once");
-	ok(feed(&p, rows(0, NULL, 5), true, false) == VERIFY_CONNECT_PROBE &&
-	   verify_pass_connected(&p, true, NULL) == VERIFY_SEND && strstr(p.sql, "BEGIN;"), "the probe");
-	ok(feed(&p, rows(1, probe, 5), true, true) == VERIFY_SEND && strcmp(p.sql, "ROLLBACK") == 0,
+	ok(verify_pass_start(&p) == VERIFY_CONNECT_PROBE, "the probe's connection");
+	ok(verify_pass_next(&p) == VERIFY_SEND && strstr(p.sql, "statement_timeout = '5min'") &&
+	   strstr(p.sql, "verify_snapshot") && p.cancellable && !p.on_probe,
+	   "recording: snapshot and checks with drift at once, meanwhile");
+	ok(verify_pass_connected(&p, true, NULL) == VERIFY_SEND && strstr(p.sql, "BEGIN;") && p.on_probe,
+	   "the probe, while the checks run");
+	verify_pass_stop(&p);
+	ok(feed(&p, PROBE, rows(1, probe, 5), true) == VERIFY_SEND && strcmp(p.sql, "ROLLBACK") == 0,
 	   "stopping: the probe is still rolled back");
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK), true, true) == VERIFY_CANCELLED, "then cancelled");
+	ok(feed(&p, PROBE, status(PGRES_COMMAND_OK), true) == VERIFY_WAIT, "the checks are awaited");
+	ok(feed(&p, MAIN, rows(1, lint, 5), true) == VERIFY_CANCELLED, "then cancelled");
+	verify_pass_free(&p);
+	start_both(&p, c, true);
+	verify_pass_stop(&p);
+	ok(feed(&p, MAIN, rows(1, lint, 5), true) == VERIFY_WAIT, "stopping, the checks over: the probe is awaited");
+	ok(feed(&p, PROBE, status(PGRES_FATAL_ERROR), false) == VERIFY_CANCELLED,
+	   "its connection gone (terminated): cancelled");
+	verify_pass_free(&p);
+	verify_pass_init(&p, c, true, NULL);
+	verify_pass_start(&p);
+	verify_pass_next(&p);
+	verify_pass_stop(&p);
+	ok(verify_pass_probe_down(&p, "stopped") == VERIFY_WAIT, "stopped while connecting: the checks are awaited");
+	ok(feed(&p, MAIN, status(PGRES_FATAL_ERROR), true) == VERIFY_FAILED, "their cancel fails them");
+	verify_pass_free(&p);
+	verify_pass_init(&p, c, true, NULL);
+	verify_pass_start(&p);
+	verify_pass_next(&p);
+	feed(&p, MAIN, rows(1, lint, 5), true);
+	verify_pass_stop(&p);
+	ok(verify_pass_connected(&p, true, NULL) == VERIFY_CANCELLED, "stopping after the checks: no probe");
 	verify_pass_free(&p);
 
 	/* failures */
-	verify_pass_init(&p, c, true, NULL);
-	verify_pass_start(&p);
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), true, false) == VERIFY_FAILED,
-	   "failed checks fail the pass");
+	start_both(&p, c, true);
+	ok(feed(&p, MAIN, status(PGRES_FATAL_ERROR), true) == VERIFY_FAILED,
+	   "failed checks fail the pass, the probe still running");
+	verify_pass_free(&p);
+	start_both(&p, c, true);
+	ok(feed(&p, PROBE, status(PGRES_FATAL_ERROR), false) == VERIFY_WAIT &&
+	   feed(&p, MAIN, rows(0, NULL, 5), true) == VERIFY_DONE && !verify_pass_complete(&p),
+	   "a probe that lost its connection: no rollback, the checks stand, the pass is incomplete");
 	verify_pass_free(&p);
 	verify_pass_init(&p, c, true, NULL);
 	verify_pass_start(&p);
-	feed(&p, rows(0, NULL, 5), true, false);
-	verify_pass_connected(&p, true, NULL);
-	ok(feed(&p, PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR), false, false) == VERIFY_DONE &&
-	   !verify_pass_complete(&p), "a probe that lost its connection: the checks stand, the pass is incomplete");
-	verify_pass_free(&p);
-	verify_pass_init(&p, c, true, NULL);
-	verify_pass_start(&p);
-	feed(&p, rows(0, NULL, 5), true, false);
-	ok(verify_pass_connected(&p, false, "no such role") == VERIFY_DONE && !verify_pass_complete(&p) &&
+	verify_pass_next(&p);
+	ok(verify_pass_connected(&p, false, "no such role") == VERIFY_WAIT &&
+	   feed(&p, MAIN, rows(0, NULL, 5), true) == VERIFY_DONE && !verify_pass_complete(&p) &&
 	   strcmp(p.found.v[0].check, "probe_failed") == 0, "no probe connection: probe_failed");
 	verify_pass_free(&p);
-	verify_pass_init(&p, c, true, NULL);
-	verify_pass_start(&p);
-	ok(feed(&p, rows(1, lint, 5), true, true) == VERIFY_CANCELLED, "stopping after the checks: no probe");
+	start_both(&p, c, true);
+	ok(verify_pass_probe_down(&p, "not connected") == VERIFY_WAIT &&
+	   feed(&p, MAIN, rows(0, NULL, 5), true) == VERIFY_DONE && strstr(p.found.v[0].detail, "not connected") &&
+	   !verify_pass_complete(&p), "the probe's statement not sent: probe_failed");
 	verify_pass_free(&p);
 	conf_free(c);
 	ci = verify_probe_conninfo("postgresql://u:secret@db.example:6543/app?sslmode=require", "user=p password=x", NULL);
