@@ -494,12 +494,15 @@ static void job_connected(struct db *db, bool ok, void *arg)
 	 * the database or role put there: a now() or a "<" of another schema
 	 * must not decide which tokens are expired, nor a look-alike lock
 	 * function who runs a job (the app's own triggers still find their
-	 * tables, the rest of the path is kept). */
+	 * tables, the rest of the path is kept; an empty one, as a connection's
+	 * options may set it, becomes pg_catalog alone). */
 	job_query(j, "SET statement_timeout = 0; SET lock_timeout = '" JOB_LOCK_TIMEOUT "'; "
 		  "SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0; "
 		  "SET synchronous_commit = off; "
-		  "SELECT pg_catalog.set_config('search_path', 'pg_catalog, ' OPERATOR(pg_catalog.||) "
-		  "pg_catalog.current_setting('search_path'), false)", 0, NULL, session_ready);
+		  "SELECT pg_catalog.set_config('search_path', "
+		  "CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) '' THEN 'pg_catalog' "
+		  "ELSE 'pg_catalog, ' OPERATOR(pg_catalog.||) pg_catalog.current_setting('search_path') END, false)",
+		  0, NULL, session_ready);
 }
 
 /* The connection broke during a run: remember it, reconnect with backoff,

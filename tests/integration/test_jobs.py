@@ -499,3 +499,14 @@ def test_a_look_alike_now_does_not_make_the_cleanup_delete_live_tokens(db):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "zoom-token-cleanup: deleted 40 expired Zoom token(s)", r.stdout
     assert db.query("SELECT count(*) FROM zoom_credentials") == [(60,)]
+
+
+def test_an_empty_search_path_from_the_connection_still_runs_the_job(db):
+    """The job's session puts pg_catalog before the search_path it was
+    given; an empty one (options='-c search_path=', as hardened setups
+    use) becomes pg_catalog alone, not the invalid 'pg_catalog, '."""
+    migrate(db)
+    fill_tokens(db, 10, 4)
+    r = run(["-d", db.conninfo + " options='-c search_path='", "run-job", "zoom-token-cleanup"], timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == "zoom-token-cleanup: deleted 4 expired Zoom token(s)", r.stdout
