@@ -73,6 +73,7 @@ static const char *nested(const char *head, const char *open, int n, const char 
 #endif
 #endif
 
+#ifndef UNDER_ASAN
 /* findings(text) in a child whose address space may grow by at most
  * spare bytes: a thread cannot get a stack larger than that. */
 static const char *findings_with_address_space(const char *text, size_t spare)
@@ -110,6 +111,7 @@ static const char *findings_with_address_space(const char *text, size_t spare)
 		return "(child failed)";
 	return buf;
 }
+#endif
 
 static int64_t size_of(const char *s)
 {
