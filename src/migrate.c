@@ -108,6 +108,7 @@ struct migrator {
 	size_t npending, applied_now, applied_total;
 	size_t cur;               /* index of the migration being applied */
 	size_t stmt;              /* index of its statement being run */
+	enum migrate_result lock_lost_result; /* how a run that lost its lock ends */
 	bool *interrupted;        /* no-transaction runs that never finished */
 	bool pooler_noted;
 	bool bookkeeping_ready;   /* as the lock was asked for: no bootstrap needed */
@@ -1442,24 +1443,30 @@ static void apply_next(struct migrator *m)
 	send_sql(m, MIGRATION_UNLOCK_SQL, unlocked);
 }
 
+/* The first pending file from index `from` on; m->set->n when none. */
+static size_t next_pending(const struct migrator *m, size_t from)
+{
+	while (from < m->set->n && !m->pending[from])
+		from++;
+	return from;
+}
+
 /* The next pending file from m->cur on becomes the current one; false
  * when there is none. */
 static bool next_file(struct migrator *m)
 {
-	for (size_t i = m->cur; i < m->set->n; i++) {
-		if (m->pending[i]) {
-			m->cur = i;
-			m->cur_ordinal++;
-			clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
-			notify_applying(m->set->items[i].name, m->cur_ordinal, m->npending, -1);
-			log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name,
-				 m->cur_ordinal, m->npending);
-			m->stmt = 0;
-			m->lock_attempt = 0;
-			return true;
-		}
-	}
-	return false;
+	size_t i = next_pending(m, m->cur);
+
+	if (i == m->set->n)
+		return false;
+	m->cur = i;
+	m->cur_ordinal++;
+	clock_gettime(CLOCK_MONOTONIC, &m->cur_start);
+	notify_applying(m->set->items[i].name, m->cur_ordinal, m->npending, -1);
+	log_debug("applying migration %s (%zu/%zu)", m->set->items[i].name, m->cur_ordinal, m->npending);
+	m->stmt = 0;
+	m->lock_attempt = 0;
+	return true;
 }
 
 /* Each file starts from a clean session (SESSION_SETUP_SQL): what one
@@ -1479,15 +1486,21 @@ static bool next_file(struct migrator *m)
  * set-up is a round trip of its own, and the check the next. */
 #define CHECK_LOCK_SQL \
 	"SELECT pg_catalog.pg_backend_pid()::pg_catalog.text, (" MIGRATION_LOCK_STILL_HELD_EXPR ")::pg_catalog.text"
-#define SESSION_SETUP_FMT SESSION_SETUP_WITH_LOCK_TIMEOUT("%lld")
+#define SESSION_SETUP_SIZE 512
+static void session_setup_sql(const struct migrator *m, char sql[SESSION_SETUP_SIZE])
+{
+	snprintf(sql, SESSION_SETUP_SIZE, SESSION_SETUP_WITH_LOCK_TIMEOUT("%lld"),
+		 (long long)m->conf->mig_lock_timeout_ms);
+}
+
 static void start_migration(struct migrator *m)
 {
-	char sql[1024];
+	char sql[SESSION_SETUP_SIZE];
 	bool no_tx = current(m)->script.no_transaction;
 
 	m->phase = PHASE_APPLYING;
 	if (!m->session_clean) {
-		snprintf(sql, sizeof(sql), SESSION_SETUP_FMT, (long long)m->conf->mig_lock_timeout_ms);
+		session_setup_sql(m, sql);
 		send_sql(m, sql, session_set_up);
 		return;
 	}
@@ -1508,16 +1521,20 @@ static void session_set_up(struct migrator *m, PGresult *res, bool ok)
 	start_migration(m);
 }
 
-/* The lock check's answer; when the lock is elsewhere the run ends with
- * MIGRATE_UNSAFE (exit 78) once a transactional file's transaction, in
- * which nothing of the file ran yet, is rolled back. */
+/* The lock check's answer; when the lock is elsewhere the run ends once a
+ * transactional file's transaction, in which nothing of the file ran yet,
+ * is rolled back: MIGRATE_FAILED (exit 65) when the session itself let go
+ * of it (a migration did: the files are to fix), else MIGRATE_UNSAFE
+ * (exit 78: the connection goes through a pooler that cannot keep it). */
 static bool lock_still_held(struct migrator *m, const PGresult *res)
 {
 	int client_pid = PQbackendPID(db_pgconn(m->db));
 	bool answered = PQntuples(res) == 1 && PQnfields(res) == 2;
 
+	m->lock_lost_result = MIGRATE_UNSAFE;
 	if (answered && atoi(PQgetvalue(res, 0, 0)) == client_pid && PQgetvalue(res, 0, 1)[0] != 't') {
 		/* no pooler in between: the session itself let go of it */
+		m->lock_lost_result = MIGRATE_FAILED;
 		log_error("%s: not applied: its session no longer holds the migration lock, which the daemon "
 			  "took for the run: a migration applied before it let go of it (pg_advisory_unlock_all(), "
 			  "DISCARD ALL, or an unlock of the daemon's key %s); remove that from the migration",
@@ -1530,7 +1547,7 @@ static bool lock_still_held(struct migrator *m, const PGresult *res)
 	}
 	m->phase = PHASE_ENDING;
 	if (current(m)->script.no_transaction)
-		finish(m, MIGRATE_UNSAFE);
+		finish(m, m->lock_lost_result);
 	else
 		send_sql(m, "ROLLBACK", rolled_back_unsafe);
 	return false;
@@ -1539,7 +1556,7 @@ static bool lock_still_held(struct migrator *m, const PGresult *res)
 static void rolled_back_unsafe(struct migrator *m, PGresult *res, bool ok)
 {
 	(void)res; (void)ok;
-	finish(m, MIGRATE_UNSAFE);
+	finish(m, m->lock_lost_result);
 }
 
 /* A no-transaction file is marked in progress before its first statement,
@@ -1646,18 +1663,15 @@ static bool next_in_this_session(const struct migrator *m)
 {
 	const struct migration *mig = current(m);
 
-	for (size_t i = m->cur + 1; i < m->set->n; i++)
-		if (m->pending[i])
-			return !migfile_may_define_setting(mig->sql, mig->sql_len);
-	return false;
+	return next_pending(m, m->cur + 1) < m->set->n &&
+	       !migfile_may_define_setting(mig->sql, mig->sql_len);
 }
 
 static bool next_no_transaction(const struct migrator *m)
 {
-	for (size_t i = m->cur + 1; i < m->set->n; i++)
-		if (m->pending[i])
-			return m->set->items[i].script.no_transaction;
-	return false;
+	size_t i = next_pending(m, m->cur + 1);
+
+	return i < m->set->n && m->set->items[i].script.no_transaction;
 }
 
 /* Recorded as the role the daemon connected as, whatever SET ROLE the file
@@ -1674,7 +1688,7 @@ static void record_migration(struct migrator *m)
 	bool rerun = m->interrupted[m->cur];
 	char *name = PQescapeLiteral(db_pgconn(m->db), mig->name, strlen(mig->name));
 	char *sql = NULL;
-	char done[128] = "", next[1024] = "";
+	char done[128] = "", next[1024] = "", setup[SESSION_SETUP_SIZE];
 
 	/* the end of an in-progress mark commits with the tracking row */
 	if (mig->script.no_transaction || rerun)
@@ -1683,8 +1697,9 @@ static void record_migration(struct migrator *m)
 	m->next_started = false;
 	if (!mig->script.no_transaction && next_in_this_session(m)) {
 		m->next_started = true;
-		snprintf(next, sizeof(next), "; BEGIN; " SESSION_SETUP_FMT "; COMMIT; %s" CHECK_LOCK_SQL,
-			 (long long)m->conf->mig_lock_timeout_ms, next_no_transaction(m) ? "" : "BEGIN; ");
+		session_setup_sql(m, setup);
+		snprintf(next, sizeof(next), "; BEGIN; %s; COMMIT; %s" CHECK_LOCK_SQL, setup,
+			 next_no_transaction(m) ? "" : "BEGIN; ");
 	}
 	if (name == NULL ||
 	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
@@ -1793,12 +1808,7 @@ static void migration_counted(struct migrator *m)
 
 static bool more_pending(const struct migrator *m)
 {
-	size_t i;
-
-	for (i = m->cur; i < m->set->n; i++)
-		if (m->pending[i])
-			return true;
-	return false;
+	return next_pending(m, m->cur) < m->set->n;
 }
 
 /* A custom setting that a file defined ("SET app.x = ..." or set_config())
