@@ -631,6 +631,8 @@ void verify_pass_free(struct verify_pass *p)
 	p->login_sql = NULL;
 	free(p->checks_sql);
 	p->checks_sql = NULL;
+	free(p->unlock_sql);
+	p->unlock_sql = NULL;
 	free(p->probe_conninfo);
 	p->probe_conninfo = NULL;
 	forget(&p->probe_password);
@@ -654,7 +656,7 @@ static void go(struct verify_pass *p, bool on_probe, enum verify_step step)
 		p->probe_told = step == VERIFY_OVER || step == VERIFY_AWAIT_LOGIN;
 	} else {
 		p->main_step = step;
-		p->main_told = step == VERIFY_OVER;
+		p->main_told = step == VERIFY_OVER || step == VERIFY_AWAIT_PROBE;
 	}
 }
 
@@ -690,8 +692,27 @@ enum verify_next verify_pass_start(struct verify_pass *p)
 	return verify_pass_next(p);
 }
 
+/* The login's lock (probe_login.sql), let go of before the statement that
+ * follows the probe's login */
+#define LOGIN_UNLOCK_SQL "SELECT pg_catalog.pg_advisory_unlock(1835885684, 101);\n"
+
+static const char *step_sql(struct verify_pass *p);
+
 /* The statement of the driver's connection's step; NULL on ENOMEM. */
 static const char *main_sql(struct verify_pass *p)
+{
+	const char *sql = step_sql(p);
+
+	if (sql == NULL || !p->login_locked)
+		return sql;
+	p->login_locked = false;
+	free(p->unlock_sql);
+	if (asprintf(&p->unlock_sql, LOGIN_UNLOCK_SQL "%s", sql) < 0)
+		p->unlock_sql = NULL;
+	return p->unlock_sql;
+}
+
+static const char *step_sql(struct verify_pass *p)
 {
 	const char *record, *checks;
 
@@ -781,13 +802,21 @@ static void login_done(struct verify_pass *p, const PGresult *res, bool ok)
 {
 	char detail[768];
 
-	go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
 	if (ok) {
-		p->made_login = true;
+		/* no other pass changes the password before the probe used it */
+		p->made_login = p->login_locked = true;
+		go(p, false, VERIFY_AWAIT_PROBE);
 		go(p, true, VERIFY_CONNECT);
 		return;
 	}
+	go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
 	forget(&p->probe_password);
+	if (strcmp(db_sqlstate(res), "MMD04") == 0) {
+		probe_not_run(p, "probe_failed", VL_WARN, db_message(res),
+			      "look for a verification pass that does not end (pg_stat_activity, application_name "
+			      "momentum-maintd)");
+		return;
+	}
 	snprintf(detail, sizeof(detail), "the probe runs policies and triggers as an unprivileged login of its "
 		 "own, and there is none: verify.probe_conninfo is not set, and %s; the lints and drift checks "
 		 "ran", db_message(res));
@@ -848,6 +877,7 @@ enum verify_next verify_pass_result(struct verify_pass *p, bool on_probe, const 
 		go(p, true, VERIFY_OVER);
 		break;
 	case VERIFY_AWAIT_LOGIN:
+	case VERIFY_AWAIT_PROBE:
 	case VERIFY_CONNECT:
 	case VERIFY_OVER:
 		/* nothing was sent there */
@@ -860,8 +890,11 @@ enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const cha
 {
 	char detail[768];
 
-	/* the password did its work: it is not kept */
+	/* the password did its work: it is not kept, and another pass may
+	 * change it */
 	forget(&p->probe_password);
+	if (p->main_step == VERIFY_AWAIT_PROBE)
+		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
 	if (ok) {
 		/* the probe: its transaction is rolled back whatever happens */
 		go(p, true, VERIFY_PROBE);
@@ -889,8 +922,9 @@ enum verify_next verify_pass_probe_down(struct verify_pass *p, const char *error
 void verify_pass_stop(struct verify_pass *p)
 {
 	p->stopping = true;
-	/* what is not sent yet is not sent */
-	if (!p->main_told)
+	/* what is not sent yet is not sent (the login's lock goes with the
+	 * session, or with the job's end) */
+	if (!p->main_told || p->main_step == VERIFY_AWAIT_PROBE)
 		go(p, false, VERIFY_OVER);
 	if (!p->probe_told && p->probe_step != VERIFY_ROLLBACK)
 		go(p, true, VERIFY_OVER);

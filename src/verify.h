@@ -125,6 +125,8 @@ enum verify_step {
 	VERIFY_LOGIN,             /* the driver's: the probe's login is made */
 	VERIFY_SNAPSHOT,          /* the driver's: is there a snapshot for drift? */
 	VERIFY_CHECKS,            /* the driver's: lints and drift (after recording the snapshot) */
+	VERIFY_AWAIT_PROBE,       /* the driver's: waits for the probe to log in with the
+				   * password VERIFY_LOGIN set, before letting go of its lock */
 	VERIFY_AWAIT_LOGIN,       /* the probe's: waits for VERIFY_LOGIN on the driver's */
 	VERIFY_CONNECT,           /* the probe's: its connection is made */
 	VERIFY_PROBE,             /* the probe's: its transaction */
@@ -168,6 +170,9 @@ struct verify_pass {
 	const char *schemas;      /* verify.schemas */
 	char *login_sql;          /* the login's statement, with this pass's password */
 	char *checks_sql;         /* the daemon's: the snapshot recorded, then the checks */
+	bool login_locked;        /* VERIFY_LOGIN holds the login's lock: the driver's next
+				   * statement lets go of it (in unlock_sql) */
+	char *unlock_sql;
 };
 
 /* record_snapshot (the daemon's pass): record the bookkeeping tables and

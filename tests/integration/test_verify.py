@@ -2,13 +2,15 @@
 functional probe (anon/authenticated with a JWT, rolled back), findings over
 time in the daemon, and the seed's schema with the fixes of 004."""
 import json
+import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, SHIPPED_FINDINGS, SHIPPED_SUMMARY, SHIPPED_WARNINGS, migrations_dir, run
+from conftest import BIN, MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, SHIPPED_FINDINGS, SHIPPED_SUMMARY, SHIPPED_WARNINGS, daemon_env, migrations_dir, run
 
 SEED_ONLY = {"001_initial_schema.sql": None, "002_zoom_integration.sql": None, "003_storage_buckets.sql": None}
 
@@ -777,6 +779,58 @@ def test_probe_leaves_nothing_behind(db):
     ins = db.query("SELECT sum(n_tup_ins) FROM pg_stat_user_tables WHERE relname IN ('profiles', 'zoom_credentials')")
     assert ins[0][0] >= 2, ins
     assert db.query("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'") == [(0,)]
+
+
+PROBE_PASSWORD = "SELECT rolpassword FROM pg_authid WHERE rolname = 'momentum_maintd_probe'"
+
+
+def test_a_pass_leaves_the_probes_password_alone_while_another_logs_in(db):
+    """Each pass sets a new password for the probe's login: while another
+    pass (the login's advisory lock, held here) has set one and not yet
+    logged in with it, a second pass waits instead of changing it."""
+    migrate(db)
+    findings(db)   # the login exists
+    before = db.query(PROBE_PASSWORD)
+    held = db.cluster.connect(db.name)
+    held.autocommit = True
+    held.cursor().execute("SELECT pg_advisory_lock(1835885684, 101)")
+    p = subprocess.Popen([BIN, "-d", db.conninfo, "verify"], env=daemon_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd="/")
+    try:
+        time.sleep(1.5)
+        assert p.poll() is None, p.communicate()
+        assert db.query(PROBE_PASSWORD) == before, "the password changed under the other pass"
+    finally:
+        held.close()
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "no findings" in out, out
+    assert db.query(PROBE_PASSWORD) != before
+    # the lock is let go of once the probe logged in: nothing holds it
+    assert db.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 101") == [(0,)]
+
+
+def test_passes_at_once_all_log_the_probe_in(new_cluster):
+    """Six passes at once, on a server that checks passwords: without the
+    login's lock, one pass's new password made another's login fail
+    (probe_failed, "password authentication failed")."""
+    c = new_cluster(start=False)
+    with open(os.path.join(c.data, "pg_hba.conf"), "w") as f:
+        f.write("local all postgres trust\nlocal all all scram-sha-256\n")
+    c.start()
+    name = c.create_db()
+    conninfo = c.conninfo(name)
+    r = run(["-d", conninfo, "--set", "migrations.directory=" + MIGRATIONS, "migrate", "up"])
+    assert r.returncode == 0, r.stderr
+    for _ in range(3):
+        ps = [subprocess.Popen([BIN, "-d", conninfo, "verify", "--format", "json", "--fail-on", "info"],
+                               env=daemon_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+              for _ in range(6)]
+        for p in ps:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode in (0, 1), err
+            f = [(x["check"], x["detail"]) for x in json.loads(out)["findings"]]
+            assert not [x for x in f if x[0].startswith("probe_")], f
 
 
 def test_probe_without_the_right_to_act_as_the_api_roles_says_so(db):
