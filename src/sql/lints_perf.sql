@@ -36,8 +36,10 @@ WITH platform_roles AS MATERIALIZED (
         '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_config', '_timescaledb_internal'])
     AND n.nspname !~ '^pg_(toast|temp_)'
     AND c.relowner NOT IN (SELECT oid FROM platform_roles)
-    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    -- (a hashed subplan, read once: as a NOT EXISTS the planner looked
+    -- pg_depend up once per index of the table, not once per table)
+    AND c.oid NOT IN (SELECT d.objid FROM pg_catalog.pg_depend d
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'e')
 ), backing AS MATERIALIZED (
   -- the constraints an index backs: its own primary key, unique or
   -- exclusion constraint, and the foreign keys that reference it; such an
@@ -113,7 +115,9 @@ SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
          'drop the extra constraints: every one of these indexes backs one')
 FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
                                           ORDER BY conname IS NULL, indisprimary DESC, name) AS keep
-      FROM sig s) s
+      FROM sig s
+      -- only the signatures found twice are sorted for the window
+      WHERE (s.indrelid, s.signature) IN (SELECT indrelid, signature FROM sig GROUP BY 1, 2 HAVING count(*) > 1)) s
 GROUP BY indrelid, signature
 HAVING count(*) > 1
 UNION ALL
