@@ -71,11 +71,22 @@ WITH exposed_names AS (
   -- the functions whose calls the policy lints look for, by name as the
   -- deparsed text would show them (auth.uid(), ..., any *current_setting():
   -- a superset), as tokens of a stored node tree (" <oid> "); meta: those of
-  -- rls_references_user_metadata (auth.jwt(), current_setting())
-  SELECT coalesce(array_agg(' ' || p.oid || ' '), '{}') AS calls,
-         coalesce(array_agg(' ' || p.oid || ' ') FILTER (WHERE p.proname <> ALL ('{uid,role,email}')), '{}') AS meta
+  -- rls_references_user_metadata (auth.jwt(), current_setting()); pinned:
+  -- pg_catalog's, on which PostgreSQL records no dependency
+  SELECT coalesce(array_agg(' ' || p.oid || ' ') FILTER (WHERE p.proname <> ALL ('{uid,role,email}')), '{}') AS meta,
+         coalesce(array_agg(' ' || p.oid || ' ') FILTER (WHERE p.pronamespace = 'pg_catalog'::regnamespace), '{}')
+           AS pinned,
+         coalesce(array_agg(p.oid) FILTER (WHERE p.pronamespace <> 'pg_catalog'::regnamespace), '{}') AS recorded
   FROM pg_proc p
   WHERE p.proname IN ('uid', 'role', 'jwt', 'email') OR p.proname LIKE '%current\_setting'
+), pol_calls AS (
+  -- for each policy, the watched functions its dependencies name (one
+  -- index scan per function): only their tokens are looked for in its
+  -- trees, and pg_catalog's
+  SELECT d.objid, array_agg(' ' || d.refobjid || ' ') AS calls
+  FROM pg_depend d, watched w
+  WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid = ANY (w.recorded) AND d.classid = 'pg_policy'::regclass
+  GROUP BY d.objid
 ), pol AS (
   -- the user's policies (storage's and realtime's tables are the platform's, their policies the user's),
   -- and their expressions, deparsed (pg_get_expr builds the relcache entry of the table: most of the cost
@@ -89,18 +100,24 @@ WITH exposed_names AS (
   SELECT p.*, c.relrowsecurity, format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polqual, p.polrelid), '') END AS qual,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') END AS wcheck
-  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf,
+  FROM pg_policy p LEFT JOIN pol_calls pc ON pc.objid = p.oid
+       JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf,
        known k, watched w,
        LATERAL (SELECT replace(coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, ''),
                                ':targetList ({TARGETENTRY :expr {FUNCEXPR :funcid ',
                                ':targetList ({TARGETENTRY :expr {FUNCEXPR :funcid=') AS t
                 OFFSET 0) r,
+       -- the tokens to look for: of the functions it depends on, and of
+       -- pg_catalog's whose oid it holds at all ("<oid> ": either form)
+       LATERAL (SELECT coalesce(pc.calls, '{}')
+                       || ARRAY(SELECT f FROM unnest(w.pinned) f WHERE strpos(r.t, ltrim(f)) > 0) AS calls
+                OFFSET 0) fc,
        LATERAL (SELECT p.polrelid = k.storage_objects
                        OR strpos(p.polqual::text, '{VAR ') = 0 OR strpos(p.polwithcheck::text, '{VAR ') = 0
-                       OR EXISTS (SELECT 1 FROM unnest(w.meta) f
-                                  WHERE strpos(r.t, f) > 0 OR strpos(r.t, '=' || ltrim(f)) > 0)
+                       OR EXISTS (SELECT 1 FROM unnest(fc.calls) f
+                                  WHERE f = ANY (w.meta) AND (strpos(r.t, f) > 0 OR strpos(r.t, '=' || ltrim(f)) > 0))
                        OR c.relrowsecurity
-                          AND (EXISTS (SELECT 1 FROM unnest(w.calls) f WHERE strpos(r.t, f) > 0)
+                          AND (EXISTS (SELECT 1 FROM unnest(fc.calls) f WHERE strpos(r.t, f) > 0)
                                OR strpos(r.t, ':distinctClause ({') > 0) AS deparse
                 OFFSET 0) x
   WHERE n.nspname <> ALL (pf.schemas) OR n.nspname IN ('storage', 'realtime')
