@@ -117,6 +117,9 @@ static char *exposed_sql(const char *schemas)
 	return out;
 }
 
+/* when migrations last ran, for unused_index (lints_perf.sql) */
+#define VERIFY_MIGRATED_AT "(SELECT max(applied_at) FROM momentum_maintd.schema_migrations)"
+
 const char *verify_sql_checks(bool drift, const char *schemas)
 {
 	static char *sql[2], *built_for[2];
@@ -124,7 +127,7 @@ const char *verify_sql_checks(bool drift, const char *schemas)
 	if (schemas == NULL)
 		schemas = "";
 	if (sql[drift] == NULL || strcmp(built_for[drift], schemas) != 0) {
-		char *d = NULL, *part = NULL, *lints = NULL, *exposed = exposed_sql(schemas);
+		char *d = NULL, *part = NULL, *lints = NULL, *perf, *exposed = exposed_sql(schemas);
 
 		free(sql[drift]);
 		sql[drift] = NULL;
@@ -140,12 +143,16 @@ const char *verify_sql_checks(bool drift, const char *schemas)
 		}
 		/* no merge joins: drift's full join of manifest and snapshot (thousands
 		 * of rows each) is cheaper hashed than sorted on their names */
-		if (lints != NULL && built_for[drift] != NULL && (!drift || part != NULL))
+		/* the bookkeeping exists when drift is checked */
+		perf = subst(sql_lints_perf, "MIGRATED_AT", drift ? VERIFY_MIGRATED_AT : "NULL::timestamptz",
+			     (char *)NULL);
+		if (lints != NULL && perf != NULL && built_for[drift] != NULL && (!drift || part != NULL))
 			sql[drift] = subst("SET search_path = ''; SET jit = off; SET enable_mergejoin = off;\n"
 					   "SELECT * FROM (\n@LINTS@\nUNION ALL SELECT * FROM (\n@PERF@\n) p\n@DRIFT@)"
 					   " f(check_name, level, object, detail, remedy)\n"
 					   "ORDER BY CASE level WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, 1, 3",
-					   "LINTS", lints, "PERF", sql_lints_perf, "DRIFT", part ? part : "", (char *)NULL);
+					   "LINTS", lints, "PERF", perf, "DRIFT", part ? part : "", (char *)NULL);
+		free(perf);
 		free(lints);
 		free(part);
 		if (sql[drift] == NULL) {

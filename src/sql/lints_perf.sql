@@ -79,8 +79,10 @@ WITH platform_roles AS MATERIALIZED (
   WHERE con.contype = 'f' AND con.conparentid = 0
 ), stats_age AS MATERIALIZED (
   -- index scan counters count since the later of the last reset of this
-  -- database's statistics and the server's start (a crash loses them)
-  SELECT greatest(d.stats_reset, pg_catalog.pg_postmaster_start_time()) AS since,
+  -- database's statistics and the server's start (a crash loses them); and
+  -- an index a migration made is no older than the last migration run
+  -- (@MIGRATED_AT@: its time, or null without the daemon's bookkeeping)
+  SELECT greatest(d.stats_reset, pg_catalog.pg_postmaster_start_time(), @MIGRATED_AT@) AS since,
          coalesce(nullif(current_setting('momentum_maintd.unused_index_min_days', true), '')::numeric, 7)
            AS min_days
   FROM pg_catalog.pg_stat_database d WHERE d.datname = current_database()
@@ -149,7 +151,8 @@ SELECT 'invalid_index', 'error', i.name,
 FROM idx i WHERE NOT i.indisvalid
 UNION ALL
 SELECT 'unused_index', 'info', i.name,
-       format('no query has used the index since %s, when its statistics began counting (%s days ago)',
+       format('no query has used the index since %s, when its statistics began counting or migrations last ran '
+              '(%s days ago)',
               to_char(u.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
               floor(extract(epoch FROM now() - u.since) / 86400)),
        format('DROP INDEX CONCURRENTLY %s, unless a rare but important query needs it', i.name)
