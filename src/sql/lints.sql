@@ -186,8 +186,12 @@ SELECT 'rls_references_user_metadata', 'error', p.obj,
        'the policy reads the JWT''s user_metadata, which every user may edit for themselves',
        'decide on app_metadata (only the server writes it) or on a table of your own, never user_metadata'
 FROM pol p
-WHERE (p.qual LIKE '%user\_metadata%' OR p.wcheck LIKE '%user\_metadata%')
-  AND p.qual || ' ' || p.wcheck ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata'
+-- USING and WITH CHECK each on its own: a JWT read in one and a column
+-- named user_metadata in the other is not it
+WHERE (p.qual LIKE '%user\_metadata%'
+       AND p.qual ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata')
+   OR (p.wcheck LIKE '%user\_metadata%'
+       AND p.wcheck ~ '(auth\.jwt\(\)|current_setting\(''request\.jwt\.claims).*user_metadata')
 UNION ALL
 SELECT 'auth_users_exposed', 'error', v.obj,
        format('the %s reads auth.users and anon or authenticated may select it: it can hand out every user''s '

@@ -95,9 +95,19 @@ def test_rls_references_user_metadata(sdb):
               "USING (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'admin')")
     sdb.query("CREATE POLICY by_app_meta ON public.admin_things FOR SELECT TO authenticated "
               "USING (((select auth.jwt()) -> 'app_metadata' ->> 'role') = 'admin')")
+    # a JWT read in USING, a column named user_metadata in WITH CHECK: not it
+    sdb.query("CREATE TABLE public.profiles_meta (id uuid PRIMARY KEY, user_metadata jsonb)")
+    sdb.query("ALTER TABLE public.profiles_meta ENABLE ROW LEVEL SECURITY")
+    sdb.query("CREATE POLICY own ON public.profiles_meta FOR UPDATE TO authenticated "
+              "USING (id = ((select auth.jwt()) ->> 'sub')::uuid) WITH CHECK (user_metadata IS NOT NULL)")
+    # ... and the same read in WITH CHECK alone still is
+    sdb.query("CREATE POLICY meta_check ON public.profiles_meta FOR INSERT TO authenticated "
+              "WITH CHECK (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'editor')")
     f = findings(sdb)
     assert f[("rls_references_user_metadata", 'public.admin_things: policy "by_user_meta"')]["level"] == "error"
     assert ("rls_references_user_metadata", 'public.admin_things: policy "by_app_meta"') not in f
+    assert ("rls_references_user_metadata", 'public.profiles_meta: policy "own"') not in f
+    assert ("rls_references_user_metadata", 'public.profiles_meta: policy "meta_check"') in f
 
 
 def test_auth_rls_initplan_sees_current_setting_and_jwt_and_skips_tables_without_rls(sdb):
