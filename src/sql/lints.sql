@@ -121,6 +121,14 @@ WITH exposed_names AS (
                                OR strpos(r.t, ':distinctClause ({') > 0) AS deparse
                 OFFSET 0) x
   WHERE n.nspname <> ALL (pf.schemas) OR n.nspname IN ('storage', 'realtime')
+), user_tabs AS (
+  -- the user's tables in every schema of theirs, exposed or not, and
+  -- storage's: whether their policies apply does not depend on the API
+  SELECT c.oid, c.relrowsecurity, format('%I.%I', n.nspname, c.relname) AS obj
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, platform pf
+  WHERE c.relkind IN ('r', 'p') AND c.relowner <> ALL (pf.owners)
+    AND (n.nspname <> ALL (pf.schemas) AND n.nspname !~ '^pg_(temp|toast_temp)_' OR n.nspname = 'storage')
+    AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
 ), funcs AS (
   SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj
   FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
@@ -135,12 +143,12 @@ UNION ALL
 SELECT 'policy_exists_rls_disabled', 'error', obj,
        'policies exist but row level security is off, so none of them applies',
        format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
-FROM rls_tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
+FROM user_tabs t WHERE NOT relrowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
 UNION ALL
 SELECT 'rls_enabled_no_policy', 'info', obj,
        'row level security is on and no policy exists: only the owner and BYPASSRLS roles see rows',
        'add policies for the roles that should see rows, or keep it locked down on purpose'
-FROM rels t WHERE relkind IN ('r', 'p') AND relrowsecurity
+FROM user_tabs t WHERE relrowsecurity AND NOT starts_with(obj, 'storage.')
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
 UNION ALL
 SELECT 'auth_rls_initplan', 'warn', p.obj,

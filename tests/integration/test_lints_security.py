@@ -89,6 +89,24 @@ def test_rls_policy_always_true_for_any_role_but_service_role(sdb):
     assert f == ['public.notes: policy "open_insert"', 'public.notes: policy "open_update"'], f
 
 
+def test_policies_without_rls_and_rls_without_policies_in_every_schema_of_the_users(sdb):
+    """As the advisor: a table's policies apply or not whether or not the
+    API serves its schema (the checks of exposure are the others')."""
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("CREATE TABLE private.pol_off (id int PRIMARY KEY)")
+    sdb.query("CREATE POLICY p ON private.pol_off FOR SELECT USING (true)")
+    sdb.query("CREATE TABLE private.rls_nopol (id int PRIMARY KEY)")
+    sdb.query("ALTER TABLE private.rls_nopol ENABLE ROW LEVEL SECURITY")
+    f = findings(sdb)
+    assert f[("policy_exists_rls_disabled", "private.pol_off")]["level"] == "error"
+    assert f[("rls_enabled_no_policy", "private.rls_nopol")]["level"] == "info"
+    # the exposure-based ones stay with the exposed schemas
+    assert ("rls_disabled_in_public", "private.pol_off") not in f
+    # the platform's schemas are not the user's
+    assert not [k for k in f if k[0] in ("policy_exists_rls_disabled", "rls_enabled_no_policy")
+                and k[1].startswith(("auth.", "storage.", "extensions."))], f
+
+
 def test_rls_references_user_metadata(sdb):
     api_table(sdb, "public.admin_things")
     sdb.query("CREATE POLICY by_user_meta ON public.admin_things FOR SELECT TO authenticated "
