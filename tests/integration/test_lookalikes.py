@@ -31,6 +31,7 @@ import psycopg2
 import pytest
 
 from conftest import MIGRATIONS, SRCDIR, fill_tokens, migrations_dir, run, wait_until
+from test_adopt import FLYWAY_DDL
 
 
 def called_names():
@@ -274,18 +275,33 @@ def test_no_look_alike_runs_in_the_migration_commands(db, tmp_path):
     assert w.fired == [], "look-alikes fired:\n" + w.report()
 
 
-def test_no_look_alike_runs_in_adopt(db, tmp_path):
-    """migrate adopt dbmate reads dbmate's table through the search_path
-    (as dbmate does) but calls nothing of public's."""
-    q(db, "CREATE TABLE public.schema_migrations (version varchar(128) PRIMARY KEY)")
-    q(db, "INSERT INTO public.schema_migrations VALUES ('1')")
+ADOPT_FROM = {
+    "dbmate": ["CREATE TABLE public.schema_migrations (version varchar(128) PRIMARY KEY)",
+               "INSERT INTO public.schema_migrations VALUES ('1')"],
+    "golang-migrate": ["CREATE TABLE public.schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL)",
+                       "INSERT INTO public.schema_migrations VALUES (1, false)"],
+    "supabase": ["CREATE SCHEMA supabase_migrations",
+                 "CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY, statements text[], "
+                 "name text)",
+                 "INSERT INTO supabase_migrations.schema_migrations VALUES ('1', NULL, 'a')"],
+    "flyway": FLYWAY_DDL + ["INSERT INTO public.flyway_schema_history VALUES (1, '1', 'a', 'SQL', '1_a.sql', NULL, "
+                            "'x', now(), 0, true)"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(ADOPT_FROM))
+def test_no_look_alike_runs_in_adopt(db, tmp_path, tool):
+    """migrate adopt reads the tool's table through the search_path (as
+    the tool does) but calls nothing of public's."""
+    for sql in ADOPT_FROM[tool]:
+        q(db, sql)
     plant(db)
     w = Watch(db)
     mdir = migrations_dir(tmp_path, {"1_a.sql": "CREATE TABLE a (id bigint);\n",
                                      "2_b.sql": "CREATE TABLE b (id bigint);\n"})
-    r = cmd(w, db, mdir, "migrate", "adopt", "dbmate")
-    assert "recorded 1_a as applied (adopted from dbmate, not run)" in r.stdout, r.stdout
-    assert q(db, "SELECT applied_by FROM momentum_maintd.schema_migrations") == [("postgres (adopted from dbmate)",)]
+    r = cmd(w, db, mdir, "migrate", "adopt", tool)
+    assert "recorded 1_a as applied (adopted from %s, not run)" % tool in r.stdout, r.stdout
+    assert q(db, "SELECT applied_by FROM momentum_maintd.schema_migrations") == [("postgres (adopted from %s)" % tool,)]
     assert w.fired == [], "look-alikes fired:\n" + w.report()
 
 
