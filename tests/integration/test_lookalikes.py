@@ -275,6 +275,25 @@ def test_no_look_alike_runs_in_the_migration_commands(db, tmp_path):
     assert w.fired == [], "look-alikes fired:\n" + w.report()
 
 
+def test_no_look_alike_runs_in_the_not_owner_hint(db, tmp_path):
+    """A file that fails with "must be owner of table t": the daemon's
+    query for the owners (migrate_not_owner.sql) runs in the files'
+    session, and names pg_catalog's functions."""
+    role = "o_" + db.name
+    q(db, 'CREATE ROLE "%s" LOGIN' % role)
+    q(db, 'ALTER DATABASE "%s" OWNER TO "%s"' % (db.name, role))
+    q(db, "CREATE TABLE public.t (x int)")
+    plant(db)
+    w = Watch(db)
+    mdir = migrations_dir(tmp_path, {"001_t.sql": "ALTER TABLE t ADD COLUMN y int;\n"})
+    r = run(["-d", db.conninfo.replace("user=postgres", "user=" + role), "--set", "migrations.directory=" + mdir,
+             "--set", "migrations.supabase_compat=false", "migrate", "up"])
+    w.look("migrate up as " + role)
+    assert r.returncode == 65, (r.returncode, r.stderr)
+    assert "public.t is owned by postgres" in r.stderr, r.stderr
+    assert w.fired == [], "look-alikes fired:\n" + w.report()
+
+
 ADOPT_FROM = {
     "dbmate": ["CREATE TABLE public.schema_migrations (version varchar(128) PRIMARY KEY)",
                "INSERT INTO public.schema_migrations VALUES ('1')"],
