@@ -14,9 +14,10 @@ the database's own policies and functions on purpose.
 
 Not duplicated (the DO block skips them): aggregates and window functions
 (count, max, string_agg, first_value: no generic way to wrap one),
-functions with a pseudo-type argument or result other than void
-(polymorphic ones such as format(text, VARIADIC "any") or
-jsonb_to_recordset) and functions with OUT arguments (pg_lock_status).
+functions with a pseudo-type argument or result other than void and the
+polymorphic ones of POLYMORPHIC (format(text, VARIADIC "any"),
+jsonb_to_recordset's record, anyrange), and functions with OUT arguments
+(pg_lock_status).
 Types are not looked alike either (a public.text domain).
 
 The migration files themselves run with the database's search_path, as
@@ -56,6 +57,10 @@ OPERATOR_TYPES = ["bool", "char", "name", "int2", "int4", "int8", "oid", "text",
                   "float8", "numeric", "timestamptz", "timestamp", "interval", "date", "jsonb", "json", "tid",
                   "pg_lsn", "xid", "xid8", "bytea", "regclass"]
 
+# the polymorphic types a PL/pgSQL look-alike can take and pass on as they are
+POLYMORPHIC = ["anyelement", "anyarray", "anynonarray", "anyenum", "anycompatible", "anycompatiblearray",
+               "anycompatiblenonarray"]
+
 LOOKALIKES = r"""
 DO $gen$
 DECLARE
@@ -77,9 +82,10 @@ BEGIN
         FROM pg_proc f
         WHERE f.pronamespace = 'pg_catalog'::regnamespace AND f.prokind = 'f'
           AND f.proname = ANY (%(names)s::text[]) AND f.proallargtypes IS NULL
-          AND (f.prorettype = 'void'::regtype
-               OR (SELECT typtype FROM pg_type WHERE oid = f.prorettype) <> 'p')
-          AND NOT EXISTS (SELECT 1 FROM unnest(f.proargtypes) t JOIN pg_type y ON y.oid = t WHERE y.typtype = 'p')
+          AND (SELECT typtype <> 'p' OR typname = ANY (%(poly)s::text[]) OR typname = 'void'
+               FROM pg_type WHERE oid = f.prorettype)
+          AND NOT EXISTS (SELECT 1 FROM unnest(f.proargtypes) t JOIN pg_type y ON y.oid = t
+                          WHERE y.typtype = 'p' AND y.typname <> ALL (%(poly)s::text[]))
     LOOP
         SELECT string_agg(CASE WHEN p.variadic AND i = p.pronargs THEN 'VARIADIC ' ELSE '' END || '$' || i, ', ')
         INTO call FROM generate_series(1, p.pronargs) i;
@@ -158,7 +164,7 @@ def plant(db):
     c = safe(db)
     try:
         with c.cursor() as cur:
-            cur.execute(LOOKALIKES, {"names": called_names(), "types": OPERATOR_TYPES})
+            cur.execute(LOOKALIKES, {"names": called_names(), "types": OPERATOR_TYPES, "poly": POLYMORPHIC})
         made = [n.strip() for n in c.notices if "look-alikes:" in n]
     finally:
         c.close()
@@ -167,7 +173,8 @@ def plant(db):
     fns = {r for (r,) in q(db, "SELECT p.oid::regprocedure::text FROM pg_proc p "
                               "WHERE p.pronamespace = 'public'::regnamespace")}
     assert {"public.now()", "public.to_regclass(text)", "public.set_config(text,text,boolean)",
-            "public.to_char(timestamp with time zone,text)", "public.pg_try_advisory_lock(integer,integer)"} <= fns, \
+            "public.to_char(timestamp with time zone,text)", "public.pg_try_advisory_lock(integer,integer)",
+            "public.to_jsonb(anyelement)", "public.unnest(anyarray)"} <= fns, \
         sorted(fns)
     ops = {r for (r,) in q(db, "SELECT o.oid::regoperator::text FROM pg_operator o "
                               "WHERE o.oprnamespace = 'public'::regnamespace")}
