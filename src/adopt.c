@@ -23,7 +23,9 @@ static void check_flyway_checksum(struct adopt_run *r, const struct migration *m
 /* Each tool: where it keeps its tracking (resolved with the connection's
  * search_path, as the tool itself does), the statement that reads it as
  * rows of version, name, state, and what the tool recorded of the file's
- * content (src/sql/adopt_*.sql), and how that is compared with the file. */
+ * content (src/sql/adopt_*.sql), and how that is compared with the file.
+ * Only the table goes through the search_path: every function, operator
+ * and type in these statements is pg_catalog's by name. */
 static const struct adopt_tool {
 	const char *name;
 	const char *table;
@@ -345,7 +347,7 @@ static void check_row(struct adopt_run *r, const PGresult *res, int row)
 static int read_tracking(struct adopt_run *r, PGconn *c)
 {
 	const char *params[1] = { r->tool->table };
-	PGresult *res = PQexecParams(c, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(c, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
 	int i, rc = EX_OK;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -375,7 +377,7 @@ static int read_tracking(struct adopt_run *r, PGconn *c)
 /* Which files the daemon already tracks: adopting twice changes nothing. */
 static int read_recorded(struct adopt_run *r, PGconn *c)
 {
-	PGresult *res = PQexec(c, "SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL");
+	PGresult *res = PQexec(c, "SELECT pg_catalog.to_regclass('momentum_maintd.schema_migrations') IS NOT NULL");
 	int i;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
@@ -410,7 +412,8 @@ static int record_one(struct adopt_run *r, PGconn *c, const struct migration *m)
 
 	snprintf(v, sizeof(v), "%" PRId64, m->version);
 	res = PQexecParams(c, "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration, applied_by) "
-			      "VALUES ($1, $2, $3, '0', current_user || ' (adopted from ' || $4 || ')') "
+			      "VALUES ($1, $2, $3, '0', current_user OPERATOR(pg_catalog.||) ' (adopted from ' "
+			      "OPERATOR(pg_catalog.||) $4 OPERATOR(pg_catalog.||) ')') "
 			      "ON CONFLICT (version) DO NOTHING", 4, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		log_error("adopt %s: recording %s: %s", r->tool->name, m->name, db_message(res));
@@ -426,7 +429,7 @@ static int record_all(struct adopt_run *r, PGconn *c)
 	size_t i;
 	int rc;
 
-	if (!oneshot_exec_ok(c, "BEGIN", "starting the adoption transaction") ||
+	if (!oneshot_exec_ok(c, "BEGIN; SET LOCAL search_path = pg_catalog", "starting the adoption transaction") ||
 	    !oneshot_exec_ok(c, sql_migrate_bootstrap, "creating momentum_maintd"))
 		goto failed;
 	for (i = 0; i < r->o.set.n; i++) {

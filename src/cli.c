@@ -117,15 +117,22 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void verify_after_migrating(struct event_base *base, struct db *db, const struct conf *conf);
 
 /* The relation locks this transaction holds, strongest first; relations it
- * created itself are left out (nobody else can be waiting for them). */
+ * created itself are left out (nobody else can be waiting for them).  These
+ * statements run between the files', with whatever search_path they set:
+ * every function, operator and type is pg_catalog's by name (PG_EQ). */
+#define PG_CAT(op) " OPERATOR(pg_catalog." op ") "
+#define USER_RELKINDS "ANY ('{r,p,m}'::pg_catalog.\"char\"[])"
 #define HELD_LOCKS_SQL \
-	"SELECT n.nspname || '.' || c.relname, " \
-	"upper(regexp_replace(regexp_replace(l.mode, 'Lock$', ''), '([a-z])([A-Z])', '\\1 \\2', 'g')), " \
-	"pg_size_pretty(pg_total_relation_size(c.oid)), c.reltuples::bigint " \
-	"FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace " \
-	"WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted " \
-	"AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'p', 'm') " \
-	"AND c.oid IN (SELECT oid FROM pg_temp.maintd_existing_relations) ORDER BY 1, 2"
+	"SELECT n.nspname" PG_CAT("||") "'.'" PG_CAT("||") "c.relname, " \
+	"pg_catalog.upper(pg_catalog.regexp_replace(pg_catalog.regexp_replace(l.mode, 'Lock$', ''), " \
+	"'([a-z])([A-Z])', '\\1 \\2', 'g')), " \
+	"pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid)), c.reltuples::pg_catalog.int8 " \
+	"FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid" PG_EQ "l.relation " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid" PG_EQ "c.relnamespace " \
+	"WHERE l.pid" PG_EQ "pg_catalog.pg_backend_pid() AND l.locktype" PG_EQ "'relation' AND l.granted " \
+	"AND n.nspname" PG_CAT("<>") "ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) " \
+	"AND c.relkind" PG_EQ USER_RELKINDS " " \
+	"AND c.oid" PG_EQ "ANY (SELECT oid FROM pg_temp.maintd_existing_relations) ORDER BY 1, 2"
 
 static bool seen_lock(PGresult *before, const char *rel, const char *mode)
 {
@@ -154,12 +161,14 @@ static void format_rows(const char *reltuples, char *buf, size_t size)
 /* The tables this migration rewrote: their file node changed since the
  * last look (the snapshot is moved on after each migration). */
 #define REWRITTEN_SQL \
-	"SELECT n.nspname || '.' || c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) " \
-	"FROM pg_temp.maintd_existing_relations e JOIN pg_class c ON c.oid = e.oid " \
-	"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relfilenode <> e.relfilenode ORDER BY 1"
+	"SELECT n.nspname" PG_CAT("||") "'.'" PG_CAT("||") "c.relname, " \
+	"pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid)) " \
+	"FROM pg_temp.maintd_existing_relations e JOIN pg_catalog.pg_class c ON c.oid" PG_EQ "e.oid " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid" PG_EQ "c.relnamespace " \
+	"WHERE c.relfilenode" PG_CAT("<>") "e.relfilenode ORDER BY 1"
 #define REWRITTEN_SEEN_SQL \
-	"UPDATE pg_temp.maintd_existing_relations e SET relfilenode = c.relfilenode FROM pg_class c " \
-	"WHERE c.oid = e.oid AND c.relfilenode <> e.relfilenode"
+	"UPDATE pg_temp.maintd_existing_relations e SET relfilenode = c.relfilenode FROM pg_catalog.pg_class c " \
+	"WHERE c.oid" PG_EQ "e.oid AND c.relfilenode" PG_CAT("<>") "e.relfilenode"
 
 static void print_rewrites(PGconn *c)
 {
@@ -238,12 +247,12 @@ static void print_locks(PGconn *c, const struct conf *conf, const struct migrati
 			const struct migrator *m)
 {
 	PGresult *before = NULL, *r;
-	char sql[320];
+	char sql[512];
 	bool broken = false;
 	size_t i;
 
 	snprintf(sql, sizeof(sql), "BEGIN; CREATE TEMP TABLE maintd_existing_relations ON COMMIT DROP AS "
-		 "SELECT oid, relfilenode FROM pg_class WHERE relkind IN ('r', 'p', 'm'); "
+		 "SELECT oid, relfilenode FROM pg_catalog.pg_class WHERE relkind" PG_EQ USER_RELKINDS "; "
 		 "SET LOCAL lock_timeout = %lld; SET LOCAL statement_timeout = %lld",
 		 (long long)conf->mig_lock_timeout_ms,
 		 conf->mig_lock_timeout_ms > 0 ? (long long)conf->mig_lock_timeout_ms * 10 : 30000LL);
@@ -629,7 +638,9 @@ static int roll_back_one(PGconn *c, const struct migration *m)
 		r = NULL;
 	}
 	snprintf(v, sizeof(v), "%" PRId64, m->version);
-	r = PQexecParams(c, "DELETE FROM momentum_maintd.schema_migrations WHERE version = $1",
+	/* after the rollback's statements, under whatever search_path they
+	 * left: pg_catalog's = by name */
+	r = PQexecParams(c, "DELETE FROM momentum_maintd.schema_migrations WHERE version OPERATOR(pg_catalog.=) $1",
 			 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		log_error("removing the tracking row of %s: %s", m->name, db_message(r));
@@ -756,8 +767,10 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 	rc = oneshot_take_lock(&o);
 	if (rc != EX_OK)
 		goto out;
-	if (!exec_ok(c, sql_migrate_bootstrap, "creating momentum_maintd") ||
-	    !exec_ok(c, "BEGIN", "starting the baseline transaction")) {
+	/* the bootstrap with pg_catalog's functions (its now() defaults), in
+	 * the baseline's transaction */
+	if (!exec_ok(c, "BEGIN; SET LOCAL search_path = pg_catalog", "starting the baseline transaction") ||
+	    !exec_ok(c, sql_migrate_bootstrap, "creating momentum_maintd")) {
 		rc = db_connected(o.db) ? EX_SOFTWARE : EX_UNAVAILABLE;
 		goto out;
 	}
@@ -769,7 +782,8 @@ int cli_migrate_baseline(const struct conf *conf, const char *password, int64_t 
 
 		snprintf(v, sizeof(v), "%" PRId64, m->version);
 		r = PQexecParams(c, "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration, applied_by) "
-				    "VALUES ($1, $2, $3, '0', current_user || ' (baseline)') ON CONFLICT (version) DO NOTHING",
+				    "VALUES ($1, $2, $3, '0', current_user OPERATOR(pg_catalog.||) ' (baseline)') "
+				    "ON CONFLICT (version) DO NOTHING",
 				 3, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			log_error("recording %s: %s", m->name, db_message(r));

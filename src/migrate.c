@@ -39,14 +39,16 @@ extern const char supabase_compat_sql[];
 /* Whether the bookkeeping is as the bootstrap (src/sql/migrate_bootstrap.sql)
  * leaves it: every relation it creates, and the comment it sets last.  Then
  * the next query only reads it.  to_regclass, not a cast: a fresh database
- * is no error in the server's log. */
+ * is no error in the server's log.  It runs under the database's
+ * search_path: every function, operator and type is pg_catalog's by name. */
 #define BOOKKEEPING_READY_SQL \
-	"to_regclass('momentum_maintd.schema_migrations') IS NOT NULL " \
-	"AND to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL " \
-	"AND to_regclass('momentum_maintd.job_runs_job_started_idx') IS NOT NULL " \
-	"AND to_regclass('momentum_maintd.job_runs_one_run_per_tick') IS NOT NULL " \
-	"AND EXISTS (SELECT 1 FROM pg_description WHERE objoid = to_regclass('momentum_maintd.job_runs') " \
-	"AND classoid = 'pg_class'::regclass AND objsubid = 0)"
+	"pg_catalog.to_regclass('momentum_maintd.schema_migrations') IS NOT NULL " \
+	"AND pg_catalog.to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL " \
+	"AND pg_catalog.to_regclass('momentum_maintd.job_runs_job_started_idx') IS NOT NULL " \
+	"AND pg_catalog.to_regclass('momentum_maintd.job_runs_one_run_per_tick') IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_description " \
+	"WHERE objoid" PG_EQ "pg_catalog.to_regclass('momentum_maintd.job_runs') " \
+	"AND classoid" PG_EQ "'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid" PG_EQ "0)"
 /* The pooler check as a row with a NULL version (the server pid, and
  * whether this session holds the migration lock), put before
  * sql_migrate_applied: for bookkeeping that needs no bootstrap, the check
@@ -790,7 +792,7 @@ static void lock_checked_and_read(struct migrator *m, PGresult *res, bool ok)
 const char *migrate_read_applied_sql(bool with_in_progress)
 {
 	return with_in_progress ? sql_migrate_applied
-		: "SELECT version, name, checksum, false, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
+		: "SELECT version, name, checksum, false, pg_catalog.to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
 		  "FROM momentum_maintd.schema_migrations";
 }
 
@@ -1053,23 +1055,30 @@ static void after_safety(struct migrator *m)
  * on the schema.  An unqualified name is judged by the largest relation of
  * that name in any schema (the worst case: at most a false positive).  A
  * partitioned table's own size is 0: its size and rows are its partitions'
- * sum.  Read before any table is locked: the catalog only. */
+ * sum.  Read before any table is locked: the catalog only.  Under the
+ * database's search_path: every function, operator and type by name. */
 #define SAFETY_SIZES_SQL \
-	"SELECT w.i, c.oid IS NOT NULL, coalesce(c.bytes, 0), coalesce(c.rows, -1)::float8, " \
-	"coalesce(w.col <> '' AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid " \
-	"AND k.contype = 'c' AND k.convalidated AND pg_get_constraintdef(k.oid) IN " \
-	"('CHECK ((' || quote_ident(w.col) || ' IS NOT NULL))', 'CHECK (' || quote_ident(w.col) || ' IS NOT NULL)')), " \
-	"false), coalesce(c.relkind::text, '') " \
-	"FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(nsp, name, col, i) " \
+	"SELECT w.i, c.oid IS NOT NULL, coalesce(c.bytes, 0), coalesce(c.rows, -1)::pg_catalog.float8, " \
+	"coalesce(w.col OPERATOR(pg_catalog.<>) '' AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k " \
+	"WHERE k.conrelid" PG_EQ "c.oid AND k.contype" PG_EQ "'c' AND k.convalidated " \
+	"AND pg_catalog.pg_get_constraintdef(k.oid)" PG_EQ "ANY (ARRAY[" \
+	"'CHECK ((' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(w.col) OPERATOR(pg_catalog.||) ' IS NOT NULL))', " \
+	"'CHECK (' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(w.col) OPERATOR(pg_catalog.||) ' IS NOT NULL)'])), " \
+	"false), coalesce(c.relkind::pg_catalog.text, '') " \
+	"FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), " \
+	"pg_catalog.unnest($3::pg_catalog.text[])) WITH ORDINALITY AS w(nsp, name, col, i) " \
 	"LEFT JOIN LATERAL (SELECT r.oid, r.relkind, s.bytes, s.rows " \
-	"FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace " \
-	"CROSS JOIN LATERAL (SELECT CASE WHEN r.relkind = 'p' THEN " \
-	"(SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::int8 FROM pg_partition_tree(r.oid) t) " \
-	"ELSE coalesce(pg_total_relation_size(r.oid), 0) END AS bytes, " \
-	"CASE WHEN r.relkind = 'p' THEN (SELECT CASE WHEN count(*) = 0 OR bool_and(l.reltuples < 0) THEN -1 " \
-	"ELSE sum(greatest(l.reltuples, 0)) END FROM pg_partition_tree(r.oid) t JOIN pg_class l ON l.oid = t.relid " \
-	"WHERE t.isleaf) ELSE r.reltuples END AS rows) s " \
-	"WHERE r.relname = w.name AND r.relkind IN ('r', 'p', 'm') AND (w.nsp = '' OR n.nspname = w.nsp) " \
+	"FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid" PG_EQ "r.relnamespace " \
+	"CROSS JOIN LATERAL (SELECT CASE WHEN r.relkind" PG_EQ "'p' THEN " \
+	"(SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(t.relid)), 0)::pg_catalog.int8 " \
+	"FROM pg_catalog.pg_partition_tree(r.oid) t) " \
+	"ELSE coalesce(pg_catalog.pg_total_relation_size(r.oid), 0) END AS bytes, " \
+	"CASE WHEN r.relkind" PG_EQ "'p' THEN (SELECT CASE WHEN pg_catalog.count(*)" PG_EQ "0 " \
+	"OR pg_catalog.bool_and(l.reltuples OPERATOR(pg_catalog.<) 0) THEN -1 " \
+	"ELSE pg_catalog.sum(greatest(l.reltuples, 0)) END FROM pg_catalog.pg_partition_tree(r.oid) t " \
+	"JOIN pg_catalog.pg_class l ON l.oid" PG_EQ "t.relid WHERE t.isleaf) ELSE r.reltuples END AS rows) s " \
+	"WHERE r.relname" PG_EQ "w.name AND r.relkind" PG_EQ "ANY ('{r,p,m}'::pg_catalog.\"char\"[]) " \
+	"AND (w.nsp" PG_EQ "'' OR n.nspname" PG_EQ "w.nsp) " \
 	"ORDER BY s.bytes DESC, r.oid LIMIT 1) c ON true ORDER BY w.i"
 
 #define SAFE_INDEX_PARTITIONED "on a partitioned table no index is built CONCURRENTLY: CREATE INDEX ... ON " \
@@ -1703,8 +1712,11 @@ static void record_migration(struct migrator *m)
 	}
 	if (name == NULL ||
 	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
-		     /* the file's own timeouts are not the bookkeeping's */
-		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; %s%s"
+		     /* the file's own timeouts and search_path are not the
+		      * bookkeeping's: pg_catalog's functions and operators
+		      * until the COMMIT */
+		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+		     "SET LOCAL search_path = pg_catalog; %s%s"
 		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
 		     "VALUES (%" PRId64 ", %s, '%s', pg_catalog.make_interval(secs => %.6f))%s%s",
 		     /* a re-run of an interrupted file: CREATE INDEX

@@ -74,8 +74,8 @@ struct migplan_row;
 /* Which bookkeeping tables exist: schema_migrations, and
  * migrations_in_progress (bookkeeping from before it lacks it). */
 #define MIGRATE_BOOKKEEPING_EXISTS_SQL \
-	"SELECT to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, " \
-	"to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL"
+	"SELECT pg_catalog.to_regclass('momentum_maintd.schema_migrations') IS NOT NULL, " \
+	"pg_catalog.to_regclass('momentum_maintd.migrations_in_progress') IS NOT NULL"
 /* The statement that reads what is applied and in progress, for bookkeeping
  * with or without migrations_in_progress. */
 const char *migrate_read_applied_sql(bool with_in_progress);

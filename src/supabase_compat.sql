@@ -70,7 +70,13 @@ DECLARE
     r                record;
     v_created_role   boolean := false;  -- this run created an API role
     v_created_auth   boolean := false;  -- this run created schema auth
+    v_search_path    text := pg_catalog.current_setting('search_path');
 BEGIN
+    -- pg_catalog's functions and operators (and now() as a default), not a
+    -- look-alike that a schema before it on the database's search_path
+    -- holds; the search_path comes back at the end (a dry run's files
+    -- follow in the same transaction).
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog', true);
     -- Serialise concurrent compat runs on this database (released at commit).
     PERFORM pg_catalog.pg_advisory_xact_lock(7885641754961278317);
 
@@ -324,5 +330,6 @@ BEGIN
                  GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role';
         RAISE NOTICE 'supabase_compat: granted usage on schema public and default privileges in public to anon, authenticated, service_role';
     END IF;
+    PERFORM pg_catalog.set_config('search_path', v_search_path, true);
 END
 $compat$;

@@ -728,8 +728,8 @@ static const char *step_sql(struct verify_pass *p)
 		return p->login_sql;
 	case VERIFY_SNAPSHOT:
 		/* drift needs the snapshot the daemon (or "migrate up") records */
-		return "SELECT to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
-			"AND to_regclass('momentum_maintd.schema_migrations') IS NOT NULL";
+		return "SELECT pg_catalog.to_regclass('momentum_maintd.verify_snapshot') IS NOT NULL "
+			"AND pg_catalog.to_regclass('momentum_maintd.schema_migrations') IS NOT NULL";
 	case VERIFY_CHECKS:
 		if (!p->record_snapshot)
 			return verify_sql_checks(p->drift, p->schemas);

@@ -6,10 +6,10 @@
 -- the file) is compared with the file's.
 SELECT h.version, h.script,
        CASE WHEN NOT h.success THEN 'failed'
-            WHEN h.type = 'SCHEMA' THEN 'skip'
-            WHEN h.type = 'BASELINE' THEN 'baseline'
+            WHEN h.type OPERATOR(pg_catalog.=) 'SCHEMA' THEN 'skip'
+            WHEN h.type OPERATOR(pg_catalog.=) 'BASELINE' THEN 'baseline'
             WHEN h.version IS NULL THEN 'repeatable'
-            WHEN h.type IN ('SQL', 'SQL_BASELINE') THEN 'applied'
-            ELSE 'type ' || h.type END, h.checksum::text
+            WHEN h.type OPERATOR(pg_catalog.=) 'SQL' OR h.type OPERATOR(pg_catalog.=) 'SQL_BASELINE' THEN 'applied'
+            ELSE 'type ' OPERATOR(pg_catalog.||) h.type END, h.checksum::pg_catalog.text
 FROM flyway_schema_history h
 ORDER BY h.installed_rank

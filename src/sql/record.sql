@@ -7,7 +7,7 @@ DECLARE
     fp text;
     n bigint;
 BEGIN
-    PERFORM set_config('search_path', '', true);
+    PERFORM pg_catalog.set_config('search_path', '', true);
     -- the manifest's estimated cost passes jit_above_cost: compiling it
     -- takes ten times longer than running it (225 of 250 ms with 500
     -- tables)
