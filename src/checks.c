@@ -38,7 +38,7 @@ const struct check_info check_table[] = {
 	{ "fkey_to_auth_unique", S, EXT, "a foreign key to a unique constraint of the auth schema" },
 	{ "bypassrls_role", S, INT, "a role the platform does not expect bypasses row level security" },
 	/* indexes and keys */
-	{ "unindexed_foreign_key", P, EXT, "a foreign key without an index that starts with its columns" },
+	{ "unindexed_foreign_keys", P, EXT, "a foreign key without an index that starts with its columns" },
 	{ "duplicate_index", P, EXT, "indexes with the same definition" },
 	{ "redundant_index", P, EXT, "an index that a leading part of another index already covers" },
 	{ "invalid_index", P, INT, "an index left invalid (a failed CREATE INDEX CONCURRENTLY)" },

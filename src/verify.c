@@ -260,6 +260,7 @@ int findings_add(struct findings *f, const PGresult *res)
  * name still silences the finding. */
 static const char *const renamed[][2] = {
 	{ "security_definer_search_path", "function_search_path_mutable" },
+	{ "unindexed_foreign_key", "unindexed_foreign_keys" },
 };
 
 static bool ignored_by_old_name(const char *key, const struct finding *x)

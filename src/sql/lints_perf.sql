@@ -49,7 +49,9 @@ WITH platform_roles AS MATERIALIZED (
 ), idx AS MATERIALIZED (
   -- every index of a user relation, with what defines it; key = the key
   -- columns (0 for an expression; from 1), without INCLUDE ones; conname = the
-  -- constraints it backs, if any
+  -- constraints it backs, if any; partitioned: an index of a partitioned
+  -- table (dropped without CONCURRENTLY); parent: the partitioned index it is
+  -- a partition of (dropped only with it)
   SELECT i.indexrelid, i.indrelid, t.obj, ic.relam, i.indisunique, i.indisprimary, i.indisvalid,
          i.indnkeyatts, (i.indkey::int2[])[0:i.indnkeyatts - 1] AS key,
          (i.indclass::oid[])[0:i.indnkeyatts - 1] AS key_class,
@@ -60,16 +62,21 @@ WITH platform_roles AS MATERIALIZED (
          i.indoption::text AS indoption, i.indnullsnotdistinct, i.indimmediate, i.indisexclusion,
          coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
          coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '') AS pred,
-         format('%I.%I', t.nspname, ic.relname) AS name, ic.xmin AS created_by, b.conname
+         format('%I.%I', t.nspname, ic.relname) AS name, ic.xmin AS created_by, b.conname,
+         coalesce(ic.reloptions::text, '') AS reloptions, ic.relkind = 'I' AS partitioned, par.parent
   FROM pg_catalog.pg_index i
   JOIN user_rels t ON t.oid = i.indrelid
   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
   LEFT JOIN backing b ON b.conindid = i.indexrelid
+  LEFT JOIN (SELECT h.inhrelid, format('%I.%I', pn.nspname, pc.relname) AS parent
+             FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent AND pc.relkind = 'I'
+             JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace) par ON par.inhrelid = i.indexrelid
 ), sig AS MATERIALIZED (
-  -- two indexes with the same signature are the same index twice
+  -- two indexes with the same signature are the same index twice; a
+  -- partition's part of a partitioned index is compared as its parent
   SELECT idx.*, concat_ws(' | ', relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
-                          indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred) AS signature
-  FROM idx WHERE indisvalid
+                          indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred, reloptions) AS signature
+  FROM idx WHERE indisvalid AND parent IS NULL
 ), fkeys AS MATERIALIZED (
   SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj,
          (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
@@ -87,7 +94,7 @@ WITH platform_roles AS MATERIALIZED (
            AS min_days
   FROM pg_catalog.pg_stat_database d WHERE d.datname = current_database()
 )
-SELECT 'unindexed_foreign_key', 'info', format('%s (%s)', f.obj, f.conname),
+SELECT 'unindexed_foreign_keys', 'info', format('%s (%s)', f.obj, f.conname),
        format('no valid index starts with the foreign key''s columns (%s): every DELETE on %s, and every '
               'UPDATE of its key, scans %s for referencing rows, and joins on the key cannot use an index',
               f.cols, f.confrelid::regclass, f.obj),
@@ -104,7 +111,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class i
 UNION ALL
 SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
        format('%s indexes on %s have the same definition (columns, expressions, predicate, operator classes, '
-              'collations, sort order, uniqueness and NULLS [NOT] DISTINCT)%s', count(*), min(obj),
+              'collations, sort order, uniqueness, NULLS [NOT] DISTINCT and storage parameters)%s', count(*), min(obj),
               CASE WHEN count(conname) > 1
                    THEN format('; %s of them back constraints (%s): drop an extra constraint only if nothing '
                                'depends on it', count(conname), string_agg(conname, '; ' ORDER BY conname))
@@ -112,7 +119,8 @@ SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
        coalesce(nullif(
          -- keep the one that backs a constraint (or the first by name); drop
          -- the others, never one that backs a constraint
-         string_agg(format('DROP INDEX CONCURRENTLY %s;', name), ' ' ORDER BY name)
+         string_agg(format(CASE WHEN partitioned THEN 'DROP INDEX %s;' ELSE 'DROP INDEX CONCURRENTLY %s;' END, name),
+                    ' ' ORDER BY name)
            FILTER (WHERE conname IS NULL AND name <> keep), ''),
          'drop the extra constraints: every one of these indexes backs one')
 FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
@@ -127,7 +135,7 @@ SELECT * FROM (
   SELECT DISTINCT ON (a.indexrelid) 'redundant_index', 'warn', a.name,
          format('%s is a leading part of %s: the larger index serves every lookup this one does',
                 pg_catalog.pg_get_indexdef(a.indexrelid), pg_catalog.pg_get_indexdef(b.indexrelid)),
-         format('DROP INDEX CONCURRENTLY %s', a.name)
+         format(CASE WHEN a.partitioned THEN 'DROP INDEX %s' ELSE 'DROP INDEX CONCURRENTLY %s' END, a.name)
   FROM sig a
   JOIN pg_catalog.pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
   JOIN pg_catalog.pg_class bc ON bc.oid = b.indexrelid
@@ -155,7 +163,10 @@ SELECT 'unused_index', 'info', i.name,
               '(%s days ago)',
               to_char(u.since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
               floor(extract(epoch FROM now() - u.since) / 86400)),
-       format('DROP INDEX CONCURRENTLY %s, unless a rare but important query needs it', i.name)
+       CASE WHEN i.parent IS NULL
+            THEN format('DROP INDEX CONCURRENTLY %s, unless a rare but important query needs it', i.name)
+            ELSE format('it is a partition''s part of %s: DROP INDEX %s (every partition''s; not CONCURRENTLY), '
+                        'once no partition''s part of it is used', i.parent, i.parent) END
 FROM idx i
 JOIN pg_catalog.pg_stat_user_indexes s ON s.indexrelid = i.indexrelid
 CROSS JOIN stats_age a

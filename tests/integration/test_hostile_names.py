@@ -103,7 +103,7 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
             expect.update({
                 ("rls_disabled_in_public", obj): "error",
                 ("policy_exists_rls_disabled", obj): "error",
-                ("unindexed_foreign_key", "%s (fk %s)" % (obj, n)): "info",
+                ("unindexed_foreign_keys", "%s (fk %s)" % (obj, n)): "info",
                 ("duplicate_index", qualified("public", "dup a " + n) + ", " + qualified("public", "dup b " + n)): "warn",
                 ("anon_write_policy", policy_obj("public", n, n)): "warn",
                 ("auth_rls_initplan", policy_obj("public", "rls " + n, "per row " + n)): "warn",
@@ -130,7 +130,7 @@ def test_lints_name_hostile_objects_and_their_remedies_work(db):
         assert json.loads(r.stdout)["summary"]["ignored"] == 1, r.stdout
         run_job(db)
         # the remedies are SQL that works on these names
-        fixed = [k for k in expect if k[0] in ("rls_disabled_in_public", "unindexed_foreign_key",
+        fixed = [k for k in expect if k[0] in ("rls_disabled_in_public", "unindexed_foreign_keys",
                                                "function_search_path_mutable", "bypassrls_role")]
         for key in fixed:
             db.query(f[key]["remedy"])

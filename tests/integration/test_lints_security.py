@@ -67,6 +67,20 @@ def test_the_schemas_postgrest_serves_are_read_from_the_authenticator_role(sdb):
         assert ("rls_disabled_in_public", "public.base_marker") not in f
     finally:
         sdb.query("ALTER ROLE authenticator IN DATABASE %s RESET pgrst.db_schemas" % sdb.name)
+    try:
+        # the role-wide setting, as Supabase makes it
+        sdb.query("ALTER ROLE authenticator SET pgrst.db_schemas = 'public, private'")
+        f = findings(sdb)
+        assert ("rls_disabled_in_public", "private.ledger") in f, sorted(f)
+        assert ("rls_disabled_in_public", "api.accounts") not in f
+        # this database's own setting comes first
+        sdb.query("ALTER ROLE authenticator IN DATABASE %s SET pgrst.db_schemas = 'public, api'" % sdb.name)
+        f = findings(sdb)
+        assert ("rls_disabled_in_public", "api.accounts") in f, sorted(f)
+        assert ("rls_disabled_in_public", "private.ledger") not in f
+    finally:
+        sdb.query("ALTER ROLE authenticator IN DATABASE %s RESET pgrst.db_schemas" % sdb.name)
+        sdb.query("ALTER ROLE authenticator RESET pgrst.db_schemas")
 
 
 def test_verify_schemas_must_be_a_list_of_plain_names(sdb):
@@ -319,6 +333,16 @@ def test_an_ignore_key_with_the_old_check_name_still_works(sdb):
     r = run(["-d", sdb.conninfo] + ignore + ["run-job", "verify"], timeout=120)
     assert "check security_definer_search_path is now called function_search_path_mutable" in r.stderr, r.stderr
     assert "write function_search_path_mutable:public.definer()" in r.stderr, r.stderr
+
+
+def test_an_ignore_key_with_the_old_foreign_key_check_name_still_works(sdb):
+    sdb.query("CREATE TABLE public.parent_t (id int PRIMARY KEY)")
+    sdb.query("CREATE TABLE public.child_t (id int PRIMARY KEY, parent_id int CONSTRAINT child_parent "
+              "REFERENCES public.parent_t)")
+    key = ("unindexed_foreign_keys", "public.child_t (child_parent)")
+    assert key in findings(sdb), "splinter's name"
+    ignore = ["--set", 'verify.ignore=["unindexed_foreign_key:public.child_t (child_parent)"]']
+    assert key not in findings(sdb, *ignore)
 
 
 def test_nothing_of_the_platforms_on_a_supabase_database(new_cluster):

@@ -51,11 +51,11 @@ def test_seed_001_to_003_has_real_defects(db, tmp_path):
         assert x["level"] == "error" and "42P17" in x["detail"] and "infinite recursion" in x["detail"], x
     assert ("anon_write_policy", 'public.brand_settings: policy "Users can manage own brand settings"') in f
     assert ("auth_rls_initplan", 'public.profiles: policy "Users can view own profile"') in f
-    one = f[("unindexed_foreign_key", "public.brand_settings (brand_settings_user_id_fkey)")]
+    one = f[("unindexed_foreign_keys", "public.brand_settings (brand_settings_user_id_fkey)")]
     assert one["level"] == "info" and one["remedy"] == "CREATE INDEX ON public.brand_settings (user_id)"
     assert set(one) == {"check", "level", "categories", "facing", "object", "detail", "remedy", "key"}
     assert one["categories"] == ["PERFORMANCE"] and one["facing"] == "EXTERNAL"
-    assert one["key"] == "unindexed_foreign_key:public.brand_settings (brand_settings_user_id_fkey)"
+    assert one["key"] == "unindexed_foreign_keys:public.brand_settings (brand_settings_user_id_fkey)"
 
 
 def test_migrate_up_in_staging_logs_the_findings_after_applying(db, tmp_path):
@@ -346,7 +346,7 @@ def test_each_lint_appears_and_goes(db):
         ("rls_enabled_no_policy", "public.locked"): "info",
         ("duplicate_index", "public.dup_a, public.dup_b"): "warn",
         ("invalid_index", "public.broken"): "error",
-        ("unindexed_foreign_key", "public.open_notes (open_notes_owner_fkey)"): "info",
+        ("unindexed_foreign_keys", "public.open_notes (open_notes_owner_fkey)"): "info",
         ("function_search_path_mutable", "public.definer()"): "warn",
         ("bypassrls_role", "sneaky"): "warn",
         ("auth_rls_initplan", 'public.profiles: policy "per_row"'): "warn",
