@@ -77,6 +77,10 @@ WITH platform_roles AS MATERIALIZED (
   SELECT idx.*, concat_ws(' | ', relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
                           indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred, reloptions) AS signature
   FROM idx WHERE indisvalid AND parent IS NULL
+), twice AS MATERIALIZED (
+  -- (computed once, whatever the estimates: as a subquery, it was
+  -- grouped again for each of 6,000 indexes when sig was thought small)
+  SELECT indrelid, signature FROM sig GROUP BY 1, 2 HAVING count(*) > 1
 ), fkeys AS MATERIALIZED (
   SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj,
          (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
@@ -127,7 +131,7 @@ FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
                                           ORDER BY conname IS NULL, indisprimary DESC, name) AS keep
       FROM sig s
       -- only the signatures found twice are sorted for the window
-      WHERE (s.indrelid, s.signature) IN (SELECT indrelid, signature FROM sig GROUP BY 1, 2 HAVING count(*) > 1)) s
+      WHERE (s.indrelid, s.signature) IN (SELECT indrelid, signature FROM twice)) s
 GROUP BY indrelid, signature
 HAVING count(*) > 1
 UNION ALL
