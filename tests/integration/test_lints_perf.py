@@ -71,6 +71,18 @@ def test_unindexed_foreign_key_counts_only_an_index_that_starts_with_the_key(db)
     assert ("unindexed_foreign_keys", "public.no_index (fk)") not in findings(db, "unindexed_foreign_keys")
 
 
+def test_unindexed_foreign_keys_counts_only_a_b_tree_or_hash_index(db):
+    prepare(db, """
+        CREATE TABLE public.p (id int PRIMARY KEY);
+        CREATE TABLE public.c (id int PRIMARY KEY, p_id int CONSTRAINT c_p REFERENCES public.p);
+        CREATE INDEX c_brin ON public.c USING brin (p_id);
+        """)
+    # a BRIN index cannot find the referencing rows of one key
+    assert objects(db, "unindexed_foreign_keys") == ["public.c (c_p)"]
+    db.query("CREATE INDEX c_hash ON public.c USING hash (p_id)")
+    assert objects(db, "unindexed_foreign_keys") == []
+
+
 # ---- duplicate_index ----------------------------------------------------------
 
 def test_duplicate_index_compares_the_whole_definition(db):

@@ -99,6 +99,8 @@ def test_rls_policy_always_true_for_any_role_but_service_role(sdb):
     sdb.query("CREATE POLICY server ON public.notes FOR ALL TO service_role USING (true) WITH CHECK (true)")
     sdb.query("CREATE POLICY readers ON public.notes FOR SELECT TO anon USING (true)")
     sdb.query("CREATE POLICY own ON public.notes FOR DELETE TO authenticated USING ((select auth.uid()) = user_id)")
+    # a restrictive policy that is always true narrows nothing and widens nothing
+    sdb.query("CREATE POLICY narrowing ON public.notes AS RESTRICTIVE FOR UPDATE TO authenticated USING (true)")
     f = of(findings(sdb), "rls_policy_always_true")
     assert f == ['public.notes: policy "open_insert"', 'public.notes: policy "open_update"'], f
 
@@ -190,6 +192,14 @@ def test_security_definer_view_and_auth_users_exposed(sdb):
     assert of(f, "security_definer_view") == ["public.all_tokens", "public.emails"], sorted(f)
     assert f[("security_definer_view", "public.all_tokens")]["level"] == "error"
     assert of(f, "auth_users_exposed") == ["public.emails"]
+    # a security_invoker view reads auth.users as its reader: safe while
+    # auth.users has row level security, exposed when it has not
+    sdb.query("CREATE VIEW public.my_email WITH (security_invoker = on) AS SELECT id, email FROM auth.users")
+    sdb.query("GRANT SELECT ON public.my_email TO authenticated")
+    sdb.query("ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY")
+    assert of(findings(sdb), "auth_users_exposed") == ["public.emails"]
+    sdb.query("ALTER TABLE auth.users DISABLE ROW LEVEL SECURITY")
+    assert of(findings(sdb), "auth_users_exposed") == ["public.emails", "public.my_email"]
 
 
 def test_materialized_and_foreign_tables_in_api(sdb):
@@ -274,6 +284,35 @@ def test_public_bucket_allows_listing(sdb):
     f = findings(sdb)
     assert of(f, "public_bucket_allows_listing") == ["storage bucket pub"], sorted(f)
     assert 'policy "list_pub"' in f[("public_bucket_allows_listing", "storage bucket pub")]["detail"]
+
+
+def test_public_bucket_listing_by_an_always_true_or_for_all_policy(sdb):
+    sdb.query("INSERT INTO storage.buckets (id, name, public) VALUES ('pub', 'pub', true), "
+              "('shared', 'shared', true), ('priv', 'priv', false)")
+    # FOR ALL includes SELECT
+    sdb.query("CREATE POLICY all_shared ON storage.objects FOR ALL TO authenticated USING (bucket_id = 'shared')")
+    f = findings(sdb)
+    assert of(f, "public_bucket_allows_listing") == ["storage bucket shared"], sorted(f)
+    # a SELECT policy that is always true lists every public bucket's files
+    sdb.query("CREATE POLICY everything ON storage.objects FOR SELECT USING (true)")
+    f = findings(sdb)
+    assert of(f, "public_bucket_allows_listing") == ["storage bucket pub", "storage bucket shared"], sorted(f)
+
+
+def test_anon_write_policy_only_where_anon_may_write(sdb):
+    api_table(sdb, "public.guarded", grant_to=("authenticated",))
+    sdb.query("CREATE POLICY anyone_inserts ON public.guarded FOR INSERT WITH CHECK (user_id IS NOT NULL)")
+    assert of(findings(sdb), "anon_write_policy") == [], "anon may not insert: the policy cannot serve it"
+    sdb.query("GRANT INSERT ON public.guarded TO anon")
+    assert of(findings(sdb), "anon_write_policy") == ['public.guarded: policy "anyone_inserts"']
+
+
+def test_rls_disabled_on_a_storage_table_only_authenticated_may_use(sdb):
+    sdb.query("CREATE TABLE storage.extra (id int PRIMARY KEY)")
+    sdb.query("REVOKE ALL ON storage.extra FROM anon, authenticated")
+    sdb.query("GRANT SELECT ON storage.extra TO authenticated")
+    f = findings(sdb)
+    assert ("rls_disabled_in_public", "storage.extra") in f, sorted(f)
 
 
 def test_insecure_queue_exposed_in_api(sdb):
