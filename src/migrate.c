@@ -1711,12 +1711,13 @@ static void record_migration(struct migrator *m)
 			 next_no_transaction(m) ? "" : "BEGIN; ");
 	}
 	if (name == NULL ||
-	    asprintf(&sql, "RESET ROLE; RESET SESSION AUTHORIZATION; "
+	    asprintf(&sql,
 		     /* the file's own timeouts and search_path are not the
-		      * bookkeeping's: pg_catalog's functions and operators
-		      * until the COMMIT */
+		      * bookkeeping's (first: a file's 1 ms statement_timeout
+		      * would otherwise apply to the RESETs), pg_catalog's
+		      * functions and operators until the COMMIT */
 		     "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
-		     "SET LOCAL search_path = pg_catalog; %s%s"
+		     "SET LOCAL search_path = pg_catalog; RESET ROLE; RESET SESSION AUTHORIZATION; %s%s"
 		     "INSERT INTO momentum_maintd.schema_migrations (version, name, checksum, duration) "
 		     "VALUES (%" PRId64 ", %s, '%s', pg_catalog.make_interval(secs => %.6f))%s%s",
 		     /* a re-run of an interrupted file: CREATE INDEX
