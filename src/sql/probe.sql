@@ -15,11 +15,14 @@
 --    are made in auth.users; every table that belongs to a user (a column
 --    that references auth.users(id), directly or through another such
 --    column) gets a row for A; as B, none of A's rows may be visible.
--- 3. With isolation, B also reads every view and materialized view that
---    anon or authenticated may select and that reads (directly or through
---    other views) auth.users or a table that got A's row: a view that
---    shows A's rows, or a materialized view that holds rows B's own query
---    of its definition does not give, is a leak named after the view.
+-- 3. With isolation, B also reads every view that anon or authenticated
+--    may select: one that shows A's rows is a leak named after the view.
+--    A's rows stay for it in the tables a view reads, directly, through
+--    other views, or through a function it calls (named in a PL/pgSQL
+--    body, or read by a SQL-standard one).  A materialized view holds no
+--    row of A (it is not refreshed): one that reads a table with row level
+--    security, or one its reader may not read, is a leak when it holds rows
+--    that B's own query of its definition does not give.
 DO $probe$
 DECLARE
     isolation constant boolean := @ISOLATION@;
@@ -43,8 +46,6 @@ DECLARE
     parents jsonb := '{}';
     isolation_ok boolean := false;
     anon_ok boolean := false;
-    -- the tables whose row of A stays to the end, for the views to show
-    kept oid[] := '{}';
     vw record;
     def text;
     unreadable boolean;
@@ -253,6 +254,15 @@ BEGIN
             WHERE con.contype = 'f' AND pg_catalog.cardinality(con.conkey) = 1 AND own.depth < 8
         ), owned AS (
             SELECT DISTINCT ON (relid) relid, attnum, depth FROM own ORDER BY relid, depth, attnum
+        ), view_funcs AS (
+            -- the functions views call, outside pg_catalog: PostgreSQL
+            -- records no dependency on what a PL/pgSQL body reads, so a
+            -- table is taken as read by one when its body names it
+            SELECT DISTINCT p.oid, pg_catalog.lower(p.prosrc) AS src
+            FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+            WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+              AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+              AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
         ), referenced AS (
             SELECT DISTINCT fk.confrelid AS relid FROM pg_catalog.pg_constraint fk
             WHERE fk.contype = 'f' AND fk.confrelid <> fk.conrelid
@@ -260,10 +270,18 @@ BEGIN
             SELECT o.relid, o.depth, a.attname AS owner_col, c.relrowsecurity AS rls,
                    pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
                    ref.relid IS NOT NULL AS parent,
-                   -- read by a view (or a rule): its row of A is kept for part 3
-                   EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                           WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = o.relid
-                             AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass) AS viewed
+                   -- read by a view (or a rule), or by a function one calls:
+                   -- its row of A is kept for part 3
+                   (EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                            WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = o.relid
+                              AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass)
+                    OR EXISTS (SELECT 1 FROM view_funcs f
+                               WHERE pg_catalog.strpos(f.src, pg_catalog.lower(c.relname)) > 0
+                                  OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend fd
+                                             WHERE fd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                               AND fd.objid = f.oid
+                                               AND fd.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                               AND fd.refobjid = o.relid))) AS viewed
             FROM owned o JOIN pg_catalog.pg_class c ON c.oid = o.relid
             LEFT JOIN referenced ref ON ref.relid = o.relid
             JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
@@ -452,9 +470,6 @@ BEGIN
             IF NOT t.parent AND NOT t.viewed THEN
                 RAISE SQLSTATE 'MMD01';
             END IF;
-            IF t.viewed THEN
-                kept := kept || t.relid;
-            END IF;
         EXCEPTION
             WHEN SQLSTATE 'MMD01' THEN
                 NULL;
@@ -487,25 +502,37 @@ BEGIN
     PERFORM pg_catalog.set_config('role', writer, true);
     PERFORM pg_catalog.set_config('search_path', '', true);
     FOR vw IN
-        WITH RECURSIVE reads(relid) AS (
-            SELECT pg_catalog.unnest(kept || 'auth.users'::pg_catalog.regclass::oid)
+        WITH RECURSIVE below(top, relid) AS (
+            -- what each materialized view reads, through views
+            SELECT c.oid, c.oid FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+            WHERE c.relkind = 'm' AND ns.nspname = ANY (schemas)
             UNION
-            SELECT rw.ev_class
-            FROM reads
-            JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND d.refobjid = reads.relid
-                                       AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-            JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+            SELECT below.top, d.refobjid
+            FROM below
+            JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = below.relid
+            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                                       AND d.objid = rw.oid
+                                       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                       AND d.refobjid <> below.relid
         )
         SELECT * FROM (
             SELECT c.oid, c.relkind, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
+                   coalesce((SELECT o.option_value::boolean FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                             WHERE o.option_name = 'security_invoker'), false) AS invoker,
                    CASE WHEN pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT') THEN 'authenticated'
                         WHEN CASE WHEN anon_ok THEN pg_catalog.has_table_privilege('anon', c.oid, 'SELECT') ELSE false END
                         THEN 'anon' END AS reader
-            FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.relid
+            FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
             WHERE c.relkind IN ('v', 'm') AND ns.nspname = ANY (schemas)) v
         WHERE v.reader IS NOT NULL
+          -- a materialized view that reads only what its reader may read
+          -- in full differs from its query only by being stale
+          AND (v.relkind = 'v' OR EXISTS (
+                SELECT 1 FROM below b JOIN pg_catalog.pg_class rd ON rd.oid = b.relid
+                WHERE b.top = v.oid AND b.relid <> v.oid
+                  AND (rd.relrowsecurity OR NOT pg_catalog.has_table_privilege(v.reader, rd.oid, 'SELECT'))))
         ORDER BY v.obj
     LOOP
         BEGIN
@@ -545,17 +572,22 @@ BEGIN
                 found := found || pg_catalog.jsonb_build_object(
                     'check_name', 'probe_isolation_leak', 'level', 'error', 'object', vw.obj,
                     'detail', CASE WHEN vw.relkind = 'v' THEN
-                        pg_catalog.format('as %s, the view shows %s row(s) that belong to another user: it reads its tables with its owner''s privileges, or reads a table that leaks',
-                                          CASE vw.reader WHEN 'anon' THEN 'anon' ELSE 'another authenticated user' END, n)
+                        pg_catalog.format('as %s, the view shows %s row(s) that belong to another user: %s',
+                                          CASE vw.reader WHEN 'anon' THEN 'anon' ELSE 'another authenticated user' END, n,
+                                          CASE WHEN vw.invoker THEN 'it reads as its reader, so a function it calls or a table it reads leaks'
+                                          ELSE 'it reads its tables with its owner''s privileges, or reads a table that leaks' END)
                         WHEN unreadable THEN
                         pg_catalog.format('as %s, the materialized view shows rows of tables that %s may not read: a materialized view has no row level security',
                                           vw.reader, vw.reader)
                         ELSE
                         pg_catalog.format('as %s, the materialized view shows %s row(s) that its own query, run with row level security, does not give: a materialized view has no row level security',
                                           vw.reader, n) END,
-                    'remedy', CASE WHEN vw.relkind = 'v' THEN
+                    'remedy', CASE WHEN vw.relkind = 'v' AND NOT vw.invoker THEN
                         pg_catalog.format('ALTER VIEW %s SET (security_invoker = true), so that the policies of the tables it reads apply to whoever reads it (or REVOKE SELECT ON %s FROM anon, authenticated)',
                                           vw.obj, vw.obj)
+                        WHEN vw.relkind = 'v' THEN
+                        pg_catalog.format('the view reads as its reader: a SECURITY DEFINER function it calls, or a table it reads, shows other users'' rows; make that function SECURITY INVOKER or filter it by (select auth.uid()), fix that table''s policies, or REVOKE SELECT ON %s FROM anon, authenticated',
+                                          vw.obj)
                         ELSE
                         pg_catalog.format('REVOKE SELECT ON %s FROM anon, authenticated, and serve what each user may see through a view with security_invoker or a function',
                                           vw.obj) END);

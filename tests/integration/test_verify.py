@@ -687,6 +687,55 @@ def test_probe_reads_views_and_materialized_views_as_another_user(db):
     assert probe_view_findings(db) == {}
 
 
+def test_probe_reads_views_that_reach_user_rows_through_functions(db):
+    """Every view the API roles may read is read, not only those whose
+    dependencies reach a user table: a view over a SECURITY DEFINER
+    function leaks even with security_invoker, and PostgreSQL records no
+    dependency on the tables a PL/pgSQL body reads."""
+    migrate(db)
+    # PL/pgSQL: the table is only named in the body
+    db.query("CREATE FUNCTION public.all_tokens() RETURNS TABLE (user_id uuid, access_token text) "
+             "LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = '' AS "
+             "$$ BEGIN RETURN QUERY SELECT z.user_id, z.access_token FROM public.zoom_credentials z; END $$")
+    db.query("CREATE VIEW public.token_feed WITH (security_invoker = true) AS SELECT * FROM public.all_tokens()")
+    # a SQL-standard body (no source text kept): PostgreSQL records the
+    # table it reads
+    db.query("CREATE FUNCTION public.all_brands() RETURNS TABLE (user_id uuid, color text) "
+             "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' "
+             "BEGIN ATOMIC SELECT b.user_id, b.primary_color FROM public.brand_settings b; END")
+    assert db.query("SELECT prosrc FROM pg_proc WHERE proname = 'all_brands'") == [("",)]
+    db.query("CREATE VIEW public.directory WITH (security_invoker = true) AS SELECT * FROM public.all_brands()")
+    # the same, read as the caller: each user's own
+    db.query("CREATE FUNCTION public.own_tokens() RETURNS TABLE (user_id uuid, access_token text) "
+             "LANGUAGE plpgsql STABLE SET search_path = '' AS "
+             "$$ BEGIN RETURN QUERY SELECT z.user_id, z.access_token FROM public.zoom_credentials z "
+             "WHERE z.user_id = (SELECT auth.uid()); END $$")
+    db.query("CREATE VIEW public.my_feed WITH (security_invoker = true) AS SELECT * FROM public.own_tokens()")
+    # nothing of any user's: read, nothing to report
+    db.query("CREATE VIEW public.palette AS SELECT 'red'::text AS color")
+    # a materialized view refreshed before a row went away holds a row its
+    # query no longer gives: stale, not a leak (no row level security in it)
+    db.query("CREATE TABLE public.products (id int PRIMARY KEY, name text)")
+    db.query("INSERT INTO public.products VALUES (1, 'a'), (2, 'b')")
+    db.query("CREATE MATERIALIZED VIEW public.catalog AS SELECT id, name FROM public.products")
+    db.query("DELETE FROM public.products WHERE id = 2")
+    db.query("GRANT SELECT ON public.products, public.catalog, public.token_feed, public.directory, "
+             "public.my_feed, public.palette TO anon, authenticated")
+    f = probe_view_findings(db)
+    x = f.get(("probe_isolation_leak", "public.token_feed"))
+    assert x is not None and "another user" in x["detail"], sorted(f)
+    assert x["detail"].endswith("it reads as its reader, so a function it calls or a table it reads leaks"), x
+    assert "SECURITY DEFINER" in x["remedy"] and "security_invoker" not in x["remedy"], x
+    assert ("probe_isolation_leak", "public.directory") in f, sorted(f)
+    for quiet in ("public.my_feed", "public.palette", "public.catalog"):
+        assert not [k for k in f if k[1] == quiet], (quiet, sorted(f))
+    # fixed: the functions run as their caller and filter by the caller
+    db.query("ALTER FUNCTION public.all_tokens() SECURITY INVOKER")
+    db.query("REVOKE SELECT ON public.directory FROM anon, authenticated")
+    f = probe_view_findings(db)
+    assert not [k for k in f if k[1] in ("public.token_feed", "public.directory")], sorted(f)
+
+
 def test_probe_reads_the_schemas_the_api_exposes(db):
     """The probe reads tables and views in every schema PostgREST serves
     (pgrst.db_schemas of authenticator, or verify.schemas), not in others."""
