@@ -254,10 +254,11 @@ BEGIN
             WHERE con.contype = 'f' AND pg_catalog.cardinality(con.conkey) = 1 AND own.depth < 8
         ), owned AS (
             SELECT DISTINCT ON (relid) relid, attnum, depth FROM own ORDER BY relid, depth, attnum
-        ), view_funcs AS (
+        ), view_funcs AS MATERIALIZED (
             -- the functions views call, outside pg_catalog: PostgreSQL
             -- records no dependency on what a PL/pgSQL body reads, so a
-            -- table is taken as read by one when its body names it
+            -- table is taken as read by one when its body names it.
+            -- (Read once: inlined, it was read again for every table.)
             SELECT DISTINCT p.oid, pg_catalog.lower(p.prosrc) AS src
             FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
             WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
