@@ -72,10 +72,12 @@ WITH platform_roles AS MATERIALIZED (
              FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent AND pc.relkind = 'I'
              JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace) par ON par.inhrelid = i.indexrelid
 ), sig AS MATERIALIZED (
-  -- two indexes with the same signature are the same index twice; a
-  -- partition's part of a partitioned index is compared as its parent
-  SELECT idx.*, concat_ws(' | ', relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
-                          indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred, reloptions) AS signature
+  -- two indexes with the same signature are the same index twice (but for
+  -- operator class parameters, compared below); a partition's part of a
+  -- partitioned index is compared as its parent.  (A row as text quotes
+  -- what its fields hold: no two signatures read the same.)
+  SELECT idx.*, ROW(relam, indkey, indnkeyatts, indclass, indcollation, indoption, indisunique,
+                    indnullsnotdistinct, indimmediate, indisexclusion, exprs, pred, reloptions)::text AS signature
   FROM idx WHERE indisvalid AND parent IS NULL
 ), twice AS MATERIALIZED (
   -- (computed once, whatever the estimates: as a subquery, it was
@@ -114,8 +116,9 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class i
                     AND (i.indkey::int2[])[0:cardinality(f.conkey) - 1] <@ f.conkey)
 UNION ALL
 SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
-       format('%s indexes on %s have the same definition (columns, expressions, predicate, operator classes, '
-              'collations, sort order, uniqueness, NULLS [NOT] DISTINCT and storage parameters)%s', count(*), min(obj),
+       format('%s indexes on %s have the same definition (columns, expressions, predicate, operator classes and '
+              'their parameters, collations, sort order, uniqueness, NULLS [NOT] DISTINCT and storage parameters)%s',
+              count(*), min(obj),
               CASE WHEN count(conname) > 1
                    THEN format('; %s of them back constraints (%s): drop an extra constraint only if nothing '
                                'depends on it', count(conname), string_agg(conname, '; ' ORDER BY conname))
@@ -127,12 +130,16 @@ SELECT 'duplicate_index', 'warn', string_agg(name, ', ' ORDER BY name),
                     ' ' ORDER BY name)
            FILTER (WHERE conname IS NULL AND name <> keep), ''),
          'drop the extra constraints: every one of these indexes backs one')
-FROM (SELECT s.*, first_value(name) OVER (PARTITION BY indrelid, signature
-                                          ORDER BY conname IS NULL, indisprimary DESC, name) AS keep
+FROM (SELECT s.*, o.opts, first_value(name) OVER (PARTITION BY indrelid, signature, o.opts
+                                                  ORDER BY conname IS NULL, indisprimary DESC, name) AS keep
       FROM sig s
+      -- operator class parameters (e.g. tsvector_ops(siglen = 100)), kept
+      -- per column of the index: read only for the signatures found twice
+      CROSS JOIN LATERAL (SELECT ARRAY(SELECT coalesce(a.attoptions::text, '') FROM pg_catalog.pg_attribute a
+                                       WHERE a.attrelid = s.indexrelid ORDER BY a.attnum)::text AS opts) o
       -- only the signatures found twice are sorted for the window
       WHERE (s.indrelid, s.signature) IN (SELECT indrelid, signature FROM twice)) s
-GROUP BY indrelid, signature
+GROUP BY indrelid, signature, opts
 HAVING count(*) > 1
 UNION ALL
 SELECT * FROM (
@@ -158,9 +165,28 @@ SELECT * FROM (
   ORDER BY a.indexrelid, b.indisunique DESC, b.indexrelid) r
 UNION ALL
 SELECT 'invalid_index', 'error', i.name,
-       'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used',
-       format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
-FROM idx i WHERE NOT i.indisvalid
+       CASE WHEN NOT i.partitioned
+            THEN 'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used'
+            WHEN m.missing IS NULL
+            THEN 'the partitioned index is invalid: the index attached for a partitioned partition is invalid itself'
+            ELSE format('the partitioned index is invalid (made ON ONLY the table?): %s has no index attached to it, '
+                        'and a partition made from now on gets none', m.missing) END,
+       CASE WHEN NOT i.partitioned
+            THEN format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
+            WHEN m.missing IS NULL
+            THEN 'make the invalid indexes of its partitions valid (each has its own finding)'
+            -- (a partitioned index cannot be dropped or made CONCURRENTLY)
+            ELSE format('on %s, CREATE INDEX CONCURRENTLY the same index and ALTER INDEX %s ATTACH PARTITION it '
+                        '(valid once every partition''s is attached); or DROP INDEX %s', m.missing, i.name, i.name) END
+FROM idx i
+-- a partitioned index: the partitions with no index attached to it
+LEFT JOIN LATERAL (
+  SELECT string_agg(h.inhrelid::regclass::text, ', ' ORDER BY h.inhrelid::regclass::text) AS missing
+  FROM pg_catalog.pg_inherits h
+  WHERE i.partitioned AND h.inhparent = i.indrelid
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits hi JOIN pg_catalog.pg_index pi ON pi.indexrelid = hi.inhrelid
+                    WHERE hi.inhparent = i.indexrelid AND pi.indrelid = h.inhrelid)) m ON true
+WHERE NOT i.indisvalid
 UNION ALL
 SELECT 'unused_index', 'info', i.name,
        format('no query has used the index since %s, when its statistics began counting or migrations last ran '

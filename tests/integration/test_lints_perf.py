@@ -107,14 +107,20 @@ def test_duplicate_index_compares_the_whole_definition(db):
         CREATE INDEX incl_b ON public.t (created_at) INCLUDE (code);
         CREATE INDEX ff_default ON public.t (id, code);
         CREATE INDEX ff_50 ON public.t (id, code) WITH (fillfactor = 50);
+        CREATE TABLE public.docs (id int PRIMARY KEY, body tsvector);
+        CREATE INDEX siglen_100 ON public.docs USING gist (body tsvector_ops (siglen = 100));
+        CREATE INDEX siglen_200 ON public.docs USING gist (body tsvector_ops (siglen = 200));
+        CREATE INDEX siglen_default ON public.docs USING gist (body);
         -- true duplicates
         CREATE INDEX dup_b ON public.t (lower(name)) WHERE id > 0;
         CREATE INDEX dup_a ON public.t (lower(name)) WHERE id > 0;
         CREATE TABLE public.u (id int PRIMARY KEY, email text CONSTRAINT z_email_key UNIQUE);
         CREATE UNIQUE INDEX a_email ON public.u (email);
+        CREATE INDEX siglen_100_again ON public.docs USING gist (body tsvector_ops (siglen = 100));
         """)
     f = findings(db, "duplicate_index")
-    assert sorted(o for _, o in f) == ["public.a_email, public.z_email_key", "public.dup_a, public.dup_b"], sorted(f)
+    assert sorted(o for _, o in f) == ["public.a_email, public.z_email_key", "public.dup_a, public.dup_b",
+                                       "public.siglen_100, public.siglen_100_again"], sorted(f)
     assert f[("duplicate_index", "public.dup_a, public.dup_b")]["remedy"] == "DROP INDEX CONCURRENTLY public.dup_b;"
     # the index that backs the constraint stays, whatever its name
     u = f[("duplicate_index", "public.a_email, public.z_email_key")]
@@ -176,6 +182,33 @@ def test_invalid_index_and_no_primary_key(db):
     assert f[("invalid_index", "public.broken")]["level"] == "error"
     assert sorted(o for c, o in f if c == "no_primary_key") == ["public.bare", "public.parted", "public.unique_only"]
     assert f[("no_primary_key", "public.bare")]["level"] == "info"
+
+
+def test_an_invalid_partitioned_index_names_the_partitions_it_lacks(db):
+    """A partitioned index made ON ONLY the table is invalid until every
+    partition's index is attached; it cannot be dropped or made again
+    CONCURRENTLY, so the remedy says what to attach."""
+    prepare(db, """
+        CREATE TABLE public.events (id int, at date) PARTITION BY RANGE (id);
+        CREATE TABLE public.events_1 PARTITION OF public.events FOR VALUES FROM (0) TO (10);
+        CREATE TABLE public."events 2" PARTITION OF public.events FOR VALUES FROM (10) TO (20);
+        CREATE TABLE public.events_3 PARTITION OF public.events FOR VALUES FROM (20) TO (30);
+        CREATE INDEX events_at ON ONLY public.events (at);
+        CREATE INDEX events_1_at ON public.events_1 (at);
+        ALTER INDEX public.events_at ATTACH PARTITION public.events_1_at;
+        """)
+    x = findings(db, "invalid_index")[("invalid_index", "public.events_at")]
+    assert 'public."events 2", public.events_3 has no index attached' in x["detail"], x
+    assert x["remedy"] == ('on public."events 2", public.events_3, CREATE INDEX CONCURRENTLY the same index and '
+                           'ALTER INDEX public.events_at ATTACH PARTITION it (valid once every partition\'s is '
+                           'attached); or DROP INDEX public.events_at'), x
+    assert "CONCURRENTLY public.events_at" not in x["remedy"]
+    # done as it says, the index is valid and the finding goes
+    for n, part in ((2, 'public."events 2"'), (3, "public.events_3")):
+        db.query("CREATE INDEX CONCURRENTLY events_%d_at ON %s (at)" % (n, part))
+        db.query("ALTER INDEX public.events_at ATTACH PARTITION public.events_%d_at" % n)
+    assert findings(db, "invalid_index") == {}
+    assert db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.events_at'::regclass") == [(True,)]
 
 
 # ---- multiple_permissive_policies ---------------------------------------------
