@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "migrate.h"
 #include "sql_text.h"
 #include "verify.h"
 
@@ -59,6 +60,12 @@ static char *subst(const char *tmpl, ...)
 	return out;
 }
 
+/* Objids of the daemon's advisory locks (MIGRATION_LOCK_CLASSID): one
+ * recorder of the snapshot at a time (record.sql, a transaction lock); one
+ * pass logging the probe in at a time (probe_login.sql, a session lock) */
+#define RECORD_LOCK      MIGRATION_LOCK_CLASSID ", 100"
+#define PROBE_LOGIN_LOCK MIGRATION_LOCK_CLASSID ", 101"
+
 /* The texts are built once and kept for the life of the process. */
 const char *verify_sql_record(void)
 {
@@ -66,7 +73,7 @@ const char *verify_sql_record(void)
 
 	if (sql == NULL)
 		sql = subst(sql_record, "MANIFEST", sql_manifest, "FINGERPRINT", sql_fingerprint,
-			    (char *)NULL);
+			    "LOCK", RECORD_LOCK, (char *)NULL);
 	return sql;
 }
 
@@ -598,7 +605,8 @@ static int login_statement(struct verify_pass *p)
 		snprintf(literal, sizeof(literal), "'%s'", verifier);
 		PQfreemem(verifier);
 		free(p->login_sql);
-		p->login_sql = subst(sql_probe_login, "VERIFIER", literal, (char *)NULL);
+		p->login_sql = subst(sql_probe_login, "VERIFIER", literal, "LOCK", PROBE_LOGIN_LOCK,
+				     (char *)NULL);
 	}
 	return p->login_sql ? 0 : -1;
 }
@@ -668,6 +676,13 @@ static void go(struct verify_pass *p, bool on_probe, enum verify_step step)
 	}
 }
 
+/* The main connection's checks: a pass that records the snapshot goes
+ * straight to them; another first asks whether there is one for drift. */
+static void go_check(struct verify_pass *p)
+{
+	go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+}
+
 /* The probe does not run (any more) this pass: its absent findings prove
  * nothing. */
 static void probe_not_run(struct verify_pass *p, const char *check, enum vlevel level, const char *detail,
@@ -687,7 +702,7 @@ enum verify_next verify_pass_start(struct verify_pass *p)
 		probe_not_run(p, "probe_failed", VL_WARN, p->probe_error,
 			      "make the file readable by the daemon's user only (chmod 600), with the password on its "
 			      "first line");
-		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+		go_check(p);
 	} else if (p->make_login) {
 		if (login_statement(p) < 0)
 			return VERIFY_NOMEM;
@@ -695,14 +710,14 @@ enum verify_next verify_pass_start(struct verify_pass *p)
 		go(p, false, VERIFY_LOGIN);
 	} else {
 		go(p, true, VERIFY_CONNECT);
-		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+		go_check(p);
 	}
 	return verify_pass_next(p);
 }
 
 /* The login's lock (probe_login.sql), let go of before the statement that
  * follows the probe's login */
-#define LOGIN_UNLOCK_SQL "SELECT pg_catalog.pg_advisory_unlock(1835885684, 101);\n"
+#define LOGIN_UNLOCK_SQL "SELECT pg_catalog.pg_advisory_unlock(" PROBE_LOGIN_LOCK ");\n"
 
 static const char *step_sql(struct verify_pass *p);
 
@@ -817,7 +832,7 @@ static void login_done(struct verify_pass *p, const PGresult *res, bool ok)
 		go(p, true, VERIFY_CONNECT);
 		return;
 	}
-	go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+	go_check(p);
 	forget(&p->probe_password);
 	if (strcmp(db_sqlstate(res), "MMD04") == 0) {
 		probe_not_run(p, "probe_failed", VL_WARN, db_message(res),
@@ -902,7 +917,7 @@ enum verify_next verify_pass_connected(struct verify_pass *p, bool ok, const cha
 	 * change it */
 	forget(&p->probe_password);
 	if (p->main_step == VERIFY_AWAIT_PROBE)
-		go(p, false, p->record_snapshot ? VERIFY_CHECKS : VERIFY_SNAPSHOT);
+		go_check(p);
 	if (ok) {
 		/* the probe: its transaction is rolled back whatever happens */
 		go(p, true, VERIFY_PROBE);

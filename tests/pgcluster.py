@@ -210,10 +210,11 @@ class Cluster:
             self.fail("psql on %s failed: %s" % (db, r.stderr.strip()[-3000:]))
         return r.stdout.strip()
 
-    def connect(self, dbname="postgres"):
-        """A psycopg2 connection in autocommit mode."""
+    def connect(self, dbname="postgres", options=None):
+        """A psycopg2 connection in autocommit mode (options: the server
+        settings of the connection, as in conninfo)."""
         import psycopg2   # the tests' dependency, not the benchmarks'
-        c = psycopg2.connect(self.conninfo(dbname))
+        c = psycopg2.connect(self.conninfo(dbname, options=options))
         c.autocommit = True
         return c
 

@@ -10,7 +10,7 @@
 -- Every pass sets a new password, so two passes at once (the daemon's and
 -- a "momentum-maintd verify") would each change the password the other is
 -- about to log in with.  This statement takes the session advisory lock
--- objid 101 and, when it succeeds, leaves it held: the daemon lets go of it
+-- @LOCK@ (objid 101 of the daemon's; verify.c) and, when it succeeds, leaves it held: the daemon lets go of it
 -- once the probe has logged in (verify.c).  When it fails it holds nothing.
 -- Roles are the cluster's but advisory locks the database's: passes on two
 -- databases of one cluster are not kept apart (each retries nothing; the
@@ -23,11 +23,11 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', '', true);
     PERFORM pg_catalog.set_config('lock_timeout', '30s', true);
     BEGIN
-        PERFORM pg_catalog.pg_advisory_lock(1835885684, 101);
+        PERFORM pg_catalog.pg_advisory_lock(@LOCK@);
     EXCEPTION WHEN lock_not_available THEN
         RAISE EXCEPTION USING ERRCODE = 'MMD04',
             MESSAGE = 'another verification pass has been logging the probe in for 30 s (it holds the '
-                      'advisory lock 1835885684, 101)';
+                      'advisory lock @LOCK@)';
     END;
     BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = current_user AND (rolsuper OR rolcreaterole)) THEN
@@ -82,7 +82,7 @@ BEGIN
         END IF;
     EXCEPTION WHEN OTHERS THEN
         -- (a session lock outlives the rollback of what took it)
-        PERFORM pg_catalog.pg_advisory_unlock(1835885684, 101);
+        PERFORM pg_catalog.pg_advisory_unlock(@LOCK@);
         RAISE;
     END;
 END

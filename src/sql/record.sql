@@ -15,7 +15,7 @@ BEGIN
     -- one recorder at a time (objid 100 of the daemon's advisory locks, till
     -- the end of the transaction): two "migrate up" finishing together
     -- would both create the tables, or both record the snapshot
-    PERFORM pg_catalog.pg_advisory_xact_lock(1835885684, 100);
+    PERFORM pg_catalog.pg_advisory_xact_lock(@LOCK@);
     IF to_regclass('momentum_maintd.verify_snapshot') IS NULL THEN
         CREATE TABLE momentum_maintd.verify_snapshot (
             kind text NOT NULL,

@@ -93,8 +93,8 @@ class Database:
         self.name = name
         self.conninfo = cluster.conninfo(name)
 
-    def query(self, sql, args=None):
-        c = self.cluster.connect(self.name)
+    def query(self, sql, args=None, options=None):
+        c = self.cluster.connect(self.name, options=options)
         try:
             with c.cursor() as cur:
                 cur.execute(sql, args)

@@ -28,7 +28,6 @@ import os
 import re
 import signal
 
-import psycopg2
 import pytest
 
 from conftest import MIGRATIONS, SRCDIR, fill_tokens, migrations_dir, run, wait_until
@@ -136,22 +135,17 @@ $gen$
 """
 
 
+# the test's own connections: pg_catalog alone on their search_path, so
+# that the test's queries fire nothing
+SAFE = "-c search_path=pg_catalog"
+
+
 def safe(db):
-    """A connection of the test's own, pg_catalog alone on its search_path:
-    the test's queries fire nothing."""
-    c = psycopg2.connect(db.cluster.conninfo(db.name, options="-c search_path=pg_catalog"))
-    c.autocommit = True
-    return c
+    return db.cluster.connect(db.name, options=SAFE)
 
 
 def q(db, sql, args=None):
-    c = safe(db)
-    try:
-        with c.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        c.close()
+    return db.query(sql, args, options=SAFE)
 
 
 def plant(db):
