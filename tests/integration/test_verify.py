@@ -736,6 +736,30 @@ def test_probe_reads_views_that_reach_user_rows_through_functions(db):
     assert not [k for k in f if k[1] in ("public.token_feed", "public.directory")], sorted(f)
 
 
+def test_probe_reads_a_view_over_rows_a_trigger_on_auth_users_copies(db):
+    """A table no key ties to auth.users still holds A once a trigger on
+    auth.users copies new users into it (Supabase's usual handle_new_user):
+    a view over it that shows every user's row is a leak."""
+    migrate(db)
+    db.query("CREATE TABLE public.directory (uid text PRIMARY KEY, email text)")
+    db.query("ALTER TABLE public.directory ENABLE ROW LEVEL SECURITY")
+    db.query("CREATE POLICY own ON public.directory FOR SELECT TO authenticated "
+             "USING (uid = (SELECT auth.uid())::text)")
+    db.query("CREATE FUNCTION public.copy_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+             "SET search_path = '' AS $$ BEGIN INSERT INTO public.directory VALUES (NEW.id::text, NEW.email); "
+             "RETURN NEW; END $$")
+    db.query("CREATE TRIGGER copy_user AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION public.copy_user()")
+    db.query("CREATE VIEW public.everyone AS SELECT uid, email FROM public.directory")
+    db.query("CREATE VIEW public.me WITH (security_invoker = true) AS SELECT uid, email FROM public.directory")
+    db.query("GRANT SELECT ON public.directory, public.everyone, public.me TO authenticated")
+    f = probe_view_findings(db)
+    x = f.get(("probe_isolation_leak", "public.everyone"))
+    assert x is not None and x["remedy"].startswith("ALTER VIEW public.everyone SET (security_invoker = true)"), \
+        sorted(f)
+    assert ("probe_isolation_leak", "public.me") not in f, sorted(f)
+    assert db.query("SELECT count(*) FROM public.directory") == [(0,)], "rolled back"
+
+
 def test_probe_reads_the_schemas_the_api_exposes(db):
     """The probe reads tables and views in every schema PostgREST serves
     (pgrst.db_schemas of authenticator, or verify.schemas), not in others."""
