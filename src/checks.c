@@ -31,6 +31,10 @@ const struct check_info check_table[] = {
 	{ "function_search_path_mutable", S, EXT, "a function without a fixed search_path" },
 	{ "insecure_queue_exposed_in_api", S, EXT, "a pgmq queue without row level security behind pgmq_public" },
 	{ "public_bucket_allows_listing", S, EXT, "a public bucket's SELECT policy lets anyone list its files" },
+	{ "sensitive_columns_exposed", S, EXT,
+	  "a table the API serves without row level security has columns named like secrets" },
+	{ "pg_graphql_anon_table_exposed", S, EXT, "pg_graphql shows anon a relation it may select" },
+	{ "pg_graphql_authenticated_table_exposed", S, EXT, "pg_graphql shows authenticated a relation it may select" },
 	/* the database */
 	{ "extension_in_public", S, EXT, "an extension installed in schema public" },
 	{ "extension_versions_outdated", S, EXT, "an extension older than its default version" },
@@ -44,6 +48,7 @@ const struct check_info check_table[] = {
 	{ "invalid_index", P, INT, "an index left invalid (a failed CREATE INDEX CONCURRENTLY)" },
 	{ "unused_index", P, EXT, "an index never scanned since the statistics were reset" },
 	{ "no_primary_key", P, EXT, "a table without a primary key" },
+	{ "table_bloat", P, EXT, "a table far larger than its rows need (dead space)" },
 	/* drift against the snapshot the migrations left */
 	{ "drift_dropped", S, INT, "an object the migrations made is gone" },
 	{ "drift_changed", S, INT, "an object the migrations made changed outside them" },

@@ -299,6 +299,61 @@ WHERE p.polpermissive AND p.polcmd IN ('r', '*')
        OR substring(p.qual FROM '^\(*\s*bucket_id\s*=\s*''((?:[^'']|'''')*)''(?:::text)?\s*\)*$') = replace(b.id, '''', ''''''))
 GROUP BY b.id
 UNION ALL
+-- a column whose name says secret or personal data (spelled with _ or -,
+-- any case), in a table the API serves without row level security
+SELECT 'sensitive_columns_exposed', 'error', r.obj,
+       format('row level security is off while %s may read the table, and %s %s %s: the API hands them '
+              'out to %s',
+              CASE WHEN r.anon_sel THEN 'anon' ELSE 'authenticated' END,
+              CASE count(*) WHEN 1 THEN 'its column' ELSE 'its columns' END,
+              string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+              CASE count(*) WHEN 1 THEN 'looks' ELSE 'look' END || ' like secrets or personal data',
+              CASE WHEN r.anon_sel THEN 'anyone with the anon key' ELSE 'every signed-in user' END),
+       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (with policies for who may read what), or REVOKE SELECT '
+              'ON %s FROM anon, authenticated', r.obj, r.obj)
+FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE r.relkind IN ('r', 'p') AND NOT r.relrowsecurity AND (r.anon_sel OR r.authd_sel)
+  AND replace(lower(a.attname), '-', '_') = ANY (ARRAY[
+        -- credentials and keys
+        'password', 'passwd', 'pwd', 'passphrase', 'password_hash', 'secret', 'secret_key', 'client_secret',
+        'webhook_secret', 'session_secret', 'private_key', 'signing_key', 'encryption_key', 'api_key', 'apikey',
+        'auth_key', 'license_key', 'activation_key', 'pgp_key', 'gpg_key', 'ssh_key', 'certificate',
+        'token', 'jwt', 'id_token', 'access_token', 'refresh_token', 'oauth_token', 'session_token',
+        'bearer_token', 'auth_code', 'session_id', 'session_key',
+        -- second factors and recovery
+        'otp', 'totp_secret', 'two_factor', '2fa_secret', '2fa_code', 'recovery_code', 'backup_code',
+        'verification_code',
+        -- identity documents
+        'ssn', 'social_security', 'social_security_number', 'national_id', 'tax_id', 'passport_number',
+        'passport_id', 'driver_license', 'drivers_license', 'license_number',
+        -- money
+        'credit_card', 'card_number', 'cvv', 'cvc', 'cvn', 'bank_account', 'account_number', 'routing_number',
+        'iban', 'bic', 'swift_code',
+        -- health
+        'medical_record', 'health_record', 'patient_id', 'diagnosis', 'treatment', 'insurance_number',
+        'health_insurance', 'medical_insurance',
+        -- devices and the body
+        'imei', 'mac_address', 'macaddr', 'device_uuid', 'facial_recognition'])
+GROUP BY r.obj, r.anon_sel
+UNION ALL
+-- pg_graphql shows a role every relation it may select a column of, in
+-- any schema (its names, columns and relationships), whatever the rows'
+-- row level security
+SELECT 'pg_graphql_' || g.role || '_table_exposed', 'warn', format('%I.%I', n.nspname, c.relname),
+       format('%s may select the %s, so the GraphQL schema (/graphql/v1) shows it, its columns and its '
+              'relationships to %s, whatever row level security lets them read',
+              g.role, CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+                                     WHEN 'f' THEN 'foreign table' ELSE 'table' END,
+              CASE g.role WHEN 'anon' THEN 'anyone with the anon key' ELSE 'every signed-in user' END),
+       format('REVOKE SELECT ON %I.%I FROM %s (and any column grant), if it should not be seen %s', n.nspname,
+              c.relname, g.role, CASE g.role WHEN 'anon' THEN 'before signing in' ELSE 'by signed-in users' END)
+FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace, platform pf, api_oids a,
+     LATERAL (VALUES ('anon', a.anon), ('authenticated', a.authd)) g(role, oid)
+WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_graphql')
+  AND c.relkind IN ('r', 'v', 'm', 'f') AND c.relowner <> ALL (pf.owners)
+  AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
+  AND g.oid IS NOT NULL AND has_any_column_privilege(g.oid, c.oid, 'SELECT')
+UNION ALL
 SELECT 'insecure_queue_exposed_in_api', 'error', format('pgmq.%I', c.relname),
        'the queue''s table has row level security off, anon or authenticated may read it, and pgmq_public '
        'is exposed: anyone may read or send its messages',

@@ -213,6 +213,37 @@ WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND i.conname IS NUL
       WHERE con.conrelid = i.indrelid AND con.contype = 'f' AND cardinality(con.conkey) <= i.indnkeyatts
         AND i.key[1:cardinality(con.conkey)] @> con.conkey AND i.key[1:cardinality(con.conkey)] <@ con.conkey))
 UNION ALL
+-- a table at least four times the size its rows need, by more than 20 MiB:
+-- the need estimated from its statistics (pg_stats: average widths and
+-- null fractions), with a tuple's header, null bitmap, alignment and line
+-- pointer, and its fillfactor; tables never analyzed are left alone
+SELECT 'table_bloat', 'info', t.obj,
+       format('the table takes %s where its %s rows need about %s (estimated from its statistics): %s of dead '
+              'space that VACUUM does not give back', pg_size_pretty(b.pages * b.bs), b.tuples,
+              pg_size_pretty(b.need * b.bs), pg_size_pretty((b.pages - b.need) * b.bs)),
+       format('VACUUM FULL %s (it locks the table while it rewrites it: plan for that) or pg_repack; then let '
+              'autovacuum visit it sooner, e.g. ALTER TABLE %s SET (autovacuum_vacuum_scale_factor = 0.05)',
+              t.obj, t.obj)
+FROM pg_catalog.pg_class c
+JOIN user_rels t ON t.oid = c.oid
+CROSS JOIN LATERAL (
+  SELECT sum((1 - s.null_frac::numeric) * s.avg_width) AS width, bool_or(s.null_frac > 0) AS nulls
+  FROM pg_catalog.pg_stats s WHERE s.schemaname = t.nspname AND s.tablename = t.relname AND NOT s.inherited) st
+CROSS JOIN LATERAL (
+  SELECT c.relpages::numeric AS pages, c.reltuples::bigint AS tuples, current_setting('block_size')::numeric AS bs,
+         -- header (23 bytes, and the null bitmap), aligned; then the data, aligned; then its line pointer
+         ceil((23 + CASE WHEN st.nulls THEN ceil(c.relnatts / 8.0) ELSE 0 END) / 8.0) * 8
+           + ceil(st.width / 8.0) * 8 + 4 AS tuple,
+         coalesce((SELECT o.option_value::numeric FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                   WHERE o.option_name = 'fillfactor'), 100) AS fillfactor) r
+CROSS JOIN LATERAL (
+  SELECT r.pages, r.tuples, r.bs,
+         greatest(ceil(r.tuples / greatest(floor((r.bs - 24) * r.fillfactor / 100 / r.tuple), 1)), 1) AS need) b
+WHERE c.relkind = 'r' AND c.relam = 2 /* heap */ AND c.reltuples >= 0
+  AND c.relpages::bigint * current_setting('block_size')::bigint > 20 * 1024 * 1024
+  AND st.width IS NOT NULL
+  AND b.pages >= 4 * b.need AND (b.pages - b.need) * b.bs > 20 * 1024 * 1024
+UNION ALL
 SELECT 'no_primary_key', 'info', t.obj,
        CASE WHEN t.relkind = 'p' THEN 'the partitioned table and its partitions have no primary key'
             ELSE 'the table has no primary key: its rows cannot be told apart, and logical replication cannot '

@@ -211,6 +211,41 @@ def test_an_invalid_partitioned_index_names_the_partitions_it_lacks(db):
     assert db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.events_at'::regclass") == [(True,)]
 
 
+# ---- table_bloat ----------------------------------------------------------------
+
+def test_table_bloat_only_for_much_dead_space_by_the_statistics(db):
+    prepare(db, """
+        -- some 35 MB of rows of about 100 bytes, then all but one row in 80
+        -- deleted: every page keeps a row, so VACUUM gives nothing back
+        CREATE TABLE public.events (id int PRIMARY KEY, body text);
+        INSERT INTO public.events SELECT g, repeat('x', 90) FROM generate_series(1, 300000) g;
+        DELETE FROM public.events WHERE id % 80 <> 0;
+        -- near misses: as large, all of it live; as bloated but small;
+        -- sparse by its own fillfactor
+        CREATE TABLE public.live (id int PRIMARY KEY, body text);
+        INSERT INTO public.live SELECT g, repeat('x', 90) FROM generate_series(1, 300000) g;
+        CREATE TABLE public.small (id int PRIMARY KEY, body text);     -- 23 MB, 4 in 5 rows dead: 19 MB
+        INSERT INTO public.small SELECT g, repeat('x', 90) FROM generate_series(1, 180000) g;
+        DELETE FROM public.small WHERE id % 5 <> 0;
+        CREATE TABLE public.sparse (id int PRIMARY KEY, body text) WITH (fillfactor = 10);
+        INSERT INTO public.sparse SELECT g, repeat('x', 90) FROM generate_series(1, 30000) g;
+        -- and 35 MB of dead space, but only half of the table
+        CREATE TABLE public.half (id int PRIMARY KEY, body text);
+        INSERT INTO public.half SELECT g, repeat('x', 90) FROM generate_series(1, 600000) g;
+        DELETE FROM public.half WHERE id % 2 = 0;
+        """)
+    db.query("VACUUM ANALYZE public.events, public.live, public.small, public.sparse, public.half")
+    f = findings(db, "table_bloat")
+    assert sorted(o for _, o in f) == ["public.events"], sorted(f)
+    x = f[("table_bloat", "public.events")]
+    assert x["level"] == "info" and x["categories"] == ["PERFORMANCE"], x
+    assert x["detail"].startswith("the table takes 3") and "where its 3750 rows need about" in x["detail"], x
+    assert x["remedy"].startswith("VACUUM FULL public.events (it locks the table"), x
+    db.query("VACUUM FULL public.events")
+    db.query("ANALYZE public.events")
+    assert findings(db, "table_bloat") == {}
+
+
 # ---- multiple_permissive_policies ---------------------------------------------
 
 def test_multiple_permissive_policies_per_role_and_action(db):

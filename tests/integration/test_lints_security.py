@@ -410,3 +410,67 @@ def test_nothing_of_the_platforms_on_a_supabase_database(new_cluster):
     f = findings(db)
     assert ("security_definer_view", "public.tokens") in f, sorted(f)
     assert ("anon_security_definer_function_executable", "public.wipe()") in f, sorted(f)
+
+
+# ---- sensitive_columns_exposed, pg_graphql_*_table_exposed -------------------
+
+def test_sensitive_columns_exposed_only_without_row_level_security(sdb):
+    sdb.query("CREATE TABLE public.accounts (id int PRIMARY KEY, email text, \"Password\" text, "
+              "\"api-key\" text, api_key_hint text, tokens_used int)")
+    sdb.query("GRANT SELECT ON public.accounts TO anon, authenticated")
+    # near misses: the same columns behind row level security; not served
+    # to the API; a column that only starts like a secret
+    sdb.query("CREATE TABLE public.guarded (id int PRIMARY KEY, password text)")
+    sdb.query("ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY")
+    sdb.query("GRANT SELECT ON public.guarded TO anon, authenticated")
+    sdb.query("CREATE TABLE public.backoffice (id int PRIMARY KEY, ssn text)")
+    sdb.query("REVOKE ALL ON public.backoffice FROM anon, authenticated")
+    sdb.query("CREATE TABLE public.cards (id int PRIMARY KEY, card_number text)")
+    sdb.query("REVOKE ALL ON public.cards FROM anon, authenticated")
+    sdb.query("GRANT SELECT ON public.cards TO authenticated")
+    f = findings(sdb)
+    assert of(f, "sensitive_columns_exposed") == ["public.accounts", "public.cards"], sorted(f)
+    x = f[("sensitive_columns_exposed", "public.accounts")]
+    assert x["level"] == "error" and x["categories"] == ["SECURITY"] and x["facing"] == "EXTERNAL", x
+    assert 'its columns "Password", "api-key" look like secrets' in x["detail"], x
+    assert x["detail"].endswith("to anyone with the anon key"), x
+    assert "its column card_number looks like" in f[("sensitive_columns_exposed", "public.cards")]["detail"]
+    assert f[("sensitive_columns_exposed", "public.cards")]["detail"].endswith("to every signed-in user")
+    sdb.query(x["remedy"].split(" (")[0])
+    assert "public.accounts" not in of(findings(sdb), "sensitive_columns_exposed")
+
+
+# pg_graphql is not packaged for Debian's PostgreSQL: its catalog row stands
+# in for it (the lint asks only whether it is installed)
+FAKE_PG_GRAPHQL = ("INSERT INTO pg_catalog.pg_extension (oid, extname, extowner, extnamespace, extrelocatable, "
+                   "extversion) VALUES (4000000001, 'pg_graphql', 10, 'pg_catalog'::regnamespace, false, '1.5')")
+
+
+def test_pg_graphql_table_exposed_per_role_when_pg_graphql_is_installed(sdb):
+    sdb.query("CREATE SCHEMA internal")       # not exposed to PostgREST: pg_graphql shows it all the same
+    sdb.query("GRANT USAGE ON SCHEMA internal TO anon, authenticated")
+    sdb.query("CREATE TABLE internal.notes (id int PRIMARY KEY, body text)")
+    sdb.query("ALTER TABLE internal.notes ENABLE ROW LEVEL SECURITY")
+    sdb.query("REVOKE ALL ON internal.notes FROM anon, authenticated")
+    sdb.query("GRANT SELECT (id) ON internal.notes TO anon")               # one column is enough
+    sdb.query("CREATE VIEW public.summary WITH (security_invoker = true) AS SELECT 1 AS n")
+    sdb.query("REVOKE ALL ON public.summary FROM anon, authenticated")
+    sdb.query("GRANT SELECT ON public.summary TO authenticated")
+    sdb.query("REVOKE ALL ON public.base_marker FROM anon, authenticated")
+    sdb.query("CREATE TABLE public.written_only (id int PRIMARY KEY)")     # INSERT is not SELECT
+    sdb.query("REVOKE ALL ON public.written_only FROM anon, authenticated")
+    sdb.query("GRANT INSERT ON public.written_only TO anon, authenticated")
+    assert not [k for k in findings(sdb) if k[0].startswith("pg_graphql_")], "no pg_graphql, no finding"
+    sdb.query(FAKE_PG_GRAPHQL)
+    try:
+        f = findings(sdb)
+        assert of(f, "pg_graphql_anon_table_exposed") == ["internal.notes"], sorted(f)
+        assert of(f, "pg_graphql_authenticated_table_exposed") == ["public.summary"], sorted(f)
+        x = f[("pg_graphql_anon_table_exposed", "internal.notes")]
+        assert x["level"] == "warn" and x["categories"] == ["SECURITY"] and x["facing"] == "EXTERNAL", x
+        assert x["detail"].startswith("anon may select the table, so the GraphQL schema"), x
+        assert x["remedy"].startswith("REVOKE SELECT ON internal.notes FROM anon"), x
+        assert f[("pg_graphql_authenticated_table_exposed", "public.summary")]["detail"].startswith(
+            "authenticated may select the view"), f
+    finally:
+        sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
