@@ -304,11 +304,12 @@ BEGIN
                    -- its row of A is kept for part 3
                    -- (or by one that reads its parent: a child's rows show in it)
                    (EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                            WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                              AND (d.refobjid = o.relid
-                                   OR d.refobjid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
-                                                     WHERE i.inhrelid = o.relid))
+                            WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = o.relid
                               AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass)
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_depend d
+                                 ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.inhparent
+                                AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                               WHERE i.inhrelid = o.relid)
                     OR EXISTS (SELECT 1 FROM view_funcs f
                                WHERE pg_catalog.strpos(f.src, pg_catalog.lower(c.relname)) > 0
                                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend fd
