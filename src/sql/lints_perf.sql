@@ -169,20 +169,29 @@ SELECT 'invalid_index', 'error', i.name,
             THEN 'the index is invalid (a CREATE INDEX CONCURRENTLY that failed?) and is not used'
             WHEN m.missing IS NULL
             THEN 'the partitioned index is invalid: the index attached for a partitioned partition is invalid itself'
+            WHEN m.foreign_parts IS NOT NULL
+            THEN format('the partitioned index is invalid (made ON ONLY the table?) and cannot become valid: %s '
+                        'is a foreign table, which can have no index attached', m.foreign_parts)
             ELSE format('the partitioned index is invalid (made ON ONLY the table?): %s has no index attached to it, '
                         'and a partition made from now on gets none', m.missing) END,
        CASE WHEN NOT i.partitioned
             THEN format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
             WHEN m.missing IS NULL
             THEN 'make the invalid indexes of its partitions valid (each has its own finding)'
+            -- (made without ONLY, a partitioned index skips foreign partitions)
+            WHEN m.foreign_parts IS NOT NULL
+            THEN format('DROP INDEX %s; then CREATE INDEX it again without ONLY, which skips foreign partitions '
+                        '(not CONCURRENTLY: a partitioned table refuses it)', i.name)
             -- (a partitioned index cannot be dropped or made CONCURRENTLY)
             ELSE format('on %s, CREATE INDEX CONCURRENTLY the same index and ALTER INDEX %s ATTACH PARTITION it '
                         '(valid once every partition''s is attached); or DROP INDEX %s', m.missing, i.name, i.name) END
 FROM idx i
 -- a partitioned index: the partitions with no index attached to it
 LEFT JOIN LATERAL (
-  SELECT string_agg(h.inhrelid::regclass::text, ', ' ORDER BY h.inhrelid::regclass::text) AS missing
-  FROM pg_catalog.pg_inherits h
+  SELECT string_agg(h.inhrelid::regclass::text, ', ' ORDER BY h.inhrelid::regclass::text) AS missing,
+         string_agg(h.inhrelid::regclass::text, ', ' ORDER BY h.inhrelid::regclass::text)
+           FILTER (WHERE pc.relkind = 'f') AS foreign_parts
+  FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class pc ON pc.oid = h.inhrelid
   WHERE i.partitioned AND h.inhparent = i.indrelid
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits hi JOIN pg_catalog.pg_index pi ON pi.indexrelid = hi.inhrelid
                     WHERE hi.inhparent = i.indexrelid AND pi.indrelid = h.inhrelid)) m ON true

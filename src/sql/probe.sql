@@ -16,13 +16,16 @@
 --    that references auth.users(id), directly or through another such
 --    column) gets a row for A; as B, none of A's rows may be visible.
 -- 3. With isolation, B also reads every view that anon or authenticated
---    may select: one that shows A's rows is a leak named after the view.
---    A's rows stay for it in the tables a view reads, directly, through
---    other views, or through a function it calls (named in a PL/pgSQL
---    body, or read by a SQL-standard one).  A materialized view holds no
---    row of A (it is not refreshed): one that reads a table with row level
---    security, or one its reader may not read, is a leak when it holds rows
---    that B's own query of its definition does not give.
+--    may select and that may show a row of A (it reads a table this
+--    transaction wrote, or runs code of the database's own): one that shows
+--    A's id or one of the probe's own values is a leak named after the
+--    view.  A's rows stay for it in the tables a view reads, directly,
+--    through other views, or through a function it calls, or one that
+--    calls (named in a PL/pgSQL body, or read by a SQL-standard one).  A
+--    materialized view holds no row of A (it is not refreshed): one that
+--    reads a table with row level security (but for a policy that shows
+--    its reader every row), or one its reader may not read, is a leak when
+--    it holds rows that B's own query of its definition does not give.
 DO $probe$
 DECLARE
     isolation constant boolean := @ISOLATION@;
@@ -50,6 +53,12 @@ DECLARE
     def text;
     unreadable boolean;
     stage text;
+    -- the string values the probe wrote: a view that shows one shows a
+    -- row of A (known exactly: data that merely looks like them is not)
+    mark text;
+    marks text[] := '{}';
+    -- whether this transaction's writes are counted (pg_stat_get_xact_*)
+    counted constant boolean := pg_catalog.current_setting('track_counts')::boolean;
     -- the app's queries run with the connection's default search_path;
     -- the probe's own names are all qualified
     app_path text := (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path');
@@ -258,12 +267,32 @@ BEGIN
             -- the functions views call, outside pg_catalog: PostgreSQL
             -- records no dependency on what a PL/pgSQL body reads, so a
             -- table is taken as read by one when its body names it.
-            -- (Read once: inlined, it was read again for every table.)
+            -- Called by a view, or by the operator a view uses, or by such
+            -- a function (named in its body, or, for a SQL-standard body,
+            -- recorded).  (Read once: inlined, it was read again for
+            -- every table.)
+            WITH RECURSIVE reached(oid) AS (
+                SELECT base.oid FROM (
+                    SELECT d.refobjid AS oid FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                      AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    UNION
+                    SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_depend d
+                    JOIN pg_catalog.pg_operator o ON o.oid = d.refobjid
+                    WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                      AND d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass) base
+                UNION
+                SELECT p2.oid FROM reached r
+                JOIN pg_catalog.pg_proc p1 ON p1.oid = r.oid AND p1.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+                JOIN pg_catalog.pg_proc p2 ON p2.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace AND p2.oid <> p1.oid
+                WHERE pg_catalog.strpos(pg_catalog.lower(p1.prosrc), pg_catalog.lower(p2.proname)) > 0
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend fd
+                              WHERE fd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND fd.objid = p1.oid
+                                AND fd.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND fd.refobjid = p2.oid)
+            )
             SELECT DISTINCT p.oid, pg_catalog.lower(p.prosrc) AS src
-            FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
-            WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-              AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-              AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+            FROM reached r JOIN pg_catalog.pg_proc p ON p.oid = r.oid
+            WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
         ), referenced AS (
             SELECT DISTINCT fk.confrelid AS relid FROM pg_catalog.pg_constraint fk
             WHERE fk.contype = 'f' AND fk.confrelid <> fk.conrelid
@@ -273,9 +302,14 @@ BEGIN
                    ref.relid IS NOT NULL AS parent,
                    -- read by a view (or a rule), or by a function one calls:
                    -- its row of A is kept for part 3
+                   -- (or by one that reads its parent: a child's rows show in it)
                    (EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                             WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = o.relid
                               AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass)
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_depend d
+                                 ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.inhparent
+                                AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                               WHERE i.inhrelid = o.relid)
                     OR EXISTS (SELECT 1 FROM view_funcs f
                                WHERE pg_catalog.strpos(f.src, pg_catalog.lower(c.relname)) > 0
                                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend fd
@@ -375,11 +409,15 @@ BEGIN
                             WHERE a.attrelid = col.parent_rel AND a.attnum > 0 AND NOT a.attisdropped
                               AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
                         LOOP
+                            mark := 'momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8);
+                            IF pc.typcategory = 'S' THEN
+                                marks := marks || mark;
+                            END IF;
                             pcols := pcols || CASE WHEN pcols = '' THEN '' ELSE ', ' END || pg_catalog.quote_ident(pc.attname);
                             pvals := pvals || CASE WHEN pvals = '' THEN '' ELSE ', ' END ||
                                 CASE WHEN pc.allowed IS NOT NULL THEN pg_catalog.quote_literal(pc.allowed)
                                      WHEN pc.atttypid = 'uuid'::pg_catalog.regtype THEN 'gen_random_uuid()'
-                                     WHEN pc.typcategory = 'S' THEN pg_catalog.quote_literal('momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8))
+                                     WHEN pc.typcategory = 'S' THEN pg_catalog.quote_literal(mark)
                                      WHEN pc.typcategory = 'N' THEN '1'
                                      WHEN pc.typcategory = 'B' THEN 'false'
                                      WHEN pc.typcategory = 'D' THEN 'now()'
@@ -407,7 +445,9 @@ BEGIN
                 SELECT pg_catalog.quote_literal(e.enumlabel) INTO v FROM pg_catalog.pg_enum e
                 WHERE e.enumtypid = col.atttypid ORDER BY e.enumsortorder LIMIT 1;
             ELSIF col.typcategory = 'S' THEN
-                v := pg_catalog.quote_literal('momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8));
+                mark := 'momentum-maintd-probe-' || pg_catalog.left(gen_random_uuid()::text, 8);
+                marks := marks || mark;
+                v := pg_catalog.quote_literal(mark);
             ELSIF col.typcategory = 'N' THEN
                 v := '1';
             ELSIF col.typcategory = 'B' THEN
@@ -504,18 +544,43 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', '', true);
     FOR vw IN
         WITH RECURSIVE below(top, relid) AS (
-            -- what each materialized view reads, through views
+            -- what each view and materialized view reads, through views,
+            -- and the partitions and inheritance children of what it reads
+            -- (their rows are counted on them)
             SELECT c.oid, c.oid FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-            WHERE c.relkind = 'm' AND ns.nspname = ANY (schemas)
+            WHERE c.relkind IN ('v', 'm') AND ns.nspname = ANY (schemas)
             UNION
-            SELECT below.top, d.refobjid
-            FROM below
-            JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = below.relid
-            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-                                       AND d.objid = rw.oid
-                                       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND d.refobjid <> below.relid
+            SELECT below.top, e.dst
+            FROM below JOIN (
+                SELECT rw.ev_class AS src, d.refobjid AS dst
+                FROM pg_catalog.pg_rewrite rw
+                JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                                           AND d.objid = rw.oid
+                                           AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                           AND d.refobjid <> rw.ev_class
+                UNION ALL
+                SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i) e ON e.src = below.relid
+        ), calls AS (
+            -- the views that use a function, operator or type of the
+            -- database's own, here or in a view below: its code may read
+            -- anything
+            SELECT DISTINCT b.top FROM below b
+            JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = b.relid
+            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+            WHERE d.refclassid <> 'pg_catalog.pg_class'::pg_catalog.regclass
+              AND NOT (d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                       AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                                   WHERE p.oid = d.refobjid AND p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace)
+                       OR d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass
+                       AND EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+                                   WHERE o.oid = d.refobjid AND o.oprnamespace = 'pg_catalog'::pg_catalog.regnamespace)
+                       OR d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                       AND EXISTS (SELECT 1 FROM pg_catalog.pg_type ty
+                                   WHERE ty.oid = d.refobjid AND ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace)
+                       OR d.refclassid = 'pg_catalog.pg_collation'::pg_catalog.regclass
+                       AND EXISTS (SELECT 1 FROM pg_catalog.pg_collation co
+                                   WHERE co.oid = d.refobjid AND co.collnamespace = 'pg_catalog'::pg_catalog.regnamespace))
         )
         SELECT * FROM (
             SELECT c.oid, c.relkind, pg_catalog.format('%I.%I', ns.nspname, c.relname) AS obj,
@@ -528,12 +593,35 @@ BEGIN
             JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
             WHERE c.relkind IN ('v', 'm') AND ns.nspname = ANY (schemas)) v
         WHERE v.reader IS NOT NULL
+          -- a view shows a row of A when it reads a table this transaction
+          -- wrote (A's rows, and what their triggers wrote), or when code
+          -- of the database's own runs in it; a view of other data only
+          -- (reference data, however large) is not read.  (Without
+          -- track_counts, what was written is not known: every view is read.)
+          AND (v.relkind = 'v' AND (NOT counted OR v.oid IN (SELECT calls.top FROM calls) OR EXISTS (
+                SELECT 1 FROM below b WHERE b.top = v.oid AND b.relid <> v.oid
+                  AND pg_catalog.pg_stat_get_xact_tuples_inserted(b.relid)
+                      + pg_catalog.pg_stat_get_xact_tuples_updated(b.relid) > 0))
           -- a materialized view that reads only what its reader may read
-          -- in full differs from its query only by being stale
-          AND (v.relkind = 'v' OR EXISTS (
+          -- in full (no row level security, or a policy that lets it read
+          -- every row and none that holds any back) differs from its query
+          -- only by being stale
+            OR v.relkind = 'm' AND EXISTS (
                 SELECT 1 FROM below b JOIN pg_catalog.pg_class rd ON rd.oid = b.relid
                 WHERE b.top = v.oid AND b.relid <> v.oid
-                  AND (rd.relrowsecurity OR NOT pg_catalog.has_table_privilege(v.reader, rd.oid, 'SELECT'))))
+                  AND (NOT pg_catalog.has_table_privilege(v.reader, rd.oid, 'SELECT')
+                       OR rd.relrowsecurity AND NOT (
+                           EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                                   WHERE p.polrelid = rd.oid AND p.polpermissive AND p.polcmd IN ('r', '*')
+                                     AND (0::pg_catalog.oid = ANY (p.polroles) OR EXISTS (
+                                          SELECT 1 FROM pg_catalog.unnest(p.polroles) pr(role)
+                                          WHERE pg_catalog.pg_has_role(v.reader, pr.role, 'MEMBER')))
+                                     AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) = 'true')
+                           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                                   WHERE p.polrelid = rd.oid AND NOT p.polpermissive AND p.polcmd IN ('r', '*')
+                                     AND (0::pg_catalog.oid = ANY (p.polroles) OR EXISTS (
+                                          SELECT 1 FROM pg_catalog.unnest(p.polroles) pr(role)
+                                          WHERE pg_catalog.pg_has_role(v.reader, pr.role, 'MEMBER'))))))))
         ORDER BY v.obj
     LOOP
         BEGIN
@@ -552,16 +640,20 @@ BEGIN
             PERFORM pg_catalog.set_config('search_path', app_path, true);
             EXECUTE pg_catalog.format('SET LOCAL ROLE %I', vw.reader);
             IF vw.relkind = 'v' THEN
-                -- A's rows: the rows that hold A's id or a probe value
+                -- A's rows: the rows that hold A's id or one of the probe's
+                -- values (the common prefix first, which is cheap)
                 EXECUTE pg_catalog.format(
-                    'SELECT pg_catalog.count(*) FROM %s v WHERE pg_catalog.strpos(ROW(v.*)::text, $1) > 0 '
-                    'OR pg_catalog.strpos(ROW(v.*)::text, $2) > 0', vw.obj)
-                    INTO n USING user_a::text, 'momentum-maintd-probe-';
+                    'SELECT pg_catalog.count(*) FROM %s v, LATERAL (SELECT ROW(v.*)::text AS r) x '
+                    'WHERE pg_catalog.strpos(x.r, $1) > 0 OR (pg_catalog.strpos(x.r, $2) > 0 AND EXISTS ('
+                    'SELECT FROM pg_catalog.unnest($3) m(s) WHERE pg_catalog.strpos(x.r, m.s) > 0))', vw.obj)
+                    INTO n USING user_a::text, 'momentum-maintd-probe-', marks;
             ELSE
                 -- a materialized view has no row level security: the rows it
                 -- holds that its own query, run by this reader, does not give
                 BEGIN
-                    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT * FROM %s EXCEPT ALL (%s)) s',
+                    -- (rows as text: json, point or xml have no equality operator)
+                    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT ROW(m.*)::text FROM %s m '
+                                              'EXCEPT ALL SELECT ROW(d.*)::text FROM (%s) d) s',
                                               vw.obj, def) INTO n;
                 EXCEPTION WHEN insufficient_privilege THEN
                     -- the reader may not read what it is made of: any row is too many

@@ -6,6 +6,8 @@ Supabase platform (tests/fixtures/supabase_platform.sql)."""
 import json
 import os
 
+import pytest
+
 from conftest import FIXTURES, MIGRATIONS, SRCDIR, Database, run
 
 
@@ -418,3 +420,30 @@ def test_nothing_about_the_platforms_objects_on_a_supabase_database(new_cluster)
              "DROP TABLE public.notes, public.bare, public.platform_owned, public.extension_member")
     r = run(["-d", db.conninfo, "verify", "--fail-on", "info"], timeout=120)
     assert r.returncode == 0 and "no findings" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_an_invalid_partitioned_index_over_a_foreign_partition(db):
+    """A foreign partition can have no index: an index made ON ONLY the
+    table never becomes valid, whatever is attached; made again without
+    ONLY, it skips the foreign partition."""
+    prepare(db, """
+        CREATE FOREIGN DATA WRAPPER dummy;
+        CREATE SERVER srv FOREIGN DATA WRAPPER dummy;
+        CREATE TABLE public.ev (id int, at date) PARTITION BY RANGE (id);
+        CREATE TABLE public.ev_1 PARTITION OF public.ev FOR VALUES FROM (0) TO (10);
+        CREATE FOREIGN TABLE public.ev_far PARTITION OF public.ev FOR VALUES FROM (10) TO (20) SERVER srv;
+        CREATE INDEX ev_at ON ONLY public.ev (at);
+        CREATE INDEX ev_1_at ON public.ev_1 (at);
+        ALTER INDEX public.ev_at ATTACH PARTITION public.ev_1_at;
+        """)
+    # what the remedy asks cannot be done, and the index stays invalid
+    with pytest.raises(Exception, match="cannot create index on"):
+        db.query("CREATE INDEX ON public.ev_far (at)")
+    assert db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.ev_at'::regclass") == [(False,)]
+    x = findings(db, "invalid_index")[("invalid_index", "public.ev_at")]
+    assert "cannot become valid: public.ev_far is a foreign table" in x["detail"], x
+    assert x["remedy"].startswith("DROP INDEX public.ev_at; then CREATE INDEX it again without ONLY"), x
+    # done: valid, and no finding
+    db.query("DROP INDEX public.ev_at; CREATE INDEX ev_at ON public.ev (at)")
+    assert db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.ev_at'::regclass") == [(True,)]
+    assert not findings(db, "invalid_index")
