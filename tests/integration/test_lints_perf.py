@@ -447,3 +447,134 @@ def test_an_invalid_partitioned_index_over_a_foreign_partition(db):
     db.query("DROP INDEX public.ev_at; CREATE INDEX ev_at ON public.ev (at)")
     assert db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.ev_at'::regclass") == [(True,)]
     assert not findings(db, "invalid_index")
+
+
+# ---- near misses: a one-line change of a lint's SQL fails one of these (issue 15, item 7) ----
+
+def test_unindexed_foreign_key_of_a_partitioned_table_is_reported_once(db):
+    prepare(db, """
+        CREATE TABLE public.owners (id int PRIMARY KEY);
+        CREATE TABLE public.pets (id int, owner_id int CONSTRAINT fk REFERENCES public.owners) PARTITION BY RANGE (id);
+        CREATE TABLE public.pets_1 PARTITION OF public.pets FOR VALUES FROM (0) TO (10);
+        """)
+    assert objects(db, "unindexed_foreign_keys") == ["public.pets (fk)"]
+
+
+def test_duplicate_index_near_misses_of_uniqueness_key_columns_and_constraints(db):
+    prepare(db, """
+        CREATE TABLE public.t (id int PRIMARY KEY, a int, b int, c int, d int, e int);
+        CREATE UNIQUE INDEX a_unique ON public.t (a);
+        CREATE INDEX a_plain ON public.t (a);
+        CREATE INDEX b_c ON public.t (b, c);
+        CREATE INDEX b_incl_c ON public.t (b) INCLUDE (c);
+        ALTER TABLE public.t ADD CONSTRAINT d_deferred UNIQUE (d) DEFERRABLE INITIALLY DEFERRED;
+        CREATE UNIQUE INDEX d_now ON public.t (d);
+        ALTER TABLE public.t ADD CONSTRAINT e_excl EXCLUDE USING btree (e WITH =);
+        CREATE INDEX e_plain ON public.t (e);
+        CREATE INDEX c_valid ON public.t (c);
+        CREATE INDEX c_invalid ON public.t (c);
+        UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.c_invalid'::regclass;
+        CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS x;
+        CREATE INDEX mv_a ON public.mv (x);
+        CREATE INDEX mv_b ON public.mv (x);
+        """)
+    f = findings(db)
+    assert sorted(o for c, o in f if c == "duplicate_index") == ["public.mv_a, public.mv_b"], sorted(f)
+    # what one serves, the other does too: redundant, not the same index
+    assert sorted(o for c, o in f if c == "redundant_index") == ["public.a_plain", "public.e_plain"], sorted(f)
+
+
+def test_duplicate_index_of_two_constraints_says_so(db):
+    prepare(db, """
+        CREATE TABLE public.w (id int PRIMARY KEY, code text UNIQUE);
+        ALTER TABLE public.w ADD CONSTRAINT w_id_key UNIQUE (id);
+        CREATE UNIQUE INDEX w_code ON public.w (code);
+        """)
+    f = findings(db, "duplicate_index")
+    both = f[("duplicate_index", "public.w_id_key, public.w_pkey")]
+    assert "2 of them back constraints (w_id_key; w_pkey)" in both["detail"], both
+    assert both["remedy"] == "drop the extra constraints: every one of these indexes backs one", both
+    one = f[("duplicate_index", "public.w_code, public.w_code_key")]
+    assert "back constraints" not in one["detail"] and one["remedy"] == "DROP INDEX CONCURRENTLY public.w_code;", one
+
+
+def test_redundant_index_near_misses(db):
+    prepare(db, """
+        CREATE TABLE public.r (id int PRIMARY KEY, a int, b int, c text, x int, y int, z int);
+        -- a unique index is a constraint in all but name
+        CREATE UNIQUE INDEX a_unique ON public.r (a);
+        CREATE INDEX a_b ON public.r (a, b);
+        -- an expression is not the column of the same position
+        CREATE INDEX lower_c ON public.r (lower(c));
+        CREATE INDEX upper_c_b ON public.r (upper(c), b);
+        -- INCLUDE columns serve index-only scans the longer key does not
+        CREATE INDEX x_incl_y ON public.r (x) INCLUDE (y);
+        CREATE INDEX x_z ON public.r (x, z);
+        -- the longer index is invalid, or partial while the shorter is not
+        CREATE INDEX y_only ON public.r (y);
+        CREATE INDEX y_z_invalid ON public.r (y, z);
+        UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.y_z_invalid'::regclass;
+        CREATE INDEX z_only ON public.r (z);
+        CREATE INDEX z_b_partial ON public.r (z, b) WHERE a > 0;
+        -- another collation
+        CREATE INDEX c_plain ON public.r (c);
+        CREATE INDEX c_c_b ON public.r (c COLLATE "C", b);
+        -- the same key with INCLUDE columns serves all the plain one does
+        CREATE TABLE public.s (id int PRIMARY KEY, k int, v int);
+        CREATE INDEX k_plain ON public.s (k);
+        CREATE INDEX k_incl_v ON public.s (k) INCLUDE (v);
+        """)
+    assert objects(db, "redundant_index") == ["public.k_plain"]
+
+
+def test_unused_index_near_misses(db):
+    prepare(db, """
+        CREATE TABLE public.parent (id int PRIMARY KEY, a int, b int, UNIQUE (a, b));
+        CREATE TABLE public.t (id int PRIMARY KEY, p int REFERENCES public.parent, q int REFERENCES public.parent,
+                               a int, b int, c int CHECK (c > 0), u int,
+                               FOREIGN KEY (a, b) REFERENCES public.parent (a, b));
+        -- not what the foreign keys look rows up with: unused
+        CREATE INDEX p_partial ON public.t (p) WHERE p > 0;
+        CREATE INDEX q_brin ON public.t USING brin (q);
+        CREATE INDEX c_checked ON public.t (c);
+        -- what the two-column foreign key needs (a longer key serves it)
+        CREATE INDEX a_b_id ON public.t (a, b, id);
+        -- a unique index enforces, and an invalid one is invalid_index's
+        CREATE UNIQUE INDEX u_unique ON public.t (u);
+        CREATE INDEX u_invalid ON public.t (u);
+        UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.u_invalid'::regclass;
+        """)
+    db.query("ALTER DATABASE %s SET momentum_maintd.unused_index_min_days = 0" % db.name)
+    assert objects(db, "unused_index") == ["public.c_checked", "public.p_partial", "public.q_brin"]
+
+
+def test_multiple_permissive_policies_for_public_leave_out_pg_and_platform_roles(db):
+    prepare(db, """
+        DO $$ BEGIN CREATE ROLE authenticator NOINHERIT LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+        CREATE TABLE public.open (id int PRIMARY KEY);
+        ALTER TABLE public.open ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY one ON public.open FOR SELECT USING (id > 0);
+        CREATE POLICY two ON public.open FOR SELECT USING (id < 100);
+        -- a restrictive policy is no second one
+        CREATE POLICY members_add ON public.open FOR INSERT TO authenticated WITH CHECK (id > 0);
+        CREATE POLICY members_narrow ON public.open AS RESTRICTIVE FOR INSERT TO authenticated WITH CHECK (id < 100);
+        """)
+    got = objects(db, "multiple_permissive_policies")
+    assert "public.open: INSERT for authenticated" not in got, got
+    assert "public.open: SELECT for anon" in got and "public.open: SELECT for authenticated" in got, got
+    wrong = [o for o in got if o.split(" for ")[1].startswith(("pg_", "authenticator", "service_role", "supabase"))]
+    assert wrong == [], wrong
+
+
+def test_bypassrls_role_leaves_out_the_roles_supautils_reserves(db):
+    prepare(db)
+    name, su = "reserved_%d" % os.getpid(), "superuser_%d" % os.getpid()
+    db.query("CREATE ROLE %s NOLOGIN BYPASSRLS" % name)
+    db.query("CREATE ROLE %s NOLOGIN SUPERUSER BYPASSRLS" % su)
+    try:
+        got = objects(db, "bypassrls_role")
+        assert name in got and su not in got, got
+        db.query("ALTER DATABASE %s SET supautils.reserved_roles = 'other, %s*'" % (db.name, name))
+        assert name not in objects(db, "bypassrls_role")
+    finally:
+        db.query("DROP ROLE %s, %s" % (name, su))

@@ -474,3 +474,182 @@ def test_pg_graphql_table_exposed_per_role_when_pg_graphql_is_installed(sdb):
             "authenticated may select the view"), f
     finally:
         sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
+
+
+# ---- near misses: a one-line change of a lint's SQL fails one of these (issue 15, item 7) ----
+
+def test_rls_disabled_on_a_partitioned_table_and_for_a_write_only_grant(sdb):
+    sdb.query("CREATE TABLE public.events (id int, at date) PARTITION BY RANGE (at)")
+    sdb.query("REVOKE ALL ON public.events FROM anon, authenticated")
+    sdb.query("GRANT SELECT ON public.events TO authenticated")
+    # anon may only insert: still a table the API writes without row level security
+    api_table(sdb, "public.drop_box", grant_to=(), rls=False)
+    sdb.query("GRANT INSERT ON public.drop_box TO anon")
+    f = of(findings(sdb), "rls_disabled_in_public")
+    assert "public.events" in f and "public.drop_box" in f, f
+
+
+def test_policies_without_rls_on_a_partitioned_table(sdb):
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("CREATE TABLE private.log (id int, at date) PARTITION BY RANGE (at)")
+    sdb.query("CREATE POLICY p ON private.log FOR SELECT USING (true)")
+    sdb.query("CREATE TABLE private.guarded (id int PRIMARY KEY)")
+    sdb.query("ALTER TABLE private.guarded ENABLE ROW LEVEL SECURITY")
+    sdb.query("CREATE POLICY p ON private.guarded FOR SELECT USING (true)")
+    assert of(findings(sdb), "policy_exists_rls_disabled") == ["private.log"]
+
+
+def test_auth_rls_initplan_sees_auth_role_and_auth_email(sdb):
+    api_table(sdb, "public.by_claim")
+    sdb.query("CREATE POLICY by_role ON public.by_claim FOR SELECT USING (auth.role() = 'authenticated')")
+    sdb.query("CREATE POLICY by_email ON public.by_claim FOR UPDATE TO authenticated "
+              "USING (body = auth.email())")
+    sdb.query("CREATE POLICY by_email_once ON public.by_claim FOR DELETE TO authenticated "
+              "USING (body = (select auth.email()))")
+    f = of(findings(sdb), "auth_rls_initplan")
+    assert f == ['public.by_claim: policy "by_email"', 'public.by_claim: policy "by_role"'], f
+
+
+def test_anon_write_policy_per_command_and_role_and_never_restrictive(sdb):
+    api_table(sdb, "public.inbox", grant_to=("authenticated",))
+    sdb.query("CREATE POLICY anon_deletes ON public.inbox FOR DELETE TO anon USING (user_id IS NULL)")
+    sdb.query("CREATE POLICY anyone_inserts ON public.inbox FOR INSERT WITH CHECK (user_id IS NULL)")
+    # anon may not update: the UPDATE policy cannot serve it
+    sdb.query("CREATE POLICY anyone_updates ON public.inbox FOR UPDATE USING (user_id IS NULL)")
+    # a restrictive policy narrows what the others let through: it lets nothing in
+    sdb.query("CREATE POLICY narrowing ON public.inbox AS RESTRICTIVE FOR INSERT WITH CHECK (body <> '')")
+    sdb.query("GRANT INSERT, DELETE ON public.inbox TO anon")
+    f = of(findings(sdb), "anon_write_policy")
+    assert f == ['public.inbox: policy "anon_deletes"', 'public.inbox: policy "anyone_inserts"'], f
+
+
+def test_rls_policy_always_true_per_command_and_expression(sdb):
+    api_table(sdb, "public.board")
+    sdb.query("CREATE POLICY wipe ON public.board FOR DELETE TO authenticated USING (true)")
+    sdb.query("CREATE POLICY move_anywhere ON public.board FOR UPDATE TO authenticated "
+              "USING ((select auth.uid()) = user_id) WITH CHECK (true)")
+    sdb.query("CREATE POLICY anyone_posts ON public.board FOR INSERT WITH CHECK (true)")
+    # without row level security no policy applies: that is policy_exists_rls_disabled's
+    api_table(sdb, "public.loose", rls=False)
+    sdb.query("CREATE POLICY open_update ON public.loose FOR UPDATE TO authenticated USING (true)")
+    f = findings(sdb)
+    assert of(f, "rls_policy_always_true") == ['public.board: policy "anyone_posts"',
+                                               'public.board: policy "move_anywhere"',
+                                               'public.board: policy "wipe"'], sorted(f)
+    detail = {o: f[("rls_policy_always_true", o)]["detail"] for o in of(f, "rls_policy_always_true")}
+    assert "lets every role write any row: its WITH CHECK is always true" in \
+        detail['public.board: policy "anyone_posts"']
+    assert "its WITH CHECK is always true" in detail['public.board: policy "move_anywhere"']
+    assert "its USING is always true" in detail['public.board: policy "wipe"']
+
+
+def test_rls_references_user_metadata_through_current_setting(sdb):
+    api_table(sdb, "public.admin_only")
+    sdb.query("CREATE POLICY by_claims ON public.admin_only FOR SELECT TO authenticated "
+              "USING ((((select current_setting('request.jwt.claims', true))::jsonb -> 'user_metadata' ->> 'role')) "
+              "= 'admin')")
+    # with a column too, and each call the first target of its sub-SELECT
+    sdb.query("CREATE POLICY own_by_claims ON public.admin_only FOR UPDATE TO authenticated "
+              "USING (user_id = (select auth.uid()) AND ((select current_setting('request.jwt.claims', true))::jsonb "
+              "-> 'user_metadata' ->> 'role') = 'editor')")
+    sdb.query("CREATE POLICY own_by_jwt ON public.admin_only FOR DELETE TO authenticated "
+              "USING (user_id = (select auth.uid()) "
+              "AND ((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'editor')")
+    assert of(findings(sdb), "rls_references_user_metadata") == \
+        ['public.admin_only: policy "by_claims"', 'public.admin_only: policy "own_by_claims"',
+         'public.admin_only: policy "own_by_jwt"']
+
+
+def test_exposed_views_for_one_api_role_and_every_spelling_of_security_invoker(sdb):
+    def grant(obj, role):
+        sdb.query("REVOKE ALL ON %s FROM anon, authenticated" % obj)
+        if role:
+            sdb.query("GRANT SELECT ON %s TO %s" % (obj, role))
+    api_table(sdb, "public.items")
+    sdb.query("CREATE VIEW public.anon_items AS SELECT id, body FROM public.items")
+    grant("public.anon_items", "anon")
+    for n, opt in enumerate(("security_invoker", "security_invoker = true", "security_invoker = 1",
+                             "security_invoker = 'Yes'", "security_invoker = ON")):
+        sdb.query("CREATE VIEW public.invoker_%d WITH (%s) AS SELECT id, body FROM public.items" % (n, opt))
+        grant("public.invoker_%d" % n, "anon")
+    sdb.query("CREATE VIEW public.definer_off WITH (security_invoker = off) AS SELECT id, body FROM public.items")
+    grant("public.definer_off", "authenticated")
+    sdb.query("CREATE VIEW public.member_emails AS SELECT id, email FROM auth.users")
+    grant("public.member_emails", "authenticated")
+    sdb.query("CREATE MATERIALIZED VIEW public.email_copy AS SELECT id, email FROM auth.users")
+    grant("public.email_copy", "authenticated")
+    sdb.query("CREATE MATERIALIZED VIEW public.counts AS SELECT 1 AS n")
+    grant("public.counts", "authenticated")
+    sdb.query("CREATE FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE SERVER far FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE FOREIGN TABLE public.remote (id int) SERVER far")
+    grant("public.remote", "anon")
+    f = findings(sdb)
+    assert of(f, "security_definer_view") == ["public.anon_items", "public.definer_off", "public.member_emails"], \
+        sorted(f)
+    assert of(f, "auth_users_exposed") == ["public.email_copy", "public.member_emails"]
+    assert "materialized view" in f[("auth_users_exposed", "public.email_copy")]["detail"]
+    assert of(f, "materialized_view_in_api") == ["public.counts", "public.email_copy"]
+    assert of(f, "foreign_table_in_api") == ["public.remote"]
+
+
+def test_views_an_extension_holds_are_not_the_users(sdb):
+    sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    sdb.query("CREATE VIEW public.ext_view AS SELECT 1 AS n")
+    sdb.query("GRANT SELECT ON public.ext_view TO anon")
+    sdb.query("CREATE VIEW public.my_view AS SELECT 1 AS n")
+    sdb.query("GRANT SELECT ON public.my_view TO anon")
+    sdb.query('ALTER EXTENSION "uuid-ossp" ADD VIEW public.ext_view')
+    assert of(findings(sdb), "security_definer_view") == ["public.my_view"]
+
+
+def test_function_search_path_mutable_for_a_procedure(sdb):
+    sdb.query("CREATE PROCEDURE public.tidy() LANGUAGE sql AS 'SELECT 1'")
+    sdb.query("CREATE PROCEDURE public.tidy_pinned() LANGUAGE sql SET search_path = '' AS 'SELECT 1'")
+    assert of(findings(sdb), "function_search_path_mutable") == ["public.tidy()"]
+
+
+def test_unsupported_reg_types_are_the_eight_pg_upgrade_refuses(sdb):
+    refused = ["regcollation", "regconfig", "regdictionary", "regnamespace", "regoper", "regoperator", "regproc",
+               "regprocedure"]
+    kept = ["regclass", "regtype", "regrole"]
+    sdb.query("CREATE TABLE public.reg_all (id int PRIMARY KEY, %s)"
+              % ", ".join("c_%s %s" % (t, t) for t in refused + kept))
+    assert of(findings(sdb), "unsupported_reg_types") == sorted("public.reg_all.c_" + t for t in refused)
+
+
+def test_fkey_to_a_unique_constraint_outside_auth_is_not_fkey_to_auth_unique(sdb):
+    sdb.query("CREATE TABLE public.orgs (id int PRIMARY KEY, slug text CONSTRAINT orgs_slug_key UNIQUE)")
+    sdb.query("CREATE TABLE public.by_slug (slug text REFERENCES public.orgs (slug))")
+    assert of(findings(sdb), "fkey_to_auth_unique") == []
+
+
+def test_public_bucket_listing_for_anon_a_quoted_id_and_not_restrictive(sdb):
+    sdb.query("INSERT INTO storage.buckets (id, name, public) VALUES ('anon_pub', 'anon_pub', true), "
+              "('it''s', 'its', true), ('narrowed', 'narrowed', true)")
+    sdb.query("CREATE POLICY anon_lists ON storage.objects FOR SELECT TO anon USING (bucket_id = 'anon_pub')")
+    sdb.query("CREATE POLICY quoted ON storage.objects FOR SELECT TO authenticated USING (bucket_id = 'it''s')")
+    # a restrictive policy only narrows: alone it lets no one list anything
+    sdb.query("CREATE POLICY narrow ON storage.objects AS RESTRICTIVE FOR SELECT USING (bucket_id = 'narrowed')")
+    f = of(findings(sdb), "public_bucket_allows_listing")
+    assert f == ["storage bucket anon_pub", "storage bucket it's"], f
+
+
+def test_insecure_queue_only_for_queue_tables_either_api_role_may_read(sdb):
+    sdb.query("CREATE SCHEMA pgmq")
+    sdb.query("GRANT USAGE ON SCHEMA pgmq TO anon, authenticated")
+    api_table(sdb, "pgmq.q_members", grant_to=("authenticated",), rls=False)
+    api_table(sdb, "pgmq.meta", rls=False)
+    f = findings(sdb, "--set", "verify.schemas=public, pgmq_public")
+    assert of(f, "insecure_queue_exposed_in_api") == ["pgmq.q_members"]
+
+
+def test_a_storage_table_the_platform_owns_is_not_the_users(sdb):
+    sdb.query("DO $$ BEGIN CREATE ROLE supabase_storage_admin NOLOGIN; "
+              "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    for t in ("storage.mine", "storage.platforms"):
+        sdb.query("CREATE TABLE %s (id int PRIMARY KEY)" % t)
+        sdb.query("GRANT SELECT ON %s TO authenticated" % t)
+    sdb.query("ALTER TABLE storage.platforms OWNER TO supabase_storage_admin")
+    f = of(findings(sdb), "rls_disabled_in_public")
+    assert "storage.mine" in f and "storage.platforms" not in f, f
