@@ -304,6 +304,18 @@ BEGIN
             SELECT DISTINCT p.oid, pg_catalog.lower(p.prosrc) AS src
             FROM reached r JOIN pg_catalog.pg_proc p ON p.oid = r.oid
             WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+        ), view_texts AS MATERIALIZED (
+            -- the definitions of the views that call a function of the
+            -- database's own: a table named there may be one it reads with
+            -- dynamic SQL (SELECT * FROM owners_of('api_keys'); the stored
+            -- tree holds the constant as bytes)
+            SELECT DISTINCT pg_catalog.lower(pg_catalog.pg_get_viewdef(rw.ev_class)) AS src
+            FROM pg_catalog.pg_rewrite rw
+            JOIN pg_catalog.pg_class vc ON vc.oid = rw.ev_class AND vc.relkind IN ('v', 'm')
+            JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                                       AND d.objid = rw.oid
+                                       AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+            JOIN view_funcs f ON f.oid = d.refobjid
         ), referenced AS (
             SELECT DISTINCT fk.confrelid AS relid FROM pg_catalog.pg_constraint fk
             WHERE fk.contype = 'f' AND fk.confrelid <> fk.conrelid
@@ -321,6 +333,8 @@ BEGIN
                                  ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.inhparent
                                 AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
                                WHERE i.inhrelid = o.relid)
+                    OR EXISTS (SELECT 1 FROM view_texts vt
+                               WHERE pg_catalog.strpos(vt.src, pg_catalog.lower(c.relname)) > 0)
                     OR EXISTS (SELECT 1 FROM view_funcs f
                                WHERE pg_catalog.strpos(f.src, pg_catalog.lower(c.relname)) > 0
                                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend fd

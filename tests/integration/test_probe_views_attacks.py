@@ -129,8 +129,6 @@ def test_a_view_over_a_function_that_calls_a_function_that_leaks(db):
     assert ("probe_isolation_leak", "public.key_feed") in f, sorted(f)
 
 
-@pytest.mark.xfail(strict=True, reason="a table named only in a view's constant and read with EXECUTE keeps no "
-                   "row of A: the constant is in no function's body, and the view's stored tree holds it as bytes")
 def test_a_view_that_names_the_table_a_function_reads_dynamically(db):
     """The table's name is an argument the view passes to a function that
     reads it with EXECUTE: it is in no function's body."""
