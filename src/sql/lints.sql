@@ -295,7 +295,7 @@ FROM XMLTABLE('/table/row' PASSING CASE WHEN to_regclass('storage.buckets') IS N
      JOIN known k ON true JOIN pol p ON p.polrelid = k.storage_objects, api_oids a
 WHERE p.polpermissive AND p.polcmd IN ('r', '*')
   AND (0::oid = ANY (p.polroles) OR a.anon = ANY (p.polroles) OR a.authd = ANY (p.polroles))
-  AND (p.qual = '' OR regexp_replace(lower(p.qual), '[\s()]', '', 'g') IN ('true', '1=1')
+  AND (regexp_replace(lower(p.qual), '[\s()]', '', 'g') IN ('true', '1=1')
        OR substring(p.qual FROM '^\(*\s*bucket_id\s*=\s*''((?:[^'']|'''')*)''(?:::text)?\s*\)*$') = replace(b.id, '''', ''''''))
 GROUP BY b.id
 UNION ALL

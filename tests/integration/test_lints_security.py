@@ -618,6 +618,16 @@ def test_unsupported_reg_types_are_the_eight_pg_upgrade_refuses(sdb):
     assert of(findings(sdb), "unsupported_reg_types") == sorted("public.reg_all.c_" + t for t in refused)
 
 
+def test_public_bucket_not_listed_by_a_for_all_policy_without_using(sdb):
+    # FOR ALL with only WITH CHECK has no USING expression: PostgreSQL adds
+    # no read qualifier for it, so it lets no one select (or list) a file
+    sdb.query("INSERT INTO storage.buckets (id, name, public) VALUES ('pub', 'pub', true)")
+    sdb.query("CREATE POLICY upload_pub ON storage.objects FOR ALL TO anon WITH CHECK (bucket_id = 'pub')")
+    assert of(findings(sdb), "public_bucket_allows_listing") == []
+    sdb.query("INSERT INTO storage.objects (bucket_id, name) VALUES ('pub', 'a.png')")
+    assert sdb.query("SELECT count(*) FROM storage.objects", options="-c role=anon") == [(0,)]
+
+
 def test_fkey_to_a_unique_constraint_outside_auth_is_not_fkey_to_auth_unique(sdb):
     sdb.query("CREATE TABLE public.orgs (id int PRIMARY KEY, slug text CONSTRAINT orgs_slug_key UNIQUE)")
     sdb.query("CREATE TABLE public.by_slug (slug text REFERENCES public.orgs (slug))")
