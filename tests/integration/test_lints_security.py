@@ -105,6 +105,28 @@ def test_rls_policy_always_true_for_any_role_but_service_role(sdb):
     assert f == ['public.notes: policy "open_insert"', 'public.notes: policy "open_update"'], f
 
 
+
+def test_rls_policy_always_true_not_for_an_expression_the_policy_does_not_have(sdb):
+    """A write policy without the expression that admits rows admits none:
+    PostgreSQL adds no qualifier for it, and with no other policy nothing
+    passes. Not reported (the advisor reports an INSERT policy without
+    WITH CHECK, and an UPDATE or DELETE one without USING, as always true)."""
+    api_table(sdb, "public.drafts")
+    sdb.query("INSERT INTO public.drafts (id, body) VALUES (1, 'x')")
+    sdb.query("CREATE POLICY reads ON public.drafts FOR SELECT TO authenticated USING (true)")
+    sdb.query("CREATE POLICY adds ON public.drafts FOR INSERT TO authenticated")
+    sdb.query("CREATE POLICY edits ON public.drafts FOR UPDATE TO authenticated "
+              "WITH CHECK ((select auth.uid()) = user_id)")
+    sdb.query("CREATE POLICY removes ON public.drafts FOR DELETE TO authenticated")
+    assert of(findings(sdb), "rls_policy_always_true") == []
+    # what PostgreSQL does with them: no row in, none changed, none removed
+    as_user = "-c role=authenticated"
+    with pytest.raises(Exception, match="violates row-level security policy"):
+        sdb.query("INSERT INTO public.drafts (id) VALUES (2)", options=as_user)
+    assert sdb.query("UPDATE public.drafts SET body = 'y' RETURNING id", options=as_user) == []
+    assert sdb.query("DELETE FROM public.drafts RETURNING id", options=as_user) == []
+    assert sdb.query("SELECT id, body FROM public.drafts") == [(1, "x")]
+
 def test_policies_without_rls_and_rls_without_policies_in_every_schema_of_the_users(sdb):
     """As the advisor: a table's policies apply or not whether or not the
     API serves its schema (the checks of exposure are the others')."""
