@@ -218,6 +218,29 @@ def test_materialized_and_foreign_tables_in_api(sdb):
     assert of(f, "foreign_table_in_api") == ["public.remote"]
 
 
+def test_the_revoke_remedies_revoke_what_was_granted_to_public(sdb):
+    # anon and authenticated may select what PUBLIC may: a remedy that
+    # revokes from the two roles only leaves them their access
+    sdb.query("CREATE MATERIALIZED VIEW public.\"Stats \"\"All\"\"\" AS SELECT 1 AS n")
+    sdb.query("CREATE VIEW public.emails AS SELECT id, email FROM auth.users")
+    sdb.query("CREATE FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE SERVER far FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE FOREIGN TABLE public.remote (id int) SERVER far")
+    sdb.query("CREATE TABLE public.accounts (id int PRIMARY KEY, password text)")
+    for rel in ('public."Stats ""All"""', "public.emails", "public.remote", "public.accounts"):
+        sdb.query("REVOKE ALL ON %s FROM anon, authenticated" % rel)
+        sdb.query("GRANT SELECT ON %s TO PUBLIC" % rel)
+    f = findings(sdb)
+    done = [("materialized_view_in_api", 'public."Stats ""All"""'), ("foreign_table_in_api", "public.remote"),
+            ("auth_users_exposed", "public.emails"), ("sensitive_columns_exposed", "public.accounts")]
+    for key in done:
+        # the REVOKE it gives, without what it adds in parentheses
+        remedy = f[key]["remedy"]
+        sdb.query(remedy[remedy.index("REVOKE SELECT"):].split(" (")[0])
+    f = findings(sdb)
+    assert not [k for k in done if k in f], [f[k]["remedy"] for k in done if k in f]
+
+
 def test_security_definer_functions_callable_through_rpc(sdb):
     sdb.query("CREATE FUNCTION public.delete_org(org uuid) RETURNS void LANGUAGE sql SECURITY DEFINER "
               "SET search_path = '' AS 'SELECT'")
@@ -607,6 +630,18 @@ def test_function_search_path_mutable_for_a_procedure(sdb):
     sdb.query("CREATE PROCEDURE public.tidy() LANGUAGE sql AS 'SELECT 1'")
     sdb.query("CREATE PROCEDURE public.tidy_pinned() LANGUAGE sql SET search_path = '' AS 'SELECT 1'")
     assert of(findings(sdb), "function_search_path_mutable") == ["public.tidy()"]
+
+
+def test_the_remedies_for_a_procedure_are_statements_postgresql_takes(sdb):
+    # ALTER FUNCTION and REVOKE ... ON FUNCTION refuse a procedure
+    sdb.query("CREATE PROCEDURE public.\"Tidy Up\"(n int) LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    obj = 'public."Tidy Up"(integer)'
+    f = findings(sdb)
+    for check in ("function_search_path_mutable", "anon_security_definer_function_executable",
+                  "authenticated_security_definer_function_executable"):
+        sdb.query(f[(check, obj)]["remedy"].split(" (")[0])
+    f = findings(sdb)
+    assert not [k for k in f if k[1] == obj], sorted(f)
 
 
 def test_unsupported_reg_types_are_the_eight_pg_upgrade_refuses(sdb):
