@@ -474,6 +474,19 @@ def test_drift_is_reported_then_resolved(db, change, check, level, obj, undo):
     assert "verify: resolved: %s %s" % (check, obj.replace('"', '\\"')) in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("change", ["FORCE ROW LEVEL SECURITY", "DISABLE ROW LEVEL SECURITY",
+                                    "DISABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"])
+def test_a_tables_drift_remedy_puts_back_what_changed(db, change):
+    # the remedy is the statement that undoes the change, whichever of the
+    # two flags it was: ENABLE alone leaves a forced table forced
+    migrate(db)
+    db.query("ALTER TABLE zoom_credentials " + change)
+    found = [x for (c, o), x in findings(db).items() if c.startswith("drift_") and o == "public.zoom_credentials"]
+    assert len(found) == 1, found
+    db.query(found[0]["remedy"].split(" (")[0])
+    assert not [k for k in findings(db) if k[0].startswith("drift_")], found[0]
+
+
 INDEX_BASE = "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name)"
 INDEX_REMADE = [
     # the same name, made again by hand otherwise, each in one thing: each
