@@ -175,7 +175,9 @@ SELECT 'invalid_index', 'error', i.name,
             ELSE format('the partitioned index is invalid (made ON ONLY the table?): %s has no index attached to it, '
                         'and a partition made from now on gets none', m.missing) END,
        CASE WHEN NOT i.partitioned
-            THEN format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
+            THEN format('DROP INDEX CONCURRENTLY %s; then create it again: %s', i.name,
+                        regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX ',
+                                       'CREATE \1INDEX CONCURRENTLY '))
             WHEN m.missing IS NULL
             THEN 'make the invalid indexes of its partitions valid (each has its own finding)'
             -- (made without ONLY, a partitioned index skips foreign partitions)
