@@ -346,8 +346,13 @@ SELECT 'pg_graphql_' || g.role || '_table_exposed', 'warn', format('%I.%I', n.ns
               g.role, CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                                      WHEN 'f' THEN 'foreign table' ELSE 'table' END,
               CASE g.role WHEN 'anon' THEN 'anyone with the anon key' ELSE 'every signed-in user' END),
-       format('REVOKE SELECT ON %I.%I FROM %s (and any column grant), if it should not be seen %s', n.nspname,
-              c.relname, g.role, CASE g.role WHEN 'anon' THEN 'before signing in' ELSE 'by signed-in users' END)
+       -- (granted to PUBLIC, it is every role's: revoked from the role alone, it stays)
+       format('REVOKE SELECT ON %I.%I FROM %s%s (and any column grant%s), if it should not be seen %s', n.nspname,
+              c.relname, CASE WHEN has_any_column_privilege('public', c.oid, 'SELECT') THEN 'PUBLIC, ' ELSE '' END,
+              g.role,
+              CASE WHEN has_any_column_privilege('public', c.oid, 'SELECT')
+                   THEN '; it was granted to PUBLIC: grant it again to the roles that should keep it' ELSE '' END,
+              CASE g.role WHEN 'anon' THEN 'before signing in' ELSE 'by signed-in users' END)
 FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace, platform pf, api_oids a,
      LATERAL (VALUES ('anon', a.anon), ('authenticated', a.authd)) g(role, oid)
 WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_graphql')

@@ -499,6 +499,21 @@ def test_pg_graphql_table_exposed_per_role_when_pg_graphql_is_installed(sdb):
         sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
 
 
+def test_pg_graphql_remedy_revokes_what_public_was_granted(sdb):
+    sdb.query('CREATE TABLE public."Shown T" (id int PRIMARY KEY)')
+    sdb.query('ALTER TABLE public."Shown T" ENABLE ROW LEVEL SECURITY')
+    sdb.query('REVOKE ALL ON public."Shown T" FROM anon, authenticated')
+    sdb.query('GRANT SELECT ON public."Shown T" TO PUBLIC')
+    sdb.query(FAKE_PG_GRAPHQL)
+    try:
+        key = ("pg_graphql_anon_table_exposed", 'public."Shown T"')
+        x = findings(sdb)[key]
+        sdb.query(x["remedy"].split(" (")[0])
+        assert key not in findings(sdb), x
+    finally:
+        sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
+
+
 # ---- near misses: a one-line change of a lint's SQL fails one of these (issue 15, item 7) ----
 
 def test_rls_disabled_on_a_partitioned_table_and_for_a_write_only_grant(sdb):
