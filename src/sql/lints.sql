@@ -138,7 +138,8 @@ WITH exposed_names AS (
 )
 SELECT 'rls_disabled_in_public', 'error', obj,
        'row level security is off while anon or authenticated may use the table',
-       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
+       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (with policies for who may read and write which rows: '
+              'without any, the API sees no row)', obj)
 FROM rls_tabs WHERE NOT relrowsecurity AND api_any
 UNION ALL
 SELECT 'policy_exists_rls_disabled', 'error', obj,

@@ -48,6 +48,18 @@ def test_rls_disabled_counts_authenticated_too_and_not_internal_tables(sdb):
     assert ("rls_disabled_in_public", "public.internal") not in f
 
 
+def test_rls_disabled_remedy_says_the_api_sees_no_row_until_policies_exist(sdb):
+    # enabled as the remedy says and nothing more, the table is closed to
+    # the API (rls_enabled_no_policy): the remedy must say policies go with it
+    api_table(sdb, "public.orders", rls=False)
+    x = findings(sdb)[("rls_disabled_in_public", "public.orders")]
+    sdb.query(x["remedy"].split(" (")[0])
+    f = findings(sdb)
+    assert ("rls_disabled_in_public", "public.orders") not in f
+    assert ("rls_enabled_no_policy", "public.orders") in f
+    assert "polic" in x["remedy"], x
+
+
 def test_the_schemas_postgrest_serves_are_read_from_the_authenticator_role(sdb):
     sdb.query("DO $$ BEGIN CREATE ROLE authenticator NOINHERIT LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     sdb.query("CREATE SCHEMA api")
