@@ -38,7 +38,15 @@ SELECT CASE WHEN s.kind = 'table' AND s.attrs LIKE 'rls=on%' AND l.attrs LIKE 'r
             WHEN s.kind = 'index' AND s.attrs LIKE '% valid=yes' AND l.attrs LIKE '% valid=no'
             THEN 'the index was valid after the migrations and is invalid now: queries no longer use it'
             ELSE format('%s changed outside the migrations: was %s; now %s', s.kind, s.attrs, l.attrs) END,
-       CASE WHEN s.kind = 'table' THEN format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (or what the migrations set)', s.object)
+       -- a table's attrs are its two flags (rls=on force=off): put back the one that changed
+       CASE WHEN s.kind = 'table'
+            THEN format('ALTER TABLE %s %s (or make the change on purpose in a new migration)',
+                        s.object,
+                        concat_ws(', ',
+                                  CASE WHEN s.attrs LIKE 'rls=on %' AND l.attrs LIKE 'rls=off %' THEN 'ENABLE ROW LEVEL SECURITY'
+                                       WHEN s.attrs LIKE 'rls=off %' AND l.attrs LIKE 'rls=on %' THEN 'DISABLE ROW LEVEL SECURITY' END,
+                                  CASE WHEN s.attrs LIKE '% force=on' AND l.attrs LIKE '% force=off' THEN 'FORCE ROW LEVEL SECURITY'
+                                       WHEN s.attrs LIKE '% force=off' AND l.attrs LIKE '% force=on' THEN 'NO FORCE ROW LEVEL SECURITY' END))
             WHEN s.kind = 'index' AND l.attrs LIKE '% valid=no' THEN format('REINDEX INDEX CONCURRENTLY %s', s.object)
             ELSE 'put it back as the migrations made it, or change it on purpose in a new migration' END
 FROM d, LATERAL (SELECT s_kind AS kind, s_object AS object, s_attrs AS attrs) s,

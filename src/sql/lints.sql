@@ -130,14 +130,16 @@ WITH exposed_names AS (
     AND (n.nspname <> ALL (pf.schemas) AND n.nspname !~ '^pg_(temp|toast_temp)_' OR n.nspname = 'storage')
     AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
 ), funcs AS (
-  SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj
+  SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj,
+         CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
   FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
   WHERE p.prokind IN ('f', 'p') AND p.proowner <> ALL (pf.owners)
     AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = p.oid)
 )
 SELECT 'rls_disabled_in_public', 'error', obj,
        'row level security is off while anon or authenticated may use the table',
-       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', obj)
+       format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (with policies for who may read and write which rows: '
+              'without any, the API sees no row)', obj)
 FROM rls_tabs WHERE NOT relrowsecurity AND api_any
 UNION ALL
 SELECT 'policy_exists_rls_disabled', 'error', obj,
@@ -204,7 +206,7 @@ UNION ALL
 SELECT 'auth_users_exposed', 'error', v.obj,
        format('the %s reads auth.users and anon or authenticated may select it: it can hand out every user''s '
               'email and metadata', CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END),
-       format('REVOKE SELECT ON %s FROM anon, authenticated (or move it to a schema the API does not expose)', v.obj)
+       format('REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated (or move it to a schema the API does not expose)', v.obj)
 FROM rels v, known k
 WHERE v.relkind IN ('v', 'm') AND (v.anon_sel OR v.authd_sel)
   AND EXISTS (SELECT 1 FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
@@ -223,19 +225,19 @@ WHERE v.relkind = 'v' AND (v.anon_sel OR v.authd_sel)
 UNION ALL
 SELECT 'materialized_view_in_api', 'warn', v.obj,
        'anon or authenticated may select the materialized view, and row level security never applies to one',
-       format('REVOKE SELECT ON %s FROM anon, authenticated', v.obj)
+       format('REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated', v.obj)
 FROM rels v WHERE v.relkind = 'm' AND (v.anon_sel OR v.authd_sel)
 UNION ALL
 SELECT 'foreign_table_in_api', 'warn', v.obj,
        'anon or authenticated may select the foreign table, and row level security never applies to one',
-       format('REVOKE SELECT ON %s FROM anon, authenticated', v.obj)
+       format('REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated', v.obj)
 FROM rels v WHERE v.relkind = 'f' AND (v.anon_sel OR v.authd_sel)
 UNION ALL
 SELECT x.chk, x.lvl, f.obj,
        format('SECURITY DEFINER function that %s may call through /rpc: it runs with its owner''s rights, past '
               'row level security', x.role),
-       format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC, %s (or make it SECURITY INVOKER, or move it to a '
-              'schema the API does not expose)', f.obj, x.role)
+       format('REVOKE EXECUTE ON %s %s FROM PUBLIC, %s (or make it SECURITY INVOKER, or move it to a '
+              'schema the API does not expose)', f.kind, f.obj, x.role)
 FROM funcs f, api_oids a,
      LATERAL (VALUES ('anon_security_definer_function_executable', 'warn', 'anon', a.anon),
                      ('authenticated_security_definer_function_executable', 'warn', 'authenticated', a.authd)) x(chk, lvl, role, oid)
@@ -245,7 +247,7 @@ SELECT 'function_search_path_mutable', 'warn', f.obj,
        CASE WHEN f.prosecdef THEN 'SECURITY DEFINER function without a fixed search_path: a caller can make it '
                                   'run their objects'
             ELSE 'function without a fixed search_path: what its names mean depends on the caller''s search_path' END,
-       format('ALTER FUNCTION %s SET search_path = ''''', f.obj)
+       format('ALTER %s %s SET search_path = ''''', f.kind, f.obj)
 FROM funcs f
 WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')
 UNION ALL
@@ -310,7 +312,7 @@ SELECT 'sensitive_columns_exposed', 'error', r.obj,
               CASE count(*) WHEN 1 THEN 'looks' ELSE 'look' END || ' like secrets or personal data',
               CASE WHEN r.anon_sel THEN 'anyone with the anon key' ELSE 'every signed-in user' END),
        format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY (with policies for who may read what), or REVOKE SELECT '
-              'ON %s FROM anon, authenticated', r.obj, r.obj)
+              'ON %s FROM PUBLIC, anon, authenticated', r.obj, r.obj)
 FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE r.relkind IN ('r', 'p') AND NOT r.relrowsecurity AND (r.anon_sel OR r.authd_sel)
   AND replace(lower(a.attname), '-', '_') = ANY (ARRAY[
@@ -345,8 +347,13 @@ SELECT 'pg_graphql_' || g.role || '_table_exposed', 'warn', format('%I.%I', n.ns
               g.role, CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                                      WHEN 'f' THEN 'foreign table' ELSE 'table' END,
               CASE g.role WHEN 'anon' THEN 'anyone with the anon key' ELSE 'every signed-in user' END),
-       format('REVOKE SELECT ON %I.%I FROM %s (and any column grant), if it should not be seen %s', n.nspname,
-              c.relname, g.role, CASE g.role WHEN 'anon' THEN 'before signing in' ELSE 'by signed-in users' END)
+       -- (granted to PUBLIC, it is every role's: revoked from the role alone, it stays)
+       format('REVOKE SELECT ON %I.%I FROM %s%s (and any column grant%s), if it should not be seen %s', n.nspname,
+              c.relname, CASE WHEN has_any_column_privilege('public', c.oid, 'SELECT') THEN 'PUBLIC, ' ELSE '' END,
+              g.role,
+              CASE WHEN has_any_column_privilege('public', c.oid, 'SELECT')
+                   THEN '; it was granted to PUBLIC: grant it again to the roles that should keep it' ELSE '' END,
+              CASE g.role WHEN 'anon' THEN 'before signing in' ELSE 'by signed-in users' END)
 FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace, platform pf, api_oids a,
      LATERAL (VALUES ('anon', a.anon), ('authenticated', a.authd)) g(role, oid)
 WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_graphql')

@@ -175,7 +175,9 @@ SELECT 'invalid_index', 'error', i.name,
             ELSE format('the partitioned index is invalid (made ON ONLY the table?): %s has no index attached to it, '
                         'and a partition made from now on gets none', m.missing) END,
        CASE WHEN NOT i.partitioned
-            THEN format('DROP INDEX CONCURRENTLY %s; then create it again', i.name)
+            THEN format('DROP INDEX CONCURRENTLY %s; then create it again: %s', i.name,
+                        regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX ',
+                                       'CREATE \1INDEX CONCURRENTLY '))
             WHEN m.missing IS NULL
             THEN 'make the invalid indexes of its partitions valid (each has its own finding)'
             -- (made without ONLY, a partitioned index skips foreign partitions)
@@ -257,8 +259,13 @@ SELECT 'no_primary_key', 'info', t.obj,
        CASE WHEN t.relkind = 'p' THEN 'the partitioned table and its partitions have no primary key'
             ELSE 'the table has no primary key: its rows cannot be told apart, and logical replication cannot '
                  'replicate its UPDATEs and DELETEs' END,
-       format('ALTER TABLE %s ADD PRIMARY KEY (...) on unique NOT NULL columns, or ADD COLUMN id bigint '
-              'GENERATED ALWAYS AS IDENTITY PRIMARY KEY', t.obj)
+       -- (ADD COLUMN id fails on a table that has a column id: make that one the key)
+       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'id'
+                         AND NOT a.attisdropped)
+            THEN format('ALTER TABLE %s ADD PRIMARY KEY (id), once its id is unique and NOT NULL (or on other '
+                        'unique NOT NULL columns)', t.obj)
+            ELSE format('ALTER TABLE %s ADD PRIMARY KEY (...) on unique NOT NULL columns, or ADD COLUMN id bigint '
+                        'GENERATED ALWAYS AS IDENTITY PRIMARY KEY', t.obj) END
 FROM user_rels t
 WHERE (t.relkind = 'p' OR (t.relkind = 'r' AND NOT t.relispartition))
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = t.oid AND i.indisprimary)

@@ -724,13 +724,13 @@ BEGIN
                         pg_catalog.format('as %s, the materialized view shows %s row(s) that its own query, run with row level security, does not give: a materialized view has no row level security',
                                           vw.reader, n) END,
                     'remedy', CASE WHEN vw.relkind = 'v' AND NOT vw.invoker THEN
-                        pg_catalog.format('ALTER VIEW %s SET (security_invoker = true), so that the policies of the tables it reads apply to whoever reads it (or REVOKE SELECT ON %s FROM anon, authenticated)',
+                        pg_catalog.format('ALTER VIEW %s SET (security_invoker = true), so that the policies of the tables it reads apply to whoever reads it (or REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated)',
                                           vw.obj, vw.obj)
                         WHEN vw.relkind = 'v' THEN
-                        pg_catalog.format('the view reads as its reader: a SECURITY DEFINER function it calls, or a table it reads, shows other users'' rows; make that function SECURITY INVOKER or filter it by (select auth.uid()), fix that table''s policies, or REVOKE SELECT ON %s FROM anon, authenticated',
+                        pg_catalog.format('the view reads as its reader: a SECURITY DEFINER function it calls, or a table it reads, shows other users'' rows; make that function SECURITY INVOKER or filter it by (select auth.uid()), fix that table''s policies, or REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated',
                                           vw.obj)
                         ELSE
-                        pg_catalog.format('REVOKE SELECT ON %s FROM anon, authenticated, and serve what each user may see through a view with security_invoker or a function',
+                        pg_catalog.format('REVOKE SELECT ON %s FROM PUBLIC, anon, authenticated, and serve what each user may see through a view with security_invoker or a function',
                                           vw.obj) END);
             END IF;
             RAISE SQLSTATE 'MMD01';

@@ -186,6 +186,31 @@ def test_invalid_index_and_no_primary_key(db):
     assert f[("no_primary_key", "public.bare")]["level"] == "info"
 
 
+def test_no_primary_key_remedy_for_a_table_that_has_an_id_column(db):
+    # ADD COLUMN id fails on a table that has one: the remedy makes that id the key
+    prepare(db, """CREATE TABLE public."Has Id" (id uuid NOT NULL DEFAULT gen_random_uuid(), v int);
+                   INSERT INTO public."Has Id" (v) VALUES (1), (2)""")
+    x = findings(db, "no_primary_key")[("no_primary_key", 'public."Has Id"')]
+    db.query(x["remedy"].split(", once")[0])
+    assert not findings(db, "no_primary_key"), x
+
+
+def test_invalid_index_remedy_gives_the_definition_to_make_it_again(db):
+    # once dropped, the definition is gone: the remedy keeps it
+    prepare(db, """CREATE TABLE public."Codes" (code text); INSERT INTO public."Codes" VALUES ('a'), ('A')""")
+    with pytest.raises(Exception, match="could not create unique index"):
+        db.query("""CREATE UNIQUE INDEX CONCURRENTLY "Codes Uniq" ON public."Codes" (lower(code)) WHERE code <> ''""")
+    db.query("""DELETE FROM public."Codes" WHERE code = 'A'""")
+    x = findings(db, "invalid_index")[("invalid_index", 'public."Codes Uniq"')]
+    assert x["remedy"].startswith('DROP INDEX CONCURRENTLY public."Codes Uniq"; then create it again: '), x
+    drop, again = x["remedy"].split("; then create it again: ")
+    db.query(drop)
+    db.query(again)
+    assert not findings(db, "invalid_index")
+    assert db.query("""SELECT indisunique, indisvalid, pg_get_expr(indpred, indrelid) FROM pg_index
+                       WHERE indexrelid = 'public."Codes Uniq"'::regclass""") == [(True, True, "(code <> ''::text)")]
+
+
 def test_an_invalid_partitioned_index_names_the_partitions_it_lacks(db):
     """A partitioned index made ON ONLY the table is invalid until every
     partition's index is attached; it cannot be dropped or made again

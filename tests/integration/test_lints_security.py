@@ -48,6 +48,18 @@ def test_rls_disabled_counts_authenticated_too_and_not_internal_tables(sdb):
     assert ("rls_disabled_in_public", "public.internal") not in f
 
 
+def test_rls_disabled_remedy_says_the_api_sees_no_row_until_policies_exist(sdb):
+    # enabled as the remedy says and nothing more, the table is closed to
+    # the API (rls_enabled_no_policy): the remedy must say policies go with it
+    api_table(sdb, "public.orders", rls=False)
+    x = findings(sdb)[("rls_disabled_in_public", "public.orders")]
+    sdb.query(x["remedy"].split(" (")[0])
+    f = findings(sdb)
+    assert ("rls_disabled_in_public", "public.orders") not in f
+    assert ("rls_enabled_no_policy", "public.orders") in f
+    assert "polic" in x["remedy"], x
+
+
 def test_the_schemas_postgrest_serves_are_read_from_the_authenticator_role(sdb):
     sdb.query("DO $$ BEGIN CREATE ROLE authenticator NOINHERIT LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     sdb.query("CREATE SCHEMA api")
@@ -238,6 +250,29 @@ def test_materialized_and_foreign_tables_in_api(sdb):
     f = findings(sdb)
     assert of(f, "materialized_view_in_api") == ["public.stats"]
     assert of(f, "foreign_table_in_api") == ["public.remote"]
+
+
+def test_the_revoke_remedies_revoke_what_was_granted_to_public(sdb):
+    # anon and authenticated may select what PUBLIC may: a remedy that
+    # revokes from the two roles only leaves them their access
+    sdb.query("CREATE MATERIALIZED VIEW public.\"Stats \"\"All\"\"\" AS SELECT 1 AS n")
+    sdb.query("CREATE VIEW public.emails AS SELECT id, email FROM auth.users")
+    sdb.query("CREATE FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE SERVER far FOREIGN DATA WRAPPER nowhere")
+    sdb.query("CREATE FOREIGN TABLE public.remote (id int) SERVER far")
+    sdb.query("CREATE TABLE public.accounts (id int PRIMARY KEY, password text)")
+    for rel in ('public."Stats ""All"""', "public.emails", "public.remote", "public.accounts"):
+        sdb.query("REVOKE ALL ON %s FROM anon, authenticated" % rel)
+        sdb.query("GRANT SELECT ON %s TO PUBLIC" % rel)
+    f = findings(sdb)
+    done = [("materialized_view_in_api", 'public."Stats ""All"""'), ("foreign_table_in_api", "public.remote"),
+            ("auth_users_exposed", "public.emails"), ("sensitive_columns_exposed", "public.accounts")]
+    for key in done:
+        # the REVOKE it gives, without what it adds in parentheses
+        remedy = f[key]["remedy"]
+        sdb.query(remedy[remedy.index("REVOKE SELECT"):].split(" (")[0])
+    f = findings(sdb)
+    assert not [k for k in done if k in f], [f[k]["remedy"] for k in done if k in f]
 
 
 def test_security_definer_functions_callable_through_rpc(sdb):
@@ -498,6 +533,21 @@ def test_pg_graphql_table_exposed_per_role_when_pg_graphql_is_installed(sdb):
         sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
 
 
+def test_pg_graphql_remedy_revokes_what_public_was_granted(sdb):
+    sdb.query('CREATE TABLE public."Shown T" (id int PRIMARY KEY)')
+    sdb.query('ALTER TABLE public."Shown T" ENABLE ROW LEVEL SECURITY')
+    sdb.query('REVOKE ALL ON public."Shown T" FROM anon, authenticated')
+    sdb.query('GRANT SELECT ON public."Shown T" TO PUBLIC')
+    sdb.query(FAKE_PG_GRAPHQL)
+    try:
+        key = ("pg_graphql_anon_table_exposed", 'public."Shown T"')
+        x = findings(sdb)[key]
+        sdb.query(x["remedy"].split(" (")[0])
+        assert key not in findings(sdb), x
+    finally:
+        sdb.query("DELETE FROM pg_catalog.pg_extension WHERE extname = 'pg_graphql'")
+
+
 # ---- near misses: a one-line change of a lint's SQL fails one of these (issue 15, item 7) ----
 
 def test_rls_disabled_on_a_partitioned_table_and_for_a_write_only_grant(sdb):
@@ -629,6 +679,18 @@ def test_function_search_path_mutable_for_a_procedure(sdb):
     sdb.query("CREATE PROCEDURE public.tidy() LANGUAGE sql AS 'SELECT 1'")
     sdb.query("CREATE PROCEDURE public.tidy_pinned() LANGUAGE sql SET search_path = '' AS 'SELECT 1'")
     assert of(findings(sdb), "function_search_path_mutable") == ["public.tidy()"]
+
+
+def test_the_remedies_for_a_procedure_are_statements_postgresql_takes(sdb):
+    # ALTER FUNCTION and REVOKE ... ON FUNCTION refuse a procedure
+    sdb.query("CREATE PROCEDURE public.\"Tidy Up\"(n int) LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+    obj = 'public."Tidy Up"(integer)'
+    f = findings(sdb)
+    for check in ("function_search_path_mutable", "anon_security_definer_function_executable",
+                  "authenticated_security_definer_function_executable"):
+        sdb.query(f[(check, obj)]["remedy"].split(" (")[0])
+    f = findings(sdb)
+    assert not [k for k in f if k[1] == obj], sorted(f)
 
 
 def test_unsupported_reg_types_are_the_eight_pg_upgrade_refuses(sdb):

@@ -474,6 +474,19 @@ def test_drift_is_reported_then_resolved(db, change, check, level, obj, undo):
     assert "verify: resolved: %s %s" % (check, obj.replace('"', '\\"')) in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("change", ["FORCE ROW LEVEL SECURITY", "DISABLE ROW LEVEL SECURITY",
+                                    "DISABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"])
+def test_a_tables_drift_remedy_puts_back_what_changed(db, change):
+    # the remedy is the statement that undoes the change, whichever of the
+    # two flags it was: ENABLE alone leaves a forced table forced
+    migrate(db)
+    db.query("ALTER TABLE zoom_credentials " + change)
+    found = [x for (c, o), x in findings(db).items() if c.startswith("drift_") and o == "public.zoom_credentials"]
+    assert len(found) == 1, found
+    db.query(found[0]["remedy"].split(" (")[0])
+    assert not [k for k in findings(db) if k[0].startswith("drift_")], found[0]
+
+
 INDEX_BASE = "CREATE INDEX idx_deliverables_user_created ON deliverables(user_id, client_name)"
 INDEX_REMADE = [
     # the same name, made again by hand otherwise, each in one thing: each
@@ -673,7 +686,7 @@ def test_probe_reads_views_and_materialized_views_as_another_user(db):
     assert x["detail"].startswith("as anon, the view shows"), x
     x = f[("probe_isolation_leak", "public.token_expiry")]
     assert "materialized view has no row level security" in x["detail"], x
-    assert x["remedy"].startswith("REVOKE SELECT ON public.token_expiry FROM anon, authenticated"), x
+    assert x["remedy"].startswith("REVOKE SELECT ON public.token_expiry FROM PUBLIC, anon, authenticated"), x
     assert ("probe_isolation_leak", "public.my_tokens") not in f
     assert ("probe_isolation_leak", "public.shared_colors") not in f
     assert len(f) == 4, sorted(f)
@@ -685,6 +698,23 @@ def test_probe_reads_views_and_materialized_views_as_another_user(db):
     db.query("REVOKE SELECT ON public.users_seen FROM anon")
     db.query("REVOKE SELECT ON public.token_expiry FROM anon, authenticated")
     assert probe_view_findings(db) == {}
+
+
+def test_probe_remedy_for_a_materialized_view_granted_to_public(db):
+    # anon and authenticated may read what PUBLIC may: revoked from the two
+    # alone, the materialized view still shows every user's rows
+    migrate(db)
+    db.query("INSERT INTO auth.users (id, email) VALUES (%s, 'c@example.com')", (C,))
+    db.query("INSERT INTO profiles (id, email) VALUES (%s, 'c@example.com')", (C,))
+    db.query("INSERT INTO zoom_credentials (user_id, access_token, refresh_token, expires_at) "
+             "VALUES (%s, 'tc', 'rc', now() + interval '1 day')", (C,))
+    db.query('CREATE MATERIALIZED VIEW public."Token Expiry" AS SELECT user_id, expires_at FROM zoom_credentials')
+    db.query('REVOKE ALL ON public."Token Expiry" FROM anon, authenticated')
+    db.query('GRANT SELECT ON public."Token Expiry" TO PUBLIC')
+    key = ("probe_isolation_leak", 'public."Token Expiry"')
+    x = probe_view_findings(db)[key]
+    db.query(x["remedy"].split(", and serve")[0])
+    assert key not in probe_view_findings(db), x
 
 
 def test_probe_reads_views_that_reach_user_rows_through_functions(db):
