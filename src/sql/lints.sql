@@ -234,8 +234,13 @@ SELECT 'foreign_table_in_api', 'warn', v.obj,
 FROM rels v WHERE v.relkind = 'f' AND (v.anon_sel OR v.authd_sel)
 UNION ALL
 SELECT x.chk, x.lvl, f.obj,
-       format('SECURITY DEFINER function that %s may call through /rpc: it runs with its owner''s rights, past '
-              'row level security', x.role),
+       -- a procedure (CALL) is not served by /rpc, but any session of the
+       -- role may call it: reported as the advisor does, and said so
+       format('SECURITY DEFINER %s that %s may %s: it runs with its owner''s rights, past row level security',
+              lower(f.kind), x.role,
+              CASE f.kind WHEN 'PROCEDURE' THEN 'CALL (not through /rpc, which serves only functions, but from '
+                                                'any session of the role)'
+                          ELSE 'call through /rpc' END),
        format('REVOKE EXECUTE ON %s %s FROM PUBLIC, %s (or make it SECURITY INVOKER, or move it to a '
               'schema the API does not expose)', f.kind, f.obj, x.role)
 FROM funcs f, api_oids a,
@@ -244,9 +249,10 @@ FROM funcs f, api_oids a,
 WHERE f.exposed AND f.prosecdef AND x.oid IS NOT NULL AND has_function_privilege(x.oid, f.oid, 'EXECUTE')
 UNION ALL
 SELECT 'function_search_path_mutable', 'warn', f.obj,
-       CASE WHEN f.prosecdef THEN 'SECURITY DEFINER function without a fixed search_path: a caller can make it '
-                                  'run their objects'
-            ELSE 'function without a fixed search_path: what its names mean depends on the caller''s search_path' END,
+       CASE WHEN f.prosecdef THEN format('SECURITY DEFINER %s without a fixed search_path: a caller can make it '
+                                         'run their objects', lower(f.kind))
+            ELSE format('%s without a fixed search_path: what its names mean depends on the caller''s search_path',
+                        lower(f.kind)) END,
        format('ALTER %s %s SET search_path = ''''', f.kind, f.obj)
 FROM funcs f
 WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')

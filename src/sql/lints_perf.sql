@@ -84,7 +84,7 @@ WITH platform_roles AS MATERIALIZED (
   -- grouped again for each of 6,000 indexes when sig was thought small)
   SELECT indrelid, signature FROM sig GROUP BY 1, 2 HAVING count(*) > 1
 ), fkeys AS MATERIALIZED (
-  SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj,
+  SELECT con.oid, con.conname, con.conrelid, con.conkey, con.confrelid, t.obj, t.relkind,
          (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
           FROM unnest(con.conkey) WITH ORDINALITY k(attnum, n)
           JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum) AS cols
@@ -104,7 +104,10 @@ SELECT 'unindexed_foreign_keys', 'info', format('%s (%s)', f.obj, f.conname),
        format('no valid index starts with the foreign key''s columns (%s): every DELETE on %s, and every '
               'UPDATE of its key, scans %s for referencing rows, and joins on the key cannot use an index',
               f.cols, f.confrelid::regclass, f.obj),
-       format('CREATE INDEX ON %s (%s)', f.obj, f.cols)
+       -- CONCURRENTLY: a plain CREATE INDEX blocks writes to the table while
+       -- it builds (and a migration holding it is create_index_not_concurrently);
+       -- PostgreSQL refuses CONCURRENTLY on a partitioned table
+       format('CREATE INDEX %sON %s (%s)', CASE WHEN f.relkind <> 'p' THEN 'CONCURRENTLY ' END, f.obj, f.cols)
 -- covered: a valid, complete (not partial) b-tree or hash index whose
 -- leading key columns are the foreign key's, in any order, which is what a
 -- DELETE on the referenced table looks the referencing rows up with

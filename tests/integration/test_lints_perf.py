@@ -66,7 +66,7 @@ def test_unindexed_foreign_key_counts_only_an_index_that_starts_with_the_key(db)
                          for t in ("first_only", "included", "invalid", "no_index", "not_leading", "partial",
                                    "single_none")], sorted(f)
     one = f[("unindexed_foreign_keys", "public.no_index (fk)")]
-    assert one["remedy"] == "CREATE INDEX ON public.no_index (a, b)"
+    assert one["remedy"] == "CREATE INDEX CONCURRENTLY ON public.no_index (a, b)"
     assert "DELETE on public.parent" in one["detail"] and "(a, b)" in one["detail"], one
     # the remedy is the fix
     db.query(one["remedy"])
@@ -82,6 +82,19 @@ def test_unindexed_foreign_keys_counts_only_a_b_tree_or_hash_index(db):
     # a BRIN index cannot find the referencing rows of one key
     assert objects(db, "unindexed_foreign_keys") == ["public.c (c_p)"]
     db.query("CREATE INDEX c_hash ON public.c USING hash (p_id)")
+    assert objects(db, "unindexed_foreign_keys") == []
+
+
+def test_unindexed_foreign_keys_remedy_on_a_partitioned_table_is_taken_as_written(db):
+    # PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned table
+    prepare(db, """
+        CREATE TABLE public.p (id int PRIMARY KEY);
+        CREATE TABLE public.ev (p_id int CONSTRAINT ev_p REFERENCES public.p, at date) PARTITION BY RANGE (at);
+        CREATE TABLE public.ev_2026 PARTITION OF public.ev FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        """)
+    one = findings(db, "unindexed_foreign_keys")[("unindexed_foreign_keys", "public.ev (ev_p)")]
+    assert one["remedy"] == "CREATE INDEX ON public.ev (p_id)", one
+    db.query(one["remedy"])
     assert objects(db, "unindexed_foreign_keys") == []
 
 

@@ -686,6 +686,10 @@ def test_the_remedies_for_a_procedure_are_statements_postgresql_takes(sdb):
     sdb.query("CREATE PROCEDURE public.\"Tidy Up\"(n int) LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
     obj = 'public."Tidy Up"(integer)'
     f = findings(sdb)
+    # reported as the advisor does, but not said to be callable through /rpc
+    assert f[("anon_security_definer_function_executable", obj)]["detail"].startswith(
+        "SECURITY DEFINER procedure that anon may CALL (not through /rpc"), f
+    assert f[("function_search_path_mutable", obj)]["detail"].startswith("SECURITY DEFINER procedure "), f
     for check in ("function_search_path_mutable", "anon_security_definer_function_executable",
                   "authenticated_security_definer_function_executable"):
         sdb.query(f[(check, obj)]["remedy"].split(" (")[0])

@@ -52,7 +52,7 @@ def test_seed_001_to_003_has_real_defects(db, tmp_path):
     assert ("anon_write_policy", 'public.brand_settings: policy "Users can manage own brand settings"') in f
     assert ("auth_rls_initplan", 'public.profiles: policy "Users can view own profile"') in f
     one = f[("unindexed_foreign_keys", "public.brand_settings (brand_settings_user_id_fkey)")]
-    assert one["level"] == "info" and one["remedy"] == "CREATE INDEX ON public.brand_settings (user_id)"
+    assert one["level"] == "info" and one["remedy"] == "CREATE INDEX CONCURRENTLY ON public.brand_settings (user_id)"
     assert set(one) == {"check", "level", "categories", "facing", "object", "detail", "remedy", "key"}
     assert one["categories"] == ["PERFORMANCE"] and one["facing"] == "EXTERNAL"
     assert one["key"] == "unindexed_foreign_keys:public.brand_settings (brand_settings_user_id_fkey)"
