@@ -259,7 +259,9 @@ WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LI
 UNION ALL
 SELECT 'extension_in_public', 'warn', x.extname,
        'the extension is installed in schema public, where the API may expose its objects',
-       format('ALTER EXTENSION %I SET SCHEMA extensions (or drop it and create it WITH SCHEMA extensions)', x.extname)
+       CASE WHEN x.extrelocatable THEN format('ALTER EXTENSION %I SET SCHEMA extensions', x.extname)
+            ELSE format('DROP EXTENSION %I; CREATE EXTENSION %I WITH SCHEMA extensions (it cannot be moved; '
+                        'what uses it must be dropped first)', x.extname, x.extname) END
 FROM pg_extension x, known k WHERE x.extnamespace = k.public_ns AND x.extname <> 'plpgsql'
 UNION ALL
 SELECT 'extension_versions_outdated', 'warn', x.name,

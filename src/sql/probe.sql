@@ -203,7 +203,7 @@ BEGIN
                                   || CASE WHEN m.obj = t.obj THEN '' ELSE
                                      pg_catalog.format(' (read on %s, whose policies are the same)', t.obj) END,
                         'remedy', CASE SQLSTATE WHEN '42P17' THEN
-                            'a policy queries a table whose policies query it back: move the lookup into a SECURITY DEFINER function with SET search_path = '''' (see migration 004)'
+                            'a policy queries a table whose policies query it back: move the lookup into a SECURITY DEFINER function with SET search_path = '''', in a schema the API does not expose, and call it from the policies (as migrations 004 and 005 do)'
                             ELSE 'fix the table''s policies so this query succeeds' END))
                         FROM pg_catalog.unnest(t.members) AS m(obj));
             END;

@@ -317,6 +317,23 @@ def test_extension_in_public_and_outdated(sdb):
     assert "1.7" in f[("extension_versions_outdated", "hstore")]["detail"]
 
 
+def test_extension_in_public_remedy_moves_it(sdb):
+    """ALTER EXTENSION ... SET SCHEMA fails for an extension that is not
+    relocatable (xml2 here, postgis on Supabase): its remedy drops and
+    creates it.  Each remedy, run as given, leaves nothing to report."""
+    sdb.query("CREATE SCHEMA IF NOT EXISTS extensions")
+    sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    sdb.query("CREATE EXTENSION xml2 SCHEMA public")
+    f = findings(sdb)
+    assert of(f, "extension_in_public") == ["uuid-ossp", "xml2"]
+    assert f[("extension_in_public", "uuid-ossp")]["remedy"] == 'ALTER EXTENSION "uuid-ossp" SET SCHEMA extensions'
+    xml2 = f[("extension_in_public", "xml2")]["remedy"]
+    assert xml2.startswith("DROP EXTENSION xml2; CREATE EXTENSION xml2 WITH SCHEMA extensions"), xml2
+    for name in ("uuid-ossp", "xml2"):
+        sdb.query(f[("extension_in_public", name)]["remedy"].split(" (")[0])
+    assert of(findings(sdb), "extension_in_public") == []
+
+
 def test_unsupported_reg_types(sdb):
     sdb.query("CREATE TABLE public.hooks (id int PRIMARY KEY, fn regprocedure, rel regclass, kind regtype)")
     f = findings(sdb)

@@ -49,6 +49,8 @@ def test_seed_001_to_003_has_real_defects(db, tmp_path):
     for table in ("organizations", "organization_members"):
         x = f[("probe_policy_error", "public.%s (as authenticated)" % table)]
         assert x["level"] == "error" and "42P17" in x["detail"] and "infinite recursion" in x["detail"], x
+        # the way out must not lead to another finding (a definer function /rpc may call)
+        assert "in a schema the API does not expose" in x["remedy"], x
     assert ("anon_write_policy", 'public.brand_settings: policy "Users can manage own brand settings"') in f
     assert ("auth_rls_initplan", 'public.profiles: policy "Users can view own profile"') in f
     one = f[("unindexed_foreign_keys", "public.brand_settings (brand_settings_user_id_fkey)")]
