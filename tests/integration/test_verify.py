@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, MIGRATIONS, SEED_COUNT, SEED_MIGRATIONS, SHIPPED_FINDINGS, SHIPPED_SUMMARY, SHIPPED_WARNINGS, daemon_env, migrations_dir, run
+from conftest import BIN, MIGRATIONS, SRCDIR, SEED_COUNT, SEED_MIGRATIONS, SHIPPED_FINDINGS, SHIPPED_SUMMARY, SHIPPED_WARNINGS, daemon_env, migrations_dir, run
 
 SEED_ONLY = {"001_initial_schema.sql": None, "002_zoom_integration.sql": None, "003_storage_buckets.sql": None}
 
@@ -58,6 +58,22 @@ def test_seed_001_to_003_has_real_defects(db, tmp_path):
     assert set(one) == {"check", "level", "categories", "facing", "object", "detail", "remedy", "key"}
     assert one["categories"] == ["PERFORMANCE"] and one["facing"] == "EXTERNAL"
     assert one["key"] == "unindexed_foreign_keys:public.brand_settings (brand_settings_user_id_fkey)"
+
+
+def test_readme_json_example_has_the_shape_verify_prints(db):
+    migrate(db)
+    db.query("CREATE TABLE public.open_notes (id int PRIMARY KEY, body text)")
+    db.query("GRANT SELECT ON public.open_notes TO anon")
+    r = verify(db, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    got = json.loads(r.stdout)
+    readme = open(os.path.join(SRCDIR, "README.md")).read()
+    m = re.search(r'\n    (\{"findings": \[\n.*?\}\})\n', readme, re.S)
+    assert m, "README's --format json example"
+    doc = json.loads(m.group(1))
+    want = next(f for f in got["findings"] if f["check"] == "rls_disabled_in_public")
+    assert doc["findings"][0] == want
+    assert list(doc["findings"][0]) == list(want) and list(doc["summary"]) == list(got["summary"])
 
 
 def test_migrate_up_in_staging_logs_the_findings_after_applying(db, tmp_path):
