@@ -97,7 +97,8 @@ WITH exposed_names AS (
   -- of a sub-SELECT without DISTINCT (printed right after "SELECT ", which that lint lets pass).  In t,
   -- a call that is such a first target has its oid glued to ":funcid=", so " <oid> " does not match it.
   -- (OFFSET 0: t and deparse computed once a policy, not again wherever they are named.)
-  SELECT p.*, c.relrowsecurity, format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
+  SELECT p.*, c.relrowsecurity, n.nspname = 'storage' AS in_storage,
+         format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polqual, p.polrelid), '') END AS qual,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') END AS wcheck
   FROM pg_policy p LEFT JOIN pol_calls pc ON pc.objid = p.oid
@@ -160,7 +161,17 @@ SELECT 'auth_rls_initplan', 'warn', p.obj,
 FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
-     LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
+     LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e0,
+     -- in storage, which the advisor does not look at, a call that begins
+     -- the target of a sub-SELECT inside parentheses runs once a statement
+     -- too: (select auth.uid()::text), as Supabase's storage guides write
+     -- it, prints as ( SELECT (auth.uid())::text AS uid).  Elsewhere only a
+     -- call right after "SELECT " passes, as in the advisor, which reports
+     -- the others
+     LATERAL (SELECT CASE WHEN p.in_storage
+                          THEN regexp_replace(e0.code, 'SELECT \(+(?=(auth\.(uid|role|jwt|email)|current_setting)\()',
+                                              'SELECT ', 'g')
+                          ELSE e0.code END AS code) e
 WHERE p.relrowsecurity
   -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
   AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
