@@ -132,6 +132,9 @@ WITH exposed_names AS (
     AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
 ), funcs AS (
   SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj,
+         -- a body kept as text looks its names up when it runs (a BEGIN
+         -- ATOMIC one bound them when it was made; C and internal have none)
+         p.prosqlbody IS NULL AND p.prolang NOT IN (12, 13) AS late_names,
          CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
   FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
   WHERE p.prokind IN ('f', 'p') AND p.proowner <> ALL (pf.owners)
@@ -264,7 +267,12 @@ SELECT 'function_search_path_mutable', 'warn', f.obj,
                                          'run their objects', lower(f.kind))
             ELSE format('%s without a fixed search_path: what its names mean depends on the caller''s search_path',
                         lower(f.kind)) END,
-       format('ALTER %s %s SET search_path = ''''', f.kind, f.obj)
+       -- as given, an empty search_path makes a body that names public.items
+       -- as items fail at its next call: said first where that can happen
+       format('ALTER %s %s SET search_path = ''''%s', f.kind, f.obj,
+              CASE WHEN f.late_names
+                   THEN ' (first write every table, view, function and type its body names with its schema, as '
+                        'schema.name: with an empty search_path only pg_catalog''s are found without one)' ELSE '' END)
 FROM funcs f
 WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')
 UNION ALL

@@ -791,3 +791,28 @@ def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(
               "AND m.folder = (storage.foldername(name))[1]))")
     f = of(findings(sdb), "auth_rls_initplan")
     assert f == ['storage.objects: policy "bare"', 'storage.objects: policy "correlated"'], f
+
+
+def test_function_search_path_mutable_remedy_says_an_empty_path_needs_qualified_names(sdb):
+    # SET search_path = '' as given makes a body that names public.items as
+    # "items" fail at its next call; a SQL-standard body (BEGIN ATOMIC)
+    # bound its names when it was made, and the statement alone is enough
+    sdb.query("CREATE TABLE public.items (id int PRIMARY KEY, org int)")
+    sdb.query("CREATE FUNCTION public.item_count(o int) RETURNS bigint LANGUAGE sql STABLE "
+              "AS 'SELECT count(*) FROM items WHERE org = o'")
+    sdb.query("CREATE FUNCTION public.item_count_atomic(o int) RETURNS bigint LANGUAGE sql STABLE "
+              "BEGIN ATOMIC SELECT count(*) FROM items WHERE org = o; END")
+    f = findings(sdb)
+    loose = f[("function_search_path_mutable", "public.item_count(integer)")]["remedy"]
+    atomic = f[("function_search_path_mutable", "public.item_count_atomic(integer)")]["remedy"]
+    assert loose.startswith("ALTER FUNCTION public.item_count(integer) SET search_path = '' (first "), loose
+    assert "with its schema" in loose, loose
+    assert atomic == "ALTER FUNCTION public.item_count_atomic(integer) SET search_path = ''", atomic
+    # what the note warns of, and that the atomic one keeps working
+    sdb.query(loose.split(" (")[0])
+    sdb.query(atomic)
+    assert sdb.query("SELECT public.item_count_atomic(1)") == [(0,)]
+    with pytest.raises(Exception, match='relation "items" does not exist'):
+        sdb.query("SELECT public.item_count(1)")
+    f = findings(sdb)
+    assert not [k for k in f if k[0] == "function_search_path_mutable"], sorted(f)
