@@ -97,7 +97,8 @@ WITH exposed_names AS (
   -- of a sub-SELECT without DISTINCT (printed right after "SELECT ", which that lint lets pass).  In t,
   -- a call that is such a first target has its oid glued to ":funcid=", so " <oid> " does not match it.
   -- (OFFSET 0: t and deparse computed once a policy, not again wherever they are named.)
-  SELECT p.*, c.relrowsecurity, format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
+  SELECT p.*, c.relrowsecurity, n.nspname = 'storage' AS in_storage,
+         format('%I.%I: policy "%s"', n.nspname, c.relname, replace(p.polname, '"', '""')) AS obj,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polqual, p.polrelid), '') END AS qual,
          CASE WHEN x.deparse THEN coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') END AS wcheck
   FROM pg_policy p LEFT JOIN pol_calls pc ON pc.objid = p.oid
@@ -131,6 +132,9 @@ WITH exposed_names AS (
     AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = c.oid)
 ), funcs AS (
   SELECT p.oid, p.prosecdef, p.proconfig, n.exposed, p.oid::regprocedure::text AS obj,
+         -- a body kept as text looks its names up when it runs (a BEGIN
+         -- ATOMIC one bound them when it was made; C and internal have none)
+         p.prosqlbody IS NULL AND p.prolang NOT IN (12, 13) AS late_names,
          CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
   FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
   WHERE p.prokind IN ('f', 'p') AND p.proowner <> ALL (pf.owners)
@@ -160,7 +164,17 @@ SELECT 'auth_rls_initplan', 'warn', p.obj,
 FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
-     LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e
+     LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e0,
+     -- in storage, which the advisor does not look at, a call that begins
+     -- the target of a sub-SELECT inside parentheses runs once a statement
+     -- too: (select auth.uid()::text), as Supabase's storage guides write
+     -- it, prints as ( SELECT (auth.uid())::text AS uid).  Elsewhere only a
+     -- call right after "SELECT " passes, as in the advisor, which reports
+     -- the others
+     LATERAL (SELECT CASE WHEN p.in_storage
+                          THEN regexp_replace(e0.code, 'SELECT \(+(?=(auth\.(uid|role|jwt|email)|current_setting)\()',
+                                              'SELECT ', 'g')
+                          ELSE e0.code END AS code) e
 WHERE p.relrowsecurity
   -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
   AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
@@ -253,7 +267,12 @@ SELECT 'function_search_path_mutable', 'warn', f.obj,
                                          'run their objects', lower(f.kind))
             ELSE format('%s without a fixed search_path: what its names mean depends on the caller''s search_path',
                         lower(f.kind)) END,
-       format('ALTER %s %s SET search_path = ''''', f.kind, f.obj)
+       -- as given, an empty search_path makes a body that names public.items
+       -- as items fail at its next call: said first where that can happen
+       format('ALTER %s %s SET search_path = ''''%s', f.kind, f.obj,
+              CASE WHEN f.late_names
+                   THEN ' (first write every table, view, function and type its body names with its schema, as '
+                        'schema.name: with an empty search_path only pg_catalog''s are found without one)' ELSE '' END)
 FROM funcs f
 WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')
 UNION ALL

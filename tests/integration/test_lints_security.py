@@ -768,3 +768,51 @@ def test_a_storage_table_the_platform_owns_is_not_the_users(sdb):
     sdb.query("ALTER TABLE storage.platforms OWNER TO supabase_storage_admin")
     f = of(findings(sdb), "rls_disabled_in_public")
     assert "storage.mine" in f and "storage.platforms" not in f, f
+
+
+def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(sdb):
+    # Supabase's storage guides write (select auth.uid()::text): the whole
+    # sub-SELECT is an init plan, run once per statement.  The advisor does
+    # not look at storage at all, so nothing obliges verify to report it there
+    # (in public it does, as the advisor: its test above, "inside"); a bare
+    # call per row, and one inside a sub-SELECT that reads a table, still count
+    sdb.query("INSERT INTO storage.buckets (id, name, public) VALUES ('docs', 'docs', false)")
+    sdb.query("CREATE POLICY own_folder ON storage.objects FOR SELECT TO authenticated "
+              "USING (bucket_id = 'docs' AND (select auth.uid()::text) = (storage.foldername(name))[1])")
+    sdb.query("CREATE POLICY own_owner ON storage.objects FOR UPDATE TO authenticated "
+              "USING (bucket_id = 'docs' AND owner::text = (select auth.uid()::text))")
+    sdb.query("CREATE POLICY aal ON storage.objects AS RESTRICTIVE FOR DELETE TO authenticated "
+              "USING ((select auth.jwt() ->> 'aal') = 'aal2')")
+    sdb.query("CREATE POLICY bare ON storage.objects FOR INSERT TO authenticated "
+              "WITH CHECK (bucket_id = 'docs' AND auth.uid()::text = (storage.foldername(name))[1])")
+    sdb.query("CREATE TABLE public.members (user_id uuid, folder text)")
+    sdb.query("CREATE POLICY correlated ON storage.objects FOR DELETE TO authenticated "
+              "USING (EXISTS (SELECT 1 FROM public.members m WHERE m.user_id = auth.uid() "
+              "AND m.folder = (storage.foldername(name))[1]))")
+    f = of(findings(sdb), "auth_rls_initplan")
+    assert f == ['storage.objects: policy "bare"', 'storage.objects: policy "correlated"'], f
+
+
+def test_function_search_path_mutable_remedy_says_an_empty_path_needs_qualified_names(sdb):
+    # SET search_path = '' as given makes a body that names public.items as
+    # "items" fail at its next call; a SQL-standard body (BEGIN ATOMIC)
+    # bound its names when it was made, and the statement alone is enough
+    sdb.query("CREATE TABLE public.items (id int PRIMARY KEY, org int)")
+    sdb.query("CREATE FUNCTION public.item_count(o int) RETURNS bigint LANGUAGE sql STABLE "
+              "AS 'SELECT count(*) FROM items WHERE org = o'")
+    sdb.query("CREATE FUNCTION public.item_count_atomic(o int) RETURNS bigint LANGUAGE sql STABLE "
+              "BEGIN ATOMIC SELECT count(*) FROM items WHERE org = o; END")
+    f = findings(sdb)
+    loose = f[("function_search_path_mutable", "public.item_count(integer)")]["remedy"]
+    atomic = f[("function_search_path_mutable", "public.item_count_atomic(integer)")]["remedy"]
+    assert loose.startswith("ALTER FUNCTION public.item_count(integer) SET search_path = '' (first "), loose
+    assert "with its schema" in loose, loose
+    assert atomic == "ALTER FUNCTION public.item_count_atomic(integer) SET search_path = ''", atomic
+    # what the note warns of, and that the atomic one keeps working
+    sdb.query(loose.split(" (")[0])
+    sdb.query(atomic)
+    assert sdb.query("SELECT public.item_count_atomic(1)") == [(0,)]
+    with pytest.raises(Exception, match='relation "items" does not exist'):
+        sdb.query("SELECT public.item_count(1)")
+    f = findings(sdb)
+    assert not [k for k in f if k[0] == "function_search_path_mutable"], sorted(f)
