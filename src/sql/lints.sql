@@ -135,7 +135,8 @@ WITH exposed_names AS (
          -- a body kept as text looks its names up when it runs (a BEGIN
          -- ATOMIC one bound them when it was made; C and internal have none)
          p.prosqlbody IS NULL AND p.prolang NOT IN (12, 13) AS late_names,
-         CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
+         CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind,
+         p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) AS trig
   FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace, platform pf
   WHERE p.prokind IN ('f', 'p') AND p.proowner <> ALL (pf.owners)
     AND NOT EXISTS (SELECT 1 FROM ext_members x WHERE x.objid = p.oid)
@@ -180,8 +181,9 @@ WHERE p.relrowsecurity
   AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
 UNION ALL
 SELECT 'anon_write_policy', 'warn', p.obj,
-       format('a permissive %s policy applies to anon (no TO clause means every role), and anon may %s the table',
+       format('a permissive %s policy applies to anon%s, and anon may %s the table',
               CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+              CASE WHEN 0::oid = ANY (p.polroles) THEN ' (no TO clause means every role)' ELSE '' END,
               CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),
        'add TO authenticated to the policy, or revoke the privilege from anon'
 FROM pol p JOIN rls_tabs t ON t.oid = p.polrelid, api_oids a
@@ -250,11 +252,14 @@ UNION ALL
 SELECT x.chk, x.lvl, f.obj,
        -- a procedure (CALL) is not served by /rpc, but any session of the
        -- role may call it: reported as the advisor does, and said so
-       format('SECURITY DEFINER %s that %s may %s: it runs with its owner''s rights, past row level security',
-              lower(f.kind), x.role,
-              CASE f.kind WHEN 'PROCEDURE' THEN 'CALL (not through /rpc, which serves only functions, but from '
-                                                'any session of the role)'
-                          ELSE 'call through /rpc' END),
+       -- nor is a trigger function (a trigger fires it without EXECUTE)
+       CASE WHEN f.trig THEN format('SECURITY DEFINER trigger function that %s may EXECUTE: it cannot be called '
+                                    'through /rpc, but the privilege is not needed for its triggers to fire', x.role)
+            ELSE format('SECURITY DEFINER %s that %s may %s: it runs with its owner''s rights, past row level security',
+                        lower(f.kind), x.role,
+                        CASE f.kind WHEN 'PROCEDURE' THEN 'CALL (not through /rpc, which serves only functions, but '
+                                                          'from any session of the role)'
+                                    ELSE 'call through /rpc' END) END,
        format('REVOKE EXECUTE ON %s %s FROM PUBLIC, %s (or make it SECURITY INVOKER, or move it to a '
               'schema the API does not expose)', f.kind, f.obj, x.role)
 FROM funcs f, api_oids a,

@@ -292,6 +292,24 @@ def test_security_definer_functions_callable_through_rpc(sdb):
         ["public.delete_org(uuid)", "public.members_only()"]
 
 
+def test_security_definer_trigger_function_is_not_said_callable_through_rpc(sdb):
+    # Supabase's guides make handle_new_user() this way; the advisor reports
+    # it, and so do we, but /rpc cannot call a trigger function, and the
+    # trigger fires it after EXECUTE is revoked
+    sdb.query("CREATE TABLE public.profiles (id uuid PRIMARY KEY)")
+    sdb.query("CREATE FUNCTION public.handle_new_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+              "SET search_path = '' AS $$BEGIN INSERT INTO public.profiles (id) VALUES (new.id); RETURN new; END$$")
+    sdb.query("CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users "
+              "FOR EACH ROW EXECUTE FUNCTION public.handle_new_user()")
+    f = findings(sdb)
+    x = f[("anon_security_definer_function_executable", "public.handle_new_user()")]
+    assert "trigger function" in x["detail"] and "/rpc" in x["detail"] and "call through /rpc" not in x["detail"], x
+    sdb.query(x["remedy"].split(" (")[0])
+    sdb.query("INSERT INTO auth.users (id) VALUES ('00000000-0000-0000-0000-0000000000aa')")
+    assert sdb.query("SELECT count(*) FROM public.profiles")[0][0] == 1
+    assert ("anon_security_definer_function_executable", "public.handle_new_user()") not in findings(sdb)
+
+
 def test_function_search_path_mutable_for_every_function(sdb):
     sdb.query("CREATE FUNCTION public.plain() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     sdb.query("CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
@@ -608,8 +626,12 @@ def test_anon_write_policy_per_command_and_role_and_never_restrictive(sdb):
     # a restrictive policy narrows what the others let through: it lets nothing in
     sdb.query("CREATE POLICY narrowing ON public.inbox AS RESTRICTIVE FOR INSERT WITH CHECK (body <> '')")
     sdb.query("GRANT INSERT, DELETE ON public.inbox TO anon")
-    f = of(findings(sdb), "anon_write_policy")
+    got = findings(sdb)
+    f = of(got, "anon_write_policy")
     assert f == ['public.inbox: policy "anon_deletes"', 'public.inbox: policy "anyone_inserts"'], f
+    # "no TO clause" only of the policy that has none
+    assert "no TO clause" in got[("anon_write_policy", 'public.inbox: policy "anyone_inserts"')]["detail"]
+    assert "no TO clause" not in got[("anon_write_policy", 'public.inbox: policy "anon_deletes"')]["detail"]
 
 
 def test_rls_policy_always_true_per_command_and_expression(sdb):
