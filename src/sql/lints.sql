@@ -166,15 +166,20 @@ FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
      LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e0,
-     -- in storage, which the advisor does not look at, a call that begins
-     -- the target of a sub-SELECT inside parentheses runs once a statement
-     -- too: (select auth.uid()::text), as Supabase's storage guides write
-     -- it, prints as ( SELECT (auth.uid())::text AS uid).  Elsewhere only a
-     -- call right after "SELECT " passes, as in the advisor, which reports
-     -- the others
+     -- in storage, which the advisor does not look at, a sub-SELECT whose
+     -- whole target is the call, cast or with ->> applied, runs once a
+     -- statement too: (select auth.uid()::text), as Supabase's storage
+     -- guides write it, prints as ( SELECT (auth.uid())::text AS uid), and
+     -- is taken out.  One that goes on to a column of the row ((select
+     -- auth.uid()::text = owner::text)) runs once a row and stays.  The
+     -- call's parentheses are counted (one or two), so the sub-SELECT's
+     -- own closing one is the one matched.  Elsewhere only a call right
+     -- after "SELECT " passes, as in the advisor, which reports the others
      LATERAL (SELECT CASE WHEN p.in_storage
-                          THEN regexp_replace(e0.code, 'SELECT \(+(?=(auth\.(uid|role|jwt|email)|current_setting)\()',
-                                              'SELECT ', 'g')
+                          THEN regexp_replace(e0.code,
+                                              'SELECT (\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)'
+                                              '|\(\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)\))'
+                                              '(::[a-z ]+(\[\])?)*( AS \w+)?\)', 'SELECT )', 'g')
                           ELSE e0.code END AS code) e
 WHERE p.relrowsecurity
   -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))

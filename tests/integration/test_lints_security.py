@@ -811,8 +811,14 @@ def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(
     sdb.query("CREATE POLICY correlated ON storage.objects FOR DELETE TO authenticated "
               "USING (EXISTS (SELECT 1 FROM public.members m WHERE m.user_id = auth.uid() "
               "AND m.folder = (storage.foldername(name))[1]))")
+    sdb.query("CREATE POLICY jwt_cast ON storage.objects FOR SELECT TO authenticated "
+              "USING (owner = (select (auth.jwt() ->> 'sub')::uuid))")
+    # a sub-SELECT that compares with the row's column runs once a row
+    sdb.query("CREATE POLICY per_row ON storage.objects FOR UPDATE TO authenticated "
+              "USING ((select auth.uid()::text = owner::text))")
     f = of(findings(sdb), "auth_rls_initplan")
-    assert f == ['storage.objects: policy "bare"', 'storage.objects: policy "correlated"'], f
+    assert f == ['storage.objects: policy "bare"', 'storage.objects: policy "correlated"',
+                 'storage.objects: policy "per_row"'], f
 
 
 def test_function_search_path_mutable_remedy_says_an_empty_path_needs_qualified_names(sdb):
