@@ -159,31 +159,39 @@ FROM user_tabs t WHERE relrowsecurity AND NOT starts_with(obj, 'storage.')
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.oid)
 UNION ALL
 SELECT 'auth_rls_initplan', 'warn', p.obj,
-       'calls auth.uid() / auth.jwt() / auth.role() / auth.email() or current_setting() for every row '
-       'instead of once per statement',
-       'wrap each call in a select: (select auth.uid()), (select current_setting(''request.jwt.claims'', true))'
+       CASE WHEN e.per_row
+            THEN 'calls auth.uid() / auth.jwt() / auth.role() / auth.email() or current_setting() for every row '
+                 'instead of once per statement'
+            ELSE 'calls auth.uid() / auth.jwt() / auth.role() / auth.email() or current_setting() in a sub-SELECT '
+                 'that runs once per statement already, but with more than the call in its target, which the '
+                 'advisor (reading the policy''s text) reports as a call for every row' END,
+       CASE WHEN e.per_row
+            THEN 'wrap each call in a select: (select auth.uid()), (select current_setting(''request.jwt.claims'', true))'
+            ELSE 'leave only the call in the select, to satisfy the advisor: (select auth.uid())::text, '
+                 '((select auth.jwt()) ->> ''aal'')' END
 FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
      LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e0,
-     -- in storage, which the advisor does not look at, a sub-SELECT whose
-     -- whole target is the call, cast or with ->> applied, runs once a
-     -- statement too: (select auth.uid()::text), as Supabase's storage
-     -- guides write it, prints as ( SELECT (auth.uid())::text AS uid), and
-     -- is taken out.  One that goes on to a column of the row ((select
-     -- auth.uid()::text = owner::text)) runs once a row and stays.  The
-     -- call's parentheses are counted (one or two), so the sub-SELECT's
-     -- own closing one is the one matched.  Elsewhere only a call right
-     -- after "SELECT " passes, as in the advisor, which reports the others
-     LATERAL (SELECT CASE WHEN p.in_storage
-                          THEN regexp_replace(e0.code,
-                                              'SELECT (\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)'
-                                              '|\(\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)\))'
-                                              '(::[a-z ]+(\[\])?)*( AS \w+)?\)', 'SELECT )', 'g')
-                          ELSE e0.code END AS code) e
+     -- what runs once a row: less the sub-SELECTs whose whole target is
+     -- the call, cast or read with ->> ((select auth.uid()::text), as
+     -- Supabase's storage guides write it, prints as ( SELECT
+     -- (auth.uid())::text AS uid)), which run once a statement.  One that
+     -- goes on to a column of the row ((select auth.uid()::text =
+     -- owner::text)) runs once a row and stays.  The call's parentheses
+     -- are counted (one or two), so the sub-SELECT's own closing one is
+     -- the one matched
+     LATERAL (SELECT regexp_replace(e0.code,
+                                    'SELECT (\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)'
+                                    '|\(\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)\))'
+                                    '(::[a-z ]+(\[\])?)*( AS \w+)?\)', 'SELECT )', 'g')
+               -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
+               ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\(' AS per_row) e
 WHERE p.relrowsecurity
-  -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
-  AND e.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('
+  -- in storage, which the advisor does not look at, what runs once a row;
+  -- elsewhere also what the advisor reports: any call not right after
+  -- "SELECT ", said for what it is
+  AND (e.per_row OR (NOT p.in_storage AND e0.code ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\('))
 UNION ALL
 SELECT 'anon_write_policy', 'warn', p.obj,
        format('a permissive %s policy applies to anon%s, and anon may %s the table',

@@ -53,6 +53,8 @@ GRANT SELECT ON public.member_emails TO anon, authenticated;
 CREATE TABLE public.notes (id bigint PRIMARY KEY, owner uuid, body text);
 ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY notes_own ON public.notes FOR SELECT TO authenticated USING (owner = auth.uid());
+CREATE POLICY notes_mfa ON public.notes AS RESTRICTIVE FOR SELECT TO authenticated
+    USING ((select auth.jwt() ->> 'aal') = 'aal2');
 CREATE POLICY notes_admin ON public.notes FOR DELETE TO authenticated
     USING ((SELECT auth.jwt()) -> 'user_metadata' ->> 'role' = 'admin');
 

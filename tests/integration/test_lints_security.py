@@ -792,6 +792,27 @@ def test_a_storage_table_the_platform_owns_is_not_the_users(sdb):
     assert "storage.mine" in f and "storage.platforms" not in f, f
 
 
+def test_auth_rls_initplan_says_when_only_the_advisor_sees_a_call_per_row(sdb):
+    # (select auth.jwt() ->> 'aal'), as Supabase's MFA guide writes it, runs
+    # once a statement; the advisor reports it all the same, and so do we
+    # (a dashboard user sees it), saying so and how to satisfy the advisor
+    api_table(sdb, "public.vault")
+    sdb.query("CREATE POLICY mfa ON public.vault AS RESTRICTIVE FOR SELECT TO authenticated "
+              "USING ((select auth.jwt() ->> 'aal') = 'aal2')")
+    sdb.query("CREATE POLICY mine ON public.vault FOR SELECT TO authenticated "
+              "USING ((select auth.uid()::text = user_id::text))")
+    f = findings(sdb)
+    assert of(f, "auth_rls_initplan") == ['public.vault: policy "mfa"', 'public.vault: policy "mine"']
+    mfa = f[("auth_rls_initplan", 'public.vault: policy "mfa"')]
+    assert "once per statement already" in mfa["detail"] and "advisor" in mfa["detail"], mfa
+    assert "((select auth.jwt()) ->> 'aal')" in mfa["remedy"], mfa
+    mine = f[("auth_rls_initplan", 'public.vault: policy "mine"')]
+    assert "for every row" in mine["detail"] and "already" not in mine["detail"], mine
+    # as the remedy says: nothing left for either
+    sdb.query("ALTER POLICY mfa ON public.vault USING (((select auth.jwt()) ->> 'aal') = 'aal2')")
+    assert ("auth_rls_initplan", 'public.vault: policy "mfa"') not in findings(sdb)
+
+
 def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(sdb):
     # Supabase's storage guides write (select auth.uid()::text): the whole
     # sub-SELECT is an init plan, run once per statement.  The advisor does
