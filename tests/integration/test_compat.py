@@ -94,9 +94,12 @@ def test_003_as_a_role_that_does_not_own_storage_objects_names_the_owner(db, tmp
     # As on hosted Supabase: storage.objects belongs to supabase_storage_admin,
     # and the daemon connects as the database's owner, which is not it.
     db.execute_file(os.path.join(FIXTURES, "supabase_like.sql"))
-    db.query("""CREATE ROLE supabase_storage_admin NOLOGIN;
+    # roles are the cluster's, which other test modules share: made when missing
+    db.query("""DO $$ BEGIN CREATE ROLE supabase_storage_admin NOLOGIN;
+            EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+        DO $$ BEGIN CREATE ROLE "db owner" LOGIN;
+            EXCEPTION WHEN duplicate_object THEN NULL; END $$;
         ALTER TABLE storage.objects OWNER TO supabase_storage_admin;
-        CREATE ROLE "db owner" LOGIN;
         ALTER DATABASE "%s" OWNER TO "db owner";
         GRANT USAGE ON SCHEMA auth, storage TO "db owner";
         GRANT ALL ON storage.buckets TO "db owner";""" % db.name)
