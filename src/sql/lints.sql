@@ -173,20 +173,25 @@ FROM pol p,
      -- the policy's expressions less their quoted names and string
      -- literals, which may hold any text (a column named "auth.uid()")
      LATERAL (SELECT regexp_replace(p.qual || ' ' || p.wcheck, '"(?:[^"]|"")*"|''(?:[^'']|'''')*''', '', 'g') AS code) e0,
-     -- what runs once a row: less the sub-SELECTs whose whole target is
-     -- the call, cast or read with ->> ((select auth.uid()::text), as
-     -- Supabase's storage guides write it, prints as ( SELECT
-     -- (auth.uid())::text AS uid)), which run once a statement.  One that
-     -- goes on to a column of the row ((select auth.uid()::text =
-     -- owner::text)) runs once a row and stays.  The call's parentheses
-     -- are counted (one or two), so the sub-SELECT's own closing one is
-     -- the one matched
-     LATERAL (SELECT regexp_replace(e0.code,
-                                    'SELECT (\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)'
-                                    '|\(\((auth\.(uid|role|jwt|email)\(\)|current_setting\([^()]*\))( ->>? ::text)*\)\))'
-                                    '(::[a-z ]+(\[\])?)*( AS \w+)?\)', 'SELECT )', 'g')
-               -- a call not right after "SELECT " (how pg_get_expr prints a (select ...))
-               ~ '(?<!SELECT )(auth\.(uid|role|jwt|email)|current_setting)\(' AS per_row) e
+     -- a call runs once a statement when it is the whole target of a
+     -- sub-SELECT without FROM or WHERE, alone or cast or read with -> and
+     -- ->> ((select auth.uid()::text), as Supabase's storage guides write
+     -- it, prints as ( SELECT (auth.uid())::text AS uid)), and
+     -- current_setting's arguments are constants.  Each candidate is
+     -- matched with the parentheses opened before the call and those that
+     -- follow it; it counts when they close what it opened (before AS, when
+     -- it has one) and the sub-SELECT's own: (select auth.uid()::text =
+     -- owner::text) opens two, closes one, and goes on to a column of the
+     -- row: it runs once a row.  per_row: some call is not such a target
+     LATERAL (SELECT (SELECT count(*) FROM regexp_matches(e0.code, '(auth\.(uid|role|jwt|email)|current_setting)\(', 'g'))
+                   > (SELECT count(*)
+                      FROM regexp_matches(e0.code,
+                                          'SELECT (\(*)(?:auth\.(?:uid|role|jwt|email)\(\)|current_setting\(::text(?:, (?:true|false))?\))'
+                                          '((?:\)|::[a-z ]+(?:\(\d+(?:,\d+)?\))?(?:\[\])?| ->>? ::text)*)( AS \w*)?\)', 'g') m,
+                           LATERAL (SELECT length(m[1]) AS opened,
+                                           length(t) - length(replace(t, ')', '')) AS closed
+                                    FROM regexp_replace(m[2], '\(\d+(?:,\d+)?\)', '', 'g') t) b
+                      WHERE CASE WHEN m[3] IS NULL THEN b.closed >= b.opened ELSE b.closed = b.opened END) AS per_row) e
 WHERE p.relrowsecurity
   -- in storage, which the advisor does not look at, what runs once a row;
   -- elsewhere also what the advisor reports: any call not right after
@@ -196,7 +201,7 @@ UNION ALL
 SELECT 'anon_write_policy', 'warn', p.obj,
        format('a permissive %s policy applies to anon%s, and anon may %s the table',
               CASE p.polcmd WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
-              CASE WHEN 0::oid = ANY (p.polroles) THEN ' (no TO clause means every role)' ELSE '' END,
+              CASE WHEN 0::oid = ANY (p.polroles) THEN ' (TO public, or no TO clause: every role)' ELSE '' END,
               CASE p.polcmd WHEN 'a' THEN 'insert into' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete from' ELSE 'write' END),
        'add TO authenticated to the policy, or revoke the privilege from anon'
 FROM pol p JOIN rls_tabs t ON t.oid = p.polrelid, api_oids a
@@ -289,16 +294,21 @@ SELECT 'function_search_path_mutable', 'warn', f.obj,
        -- as items fail at its next call: said first where that can happen
        format('ALTER %s %s SET search_path = ''''%s', f.kind, f.obj,
               CASE WHEN f.late_names
-                   THEN ' (first write every table, view, function and type its body names with its schema, as '
-                        'schema.name: with an empty search_path only pg_catalog''s are found without one)' ELSE '' END)
+                   THEN ' (first write every table, view, function, type and operator its body names with its '
+                        'schema, as schema.name or OPERATOR(schema.%): with an empty search_path only pg_catalog''s '
+                        'are found without one)' ELSE '' END)
 FROM funcs f
 WHERE NOT EXISTS (SELECT 1 FROM unnest(coalesce(f.proconfig, '{}')) c WHERE c LIKE 'search\_path=%')
 UNION ALL
 SELECT 'extension_in_public', 'warn', x.extname,
-       'the extension is installed in schema public, where the API may expose its objects',
+       CASE WHEN x.extrelocatable THEN 'the extension is installed in schema public, where the API may expose its objects'
+            ELSE 'the extension is installed in schema public, where the API may expose its objects; it cannot be '
+                 'moved, only made again elsewhere (what uses it must be dropped first)' END,
        CASE WHEN x.extrelocatable THEN format('ALTER EXTENSION %I SET SCHEMA extensions', x.extname)
-            ELSE format('DROP EXTENSION %I; CREATE EXTENSION %I WITH SCHEMA extensions (it cannot be moved; '
-                        'what uses it must be dropped first)', x.extname, x.extname) END
+            -- one transaction, so that a DROP that succeeds is not left
+            -- alone when the CREATE fails; what depends on it stops the DROP
+            ELSE format('BEGIN; DROP EXTENSION %I; CREATE EXTENSION %I WITH SCHEMA extensions; COMMIT;',
+                        x.extname, x.extname) END
 FROM pg_extension x, known k WHERE x.extnamespace = k.public_ns AND x.extname <> 'plpgsql'
 UNION ALL
 SELECT 'extension_versions_outdated', 'warn', x.name,

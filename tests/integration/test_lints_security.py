@@ -301,11 +301,19 @@ def test_security_definer_trigger_function_is_not_said_callable_through_rpc(sdb)
               "SET search_path = '' AS $$BEGIN INSERT INTO public.profiles (id) VALUES (new.id); RETURN new; END$$")
     sdb.query("CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users "
               "FOR EACH ROW EXECUTE FUNCTION public.handle_new_user()")
+    # and on a table anon may write to, to fire it as anon
+    sdb.query("CREATE SCHEMA private")
+    sdb.query("CREATE TABLE private.signups (id uuid)")
+    sdb.query("CREATE TRIGGER on_signup AFTER INSERT ON private.signups "
+              "FOR EACH ROW EXECUTE FUNCTION public.handle_new_user()")
     f = findings(sdb)
     x = f[("anon_security_definer_function_executable", "public.handle_new_user()")]
     assert "trigger function" in x["detail"] and "/rpc" in x["detail"] and "call through /rpc" not in x["detail"], x
     sdb.query(x["remedy"].split(" (")[0])
-    sdb.query("INSERT INTO auth.users (id) VALUES ('00000000-0000-0000-0000-0000000000aa')")
+    assert sdb.query("SELECT has_function_privilege('anon', 'public.handle_new_user()', 'EXECUTE')") == [(False,)]
+    # a sign-up as anon (not a superuser, who needs no privilege) fires it
+    sdb.query("GRANT USAGE ON SCHEMA private TO anon; GRANT INSERT ON private.signups TO anon; SET ROLE anon; "
+              "INSERT INTO private.signups (id) VALUES ('00000000-0000-0000-0000-0000000000aa')")
     assert sdb.query("SELECT count(*) FROM public.profiles")[0][0] == 1
     assert ("anon_security_definer_function_executable", "public.handle_new_user()") not in findings(sdb)
 
@@ -335,20 +343,35 @@ def test_extension_in_public_and_outdated(sdb):
     assert "1.7" in f[("extension_versions_outdated", "hstore")]["detail"]
 
 
-def test_extension_in_public_remedy_moves_it(sdb):
+def test_extension_in_public_remedy_moves_it(sdb, tmp_path):
     """ALTER EXTENSION ... SET SCHEMA fails for an extension that is not
     relocatable (xml2 here, postgis on Supabase): its remedy drops and
-    creates it.  Each remedy, run as given, leaves nothing to report."""
+    creates it, in one transaction.  Each remedy, given whole to psql -f,
+    leaves nothing to report; one whose DROP fails keeps the extension."""
     sdb.query("CREATE SCHEMA IF NOT EXISTS extensions")
     sdb.query('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
     sdb.query("CREATE EXTENSION xml2 SCHEMA public")
+    sdb.query("CREATE VIEW public.uses_xml2 AS SELECT public.xml_valid('<a/>') AS ok")
     f = findings(sdb)
     assert of(f, "extension_in_public") == ["uuid-ossp", "xml2"]
     assert f[("extension_in_public", "uuid-ossp")]["remedy"] == 'ALTER EXTENSION "uuid-ossp" SET SCHEMA extensions'
-    xml2 = f[("extension_in_public", "xml2")]["remedy"]
-    assert xml2.startswith("DROP EXTENSION xml2; CREATE EXTENSION xml2 WITH SCHEMA extensions"), xml2
-    for name in ("uuid-ossp", "xml2"):
-        sdb.query(f[("extension_in_public", name)]["remedy"].split(" (")[0])
+    xml2 = f[("extension_in_public", "xml2")]
+    assert xml2["remedy"] == "BEGIN; DROP EXTENSION xml2; CREATE EXTENSION xml2 WITH SCHEMA extensions; COMMIT;", xml2
+    assert "cannot be moved" in xml2["detail"], xml2
+
+    def remedy(name):
+        path = tmp_path / ("%s.sql" % name)
+        path.write_text(f[("extension_in_public", name)]["remedy"] + "\n")
+        try:
+            sdb.cluster.psql(sdb.name, file=str(path))
+            return True
+        except Exception:
+            return False
+    # the view uses it: the DROP fails, and nothing is lost
+    assert not remedy("xml2")
+    assert sdb.query("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'xml2'") == [("public",)]
+    sdb.query("DROP VIEW public.uses_xml2")
+    assert remedy("xml2") and remedy("uuid-ossp")
     assert of(findings(sdb), "extension_in_public") == []
 
 
@@ -629,7 +652,7 @@ def test_anon_write_policy_per_command_and_role_and_never_restrictive(sdb):
     got = findings(sdb)
     f = of(got, "anon_write_policy")
     assert f == ['public.inbox: policy "anon_deletes"', 'public.inbox: policy "anyone_inserts"'], f
-    # "no TO clause" only of the policy that has none
+    # "no TO clause" only of the policy that has none (or says TO public)
     assert "no TO clause" in got[("anon_write_policy", 'public.inbox: policy "anyone_inserts"')]["detail"]
     assert "no TO clause" not in got[("anon_write_policy", 'public.inbox: policy "anon_deletes"')]["detail"]
 
@@ -808,9 +831,10 @@ def test_auth_rls_initplan_says_when_only_the_advisor_sees_a_call_per_row(sdb):
     assert "((select auth.jwt()) ->> 'aal')" in mfa["remedy"], mfa
     mine = f[("auth_rls_initplan", 'public.vault: policy "mine"')]
     assert "for every row" in mine["detail"] and "already" not in mine["detail"], mine
-    # as the remedy says: nothing left for either
+    # as the remedies say: nothing left
     sdb.query("ALTER POLICY mfa ON public.vault USING (((select auth.jwt()) ->> 'aal') = 'aal2')")
-    assert ("auth_rls_initplan", 'public.vault: policy "mfa"') not in findings(sdb)
+    sdb.query("ALTER POLICY mine ON public.vault USING ((select auth.uid())::text = user_id::text)")
+    assert of(findings(sdb), "auth_rls_initplan") == []
 
 
 def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(sdb):
@@ -834,12 +858,24 @@ def test_auth_rls_initplan_on_storage_lets_the_guides_select_wrapped_casts_pass(
               "AND m.folder = (storage.foldername(name))[1]))")
     sdb.query("CREATE POLICY jwt_cast ON storage.objects FOR SELECT TO authenticated "
               "USING (owner = (select (auth.jwt() ->> 'sub')::uuid))")
-    # a sub-SELECT that compares with the row's column runs once a row
-    sdb.query("CREATE POLICY per_row ON storage.objects FOR UPDATE TO authenticated "
-              "USING ((select auth.uid()::text = owner::text))")
+    # more shapes that run once a statement: a cast before ->>, a chain of
+    # -> and ->>, a quoted alias, a type with a modifier
+    once = {"claims": "owner = (select current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid",
+            "chain": "(select auth.jwt() -> 'app_metadata' ->> 'role') = 'admin'",
+            "alias": "owner::text = (select auth.uid()::text as \"user id\")",
+            "typmod": "owner::text = (select auth.uid()::varchar(40))"}
+    # and shapes that run once a row: the row's column inside the sub-SELECT
+    # (compared with the call, as current_setting's argument, in its FROM's
+    # WHERE, in its own WHERE)
+    per_row = {"per_row": "(select auth.uid()::text = owner::text)",
+               "setting_of_column": "(select current_setting(name, true)::uuid) = owner",
+               "from_where": "(select auth.uid() from storage.buckets b where b.id = bucket_id) = owner",
+               "own_where": "(select auth.uid() where owner is not null) = owner"}
+    for name, expr in list(once.items()) + list(per_row.items()):
+        sdb.query('CREATE POLICY "%s" ON storage.objects FOR SELECT TO authenticated USING (%s)' % (name, expr))
     f = of(findings(sdb), "auth_rls_initplan")
-    assert f == ['storage.objects: policy "bare"', 'storage.objects: policy "correlated"',
-                 'storage.objects: policy "per_row"'], f
+    want = ['storage.objects: policy "%s"' % n for n in ["bare", "correlated"] + list(per_row)]
+    assert f == sorted(want), f
 
 
 def test_function_search_path_mutable_remedy_says_an_empty_path_needs_qualified_names(sdb):
